@@ -1,0 +1,6 @@
+//! selfplay: the o1 recipe — policy initialisation, reward design, search and learning — as one loop.
+//!
+//! The library holds the pieces the CLI is made of, so other programs (and the end-to-end tests)
+//! can drive them directly.
+
+pub mod cli;

@@ -1,0 +1,22 @@
+# selfplay tasks: `just` lists them.
+
+default:
+    @just --list
+
+# Run every test (the README's test command).
+test:
+    cargo test --workspace
+
+# Criterion benchmarks for every crate; figures go in BENCHMARKS.md.
+bench *ARGS:
+    cargo bench -p selfplay-benches {{ARGS}}
+
+# The main job: the demo on the embedded default task.
+demo *ARGS:
+    cargo run --release -- demo {{ARGS}}
+
+# Formatting, lints and the no_std builds, as CI runs them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    for c in selfplay-tensor selfplay-reward selfplay-search selfplay-learn selfplay-kvcache; do cargo build -p $c --no-default-features; done
