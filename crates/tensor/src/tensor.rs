@@ -102,7 +102,7 @@ impl<T: Element> Tensor<T> {
     /// A tensor from little-endian bytes; copies, so `bytes` need not be aligned.
     pub fn from_bytes(dims: impl Into<Vec<usize>>, bytes: &[u8]) -> Result<Self, TensorError> {
         let size = core::mem::size_of::<T>();
-        if bytes.len() % size != 0 {
+        if !bytes.len().is_multiple_of(size) {
             return Err(TensorError::ByteLength { len: bytes.len(), dtype: T::DTYPE.name() });
         }
         Self::from_vec(dims, bytemuck::pod_collect_to_vec(bytes))
