@@ -20,3 +20,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     for c in selfplay-tensor selfplay-reward selfplay-search selfplay-learn selfplay-kvcache; do cargo build -p $c --no-default-features; done
+
+# Compile every CUDA kernel with NVRTC from PyPI (no GPU needed), as CI does.
+kernels-check:
+    tools/ci_nvrtc.sh cargo test -p selfplay-kernels
+
+# Build the GPU test and bench binaries into gpu-bundle/ (copy it to a GPU machine and run gpu-bundle/run.sh).
+gpu-bundle *ARGS:
+    kernels/gpu_bundle.sh {{ARGS}}
