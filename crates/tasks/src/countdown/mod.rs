@@ -1,0 +1,161 @@
+//! Countdown: combine given numbers with `+ − × ÷` to reach a target (the default task).
+
+pub mod generate;
+pub mod solver;
+pub mod trace;
+
+use selfplay_reward::{
+    CountdownProblem, CountdownVerifier, Reward, Verifier, check_steps, evaluate_answer, extract_answer,
+};
+
+use crate::error::TasksError;
+use crate::task::{Split, StepProgress, Task};
+
+/// Generator settings. Defaults follow Stream of Search: 3 to 5 numbers in 1..=99, target in 10..=100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountdownConfig {
+    /// Fewest numbers per problem.
+    pub min_count: usize,
+    /// Most numbers per problem (at most [`solver::MAX_SOLVE_NUMS`]).
+    pub max_count: usize,
+    /// Smallest number.
+    pub min_num: u64,
+    /// Largest number.
+    pub max_num: u64,
+    /// Smallest target.
+    pub min_target: u64,
+    /// Largest target.
+    pub max_target: u64,
+}
+
+impl Default for CountdownConfig {
+    fn default() -> Self {
+        CountdownConfig { min_count: 3, max_count: 5, min_num: 1, max_num: 99, min_target: 10, max_target: 100 }
+    }
+}
+
+/// Largest target range [`generate::held_out_targets`] will enumerate.
+const MAX_TARGET_RANGE: u64 = 1_000_000;
+
+impl CountdownConfig {
+    /// Checks the ranges are non-empty and searchable.
+    pub fn validate(&self) -> Result<(), TasksError> {
+        let bad = |msg: &str| Err(TasksError::InvalidConfig(msg.to_owned()));
+        if self.min_count == 0 || self.min_count > self.max_count || self.max_count > solver::MAX_SOLVE_NUMS {
+            return bad("need 1 <= min_count <= max_count <= 6");
+        }
+        if self.min_num > self.max_num || self.min_target > self.max_target {
+            return bad("number and target ranges must be non-empty");
+        }
+        if self.max_target - self.min_target >= MAX_TARGET_RANGE {
+            return bad("target range must hold at most 1,000,000 targets");
+        }
+        Ok(())
+    }
+}
+
+/// How [`CountdownTask::solution_trace`] writes solutions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceStyle {
+    /// The direct solution: `n − 1` step lines and the answer.
+    Optimal,
+    /// A depth-first search stream with `back` lines, capped at this many lines.
+    Stream {
+        /// Step + backtrack line budget; problems needing more get no trace.
+        max_lines: usize,
+    },
+}
+
+/// The Countdown task.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CountdownTask {
+    /// Generator settings.
+    pub config: CountdownConfig,
+    /// Solution trace format.
+    pub trace_style: TraceStyle,
+    /// Verifier (reward levels).
+    pub verifier: CountdownVerifier,
+}
+
+impl Default for CountdownTask {
+    fn default() -> Self {
+        CountdownTask {
+            config: CountdownConfig::default(),
+            trace_style: TraceStyle::Optimal,
+            verifier: CountdownVerifier::default(),
+        }
+    }
+}
+
+impl Task for CountdownTask {
+    type Problem = CountdownProblem;
+
+    fn name(&self) -> &'static str {
+        "countdown"
+    }
+
+    fn prompt(&self, problem: &CountdownProblem) -> String {
+        trace::prompt(problem)
+    }
+
+    fn reward(&self, problem: &CountdownProblem, completion: &[u8]) -> Reward {
+        self.verifier.verify(problem, completion)
+    }
+
+    /// The exact value (`"24"`, `"17/3"`) of a well-formed answer that uses exactly the given numbers.
+    ///
+    /// Keying by value rather than text makes votes meaningful: `(8-2)*4` and `4*(8-2)` agree. Answers that
+    /// misuse the numbers get no key, since a value reached with the wrong numbers says nothing about the
+    /// right one. The target is never consulted, so voting stays a fair test-time method.
+    fn answer_key(&self, problem: &CountdownProblem, completion: &[u8]) -> Option<String> {
+        let content = extract_answer(completion)?;
+        evaluate_answer(&problem.nums, content).ok().map(|value| value.to_string())
+    }
+
+    fn solution_trace(&self, problem: &CountdownProblem) -> Option<String> {
+        match self.trace_style {
+            TraceStyle::Optimal => trace::optimal_trace(problem, &solver::solve(&problem.nums, problem.target)?),
+            TraceStyle::Stream { max_lines } => trace::stream_trace(problem, max_lines),
+        }
+    }
+
+    fn check_steps(&self, problem: &CountdownProblem, partial: &[u8]) -> Option<StepProgress> {
+        let check = check_steps(&problem.nums, partial);
+        Some(StepProgress { valid_steps: check.valid_steps, has_invalid_step: check.error.is_some() })
+    }
+
+    fn generate(&self, split: Split, n: usize, seed: u64) -> Result<Vec<CountdownProblem>, TasksError> {
+        generate::generate(&self.config, split, n, seed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answer_keys_group_equal_values_and_drop_misused_numbers() {
+        let task = CountdownTask::default();
+        let p = CountdownProblem { nums: vec![8, 2, 4], target: 24 };
+        let key = |s: &str| task.answer_key(&p, s.as_bytes());
+        assert_eq!(key("<answer>(8-2)*4</answer>").as_deref(), Some("24"));
+        assert_eq!(key("<answer>4*(8-2)</answer>").as_deref(), Some("24"));
+        assert_eq!(key("<answer>8/(2*4)</answer>").as_deref(), Some("1"));
+        assert_eq!(key("<answer>2/(8+4)</answer>").as_deref(), Some("1/6"));
+        assert_eq!(key("<answer>8*3</answer>"), None, "wrong numbers");
+        assert_eq!(key("<answer>8/(4-2*2)</answer>"), None);
+        assert_eq!(key("no answer"), None);
+    }
+
+    #[test]
+    fn trace_styles_both_verify() {
+        let p = CountdownProblem { nums: vec![25, 50, 75, 100, 3], target: 100 };
+        for trace_style in [TraceStyle::Optimal, TraceStyle::Stream { max_lines: 500 }] {
+            let task = CountdownTask { trace_style, ..CountdownTask::default() };
+            let trace = task.solution_trace(&p).unwrap();
+            assert!(task.reward(&p, trace.as_bytes()).verdict.is_correct(), "{trace}");
+        }
+        let progress = CountdownTask::default().check_steps(&p, b"25+75=100\n100*3=301\n").unwrap();
+        assert_eq!(progress, StepProgress { valid_steps: 1, has_invalid_step: true });
+    }
+}
