@@ -1,4 +1,11 @@
-//! The transformer's hyper-parameters, as read from (and written to) a Hugging Face `config.json`.
+//! The transformer's hyper-parameters, as read from (and written to) a Hugging Face `config.json`
+//! (the JSON side lives in [`crate::hf_config`]).
+
+use crate::io_error::IoError;
+
+/// The largest parameter matrix we accept (2^34 elements, 64 GiB of f32): a bound that rejects
+/// corrupt or absurd configs before they turn into an allocation failure.
+const MAX_TENSOR_ELEMENTS: usize = 1 << 34;
 
 /// Which Hugging Face architecture a checkpoint declares. Both share one forward pass; they differ
 /// in defaults (Qwen2 always has q/k/v biases) and in the `architectures` name written back.
@@ -35,6 +42,69 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// Checks that the sizes are non-zero and consistent, so that every tensor shape derived from the
+    /// config is valid. [`ModelConfig::from_hf_json`](crate::hf_config) calls it; call it yourself on
+    /// a config built in code.
+    pub fn validate(&self) -> Result<(), IoError> {
+        let bad = |msg: String| Err(IoError::InvalidConfig(msg));
+        for (name, value) in [
+            ("vocab_size", self.vocab_size),
+            ("hidden_size", self.hidden_size),
+            ("intermediate_size", self.intermediate_size),
+            ("num_hidden_layers", self.num_hidden_layers),
+            ("num_attention_heads", self.num_attention_heads),
+            ("num_key_value_heads", self.num_key_value_heads),
+            ("head_dim", self.head_dim),
+            ("max_position_embeddings", self.max_position_embeddings),
+        ] {
+            if value == 0 {
+                return bad(format!("{name} must be positive"));
+            }
+        }
+        match (self.architecture, self.attention_bias) {
+            // transformers' Llama `attention_bias` also puts a bias on o_proj, which our layers
+            // (shaped like Qwen2's: q/k/v biases only) do not have.
+            (Architecture::Llama, true) => {
+                return Err(IoError::UnsupportedOption("attention_bias: true for Llama (adds an o_proj bias)".into()));
+            }
+            (Architecture::Qwen2, false) => return bad("Qwen2 always has q/k/v biases".into()),
+            _ => {}
+        }
+        if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {
+            return bad(format!(
+                "num_attention_heads ({}) is not a multiple of num_key_value_heads ({})",
+                self.num_attention_heads, self.num_key_value_heads
+            ));
+        }
+        if !self.head_dim.is_multiple_of(2) {
+            return bad(format!("head_dim ({}) must be even for rotary embeddings", self.head_dim));
+        }
+        if !(self.rms_norm_eps.is_finite() && self.rms_norm_eps > 0.0) {
+            return bad(format!("rms_norm_eps ({}) must be positive and finite", self.rms_norm_eps));
+        }
+        if !(self.rope_theta.is_finite() && self.rope_theta > 0.0) {
+            return bad(format!("rope_theta ({}) must be positive and finite", self.rope_theta));
+        }
+        // Every parameter matrix must be addressable; reject absurd sizes before allocating anything.
+        let widest = self.q_dim_checked().max(self.intermediate_size).max(self.vocab_size);
+        if widest.checked_mul(self.hidden_size).is_none_or(|n| n > MAX_TENSOR_ELEMENTS) {
+            return bad(format!("sizes too large: a {widest} x {} matrix", self.hidden_size));
+        }
+        for (name, id) in [("bos_token_id", self.bos_token_id), ("eos_token_id", self.eos_token_id)] {
+            if let Some(id) = id
+                && id as usize >= self.vocab_size
+            {
+                return bad(format!("{name} {id} is outside the vocabulary of {}", self.vocab_size));
+            }
+        }
+        Ok(())
+    }
+
+    /// `q_dim` without overflow (saturating: validation then rejects it as too large).
+    fn q_dim_checked(&self) -> usize {
+        self.num_attention_heads.saturating_mul(self.head_dim)
+    }
+
     /// Width of all query heads together.
     pub fn q_dim(&self) -> usize {
         self.num_attention_heads * self.head_dim

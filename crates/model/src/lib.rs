@@ -1,8 +1,33 @@
 //! Llama/Qwen2 transformer on CPU: Hugging Face config and safetensors, the [`Backend`] seam,
 //! forward and hand-written backward, KV cache, sampling and tokenizers.
 
+mod atomic;
+pub mod backend;
+pub mod checkpoint;
 pub mod config;
+pub mod error;
+pub mod generate;
+pub mod hf_config;
+pub mod init;
+pub mod io_error;
+pub mod kv_cache;
+pub mod model;
+pub mod safetensors_io;
+pub mod sampler;
+pub mod tokenizer;
+pub mod transformer;
+mod validate;
 pub mod weights;
 
+pub use backend::{Backend, CpuBackend};
+pub use checkpoint::{ModelDir, save_model_dir};
 pub use config::{Architecture, ModelConfig};
+pub use error::ModelError;
+pub use generate::{FinishReason, Generation, GenerationConfig};
+pub use init::{DEFAULT_INIT_STD, init_weights};
+pub use io_error::IoError;
+pub use kv_cache::KvCache;
+pub use model::{CpuKvCache, ForwardOutput, Model, SequenceGrads, TokenStats, TrainPass};
+pub use sampler::{Sampled, SamplingParams};
+pub use tokenizer::{CharTokenizer, SpecialIds, Tokenizer};
 pub use weights::{LayerWeights, ModelWeights};

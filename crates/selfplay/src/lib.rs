@@ -4,3 +4,12 @@
 //! can drive them directly.
 
 pub mod cli;
+pub mod demo;
+pub mod eval;
+pub mod flops;
+pub mod grpo;
+pub mod optimizer;
+pub mod progress;
+pub mod report;
+pub mod rollout;
+pub mod sft;

@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
+mod generate;
+mod logits;
+mod score;
+mod tasks;
+
 /// The error every subcommand returns; printed as one line (with its causes) and a non-zero exit.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -15,14 +21,31 @@ struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// The whole loop on the default task (Countdown): SFT, GRPO, test-time scaling, report. The default.
+    Demo(demo::DemoArgs),
+    /// Verify completions: JSONL on stdin, one result line per input line on stdout.
+    Score(score::ScoreArgs),
+    /// Sample a completion from a model directory; prints one JSON line.
+    Generate(generate::GenerateArgs),
+    /// Logits of one token sequence, written as a safetensors file (`logits` [tokens, vocab]).
+    Logits(logits::LogitsArgs),
+    /// Task problem sets: `selfplay tasks generate --task countdown --split train --n 1000 --seed 1`.
+    Tasks(tasks::TasksArgs),
+}
 
 /// Parses the command line, runs the subcommand, and turns any error into one line on stderr.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
-        None => Err("no subcommand given; see `selfplay --help`".into()),
-        Some(command) => match command {},
+        None => demo::run(demo::DemoArgs::default()),
+        Some(command) => match command {
+            Command::Demo(args) => demo::run(args),
+            Command::Generate(args) => generate::run(args),
+            Command::Logits(args) => logits::run(args),
+            Command::Score(args) => score::run(args),
+            Command::Tasks(args) => tasks::run(args),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

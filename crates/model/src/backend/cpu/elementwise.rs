@@ -1,0 +1,58 @@
+//! Elementwise ops: residual add, bias add and its gradient, SwiGLU and its gradient.
+
+use rayon::prelude::*;
+
+use super::rows::column_sums;
+use crate::backend::Scalar;
+
+/// Elements per parallel task for elementwise work.
+const ELEM_CHUNK: usize = 1 << 14;
+
+pub(super) fn add<T: Scalar>(x: &mut [T], y: &[T]) {
+    x.par_chunks_mut(ELEM_CHUNK).zip(y.par_chunks(ELEM_CHUNK)).for_each(|(x, y)| {
+        x.iter_mut().zip(y).for_each(|(a, &b)| *a += b);
+    });
+}
+
+pub(super) fn add_bias<T: Scalar>(x: &mut [T], bias: &[T]) {
+    x.par_chunks_mut(bias.len()).with_min_len(64).for_each(|row| {
+        row.iter_mut().zip(bias).for_each(|(a, &b)| *a += b);
+    });
+}
+
+pub(super) fn bias_backward<T: Scalar>(d_y: &[T], cols: usize, d_bias: &mut [T]) {
+    let sums = column_sums(d_y.len() / cols, cols, |row, acc: &mut [T]| {
+        acc.iter_mut().zip(&d_y[row * cols..(row + 1) * cols]).for_each(|(a, &d)| *a += d);
+    });
+    d_bias.iter_mut().zip(sums).for_each(|(a, s)| *a += s);
+}
+
+#[inline]
+fn sigmoid<T: Scalar>(x: T) -> T {
+    T::ONE / (T::ONE + (-x).exp())
+}
+
+pub(super) fn swiglu<T: Scalar>(gate: &[T], up: &[T], out: &mut [T]) {
+    out.par_chunks_mut(ELEM_CHUNK).zip(gate.par_chunks(ELEM_CHUNK)).zip(up.par_chunks(ELEM_CHUNK)).for_each(
+        |((out, gate), up)| {
+            for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
+                *o = g * sigmoid(g) * u;
+            }
+        },
+    );
+}
+
+/// `d_up = d_out·silu(g)`, `d_gate = d_out·u·σ(g)·(1 + g·(1 − σ(g)))`.
+pub(super) fn swiglu_backward<T: Scalar>(gate: &[T], up: &[T], d_out: &[T], d_gate: &mut [T], d_up: &mut [T]) {
+    d_gate
+        .par_chunks_mut(ELEM_CHUNK)
+        .zip(d_up.par_chunks_mut(ELEM_CHUNK))
+        .zip(gate.par_chunks(ELEM_CHUNK).zip(up.par_chunks(ELEM_CHUNK)).zip(d_out.par_chunks(ELEM_CHUNK)))
+        .for_each(|((d_gate, d_up), ((gate, up), d_out))| {
+            for ((((dg, du), &g), &u), &d) in d_gate.iter_mut().zip(d_up.iter_mut()).zip(gate).zip(up).zip(d_out) {
+                let s = sigmoid(g);
+                *du = d * g * s;
+                *dg = d * u * s * (T::ONE + g * (T::ONE - s));
+            }
+        });
+}

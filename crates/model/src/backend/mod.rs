@@ -1,0 +1,251 @@
+//! The [`Backend`] seam: every numerical operation the transformer performs, forward and backward.
+//!
+//! # Why it looks like this
+//!
+//! * **Buffers are the backend's.** Each backend names its buffer type ([`Backend::Buf`]) and the
+//!   owning handle that allocates one ([`Backend::Owned`]). [`CpuBackend`] uses `[T]` and `Vec<T>`,
+//!   so model weights in host memory are used in place with no copy; a CUDA backend uses a device
+//!   buffer type for both (`Owned = Buf`, through the blanket `BorrowMut<T> for T`). The transformer
+//!   driver only ever holds `&Buf`/`&mut Buf` and never reads elements, so it runs unchanged on a
+//!   device; host data crosses only through [`Backend::upload`] and [`Backend::download`].
+//! * **Whole packed buffers, never sub-slices.** A batch of sequences of different lengths is packed
+//!   row-wise (`[total_tokens, width]`, no padding), and ops that care about sequence boundaries
+//!   (attention, RoPE positions, embedding ids) take the boundaries as host-side metadata
+//!   ([`AttnSpan`], position lists). Device buffers cannot be cheaply sub-sliced on every backend;
+//!   offsets are easy everywhere.
+//! * **Generic over the scalar.** `Backend<T>` for a [`Scalar`] `T`: the CPU backend implements both
+//!   `f32` (production) and `f64` (finite-difference gradient checks run the very same forward and
+//!   backward code in double precision). A GPU backend implements `Backend<f32>` only.
+//! * **Parameter gradients accumulate.** Backward ops add into gradient outputs that collect
+//!   contributions from several uses (parameters, tied embeddings, the residual stream); the few
+//!   that produce a fresh intermediate (`swiglu_backward`, `log_softmax_backward`) say they write.
+//! * **Sampling** has a host default ([`Backend::sample`]) so a backend need not implement it
+//!   first; a GPU backend overrides it to avoid downloading logits.
+
+mod cpu;
+mod scalar;
+
+pub use cpu::CpuBackend;
+pub use scalar::Scalar;
+
+use std::borrow::BorrowMut;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::error::ModelError;
+use crate::sampler::{Sampled, SamplingParams};
+
+/// One matrix product `c = op(a) · op(b)` (or `c += …` when `accumulate`), all row-major.
+/// `op(a)` is `[m, k]`: `a` is stored `[m, k]`, or `[k, m]` when `trans_a`. `op(b)` is `[k, n]`:
+/// `b` is stored `[k, n]`, or `[n, k]` when `trans_b` (the layout of a `torch.nn.Linear` weight).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gemm {
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub accumulate: bool,
+}
+
+impl Gemm {
+    /// `y[rows, out] (+)= x[rows, in] · wᵀ` for a Linear weight `w[out, in]`.
+    pub fn linear(rows: usize, d_in: usize, d_out: usize) -> Self {
+        Gemm { m: rows, n: d_out, k: d_in, trans_a: false, trans_b: true, accumulate: false }
+    }
+
+    /// `dx[rows, in] (+)= dy[rows, out] · w` (the input gradient of a Linear layer).
+    pub fn linear_input_grad(rows: usize, d_in: usize, d_out: usize) -> Self {
+        Gemm { m: rows, n: d_in, k: d_out, trans_a: false, trans_b: false, accumulate: false }
+    }
+
+    /// `dw[out, in] += dyᵀ · x` (the weight gradient of a Linear layer; always accumulates).
+    pub fn linear_weight_grad(rows: usize, d_in: usize, d_out: usize) -> Self {
+        Gemm { m: d_out, n: d_in, k: rows, trans_a: true, trans_b: false, accumulate: true }
+    }
+
+    /// The same product, adding into `c` instead of overwriting it.
+    pub fn accumulating(self) -> Self {
+        Gemm { accumulate: true, ..self }
+    }
+}
+
+/// Where one sequence's queries and keys/values sit in packed buffers. Query `i` (of `q_len`) has
+/// absolute position `kv_len - q_len + i` and attends to keys `0..=kv_len - q_len + i`: a full
+/// causal forward has `q_len == kv_len` and `kv_start == q_start`; a decode step against a cache has
+/// `q_len == 1` and the keys in the cache's rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnSpan {
+    pub q_start: usize,
+    pub q_len: usize,
+    pub kv_start: usize,
+    pub kv_len: usize,
+}
+
+/// Head geometry of an attention op. Query rows are `heads * head_dim` wide, key/value rows
+/// `kv_heads * head_dim`; query head `h` reads key/value head `h / (heads / kv_heads)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttnShape {
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub head_dim: usize,
+}
+
+/// Whether [`Backend::rope`] rotates forward (the model) or backward (its gradient, the inverse rotation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RopeDirection {
+    Forward,
+    Inverse,
+}
+
+/// Every op of the Llama/Qwen2 forward and backward passes. Row counts are implied by buffer
+/// lengths divided by the stated widths; callers (the transformer driver) guarantee consistent sizes,
+/// so implementations may panic on a size mismatch (a bug, never user input).
+pub trait Backend<T: Scalar>: Send + Sync {
+    /// The element storage the ops read and write (`[T]` on the CPU, a device buffer on a GPU).
+    type Buf: ?Sized + Send + Sync;
+    /// An owned, allocated buffer.
+    type Owned: BorrowMut<Self::Buf> + Send + Sync;
+
+    /// A zero-filled buffer of `len` elements.
+    fn zeros(&self, len: usize) -> Self::Owned;
+    /// A buffer holding a copy of host data.
+    fn upload(&self, data: &[T]) -> Self::Owned;
+    /// Copies a whole buffer to host memory; `out.len()` is the buffer's length.
+    fn download(&self, buf: &Self::Buf, out: &mut [T]);
+    /// Sets every element to zero.
+    fn fill_zero(&self, buf: &mut Self::Buf);
+    /// Copies `rows` rows of width `cols` from `src` (starting at row `src_row`) into `dst` (at `dst_row`).
+    fn copy_rows(&self, src: &Self::Buf, src_row: usize, dst: &mut Self::Buf, dst_row: usize, rows: usize, cols: usize);
+
+    /// `out[i] = table[ids[i]]`, rows of width `dim`. Ids are validated by the caller.
+    fn embedding(&self, table: &Self::Buf, ids: &[u32], dim: usize, out: &mut Self::Buf);
+    /// `d_table[ids[i]] += d_out[i]`.
+    fn embedding_backward(&self, d_out: &Self::Buf, ids: &[u32], dim: usize, d_table: &mut Self::Buf);
+
+    /// A matrix product, see [`Gemm`].
+    fn gemm(&self, g: Gemm, a: &Self::Buf, b: &Self::Buf, c: &mut Self::Buf);
+    /// `x[r] += bias` for every row `r` (rows of width `bias.len()`).
+    fn add_bias(&self, x: &mut Self::Buf, bias: &Self::Buf, cols: usize);
+    /// `d_bias += Σ_r d_y[r]` (the column sums).
+    fn bias_backward(&self, d_y: &Self::Buf, cols: usize, d_bias: &mut Self::Buf);
+    /// `x += y` elementwise (residual connections).
+    fn add(&self, x: &mut Self::Buf, y: &Self::Buf);
+
+    /// RMSNorm as Hugging Face: `out = x · rsqrt(mean(x²) + eps) · w` per row of width `cols`;
+    /// stores each row's `rsqrt(mean(x²) + eps)` in `inv_rms` for the backward pass.
+    #[allow(clippy::too_many_arguments)]
+    fn rms_norm(
+        &self,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        eps: f64,
+        cols: usize,
+        out: &mut Self::Buf,
+        inv_rms: &mut Self::Buf,
+    );
+    /// Adds the input gradient into `d_x` and the weight gradient into `d_w`.
+    #[allow(clippy::too_many_arguments)]
+    fn rms_norm_backward(
+        &self,
+        d_out: &Self::Buf,
+        x: &Self::Buf,
+        w: &Self::Buf,
+        inv_rms: &Self::Buf,
+        cols: usize,
+        d_x: &mut Self::Buf,
+        d_w: &mut Self::Buf,
+    );
+
+    /// Rotary embedding in place (Hugging Face `rotate_half` convention) on rows of `heads` heads of
+    /// `head_dim`; row `r` sits at position `positions[r]`. The inverse rotation is the gradient.
+    fn rope(
+        &self,
+        x: &mut Self::Buf,
+        positions: &[u32],
+        heads: usize,
+        head_dim: usize,
+        theta: f64,
+        direction: RopeDirection,
+    );
+
+    /// Causal softmax attention with scale `1/sqrt(head_dim)` for every span; writes each query row's
+    /// per-head log-sum-exp of the scaled scores into `lse` (`[q_rows, heads]`) when given.
+    #[allow(clippy::too_many_arguments)]
+    fn attention(
+        &self,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        spans: &[AttnSpan],
+        shape: AttnShape,
+        out: &mut Self::Buf,
+        lse: Option<&mut Self::Buf>,
+    );
+    /// Gradients of [`Backend::attention`] with respect to `q`, `k` and `v`, added into `d_q`, `d_k`, `d_v`.
+    #[allow(clippy::too_many_arguments)]
+    fn attention_backward(
+        &self,
+        q: &Self::Buf,
+        k: &Self::Buf,
+        v: &Self::Buf,
+        out: &Self::Buf,
+        d_out: &Self::Buf,
+        lse: &Self::Buf,
+        spans: &[AttnSpan],
+        shape: AttnShape,
+        d_q: &mut Self::Buf,
+        d_k: &mut Self::Buf,
+        d_v: &mut Self::Buf,
+    );
+
+    /// SwiGLU: `out = silu(gate) · up`.
+    fn swiglu(&self, gate: &Self::Buf, up: &Self::Buf, out: &mut Self::Buf);
+    /// Gradients of [`Backend::swiglu`], written (not added) into `d_gate` and `d_up`.
+    fn swiglu_backward(
+        &self,
+        gate: &Self::Buf,
+        up: &Self::Buf,
+        d_out: &Self::Buf,
+        d_gate: &mut Self::Buf,
+        d_up: &mut Self::Buf,
+    );
+
+    /// Per row of logits (width `vocab`): `lse = log Σ exp(z)` and the entropy `H = lse - Σ p·z`.
+    fn log_softmax_stats(&self, logits: &Self::Buf, vocab: usize, lse: &mut Self::Buf, entropy: &mut Self::Buf);
+    /// Writes `d_logits` for `L = Σ_r d_logprob[r]·log p_r(targets[r]) + d_entropy[r]·H_r`:
+    /// `d_logprob·(onehot − p) − d_entropy·p·(log p + H)`. Rows whose gradients are zero may have any target.
+    #[allow(clippy::too_many_arguments)]
+    fn log_softmax_backward(
+        &self,
+        logits: &Self::Buf,
+        lse: &Self::Buf,
+        entropy: &Self::Buf,
+        targets: &[u32],
+        d_logprob: &Self::Buf,
+        d_entropy: &Self::Buf,
+        d_logits: &mut Self::Buf,
+    );
+
+    /// Samples one token per logits row (width `vocab`), row `r` from its own stream `rngs[r]`.
+    /// The default downloads the logits and runs [`crate::sampler::sample`] on the host; a GPU
+    /// backend overrides it with a device kernel that must draw the same tokens.
+    fn sample(
+        &self,
+        logits: &Self::Buf,
+        vocab: usize,
+        params: &SamplingParams,
+        rngs: &mut [ChaCha8Rng],
+    ) -> Result<Vec<Sampled>, ModelError> {
+        let mut host = vec![T::ZERO; rngs.len() * vocab];
+        self.download(logits, &mut host);
+        let mut row = vec![0.0f32; vocab];
+        host.chunks_exact(vocab.max(1))
+            .zip(rngs.iter_mut())
+            .map(|(z, rng)| {
+                row.iter_mut().zip(z).for_each(|(r, &v)| *r = v.to_f64() as f32);
+                crate::sampler::sample(&row, params, rng)
+            })
+            .collect()
+    }
+}

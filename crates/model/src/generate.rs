@@ -1,0 +1,166 @@
+//! Batched generation: prefill every prompt into a preallocated KV cache, then decode all live rows
+//! together, one token per row per step. A row finishes on a stop token (EOS included), after
+//! `max_new_tokens`, or when it reaches the model's context length. Each row samples from its own
+//! seeded stream, so its result does not depend on the rest of the batch.
+
+use crate::error::ModelError;
+use crate::model::Model;
+use crate::sampler::{SamplingParams, row_rng, sample};
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerationConfig {
+    pub max_new_tokens: usize,
+    pub sampling: SamplingParams,
+    /// Tokens that end a row (kept as its last token). The config's `eos_token_id` is added by
+    /// [`Model::generate`] when present.
+    pub stop_tokens: Vec<u32>,
+}
+
+/// Why a row stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    /// It produced this stop token.
+    Stop(u32),
+    /// It produced `max_new_tokens` tokens.
+    MaxTokens,
+    /// Prompt plus completion reached `max_position_embeddings`.
+    ContextFull,
+}
+
+/// One row's completion.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Generation {
+    /// New tokens only (the prompt excluded).
+    pub tokens: Vec<u32>,
+    /// Per token, its log-probability under the distribution sampled from (see [`crate::sampler`]).
+    pub logprobs: Vec<f32>,
+    /// Per token, its log-probability under the model at temperature 1.
+    pub model_logprobs: Vec<f32>,
+    pub finish: FinishReason,
+}
+
+impl Model {
+    /// Completes every prompt; `seeds[i]` seeds row `i`'s sampling stream.
+    pub fn generate(
+        &self,
+        prompts: &[&[u32]],
+        cfg: &GenerationConfig,
+        seeds: &[u64],
+    ) -> Result<Vec<Generation>, ModelError> {
+        cfg.sampling.validate()?;
+        if seeds.len() != prompts.len() {
+            return Err(ModelError::length("seeds", prompts.len(), seeds.len()));
+        }
+        let limit = self.config().max_position_embeddings;
+        let mut stop = cfg.stop_tokens.clone();
+        stop.extend(self.config().eos_token_id);
+        let capacities: Vec<usize> = prompts.iter().map(|p| (p.len() + cfg.max_new_tokens).min(limit)).collect();
+        let mut rows: Vec<Generation> = prompts
+            .iter()
+            .map(|_| Generation {
+                tokens: vec![],
+                logprobs: vec![],
+                model_logprobs: vec![],
+                finish: FinishReason::MaxTokens,
+            })
+            .collect();
+        if cfg.max_new_tokens == 0 {
+            // Still validate the prompts.
+            self.forward(prompts)?;
+            return Ok(rows);
+        }
+        let mut cache = self.new_cache(&capacities)?;
+        let mut rngs: Vec<_> = seeds.iter().map(|&s| row_rng(s)).collect();
+        let mut live: Vec<usize> = (0..prompts.len()).collect();
+        let mut feed: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+        while !live.is_empty() {
+            let inputs: Vec<&[u32]> = live.iter().map(|&i| feed[i].as_slice()).collect();
+            let outputs = self.forward_cached(&mut cache, &live, &inputs)?;
+            let mut still = Vec::with_capacity(live.len());
+            for (&i, out) in live.iter().zip(&outputs) {
+                let (len, vocab) = (out.logits.dims()[0], out.logits.dims()[1]);
+                let last = &out.logits.data()[(len - 1) * vocab..];
+                let s = sample(last, &cfg.sampling, &mut rngs[i])?;
+                let row = &mut rows[i];
+                row.tokens.push(s.token);
+                row.logprobs.push(s.logprob);
+                row.model_logprobs.push(s.model_logprob);
+                let total = prompts[i].len() + row.tokens.len();
+                if stop.contains(&s.token) {
+                    row.finish = FinishReason::Stop(s.token);
+                } else if row.tokens.len() == cfg.max_new_tokens {
+                    row.finish = FinishReason::MaxTokens;
+                } else if total >= limit {
+                    row.finish = FinishReason::ContextFull;
+                } else {
+                    feed[i] = vec![s.token];
+                    still.push(i);
+                }
+            }
+            live = still;
+        }
+        Ok(rows)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transformer::tests::{random_weights, tiny_config};
+
+    fn model() -> Model {
+        let cfg = tiny_config(false, true);
+        Model::new(cfg.clone(), random_weights(&cfg, 4)).unwrap()
+    }
+
+    #[test]
+    fn rows_do_not_depend_on_their_batch() {
+        let m = model();
+        let cfg = GenerationConfig {
+            max_new_tokens: 6,
+            sampling: SamplingParams { temperature: 1.0, top_k: 5, top_p: 0.95, min_p: 0.0 },
+            stop_tokens: vec![],
+        };
+        let prompts: [&[u32]; 3] = [&[1, 2, 3], &[4], &[6, 5, 4, 3, 2]];
+        let together = m.generate(&prompts, &cfg, &[10, 11, 12]).unwrap();
+        for (i, p) in prompts.iter().enumerate() {
+            let alone = m.generate(&[p], &cfg, &[10 + i as u64]).unwrap().remove(0);
+            assert_eq!(alone, together[i]);
+        }
+        assert_eq!(together, m.generate(&prompts, &cfg, &[10, 11, 12]).unwrap());
+        assert!(together.iter().all(|g| g.tokens.len() == 6 && g.finish == FinishReason::MaxTokens));
+    }
+
+    /// Greedy generation equals repeatedly taking the argmax of a full forward pass, and its model
+    /// log-probabilities are the forward pass's log-softmax at the chosen tokens.
+    #[test]
+    fn greedy_matches_full_forward_argmax_and_stops() {
+        let m = model();
+        let cfg = GenerationConfig { max_new_tokens: 8, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
+        let prompt = [3u32, 1, 4];
+        let g = m.generate(&[&prompt], &cfg, &[0]).unwrap().remove(0);
+        let mut seq = prompt.to_vec();
+        for (t, &token) in g.tokens.iter().enumerate() {
+            let stats = m.forward(&[&seq]).unwrap().remove(0);
+            let row = &stats.logits.data()[(seq.len() - 1) * 7..];
+            let best = (0..7).fold(0, |b, i| if row[i] > row[b] { i } else { b });
+            assert_eq!(token as usize, best, "step {t}");
+            let lse = row.iter().map(|x| x.exp()).sum::<f32>().ln();
+            assert!((g.model_logprobs[t] - (row[best] - lse)).abs() < 1e-5);
+            seq.push(token);
+        }
+        // Stopping on the first generated token ends the row there.
+        let first = g.tokens[0];
+        let stopped =
+            m.generate(&[&prompt], &GenerationConfig { stop_tokens: vec![first], ..cfg.clone() }, &[0]).unwrap();
+        assert_eq!(stopped[0].tokens, vec![first]);
+        assert_eq!(stopped[0].finish, FinishReason::Stop(first));
+        // The context length (32) caps a row.
+        let long = vec![1u32; 30];
+        let capped = m.generate(&[&long], &cfg, &[0]).unwrap();
+        assert_eq!((capped[0].tokens.len(), capped[0].finish), (2, FinishReason::ContextFull));
+        assert!(m.generate(&[&prompt], &cfg, &[]).is_err());
+        assert!(m.generate(&[&[9]], &cfg, &[0]).is_err());
+    }
+}

@@ -1,0 +1,388 @@
+//! [`Model`]: a validated config plus weights, with the entry points everything else calls.
+//!
+//! # Inference
+//! * [`Model::forward`]: a batch of token sequences of any lengths → per position logits
+//!   `[len, vocab]` and values `[len]`.
+//! * [`Model::new_cache`] + [`Model::forward_cached`]: prefill then decode against a KV cache
+//!   (identical logits to a full forward); [`Model::generate`] drives it with sampling.
+//!
+//! # Training: forward → per-token statistics → your loss → backward
+//! ```text
+//! let pass  = model.forward_train(&batch)?;          // keeps activations
+//! let stats = pass.token_stats();                    // logprobs of the actual next tokens, entropies, values
+//! // any loss over those (SFT cross-entropy, PPO/GRPO, value regression) gives, per sequence,
+//! // dL/dlogprob[t], optionally dL/dentropy[t] and dL/dvalue[t]:
+//! let grads = vec![SequenceGrads { d_logprobs: &dlp, d_entropies: None, d_values: Some(&dv) }];
+//! let mut g = model.weights().zeros_like();
+//! model.backward(&pass, &grads, &mut g)?;             // adds dL/dθ into g (same layout as the weights)
+//! ```
+//! For a sequence of `len` tokens, position `t < len − 1` predicts token `t + 1`: logprobs and
+//! entropies have `len − 1` entries, values `len` (one per prefix, including the whole sequence).
+//! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call.
+
+use std::sync::Mutex;
+
+use selfplay_tensor::Tensor;
+
+use crate::backend::CpuBackend;
+use crate::config::ModelConfig;
+use crate::error::ModelError;
+use crate::kv_cache::KvCache;
+use crate::transformer::batch::PackedBatch;
+use crate::transformer::head::HeadGrads;
+use crate::transformer::params::Params;
+use crate::transformer::{self, Activations};
+use crate::validate;
+use crate::weights::ModelWeights;
+
+/// Most activation values one pass may allocate (2^33 `f32`s, 32 GiB).
+pub const MAX_ACTIVATIONS: usize = 1 << 33;
+
+/// The KV cache type of a CPU [`Model`].
+pub type CpuKvCache = KvCache<f32, CpuBackend>;
+
+/// A transformer ready to run: config and weights checked against each other.
+#[derive(Debug)]
+pub struct Model {
+    config: ModelConfig,
+    weights: ModelWeights,
+    backend: CpuBackend,
+    /// Activation buffers of a finished training pass, kept for the next one of the same size
+    /// (see [`Model::recycle`]): a training step then writes into warm memory instead of
+    /// allocating and page-faulting ~100 MB per step.
+    spare: Mutex<Option<Activations<Vec<f32>>>>,
+}
+
+impl Clone for Model {
+    fn clone(&self) -> Self {
+        Model {
+            config: self.config.clone(),
+            weights: self.weights.clone(),
+            backend: self.backend,
+            spare: Mutex::new(None),
+        }
+    }
+}
+
+/// One sequence's outputs from [`Model::forward`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardOutput {
+    /// `[len, vocab]`: row `t` scores the token after position `t`.
+    pub logits: Tensor<f32>,
+    /// `[len]`: the value head at every position.
+    pub values: Vec<f32>,
+}
+
+/// Per-position statistics of one sequence that losses are written in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenStats {
+    /// `[len − 1]`: `log p(token[t+1] | tokens[..=t])`.
+    pub logprobs: Vec<f32>,
+    /// `[len − 1]`: entropy of the next-token distribution at position `t`.
+    pub entropies: Vec<f32>,
+    /// `[len]`: value head output at position `t`.
+    pub values: Vec<f32>,
+}
+
+/// The loss gradient for one sequence with respect to its [`TokenStats`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SequenceGrads<'a> {
+    /// `[len − 1]`: `dL/d logprob[t]` (for cross-entropy with weights `w`: `−w_t / Σw`).
+    pub d_logprobs: &'a [f32],
+    /// `[len − 1]` when the loss has an entropy term.
+    pub d_entropies: Option<&'a [f32]>,
+    /// `[len]` when the loss has a value term.
+    pub d_values: Option<&'a [f32]>,
+}
+
+/// A forward pass that kept its activations, ready for [`Model::backward`].
+#[derive(Debug)]
+pub struct TrainPass {
+    /// The config it ran under; backward refuses a pass from another model shape.
+    config: ModelConfig,
+    batch: PackedBatch,
+    acts: Activations<Vec<f32>>,
+}
+
+impl TrainPass {
+    /// Number of sequences.
+    pub fn num_seqs(&self) -> usize {
+        self.batch.spans.len()
+    }
+
+    /// Log-probabilities of each sequence's actual next tokens, entropies and values.
+    pub fn token_stats(&self) -> Vec<TokenStats> {
+        let head = &self.acts.head;
+        let vocab = head.logits.len() / self.batch.rows().max(1);
+        self.batch
+            .spans
+            .iter()
+            .map(|s| {
+                let rows = s.q_start..s.q_start + s.q_len;
+                let predicting = s.q_start..s.q_start + s.q_len - 1;
+                TokenStats {
+                    logprobs: predicting
+                        .clone()
+                        .map(|r| head.logits[r * vocab + self.batch.ids[r + 1] as usize] - head.lse[r])
+                        .collect(),
+                    entropies: head.entropy[predicting].to_vec(),
+                    values: head.values[rows].to_vec(),
+                }
+            })
+            .collect()
+    }
+
+    /// Sequence `i`'s logits, `[len, vocab]`.
+    pub fn logits(&self, i: usize) -> Result<Tensor<f32>, ModelError> {
+        let s = self.batch.spans.get(i).ok_or(ModelError::UnknownSequence(i))?;
+        let vocab = self.acts.head.logits.len() / self.batch.rows().max(1);
+        let data = self.acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
+        Ok(Tensor::from_vec([s.q_len, vocab], data)?)
+    }
+}
+
+impl Model {
+    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness).
+    pub fn new(config: ModelConfig, weights: ModelWeights) -> Result<Model, ModelError> {
+        validate::weights(&config, &weights)?;
+        Ok(Model { config, weights, backend: CpuBackend, spare: Mutex::new(None) })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn weights(&self) -> &ModelWeights {
+        &self.weights
+    }
+
+    /// Mutable access for optimisers. Replacing a tensor with one of another shape makes later
+    /// calls fail with [`ModelError::WrongShape`] (shapes are re-checked on every pass).
+    pub fn weights_mut(&mut self) -> &mut ModelWeights {
+        &mut self.weights
+    }
+
+    /// Consumes the model, returning its weights.
+    pub fn into_weights(self) -> ModelWeights {
+        self.weights
+    }
+
+    /// Cheap per-call check that the weights still have the config's shapes.
+    fn check_shapes(&self) -> Result<(), ModelError> {
+        let expected =
+            validate::shapes(&self.config).ok_or_else(|| ModelError::InvalidConfig("sizes overflow".into()))?;
+        let named = self.weights.named();
+        let expected = expected.into_list();
+        if named.len() != expected.len() {
+            return Err(ModelError::length("parameter tensors", expected.len(), named.len()));
+        }
+        for ((name, t), want) in named.into_iter().zip(expected) {
+            if t.dims() != want.as_slice() {
+                return Err(ModelError::WrongShape { name, expected: want, got: t.dims().to_vec() });
+            }
+        }
+        Ok(())
+    }
+
+    /// Refuses a batch whose training activations would exceed [`MAX_ACTIVATIONS`] values, so an
+    /// absurd request is a typed error rather than an allocation abort.
+    fn check_batch_size(&self, tokens: usize) -> Result<(), ModelError> {
+        let c = &self.config;
+        let (h, q, kv, i) = (c.hidden_size, c.q_dim(), c.kv_dim(), c.intermediate_size);
+        let per_layer =
+            [4 * h, 2 * q, 2 * kv, 3 * i, c.num_attention_heads, 2].iter().fold(0usize, |a, &x| a.saturating_add(x));
+        let per_token =
+            per_layer.saturating_mul(c.num_hidden_layers).saturating_add(c.vocab_size).saturating_add(3 * h + 4);
+        let elements = tokens.saturating_mul(per_token);
+        if elements > MAX_ACTIVATIONS {
+            return Err(ModelError::BatchTooLarge { tokens, elements, limit: MAX_ACTIVATIONS });
+        }
+        Ok(())
+    }
+
+    fn pack(&self, batch: &[&[u32]]) -> Result<PackedBatch, ModelError> {
+        self.check_batch_size(batch.iter().map(|s| s.len()).sum())?;
+        self.check_shapes()?;
+        PackedBatch::new(batch, self.config.vocab_size, self.config.max_position_embeddings)
+    }
+
+    fn outputs(&self, batch: &PackedBatch, acts: &Activations<Vec<f32>>) -> Result<Vec<ForwardOutput>, ModelError> {
+        let vocab = self.config.vocab_size;
+        batch
+            .spans
+            .iter()
+            .map(|s| {
+                let logits = acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
+                Ok(ForwardOutput {
+                    logits: Tensor::from_vec([s.q_len, vocab], logits)?,
+                    values: acts.head.values[s.q_start..s.q_start + s.q_len].to_vec(),
+                })
+            })
+            .collect()
+    }
+
+    /// Logits and values at every position of every sequence (no cache, no stored activations).
+    pub fn forward(&self, batch: &[&[u32]]) -> Result<Vec<ForwardOutput>, ModelError> {
+        let packed = self.pack(batch)?;
+        let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false);
+        let params = Params::from_weights(&self.weights);
+        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None);
+        self.outputs(&packed, &acts)
+    }
+
+    /// A KV cache with one slot per entry of `capacities` (the most tokens each sequence will hold).
+    pub fn new_cache(&self, capacities: &[usize]) -> Result<CpuKvCache, ModelError> {
+        KvCache::new(&self.backend, &self.config, capacities)
+    }
+
+    /// Appends `tokens[i]` to cache slot `seqs[i]` and returns the logits and values of the new
+    /// positions. Prefill is a call with whole prompts; decoding, calls with one token per sequence.
+    pub fn forward_cached(
+        &self,
+        cache: &mut CpuKvCache,
+        seqs: &[usize],
+        tokens: &[&[u32]],
+    ) -> Result<Vec<ForwardOutput>, ModelError> {
+        self.check_shapes()?;
+        let new_lens: Vec<usize> = tokens.iter().map(|t| t.len()).collect();
+        self.check_batch_size(new_lens.iter().sum())?;
+        let plan = cache.plan(seqs, &new_lens)?;
+        let packed = PackedBatch::with_context(
+            tokens,
+            &plan.context,
+            Some(&plan.kv_starts),
+            self.config.vocab_size,
+            self.config.max_position_embeddings,
+        )?;
+        let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false);
+        let params = Params::from_weights(&self.weights);
+        let mut write_rows = Vec::new();
+        let step = cache.step(&packed.spans, &mut write_rows);
+        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, Some(step));
+        cache.commit(seqs, &new_lens);
+        self.outputs(&packed, &acts)
+    }
+
+    /// A forward pass that keeps what [`Model::backward`] needs.
+    pub fn forward_train(&self, batch: &[&[u32]]) -> Result<TrainPass, ModelError> {
+        let packed = self.pack(batch)?;
+        // Every buffer is fully overwritten by the forward pass, so a spare of the right size is as
+        // good as a fresh one.
+        let spare = self.spare.lock().ok().and_then(|mut s| s.take());
+        let mut acts = match spare {
+            Some(acts) if acts.head.values.len() == packed.rows() => acts,
+            _ => Activations::new(&self.backend, &self.config, packed.rows(), true),
+        };
+        let params = Params::from_weights(&self.weights);
+        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None);
+        Ok(TrainPass { config: self.config.clone(), batch: packed, acts })
+    }
+
+    /// Hands a finished training pass's buffers back for reuse by the next [`Model::forward_train`]
+    /// (optional; a training loop calls it after `backward`).
+    pub fn recycle(&self, pass: TrainPass) {
+        if pass.config == self.config
+            && let Ok(mut spare) = self.spare.lock()
+        {
+            *spare = Some(pass.acts);
+        }
+    }
+
+    /// Chosen-token log-probabilities, entropies and values of every sequence.
+    pub fn token_logprobs(&self, batch: &[&[u32]]) -> Result<Vec<TokenStats>, ModelError> {
+        Ok(self.forward_train(batch)?.token_stats())
+    }
+
+    /// Adds `dL/dθ` into `out` (shaped like the weights, e.g. `weights().zeros_like()`), given
+    /// each sequence's loss gradient with respect to its [`TokenStats`]. The weights must not have
+    /// changed since `pass` was computed (the gradient would mix two parameter sets).
+    pub fn backward(
+        &self,
+        pass: &TrainPass,
+        grads: &[SequenceGrads<'_>],
+        out: &mut ModelWeights,
+    ) -> Result<(), ModelError> {
+        self.check_shapes()?;
+        validate::weights_like(&self.weights, out)?;
+        if pass.config != self.config {
+            return Err(ModelError::InvalidConfig("the training pass was run by a model of another config".into()));
+        }
+        let rows = pass.batch.rows();
+        if grads.len() != pass.num_seqs() {
+            return Err(ModelError::length("sequence gradients", pass.num_seqs(), grads.len()));
+        }
+        let mut d_logprob = vec![0.0f32; rows];
+        let mut d_entropy = vec![0.0f32; rows];
+        let mut d_value = vec![0.0f32; rows];
+        let mut targets = vec![0u32; rows];
+        for (i, (span, g)) in pass.batch.spans.iter().zip(grads).enumerate() {
+            let (start, len) = (span.q_start, span.q_len);
+            let pred = start..start + len - 1;
+            copy_grad(&format!("d_logprobs of sequence {i}"), Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
+            copy_grad(&format!("d_entropies of sequence {i}"), g.d_entropies, &mut d_entropy[pred.clone()])?;
+            copy_grad(&format!("d_values of sequence {i}"), g.d_values, &mut d_value[start..start + len])?;
+            targets[pred].copy_from_slice(&pass.batch.ids[start + 1..start + len]);
+        }
+        let params = Params::from_weights(&self.weights);
+        let mut g = Params::from_weights_mut(out);
+        let d = HeadGrads {
+            targets: &targets,
+            d_logprob: d_logprob.as_slice(),
+            d_entropy: d_entropy.as_slice(),
+            d_value: d_value.as_slice(),
+        };
+        transformer::backward(&self.backend, &self.config, &params, &pass.batch, &pass.acts, d, &mut g);
+        Ok(())
+    }
+
+    /// Weighted next-token cross-entropy `L = −Σ_t w_t·log p_t / Σ_t w_t` over all sequences
+    /// (`loss_weights[i]` has `len_i − 1` entries, e.g. a 0/1 completion mask) and its gradient.
+    pub fn sft_loss_and_grads(
+        &self,
+        batch: &[&[u32]],
+        loss_weights: &[&[f32]],
+    ) -> Result<(f32, ModelWeights), ModelError> {
+        if loss_weights.len() != batch.len() {
+            return Err(ModelError::length("loss weight rows", batch.len(), loss_weights.len()));
+        }
+        let total: f64 = loss_weights.iter().flat_map(|w| w.iter()).map(|&w| f64::from(w)).sum();
+        if loss_weights.iter().flat_map(|w| w.iter()).any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
+            return Err(ModelError::value("loss weights", "must be finite, non-negative and not all zero"));
+        }
+        let pass = self.forward_train(batch)?;
+        let stats = pass.token_stats();
+        let mut loss = 0.0f64;
+        let mut d_logprobs = Vec::with_capacity(batch.len());
+        for (s, w) in stats.iter().zip(loss_weights) {
+            if w.len() != s.logprobs.len() {
+                return Err(ModelError::length("loss weights per sequence (len − 1)", s.logprobs.len(), w.len()));
+            }
+            loss -= s.logprobs.iter().zip(*w).map(|(&lp, &w)| f64::from(lp) * f64::from(w)).sum::<f64>();
+            d_logprobs.push(w.iter().map(|&w| (-f64::from(w) / total) as f32).collect::<Vec<f32>>());
+        }
+        let grads: Vec<SequenceGrads<'_>> =
+            d_logprobs.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+        let mut out = self.weights.zeros_like();
+        self.backward(&pass, &grads, &mut out)?;
+        self.recycle(pass);
+        Ok(((loss / total) as f32, out))
+    }
+}
+
+/// Copies one sequence's gradient into its rows of a packed buffer (zeros when absent), checking
+/// its length and finiteness.
+fn copy_grad(what: &str, src: Option<&[f32]>, dst: &mut [f32]) -> Result<(), ModelError> {
+    let Some(src) = src else { return Ok(()) };
+    if src.len() != dst.len() {
+        return Err(ModelError::length(what, dst.len(), src.len()));
+    }
+    if src.iter().any(|x| !x.is_finite()) {
+        return Err(ModelError::value(what, "holds NaN or infinity"));
+    }
+    dst.copy_from_slice(src);
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "model_tests.rs"]
+mod tests;

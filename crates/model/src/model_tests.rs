@@ -1,0 +1,183 @@
+//! Tests of the [`Model`] entry points: batching, KV-cache decoding and input validation.
+
+use crate::error::ModelError;
+use crate::model::{Model, SequenceGrads};
+use crate::transformer::tests::{random_weights, tiny_config};
+
+fn model(tied: bool) -> Model {
+    let cfg = tiny_config(tied, true);
+    Model::new(cfg.clone(), random_weights(&cfg, 11)).unwrap()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn a_sequence_gives_the_same_outputs_alone_or_in_a_batch() {
+    let m = model(false);
+    let seqs: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 0], &[3], &[6, 5, 4, 3]];
+    let together = m.forward(&seqs).unwrap();
+    for (seq, out) in seqs.iter().zip(&together) {
+        let alone = m.forward(&[seq]).unwrap().remove(0);
+        assert_eq!(out.logits.dims(), &[seq.len(), 7]);
+        assert!(max_diff(alone.logits.data(), out.logits.data()) < 1e-5);
+        assert!(max_diff(&alone.values, &out.values) < 1e-5);
+    }
+    // Causality: a prefix's outputs do not depend on what follows it.
+    let prefix = m.forward(&[&seqs[0][..3]]).unwrap().remove(0);
+    assert!(max_diff(prefix.logits.data(), &together[0].logits.data()[..3 * 7]) < 1e-5);
+}
+
+#[test]
+fn prefill_then_decode_matches_a_full_forward() {
+    for tied in [false, true] {
+        let m = model(tied);
+        let seqs: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 0, 2, 2, 1], &[3, 1, 4, 1, 5], &[6, 5, 4, 3, 2, 1, 0, 1]];
+        let full = m.forward(&seqs).unwrap();
+        for prompt_len in [1, 2, 4] {
+            let mut cache = m.new_cache(&seqs.iter().map(|s| s.len()).collect::<Vec<_>>()).unwrap();
+            let prompts: Vec<&[u32]> = seqs.iter().map(|s| &s[..prompt_len]).collect();
+            let pre = m.forward_cached(&mut cache, &[0, 1, 2], &prompts).unwrap();
+            for (p, f) in pre.iter().zip(&full) {
+                assert!(max_diff(p.logits.data(), &f.logits.data()[..prompt_len * 7]) < 1e-5);
+            }
+            // Decode token by token; sequences drop out as they end (batch shrinks, order shuffled).
+            for t in prompt_len..10 {
+                let live: Vec<usize> = (0..3).rev().filter(|&i| t < seqs[i].len()).collect();
+                let tokens: Vec<&[u32]> = live.iter().map(|&i| &seqs[i][t..=t]).collect();
+                let out = m.forward_cached(&mut cache, &live, &tokens).unwrap();
+                for (&i, o) in live.iter().zip(&out) {
+                    let want = &full[i].logits.data()[t * 7..(t + 1) * 7];
+                    assert!(max_diff(o.logits.data(), want) < 1e-5, "seq {i} pos {t}");
+                    assert!((o.values[0] - full[i].values[t]).abs() < 1e-5);
+                }
+            }
+            assert_eq!(cache.len(0).unwrap(), 10);
+            // The slot is full: one more token is an error, not an overflow.
+            assert!(matches!(m.forward_cached(&mut cache, &[0], &[&[1]]), Err(ModelError::SequenceTooLong { .. })));
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let m = model(true);
+    assert!(matches!(m.forward(&[]), Err(ModelError::EmptyInput(_))));
+    assert!(matches!(m.forward(&[&[1], &[]]), Err(ModelError::EmptyInput(_))));
+    assert!(matches!(m.forward(&[&[1, 7]]), Err(ModelError::TokenOutOfRange { id: 7, vocab_size: 7 })));
+    let big =
+        crate::config::ModelConfig { vocab_size: 1 << 31, max_position_embeddings: 1 << 20, ..m.config().clone() };
+    let huge = Model { config: big, ..m.clone() };
+    let tokens = vec![1u32; 1 << 10];
+    assert!(matches!(huge.forward(&[&tokens]), Err(ModelError::BatchTooLarge { .. })));
+    let long = vec![1u32; 33];
+    assert!(matches!(m.forward(&[&long]), Err(ModelError::SequenceTooLong { len: 33, limit: 32 })));
+    let mut cache = m.new_cache(&[4]).unwrap();
+    assert!(matches!(m.forward_cached(&mut cache, &[1], &[&[1]]), Err(ModelError::UnknownSequence(1))));
+    assert!(matches!(m.forward_cached(&mut cache, &[0, 0], &[&[1], &[2]]), Err(ModelError::InvalidValue { .. })));
+    assert!(matches!(m.new_cache(&[33]), Err(ModelError::SequenceTooLong { .. })));
+
+    let pass = m.forward_train(&[&[1, 2, 3]]).unwrap();
+    let mut g = m.weights().zeros_like();
+    let ok = [0.5f32, 0.5];
+    let short = [0.5f32];
+    let nan = [f32::NAN, 0.0];
+    let grads = |d: &'static [f32]| vec![SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }];
+    assert!(m.backward(&pass, &grads(&[]), &mut g).is_err());
+    assert!(matches!(
+        m.backward(&pass, &[SequenceGrads { d_logprobs: &short, d_entropies: None, d_values: None }], &mut g),
+        Err(ModelError::LengthMismatch { .. })
+    ));
+    assert!(matches!(
+        m.backward(&pass, &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None }], &mut g),
+        Err(ModelError::InvalidValue { .. })
+    ));
+    let mut wrong = model(false).weights().zeros_like();
+    assert!(matches!(
+        m.backward(&pass, &[SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None }], &mut wrong),
+        Err(ModelError::LengthMismatch { .. })
+    ));
+    assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[0.0, 0.0]]).is_err());
+    assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[1.0]]).is_err());
+}
+
+#[test]
+fn model_new_checks_every_tensor() {
+    let cfg = tiny_config(false, true);
+    let good = random_weights(&cfg, 1);
+    assert!(Model::new(cfg.clone(), good.clone()).is_ok());
+    // Each tensor in turn replaced by one of the wrong shape is reported by its HF name.
+    let names: Vec<String> = good.named().into_iter().map(|(n, _)| n).collect();
+    for (i, name) in names.iter().enumerate() {
+        let mut w = good.clone();
+        let mut k = 0;
+        w.visit_mut(|_, t| {
+            if k == i {
+                *t = selfplay_tensor::Tensor::zeros([t.numel() + 1]).unwrap();
+            }
+            k += 1;
+        });
+        match Model::new(cfg.clone(), w) {
+            Err(ModelError::WrongShape { name: got, .. }) => assert_eq!(&got, name),
+            other => panic!("{name}: expected WrongShape, got {other:?}"),
+        }
+    }
+    let mut w = good.clone();
+    w.layers[1].up_proj.data_mut()[3] = f32::NAN;
+    assert!(
+        matches!(Model::new(cfg.clone(), w), Err(ModelError::NonFiniteParameter(n)) if n.contains("layers.1.mlp.up_proj"))
+    );
+    let mut w = good.clone();
+    w.lm_head = None;
+    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::WrongShape { .. })));
+    let mut w = good.clone();
+    w.layers[0].k_bias = None;
+    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::WrongShape { .. })));
+    let mut w = good.clone();
+    w.layers.pop();
+    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::LengthMismatch { .. })));
+    for broken in [
+        crate::config::ModelConfig { num_key_value_heads: 3, ..cfg.clone() },
+        crate::config::ModelConfig { head_dim: 5, ..cfg.clone() },
+        crate::config::ModelConfig { rms_norm_eps: f64::NAN, ..cfg.clone() },
+        crate::config::ModelConfig { vocab_size: 0, ..cfg.clone() },
+        crate::config::ModelConfig { hidden_size: usize::MAX / 2, vocab_size: 1 << 20, ..cfg.clone() },
+    ] {
+        assert!(matches!(Model::new(broken.clone(), good.clone()), Err(ModelError::InvalidConfig(_))), "{broken:?}");
+        assert!(crate::init::init_weights(&broken, 0.02, 0).is_err());
+    }
+}
+
+/// The SFT convenience equals the weighted-mean cross-entropy computed from token log-probabilities,
+/// and its gradient equals `backward` driven by `−w/Σw`.
+#[test]
+fn sft_loss_is_weighted_mean_cross_entropy() {
+    let m = model(false);
+    let batch: [&[u32]; 2] = [&[1, 2, 3, 4], &[5, 6, 0]];
+    let weights: [&[f32]; 2] = [&[1.0, 0.0, 2.0], &[1.0, 1.0]];
+    let (loss, grads) = m.sft_loss_and_grads(&batch, &weights).unwrap();
+    // A second call runs in the recycled buffers and gives bit-identical results.
+    let (loss2, grads2) = m.sft_loss_and_grads(&batch, &weights).unwrap();
+    assert!(m.spare.lock().unwrap().is_some());
+    assert_eq!((loss, &grads), (loss2, &grads2));
+    let stats = m.token_logprobs(&batch).unwrap();
+    let want: f32 =
+        -(stats[0].logprobs[0] + 2.0 * stats[0].logprobs[2] + stats[1].logprobs[0] + stats[1].logprobs[1]) / 5.0;
+    assert!((loss - want).abs() < 1e-6);
+    // Logprobs are log-softmax of the logits at the next token.
+    let out = m.forward(&batch).unwrap();
+    let row = &out[0].logits.data()[7..14];
+    let lse = row.iter().map(|x| x.exp()).sum::<f32>().ln();
+    assert!((stats[0].logprobs[1] - (row[3] - lse)).abs() < 1e-5);
+    let pass = m.forward_train(&batch).unwrap();
+    let d: [Vec<f32>; 2] = [vec![-0.2, 0.0, -0.4], vec![-0.2, -0.2]];
+    let sg: Vec<SequenceGrads<'_>> =
+        d.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+    let mut g = m.weights().zeros_like();
+    m.backward(&pass, &sg, &mut g).unwrap();
+    for ((name, a), (_, b)) in grads.named().into_iter().zip(g.named()) {
+        assert!(max_diff(a.data(), b.data()) < 1e-6, "{name}");
+    }
+}

@@ -1,0 +1,110 @@
+//! The model's outputs on top of the last layer: final RMSNorm, the language-model head (logits),
+//! the scalar value head, and the log-softmax statistics (chosen-token log-probabilities and
+//! entropies), with their backward pass driven by per-row gradients of those quantities.
+
+use std::borrow::{Borrow, BorrowMut};
+
+use crate::backend::{Backend, Gemm, Scalar};
+use crate::config::ModelConfig;
+use crate::transformer::params::Params;
+
+/// What the head's forward pass keeps (all packed over rows).
+#[derive(Debug)]
+pub struct HeadActs<O> {
+    /// The residual stream after the last layer, `[rows, hidden]`.
+    pub x_final: O,
+    /// After the final norm, `[rows, hidden]`.
+    pub xf: O,
+    pub inv_f: O,
+    /// `[rows, vocab]`.
+    pub logits: O,
+    /// `[rows]`.
+    pub values: O,
+    /// Log-sum-exp and entropy of each logits row, `[rows]` each.
+    pub lse: O,
+    pub entropy: O,
+}
+
+impl<O> HeadActs<O> {
+    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> Self {
+        let h = cfg.hidden_size;
+        HeadActs {
+            x_final: b.zeros(rows * h),
+            xf: b.zeros(rows * h),
+            inv_f: b.zeros(rows),
+            logits: b.zeros(rows * cfg.vocab_size),
+            values: b.zeros(rows),
+            lse: b.zeros(rows),
+            entropy: b.zeros(rows),
+        }
+    }
+}
+
+/// The output projection (`lm_head`, or the embeddings when tied).
+pub(crate) fn output_projection<'a, Buf: ?Sized>(p: &Params<&'a Buf>) -> &'a Buf {
+    p.lm_head.unwrap_or(p.embed_tokens)
+}
+
+pub fn forward<T: Scalar, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    rows: usize,
+    x: &B::Buf,
+    a: &mut HeadActs<B::Owned>,
+) {
+    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
+    b.copy_rows(x, 0, a.x_final.borrow_mut(), 0, rows, h);
+    b.rms_norm(x, p.norm, cfg.rms_norm_eps, h, a.xf.borrow_mut(), a.inv_f.borrow_mut());
+    b.gemm(Gemm::linear(rows, h, v), a.xf.borrow(), output_projection(p), a.logits.borrow_mut());
+    b.gemm(Gemm::linear(rows, h, 1), a.xf.borrow(), p.value_head, a.values.borrow_mut());
+    b.add_bias(a.values.borrow_mut(), p.value_bias, 1);
+    b.log_softmax_stats(a.logits.borrow(), v, a.lse.borrow_mut(), a.entropy.borrow_mut());
+}
+
+/// Per-row gradients of the loss with respect to the head's outputs, on the backend.
+#[derive(Debug)]
+pub struct HeadGrads<'g, Buf: ?Sized> {
+    /// Target token of each row (ignored where `d_logprob` is zero).
+    pub targets: &'g [u32],
+    pub d_logprob: &'g Buf,
+    pub d_entropy: &'g Buf,
+    pub d_value: &'g Buf,
+}
+
+/// Writes the gradient of the last residual stream into `dx` and adds the head's parameter gradients.
+#[allow(clippy::too_many_arguments)]
+pub fn backward<T: Scalar, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    rows: usize,
+    a: &HeadActs<B::Owned>,
+    d: HeadGrads<'_, B::Buf>,
+    dx: &mut B::Buf,
+    g: &mut Params<&mut B::Buf>,
+) {
+    let (h, v) = (cfg.hidden_size, cfg.vocab_size);
+    let mut d_logits = b.zeros(rows * v);
+    b.log_softmax_backward(
+        a.logits.borrow(),
+        a.lse.borrow(),
+        a.entropy.borrow(),
+        d.targets,
+        d.d_logprob,
+        d.d_entropy,
+        d_logits.borrow_mut(),
+    );
+    let mut d_xf = b.zeros(rows * h);
+    b.gemm(Gemm::linear_input_grad(rows, h, v), d_logits.borrow(), output_projection(p), d_xf.borrow_mut());
+    b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, d_xf.borrow_mut());
+    let d_out_proj = match g.lm_head.as_deref_mut() {
+        Some(head) => head,
+        None => &mut *g.embed_tokens,
+    };
+    b.gemm(Gemm::linear_weight_grad(rows, h, v), d_logits.borrow(), a.xf.borrow(), d_out_proj);
+    b.gemm(Gemm::linear_weight_grad(rows, h, 1), d.d_value, a.xf.borrow(), g.value_head);
+    b.bias_backward(d.d_value, 1, g.value_bias);
+    b.fill_zero(dx);
+    b.rms_norm_backward(d_xf.borrow(), a.x_final.borrow(), p.norm, a.inv_f.borrow(), h, dx, g.norm);
+}

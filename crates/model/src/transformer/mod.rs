@@ -1,0 +1,100 @@
+//! The Llama/Qwen2 decoder as forward/backward pairs over a [`Backend`], generic over the scalar so
+//! the same code runs in `f32` (the model) and `f64` (finite-difference gradient checks).
+//!
+//! Data flow: token ids → embedding → `num_hidden_layers` × [`layer`] → [`head`] (final norm,
+//! logits, values, log-softmax statistics). [`forward`] keeps every layer's activations when asked
+//! to (training), or reuses one set of buffers (inference); [`backward`] walks them in reverse.
+
+pub mod batch;
+pub mod head;
+pub mod layer;
+pub mod params;
+
+use std::borrow::{Borrow, BorrowMut};
+
+use crate::backend::{AttnSpan, Backend, Scalar};
+use crate::config::ModelConfig;
+use batch::PackedBatch;
+use head::{HeadActs, HeadGrads};
+use layer::{KvSource, LayerActs, LayerGradScratch};
+use params::Params;
+
+/// Every buffer a forward pass writes, owned by the backend.
+#[derive(Debug)]
+pub struct Activations<O> {
+    /// One set per layer when training; a single reused set for inference.
+    pub layers: Vec<LayerActs<O>>,
+    pub head: HeadActs<O>,
+}
+
+impl<O> Activations<O> {
+    /// Buffers for `rows` packed tokens; `for_backward` keeps every layer's activations.
+    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize, for_backward: bool) -> Self {
+        let sets = if for_backward { cfg.num_hidden_layers } else { 1 };
+        Activations {
+            layers: (0..sets).map(|_| LayerActs::new(b, cfg, rows)).collect(),
+            head: HeadActs::new(b, cfg, rows),
+        }
+    }
+}
+
+/// A KV cache's buffers for one forward step: per layer `(keys, values)` rows of `kv_dim`, where
+/// each sequence's new rows go (`write_rows`) and the spans attention reads.
+#[derive(Debug)]
+pub struct CacheStep<'c, O> {
+    pub layers: &'c mut [(O, O)],
+    pub write_rows: &'c [usize],
+    pub spans: &'c [AttnSpan],
+}
+
+/// Runs the model over a packed batch; outputs end up in `acts.head`.
+pub fn forward<T: Scalar, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &mut Activations<B::Owned>,
+    mut cache: Option<CacheStep<'_, B::Owned>>,
+) {
+    let rows = batch.rows();
+    let mut x = b.zeros(rows * cfg.hidden_size);
+    b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut());
+    let last_set = acts.layers.len().saturating_sub(1);
+    for (l, lp) in p.layers.iter().enumerate() {
+        let a = &mut acts.layers[l.min(last_set)];
+        let kv = match cache.as_mut() {
+            None => KvSource::Fresh,
+            Some(step) => {
+                let (k, v) = &mut step.layers[l];
+                KvSource::Cache { k: k.borrow_mut(), v: v.borrow_mut(), write_rows: step.write_rows, spans: step.spans }
+            }
+        };
+        layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv);
+    }
+    head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head);
+}
+
+/// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
+/// training forward pass (`acts` built with `for_backward`), adding every parameter's gradient into `g`.
+pub fn backward<T: Scalar, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &Activations<B::Owned>,
+    d: HeadGrads<'_, B::Buf>,
+    g: &mut Params<&mut B::Buf>,
+) {
+    assert_eq!(acts.layers.len(), cfg.num_hidden_layers, "backward needs a forward pass that kept activations");
+    let rows = batch.rows();
+    let mut dx = b.zeros(rows * cfg.hidden_size);
+    head::backward(b, cfg, p, rows, &acts.head, d, dx.borrow_mut(), g);
+    let mut scratch = LayerGradScratch::new(b, cfg, rows);
+    for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
+        layer::backward(b, cfg, lp, batch, a, dx.borrow_mut(), lg, &mut scratch);
+    }
+    b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens);
+}
+
+#[cfg(test)]
+pub(crate) mod tests;

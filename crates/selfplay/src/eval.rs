@@ -1,0 +1,153 @@
+//! Held-out evaluation: greedy accuracy, and test-time scaling curves (accuracy against budget and
+//! against FLOPs per problem) for the sampling-based methods.
+//!
+//! Every sampling method at budget `b` uses the first `b` of the same `max_budget` samples per problem, so
+//! the curves differ only by how methods choose, never by sampling noise between budgets.
+
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{Generation, GenerationConfig, Model, SamplingParams};
+use selfplay_reward::{best_score, majority_vote};
+use selfplay_tasks::Task;
+
+use crate::cli::CliError;
+use crate::flops::forward_flops_per_token;
+use crate::report::TestTimePoint;
+use crate::rollout::{completion_text, encode_prompt, sample};
+
+/// How to evaluate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EvalConfig {
+    pub max_new_tokens: usize,
+    /// Sampling for the multi-sample methods.
+    pub sampling: SamplingParams,
+    /// Budgets to report (samples per problem), ascending; the largest is drawn once and reused.
+    pub budgets: Vec<u32>,
+    pub seed: u64,
+}
+
+/// One completion, judged.
+#[derive(Debug, Clone)]
+struct Judged {
+    correct: bool,
+    answer: Option<String>,
+    /// Value head on the finished sequence.
+    value: f32,
+    tokens: usize,
+}
+
+/// Greedy accuracy and mean completion tokens per problem.
+pub fn greedy<T: Task>(
+    model: &Model,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    max_new_tokens: usize,
+) -> Result<(f64, f64), CliError> {
+    let config = GenerationConfig { max_new_tokens, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
+    let judged = judge(model, tokenizer, task, problems, 1, &config, 0)?;
+    let correct = judged.iter().filter(|j| j[0].correct).count();
+    let tokens: usize = judged.iter().map(|j| j[0].tokens).sum();
+    Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
+}
+
+/// The test-time curves: `greedy` at budget 1, then `majority`, `best_of_n` (verifier picks) and
+/// `best_of_n_value` (value head picks) at every budget.
+pub fn test_time<T: Task>(
+    model: &Model,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    config: &EvalConfig,
+) -> Result<Vec<TestTimePoint>, CliError> {
+    let n = problems.len().max(1) as f64;
+    let prompt_tokens: f64 = problems.iter().map(|p| task.prompt(p).len() as f64 + 1.0).sum::<f64>() / n;
+    let per_token = |completion_tokens: f64| {
+        forward_flops_per_token(model.config(), (prompt_tokens + completion_tokens / 2.0) as usize)
+    };
+
+    let (greedy_accuracy, greedy_tokens) = greedy(model, tokenizer, task, problems, config.max_new_tokens)?;
+    let mut points = vec![TestTimePoint {
+        method: "greedy".into(),
+        budget: 1,
+        tokens: greedy_tokens,
+        flops: (prompt_tokens + greedy_tokens) * per_token(greedy_tokens),
+        accuracy: greedy_accuracy,
+    }];
+
+    let max_budget = config.budgets.iter().copied().max().unwrap_or(0) as usize;
+    if max_budget == 0 {
+        return Ok(points);
+    }
+    let generation =
+        GenerationConfig { max_new_tokens: config.max_new_tokens, sampling: config.sampling, stop_tokens: vec![] };
+    let judged = judge(model, tokenizer, task, problems, max_budget, &generation, config.seed)?;
+    for &budget in &config.budgets {
+        let b = budget as usize;
+        let mut hits = [0usize; 3];
+        let mut tokens = 0usize;
+        for samples in &judged {
+            let first = &samples[..b.min(samples.len())];
+            tokens += first.iter().map(|j| j.tokens).sum::<usize>();
+            let answers: Vec<Option<&str>> = first.iter().map(|j| j.answer.as_deref()).collect();
+            let verified: Vec<f32> = first.iter().map(|j| if j.correct { 1.0 } else { 0.0 }).collect();
+            let values: Vec<f32> = first.iter().map(|j| j.value).collect();
+            let choices = [majority_vote(&answers), best_score(&verified), best_score(&values)];
+            for (hit, choice) in hits.iter_mut().zip(choices) {
+                *hit += usize::from(choice.is_some_and(|c| first[c].correct));
+            }
+        }
+        let mean_tokens = tokens as f64 / n;
+        let generate_flops = (prompt_tokens * budget as f64 + mean_tokens) * per_token(mean_tokens / budget as f64);
+        for (method, hit) in ["majority", "best_of_n", "best_of_n_value"].into_iter().zip(hits) {
+            // Scoring by value costs one more forward pass over every finished sequence.
+            let extra = if method == "best_of_n_value" { generate_flops } else { 0.0 };
+            points.push(TestTimePoint {
+                method: method.into(),
+                budget,
+                tokens: mean_tokens,
+                flops: generate_flops + extra,
+                accuracy: hit as f64 / n,
+            });
+        }
+    }
+    Ok(points)
+}
+
+/// `samples` completions per problem, each verified, keyed for voting and valued by the value head.
+fn judge<T: Task>(
+    model: &Model,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    samples: usize,
+    config: &GenerationConfig,
+    seed: u64,
+) -> Result<Vec<Vec<Judged>>, CliError> {
+    let prompts: Vec<Vec<u32>> =
+        problems.iter().map(|p| encode_prompt(tokenizer, &task.prompt(p))).collect::<Result<_, _>>()?;
+    let ids: Vec<u64> = (0..problems.len() as u64).collect();
+    let generations = sample(model, &prompts, &ids, samples, config, seed)?;
+    let mut out = Vec::with_capacity(problems.len());
+    for ((problem, prompt), rows) in problems.iter().zip(&prompts).zip(&generations) {
+        let values = final_values(model, prompt, rows)?;
+        let mut judged = Vec::with_capacity(rows.len());
+        for (generation, value) in rows.iter().zip(values) {
+            let text = completion_text(tokenizer, generation)?;
+            judged.push(Judged {
+                correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
+                answer: task.answer_key(problem, text.as_bytes()),
+                value,
+                tokens: generation.tokens.len(),
+            });
+        }
+        out.push(judged);
+    }
+    Ok(out)
+}
+
+/// The value head on each finished sequence (prompt + completion).
+fn final_values(model: &Model, prompt: &[u32], rows: &[Generation]) -> Result<Vec<f32>, CliError> {
+    let sequences: Vec<Vec<u32>> = rows.iter().map(|g| [prompt, g.tokens.as_slice()].concat()).collect();
+    let batch: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+    Ok(model.forward(&batch)?.into_iter().map(|out| out.values.last().copied().unwrap_or(0.0)).collect())
+}

@@ -1,0 +1,76 @@
+//! AdamW over a model's weights: the learn crate's optimiser walked over [`ModelWeights`] in name order,
+//! with the usual exemptions from weight decay (norms, biases, value-head bias) and global-norm clipping.
+
+use selfplay_learn::LearnError;
+use selfplay_learn::optim::{AdamW, AdamWConfig, AdamWState, clip_grad_norm};
+use selfplay_learn::schedule::WarmupCosine;
+use selfplay_model::ModelWeights;
+
+/// Hyper-parameters of one optimisation phase (SFT or RL).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OptimConfig {
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub warmup_steps: u64,
+    pub total_steps: u64,
+    /// Global gradient-norm clip (`f32::INFINITY` disables it).
+    pub max_grad_norm: f32,
+}
+
+/// AdamW plus its learning-rate schedule, bound to one model's parameter layout.
+#[derive(Debug, Clone)]
+pub struct ModelOptimizer {
+    adamw: AdamW,
+    schedule: WarmupCosine,
+    config: OptimConfig,
+}
+
+/// What one update did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateStats {
+    /// Gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Learning rate used.
+    pub lr: f32,
+}
+
+fn decays(name: &str) -> bool {
+    !(name.ends_with("norm.weight") || name.ends_with(".bias"))
+}
+
+impl ModelOptimizer {
+    /// An optimiser for `weights`' layout with zeroed moments.
+    pub fn new(weights: &ModelWeights, config: OptimConfig) -> Result<Self, LearnError> {
+        let named = weights.named();
+        let lens: Vec<usize> = named.iter().map(|(_, t)| t.numel()).collect();
+        let adamw_config = AdamWConfig { weight_decay: config.weight_decay, ..AdamWConfig::default() };
+        adamw_config.validate()?;
+        let mut adamw = AdamW::new(adamw_config, &lens);
+        let mask: Vec<bool> = named.iter().map(|(name, _)| decays(name)).collect();
+        adamw.set_weight_decay_mask(&mask)?;
+        let schedule = WarmupCosine::new(config.warmup_steps, config.total_steps.max(1));
+        schedule.validate()?;
+        Ok(ModelOptimizer { adamw, schedule, config })
+    }
+
+    /// Clips `grads` and applies one AdamW step at the schedule's learning rate for the current step.
+    pub fn step(&mut self, weights: &mut ModelWeights, grads: &mut ModelWeights) -> Result<UpdateStats, LearnError> {
+        let mut grad_slices: Vec<&mut [f32]> = grads.named_mut().into_iter().map(|(_, t)| t.data_mut()).collect();
+        let grad_norm = clip_grad_norm(&mut grad_slices, self.config.max_grad_norm);
+        let lr = self.schedule.lr(self.config.lr, self.adamw.step_count());
+        let grad_refs: Vec<&[f32]> = grad_slices.iter().map(|g| &**g).collect();
+        let mut params: Vec<&mut [f32]> = weights.named_mut().into_iter().map(|(_, t)| t.data_mut()).collect();
+        self.adamw.step(&mut params, &grad_refs, lr)?;
+        Ok(UpdateStats { grad_norm, lr })
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> u64 {
+        self.adamw.step_count()
+    }
+
+    /// The moments and step count, for a checkpoint.
+    pub fn state(&self) -> &AdamWState {
+        self.adamw.state()
+    }
+}
