@@ -1,7 +1,7 @@
 //! GPU rollout benchmarks (`SKIP (no GPU)` and nothing measured without one): decode steps of a
 //! Qwen2.5-0.5B-shaped model with random bf16 weights after 512-token prompts at batch 1, 32 and 256;
 //! prefill attention; batched sampling over a 151,936-token vocabulary; device copy bandwidth (the
-//! batch-1 roofline is weight bytes per step / copy bandwidth). Results: benches/figures/kernels.md.
+//! batch-1 roofline is weight bytes per step / copy bandwidth). Results: BENCHMARKS.md.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -32,6 +32,7 @@ fn qwen2_5_0_5b() -> ModelConfig {
         max_position_embeddings: 32_768,
         tie_word_embeddings: true,
         attention_bias: true,
+        o_proj_bias: false,
         bos_token_id: None,
         eos_token_id: None,
     }

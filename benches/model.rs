@@ -29,6 +29,7 @@ fn reference_config() -> ModelConfig {
         max_position_embeddings: 512,
         tie_word_embeddings: false,
         attention_bias: false,
+        o_proj_bias: false,
         bos_token_id: None,
         eos_token_id: None,
     }

@@ -1,6 +1,6 @@
 //! Completions verified per second: the Countdown verifier on a realistic mix of completions (a third
 //! correct solution traces, a third with a wrong final step, a third without an answer), and on one
-//! adversarial megabyte completion (deep nesting inside the answer). Figures in `benches/figures/reward.md`.
+//! adversarial megabyte completion (deep nesting inside the answer). Figures in `BENCHMARKS.md`.
 
 use std::hint::black_box;
 

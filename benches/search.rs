@@ -1,6 +1,6 @@
 //! Simulations per second of MCTS (PUCT) and Gumbel MuZero with a zero-cost evaluator: 7 actions, 800
 //! simulations, one tree and 64 trees per evaluator call. `benches/peers/mctx_bench.py` times DeepMind mctx
-//! (JAX on CPU, jit-compiled) on the same setting; figures in `benches/figures/search.md`.
+//! (JAX on CPU, jit-compiled) on the same setting; figures in `BENCHMARKS.md`.
 
 use std::convert::Infallible;
 use std::hint::black_box;

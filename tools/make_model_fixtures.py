@@ -22,6 +22,10 @@ Mode `make` (default) writes, under crates/model/tests/fixtures/:
     qwen2_tied    Qwen2, tied embeddings (no lm_head.weight), q/k/v biases, f32
     llama_bf16    Llama with plain multi-head attention (head_dim from hidden/heads), stored in bf16; references are
                   computed in f32 from the bf16-rounded weights (what our loader sees)
+    llama_bias    Llama with attention_bias=True: biases on q_proj, k_proj, v_proj AND o_proj (unlike Qwen2), GQA,
+                  untied, f32
+
+`make NAME...` rewrites only the named fixtures (the others, and bpe_tokenizer, stay untouched).
 
 Mode `verify DIR`: DIR is a model directory written by selfplay (see
 crates/model/examples/export_model.rs) holding ours.safetensors (`logits` [T, vocab] from our forward)
@@ -41,6 +45,7 @@ from safetensors.torch import load_file, save_file
 FIXTURES = Path(__file__).resolve().parent.parent / "crates" / "model" / "tests" / "fixtures"
 SEQ_LENGTHS = (1, 5, 11)
 INIT_STD = 0.3
+CHECKPOINTS = ("llama_gqa", "qwen2_tied", "llama_bf16", "llama_bias")
 
 
 def randomize(model, seed):
@@ -71,6 +76,10 @@ def build(name):
         cfg = LlamaConfig(**common, num_attention_heads=2, num_key_value_heads=2, rms_norm_eps=1e-6,
                           tie_word_embeddings=False)
         return LlamaForCausalLM(cfg), torch.bfloat16, 3
+    if name == "llama_bias":
+        cfg = LlamaConfig(**common, num_attention_heads=4, num_key_value_heads=2, head_dim=8, attention_bias=True,
+                          rope_theta=10000.0, rms_norm_eps=1e-5, tie_word_embeddings=False)
+        return LlamaForCausalLM(cfg), torch.float32, 4
     raise ValueError(name)
 
 
@@ -178,11 +187,16 @@ def main():
     args = sys.argv[1:]
     if args[:1] == ["verify"] and len(args) >= 2:
         return max(verify(d) for d in args[1:])
+    if args[:1] == ["make"] and len(args) >= 2 and set(args[1:]) <= set(CHECKPOINTS):
+        torch.use_deterministic_algorithms(True)
+        for name in args[1:]:
+            make_one(name)
+        return 0
     if args not in ([], ["make"]):
         print(__doc__)
         return 2
     torch.use_deterministic_algorithms(True)
-    for name in ("llama_gqa", "qwen2_tied", "llama_bf16"):
+    for name in CHECKPOINTS:
         make_one(name)
     make_bpe_tokenizer()
     return 0

@@ -30,6 +30,7 @@ struct GpuLayer<E: Element> {
     k_bias: Option<CudaSlice<E>>,
     v_bias: Option<CudaSlice<E>>,
     o: CudaSlice<E>,
+    o_bias: Option<CudaSlice<E>>,
     post_norm: CudaSlice<E>,
     gate: CudaSlice<E>,
     up: CudaSlice<E>,
@@ -96,6 +97,7 @@ where
                     k_bias: upload_opt(gpu, &l.k_bias)?,
                     v_bias: upload_opt(gpu, &l.v_bias)?,
                     o: upload(gpu, &l.o_proj)?,
+                    o_bias: upload_opt(gpu, &l.o_bias)?,
                     post_norm: upload(gpu, &l.post_attention_layernorm)?,
                     gate: upload(gpu, &l.gate_proj)?,
                     up: upload(gpu, &l.up_proj)?,
@@ -194,6 +196,9 @@ where
             gpu.kv_append_batch(pool, li, &k, &v, kd, &batch)?;
             gpu.attention_paged(&q, pool, li, &mut batch, &mut att)?;
             blas.gemm(Gemm::linear(rows, qd, h), &att, &l.o, &mut o)?;
+            if let Some(b) = &l.o_bias {
+                gpu.add_bias(&mut o, b)?;
+            }
             gpu.add_assign(&mut x, &o)?;
             gpu.rms_norm(&x, &l.post_norm, eps, h, &mut hn, None)?;
             blas.gemm(Gemm::linear(rows, h, inter), &hn, &l.gate, &mut g)?;

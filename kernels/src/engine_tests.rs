@@ -26,6 +26,7 @@ fn tiny_config() -> ModelConfig {
         max_position_embeddings: 512,
         tie_word_embeddings: true,
         attention_bias: true,
+        o_proj_bias: false,
         bos_token_id: None,
         eos_token_id: None,
     }

@@ -34,6 +34,7 @@ fn config(architecture: Architecture) -> ModelConfig {
         max_position_embeddings: 128,
         tie_word_embeddings: architecture == Architecture::Qwen2,
         attention_bias: architecture == Architecture::Qwen2,
+        o_proj_bias: false,
         bos_token_id: Some(1),
         eos_token_id: Some(2),
     }

@@ -37,6 +37,9 @@ pub struct ModelConfig {
     pub tie_word_embeddings: bool,
     /// q/k/v projections carry biases (always for Qwen2; `attention_bias` for Llama).
     pub attention_bias: bool,
+    /// o_proj carries a bias too: transformers' Llama `attention_bias` biases all four attention
+    /// projections, while Qwen2 biases q/k/v only. So true exactly for Llama with `attention_bias`.
+    pub o_proj_bias: bool,
     pub bos_token_id: Option<u32>,
     pub eos_token_id: Option<u32>,
 }
@@ -61,13 +64,14 @@ impl ModelConfig {
                 return bad(format!("{name} must be positive"));
             }
         }
-        match (self.architecture, self.attention_bias) {
-            // transformers' Llama `attention_bias` also puts a bias on o_proj, which our layers
-            // (shaped like Qwen2's: q/k/v biases only) do not have.
-            (Architecture::Llama, true) => {
-                return Err(IoError::UnsupportedOption("attention_bias: true for Llama (adds an o_proj bias)".into()));
+        // Only the bias layouts a Hugging Face config can express: Llama's one `attention_bias` flag
+        // covers q/k/v and o together, Qwen2 always biases q/k/v and never o.
+        match (self.architecture, self.attention_bias, self.o_proj_bias) {
+            (Architecture::Llama, qkv, o) if qkv != o => {
+                return bad(format!("Llama biases q/k/v and o_proj together (q/k/v {qkv}, o_proj {o})"));
             }
-            (Architecture::Qwen2, false) => return bad("Qwen2 always has q/k/v biases".into()),
+            (Architecture::Qwen2, false, _) => return bad("Qwen2 always has q/k/v biases".into()),
+            (Architecture::Qwen2, _, true) => return bad("Qwen2 has no o_proj bias".into()),
             _ => {}
         }
         if !self.num_attention_heads.is_multiple_of(self.num_key_value_heads) {

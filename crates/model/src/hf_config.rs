@@ -198,6 +198,7 @@ impl RawConfig {
                 )));
             }
         };
+        let llama_bias = architecture == Architecture::Llama && self.attention_bias.unwrap_or(false);
         let default_max_positions = match architecture {
             Architecture::Llama => 2048,
             Architecture::Qwen2 => 32768,
@@ -215,8 +216,10 @@ impl RawConfig {
             rope_theta,
             max_position_embeddings: self.max_position_embeddings.unwrap_or(default_max_positions),
             tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
-            // Qwen2 always has q/k/v biases; `validate` refuses them on Llama.
-            attention_bias: architecture == Architecture::Qwen2 || self.attention_bias.unwrap_or(false),
+            // Qwen2 always has q/k/v biases (and never an o_proj bias); Llama's `attention_bias`
+            // biases all four attention projections.
+            attention_bias: architecture == Architecture::Qwen2 || llama_bias,
+            o_proj_bias: llama_bias,
             bos_token_id: self.bos_token_id.and_then(TokenIds::first),
             eos_token_id: self.eos_token_id.and_then(TokenIds::first),
         })
@@ -337,6 +340,39 @@ mod tests {
             let back = parse(&c.to_hf_json(DType::BF16)).unwrap();
             assert_eq!(back, c);
         }
+        let biased = ModelConfig { attention_bias: true, o_proj_bias: true, ..c };
+        let json = biased.to_hf_json(DType::F32);
+        assert_eq!(json["attention_bias"], json!(true));
+        assert_eq!(parse(&json).unwrap(), biased);
+    }
+
+    #[test]
+    fn llama_attention_bias_biases_o_proj_too() {
+        let c = parse(&with(llama_json(), "attention_bias", json!(true))).unwrap();
+        assert!(c.attention_bias && c.o_proj_bias);
+        assert!(!parse(&llama_json()).unwrap().o_proj_bias);
+        // Qwen2 ignores the flag: q/k/v biases always, o_proj never.
+        let qwen = with(with(llama_json(), "model_type", json!("qwen2")), "architectures", json!(["Qwen2ForCausalLM"]));
+        for flag in [true, false] {
+            let q = parse(&with(qwen.clone(), "attention_bias", json!(flag))).unwrap();
+            assert!(q.attention_bias && !q.o_proj_bias, "attention_bias {flag}");
+        }
+    }
+
+    /// Bias layouts no Hugging Face config can express are refused when built in code.
+    #[test]
+    fn refuses_bias_layouts_hf_cannot_express() {
+        let llama = parse(&llama_json()).unwrap();
+        let qwen = ModelConfig { architecture: Architecture::Qwen2, attention_bias: true, ..llama.clone() };
+        let bad = [
+            ModelConfig { attention_bias: true, ..llama.clone() },
+            ModelConfig { o_proj_bias: true, ..llama },
+            ModelConfig { o_proj_bias: true, ..qwen.clone() },
+            ModelConfig { attention_bias: false, ..qwen },
+        ];
+        for c in bad {
+            assert!(matches!(c.validate(), Err(IoError::InvalidConfig(_))), "{c:?}");
+        }
     }
 
     #[test]
@@ -355,7 +391,6 @@ mod tests {
                 })
                 .unwrap(),
             with(llama_json(), "layer_types", json!(["full_attention", "sliding_attention"])),
-            with(llama_json(), "attention_bias", json!(true)),
         ];
         for v in unsupported {
             assert!(matches!(parse(&v), Err(IoError::UnsupportedOption(_))), "{v}");

@@ -62,6 +62,7 @@ mod tests {
             max_position_embeddings: 64,
             tie_word_embeddings: false,
             attention_bias: true,
+            o_proj_bias: true,
             bos_token_id: None,
             eos_token_id: None,
         }
@@ -74,6 +75,7 @@ mod tests {
         assert_ne!(a, init_weights(&cfg(), DEFAULT_INIT_STD, 8).unwrap());
         assert!(a.norm.data().iter().all(|&x| x == 1.0));
         assert!(a.layers[0].q_bias.as_ref().unwrap().data().iter().all(|&x| x == 0.0));
+        assert!(a.layers[0].o_bias.as_ref().unwrap().data().iter().all(|&x| x == 0.0));
         let e = a.embed_tokens.data();
         let mean = e.iter().sum::<f32>() / e.len() as f32;
         let std = (e.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / e.len() as f32).sqrt();

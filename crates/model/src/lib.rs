@@ -1,5 +1,20 @@
 //! Llama/Qwen2 transformer on CPU: Hugging Face config and safetensors, the [`Backend`] seam,
 //! forward and hand-written backward, KV cache, sampling and tokenizers.
+//!
+//! ```no_run
+//! use selfplay_model::{GenerationConfig, Model, ModelDir, SamplingParams};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dir = ModelDir::load("path/to/model".as_ref())?; // config.json, model.safetensors, tokenizer.json
+//! let model = Model::new(dir.config, dir.weights)?; // every tensor checked against the config
+//! let logits = &model.forward(&[&[1, 2, 3]])?[0].logits; // [3, vocab]
+//! assert_eq!(logits.dims()[0], 3);
+//! let config = GenerationConfig { max_new_tokens: 32, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
+//! let out = model.generate(&[&[1, 2, 3]], &config, &[0])?; // tokens, logprobs, finish reason per row
+//! println!("{:?}", out[0].tokens);
+//! # Ok(())
+//! # }
+//! ```
 
 mod atomic;
 pub mod backend;

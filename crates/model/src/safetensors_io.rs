@@ -9,6 +9,8 @@
 //! - `*.rotary_emb.inv_freq` buffers (older Llama checkpoints) are derived from `rope_theta` and ignored;
 //! - any other tensor is an [`IoError::UnexpectedTensor`]: an extra tensor means the config and the
 //!   weights disagree (say, biases the config does not declare), which would silently change the model.
+//!   Biases follow the config: q/k/v (`*.self_attn.{q,k,v}_proj.bias`) when it has attention biases,
+//!   and `*.self_attn.o_proj.bias` when it has an o_proj bias (Llama's `attention_bias`).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Component, Path};

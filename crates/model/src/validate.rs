@@ -69,6 +69,7 @@ pub fn shapes(cfg: &ModelConfig) -> Option<Params<Vec<usize>>> {
         k_bias: bias(kv),
         v_bias: bias(kv),
         o_proj: vec![h, q],
+        o_bias: cfg.o_proj_bias.then(|| vec![h]),
         post_attention_layernorm: vec![h],
         gate_proj: vec![i, h],
         up_proj: vec![i, h],
@@ -100,9 +101,12 @@ pub fn weights(cfg: &ModelConfig, w: &ModelWeights) -> Result<(), ModelError> {
         return Err(missing("lm_head.weight", expected.lm_head.as_ref()));
     }
     for (l, (layer, shape)) in w.layers.iter().zip(&expected.layers).enumerate() {
-        for (bias, want) in
-            [(&layer.q_bias, &shape.q_bias), (&layer.k_bias, &shape.k_bias), (&layer.v_bias, &shape.v_bias)]
-        {
+        for (bias, want) in [
+            (&layer.q_bias, &shape.q_bias),
+            (&layer.k_bias, &shape.k_bias),
+            (&layer.v_bias, &shape.v_bias),
+            (&layer.o_bias, &shape.o_bias),
+        ] {
             if bias.is_some() != want.is_some() {
                 return Err(missing(&format!("model.layers.{l} attention bias"), want.as_ref()));
             }

@@ -27,6 +27,8 @@ pub struct LayerWeights {
     pub v_bias: Option<Tensor<f32>>,
     /// `[hidden, q_dim]`.
     pub o_proj: Tensor<f32>,
+    /// `[hidden]`, present when the config has an o_proj bias (Llama with `attention_bias`).
+    pub o_bias: Option<Tensor<f32>>,
     /// RMSNorm before the MLP, `[hidden]`.
     pub post_attention_layernorm: Tensor<f32>,
     /// `[intermediate, hidden]`.
@@ -57,6 +59,7 @@ impl LayerWeights {
     fn zeros(cfg: &ModelConfig) -> Result<Self, TensorError> {
         let (h, q, kv, i) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
         let bias = |n: usize| if cfg.attention_bias { Tensor::zeros([n]).map(Some) } else { Ok(None) };
+        let o_bias = if cfg.o_proj_bias { Some(Tensor::zeros([h])?) } else { None };
         Ok(LayerWeights {
             input_layernorm: Tensor::zeros([h])?,
             q_proj: Tensor::zeros([q, h])?,
@@ -66,6 +69,7 @@ impl LayerWeights {
             k_bias: bias(kv)?,
             v_bias: bias(kv)?,
             o_proj: Tensor::zeros([h, q])?,
+            o_bias,
             post_attention_layernorm: Tensor::zeros([h])?,
             gate_proj: Tensor::zeros([i, h])?,
             up_proj: Tensor::zeros([i, h])?,
@@ -90,8 +94,11 @@ impl LayerWeights {
                 out.push((name, b));
             }
         }
+        out.push(("self_attn.o_proj.weight", &self.o_proj));
+        if let Some(b) = &self.o_bias {
+            out.push(("self_attn.o_proj.bias", b));
+        }
         out.extend([
-            ("self_attn.o_proj.weight", &self.o_proj),
             ("post_attention_layernorm.weight", &self.post_attention_layernorm),
             ("mlp.gate_proj.weight", &self.gate_proj),
             ("mlp.up_proj.weight", &self.up_proj),
@@ -116,8 +123,11 @@ impl LayerWeights {
                 out.push((name, b));
             }
         }
+        out.push(("self_attn.o_proj.weight", &mut self.o_proj));
+        if let Some(b) = &mut self.o_bias {
+            out.push(("self_attn.o_proj.bias", b));
+        }
         out.extend([
-            ("self_attn.o_proj.weight", &mut self.o_proj),
             ("post_attention_layernorm.weight", &mut self.post_attention_layernorm),
             ("mlp.gate_proj.weight", &mut self.gate_proj),
             ("mlp.up_proj.weight", &mut self.up_proj),

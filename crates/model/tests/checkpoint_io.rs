@@ -36,13 +36,21 @@ fn reads_the_configs_transformers_wrote() {
     assert_eq!(gqa.architecture, Architecture::Llama);
     assert_eq!((gqa.num_attention_heads, gqa.num_key_value_heads, gqa.head_dim, gqa.hidden_size), (4, 2, 8, 16));
     assert_eq!((gqa.rope_theta, gqa.rms_norm_eps), (500000.0, 1e-5));
-    assert!(!gqa.tie_word_embeddings && !gqa.attention_bias);
+    assert!(!gqa.tie_word_embeddings && !gqa.attention_bias && !gqa.o_proj_bias);
 
     let qwen = load("qwen2_tied");
     assert_eq!(qwen.config.architecture, Architecture::Qwen2);
     assert!(qwen.config.tie_word_embeddings && qwen.config.attention_bias);
     assert!(qwen.weights.lm_head.is_none(), "tied: no lm_head.weight");
     assert!(qwen.weights.layers.iter().all(|l| l.q_bias.is_some() && l.k_bias.is_some() && l.v_bias.is_some()));
+    assert!(!qwen.config.o_proj_bias && qwen.weights.layers.iter().all(|l| l.o_bias.is_none()), "Qwen2: no o bias");
+
+    // Llama's `attention_bias` biases o_proj as well as q/k/v.
+    let biased = load("llama_bias");
+    assert!(biased.config.attention_bias && biased.config.o_proj_bias);
+    assert!(
+        biased.weights.layers.iter().all(|l| l.q_bias.is_some() && l.o_bias.as_ref().is_some_and(|b| b.dims() == [16]))
+    );
 
     let bf = load("llama_bf16");
     assert_eq!((bf.config.num_attention_heads, bf.config.num_key_value_heads, bf.config.head_dim), (2, 2, 8));
@@ -178,6 +186,17 @@ fn missing_wrong_shape_and_extra_tensors_are_typed_errors() {
     extra.insert("model.layers.0.self_attn.q_proj.bias".into(), Tensor::zeros([32]).unwrap());
     let err = weights_from_tensors(&config, extra).unwrap_err();
     assert!(matches!(&err, IoError::UnexpectedTensor(n) if n.ends_with("q_proj.bias")), "{err}");
+
+    // An o_proj bias the Llama config does not declare is refused too, and one it declares is required.
+    let mut extra_o = fixture_tensors("llama_gqa");
+    extra_o.insert("model.layers.1.self_attn.o_proj.bias".into(), Tensor::zeros([16]).unwrap());
+    let err = weights_from_tensors(&config, extra_o).unwrap_err();
+    assert!(matches!(&err, IoError::UnexpectedTensor(n) if n.ends_with("o_proj.bias")), "{err}");
+    let biased = load("llama_bias").config;
+    let mut no_o = fixture_tensors("llama_bias");
+    no_o.remove("model.layers.1.self_attn.o_proj.bias");
+    let err = weights_from_tensors(&biased, no_o).unwrap_err();
+    assert!(matches!(&err, IoError::MissingTensor(n) if n == "model.layers.1.self_attn.o_proj.bias"), "{err}");
 
     // Half a value head is an error, not zeros.
     let mut half_head = fixture_tensors("llama_gqa");

@@ -1,5 +1,6 @@
 //! Parity with Hugging Face transformers and PyTorch autograd on the committed tiny checkpoints
-//! (`tools/make_model_fixtures.py` wrote them and their references).
+//! (`tools/make_model_fixtures.py` wrote them and their references): Llama with GQA, Qwen2 with
+//! q/k/v biases, Llama in bf16, and Llama with `attention_bias` (q/k/v and o_proj biases).
 //!
 //! Logits: every sequence alone and all of them in one ragged batch match transformers within 1e-4.
 //! Gradients: for the loss the script states,

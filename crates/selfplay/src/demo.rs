@@ -15,8 +15,8 @@ use selfplay_learn::LossAgg;
 use selfplay_learn::policy::{PpoConfig, RatioLevel};
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{
-    Architecture, CharTokenizer, DEFAULT_INIT_STD, GenerationConfig, Model, ModelConfig, SamplingParams, init_weights,
-    save_model_dir,
+    Architecture, CharTokenizer, DEFAULT_INIT_STD, GenerationConfig, Model, ModelConfig, ModelDir, SamplingParams,
+    init_weights, save_model_dir,
 };
 use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 use selfplay_tensor::DType;
@@ -36,6 +36,9 @@ use crate::sft::{self, SftConfig, SftExample};
 #[serde(default, deny_unknown_fields)]
 pub struct DemoConfig {
     pub seed: u64,
+    /// Start RL from this model directory (e.g. a previous run's `sft_model/`) instead of policy
+    /// initialisation from scratch; its config must match `model`.
+    pub init_from: Option<PathBuf>,
     /// Numbers per Countdown problem.
     pub numbers: usize,
     pub train_problems: usize,
@@ -49,6 +52,8 @@ pub struct DemoConfig {
     pub rl_group_size: usize,
     pub rl_lr: f32,
     pub rl_temperature: f32,
+    /// Weight of the value head's regression loss in the RL update (the value head shares the trunk).
+    pub rl_value_coef: f32,
     /// Held-out greedy accuracy is measured every this many RL steps.
     pub eval_every: u64,
     pub max_new_tokens: usize,
@@ -78,6 +83,7 @@ impl Default for DemoConfig {
     fn default() -> Self {
         DemoConfig {
             seed: 1,
+            init_from: None,
             numbers: 3,
             train_problems: 50_000,
             eval_problems: 500,
@@ -85,12 +91,13 @@ impl Default for DemoConfig {
             sft_steps: 1500,
             sft_batch_size: 32,
             sft_lr: 3e-3,
-            rl_steps: 60,
+            rl_steps: 150,
             rl_prompts_per_step: 16,
             rl_group_size: 8,
-            rl_lr: 5e-4,
+            rl_lr: 1e-4,
             rl_temperature: 1.0,
-            eval_every: 20,
+            rl_value_coef: 0.1,
+            eval_every: 25,
             max_new_tokens: 48,
             eval_temperature: 1.0,
             budgets: vec![1, 2, 4, 8, 16, 32, 64],
@@ -140,6 +147,7 @@ impl DemoConfig {
             max_position_embeddings: m.context,
             tie_word_embeddings: true,
             attention_bias: false,
+            o_proj_bias: false,
             bos_token_id: tokenizer.bos_id(),
             eos_token_id: tokenizer.eos_id(),
         }
@@ -160,40 +168,19 @@ pub fn run(config: &DemoConfig, out: &Path) -> Result<Report, CliError> {
     let train = task.generate(Split::Train, config.train_problems, config.seed)?;
     let eval = task.generate(Split::Val, config.eval_problems, config.seed)?;
 
-    let model_config = config.model_config(&tokenizer);
-    let mut model = Model::new(model_config.clone(), init_weights(&model_config, DEFAULT_INIT_STD, config.seed)?)?;
-    eprintln!("model: {} parameters", model.weights().num_params());
-
-    // 1. Policy initialisation.
-    let examples: Vec<SftExample> = train
-        .iter()
-        .filter_map(|p| task.solution_trace(p).map(|trace| SftExample::new(&tokenizer, &task.prompt(p), &trace)))
-        .collect::<Result<_, _>>()?;
-    let sft_config = SftConfig {
-        steps: config.sft_steps,
-        batch_size: config.sft_batch_size,
-        optim: OptimConfig {
-            lr: config.sft_lr,
-            weight_decay: 0.01,
-            warmup_steps: config.sft_steps / 20,
-            total_steps: config.sft_steps,
-            max_grad_norm: 1.0,
-        },
-        seed: config.seed,
+    // 1. Policy initialisation (or a saved policy).
+    let (mut model, sft_flops) = match &config.init_from {
+        Some(dir) => (load_policy(dir, &config.model_config(&tokenizer))?, 0.0),
+        None => initialise_policy(config, &task, &tokenizer, &train)?,
     };
-    let phase = Instant::now();
-    let losses = sft::train(&mut model, &examples, &sft_config)?;
-    eprintln!(
-        "policy initialisation: {} steps in {:.0} s, final loss {:.3}",
-        config.sft_steps,
-        phase.elapsed().as_secs_f64(),
-        losses.last().copied().unwrap_or(f32::NAN)
-    );
-    let mean_example = examples.iter().map(|e| e.tokens.len()).sum::<usize>() as f64 / examples.len().max(1) as f64;
-    let sft_flops = (config.sft_steps as f64)
-        * (config.sft_batch_size as f64)
-        * mean_example
-        * train_flops_per_token(&model_config, mean_example as usize / 2);
+    let model_config = model.config().clone();
+    save_model_dir(
+        &out.join("sft_model"),
+        &model_config,
+        model.weights(),
+        Some(&tokenizer as &dyn Tokenizer),
+        DType::F32,
+    )?;
     let (sft_accuracy, _) = greedy(&model, &tokenizer, &task, &eval, config.max_new_tokens)?;
     eprintln!("after policy initialisation: greedy accuracy {sft_accuracy:.3}");
 
@@ -214,7 +201,7 @@ pub fn run(config: &DemoConfig, out: &Path) -> Result<Report, CliError> {
             agg: LossAgg::TokenMean,
             entropy_coef: 0.0,
         },
-        value_coef: 0.5,
+        value_coef: config.rl_value_coef,
         seed: config.seed,
     };
     let mut optimizer = ModelOptimizer::new(
@@ -274,6 +261,58 @@ pub fn run(config: &DemoConfig, out: &Path) -> Result<Report, CliError> {
     let files = write_report(out, &report)?;
     eprintln!("wrote {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
     Ok(report)
+}
+
+/// Policy initialisation from scratch: a random transformer trained on the task's solution traces.
+/// Returns the model and the training FLOPs spent.
+fn initialise_policy(
+    config: &DemoConfig,
+    task: &CountdownTask,
+    tokenizer: &CharTokenizer,
+    train: &[<CountdownTask as Task>::Problem],
+) -> Result<(Model, f64), CliError> {
+    let model_config = config.model_config(tokenizer);
+    let mut model = Model::new(model_config.clone(), init_weights(&model_config, DEFAULT_INIT_STD, config.seed)?)?;
+    eprintln!("model: {} parameters", model.weights().num_params());
+    let examples: Vec<SftExample> = train
+        .iter()
+        .filter_map(|p| task.solution_trace(p).map(|trace| SftExample::new(tokenizer, &task.prompt(p), &trace)))
+        .collect::<Result<_, _>>()?;
+    let sft_config = SftConfig {
+        steps: config.sft_steps,
+        batch_size: config.sft_batch_size,
+        optim: OptimConfig {
+            lr: config.sft_lr,
+            weight_decay: 0.01,
+            warmup_steps: config.sft_steps / 20,
+            total_steps: config.sft_steps,
+            max_grad_norm: 1.0,
+        },
+        seed: config.seed,
+    };
+    let phase = Instant::now();
+    let losses = sft::train(&mut model, &examples, &sft_config)?;
+    eprintln!(
+        "policy initialisation: {} steps in {:.0} s, final loss {:.3}",
+        config.sft_steps,
+        phase.elapsed().as_secs_f64(),
+        losses.last().copied().unwrap_or(f32::NAN)
+    );
+    let mean_example = examples.iter().map(|e| e.tokens.len()).sum::<usize>() as f64 / examples.len().max(1) as f64;
+    let sft_flops = (config.sft_steps as f64)
+        * (config.sft_batch_size as f64)
+        * mean_example
+        * train_flops_per_token(&model_config, mean_example as usize / 2);
+    Ok((model, sft_flops))
+}
+
+/// A policy saved by an earlier run, checked against the configured shape.
+fn load_policy(dir: &Path, expected: &ModelConfig) -> Result<Model, CliError> {
+    let saved = ModelDir::load(dir)?;
+    if &saved.config != expected {
+        return Err(format!("{} holds a model of another shape than the configured one", dir.display()).into());
+    }
+    Ok(Model::new(saved.config, saved.weights)?)
 }
 
 /// Where the demo writes by default.

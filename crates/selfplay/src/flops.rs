@@ -39,6 +39,7 @@ mod tests {
             max_position_embeddings: 16,
             tie_word_embeddings: true,
             attention_bias: false,
+            o_proj_bias: false,
             bos_token_id: None,
             eos_token_id: None,
         };

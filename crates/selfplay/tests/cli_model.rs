@@ -130,6 +130,7 @@ fn generate_from_text_with_the_char_tokenizer() {
         max_position_embeddings: 64,
         tie_word_embeddings: true,
         attention_bias: true,
+        o_proj_bias: false,
         bos_token_id: Some(1),
         eos_token_id: Some(2),
     };

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! xn1 = rms_norm(x_in)             q,k,v = xn1·Wᵀ (+ b), rope(q), rope(k)
-//! attn = causal_attention(q,k,v)   x_mid = x_in + attn·Woᵀ
+//! attn = causal_attention(q,k,v)   x_mid = x_in + attn·Woᵀ (+ bo)
 //! xn2 = rms_norm(x_mid)            act = silu(xn2·Wgᵀ) · (xn2·Wuᵀ)
 //! x_out = x_mid + act·Wdᵀ
 //! ```
@@ -136,6 +136,9 @@ pub fn forward<T: Scalar, B: Backend<T>>(
         }
     }
     b.gemm(Gemm::linear(rows, qd, h).accumulating(), a.attn.borrow(), p.o_proj, x);
+    if let Some(bias) = p.o_bias {
+        b.add_bias(x, bias, h);
+    }
     b.copy_rows(x, 0, a.x_mid.borrow_mut(), 0, rows, h);
     b.rms_norm(a.x_mid.borrow(), p.post_attention_layernorm, eps, h, a.xn2.borrow_mut(), a.inv2.borrow_mut());
     linear(b, a.xn2.borrow(), p.gate_proj, None, rows, h, inter, a.gate.borrow_mut());
@@ -237,8 +240,9 @@ pub fn backward<T: Scalar, B: Backend<T>>(
         dx,
         g.post_attention_layernorm,
     );
-    // Attention block: x_mid = x_in + attn·Woᵀ.
-    linear_backward(b, a.attn.borrow(), p.o_proj, dx, rows, qd, h, s.d_attn.borrow_mut(), g.o_proj, None, false);
+    // Attention block: x_mid = x_in + attn·Woᵀ (+ bo).
+    let d_o_bias = g.o_bias.as_deref_mut();
+    linear_backward(b, a.attn.borrow(), p.o_proj, dx, rows, qd, h, s.d_attn.borrow_mut(), g.o_proj, d_o_bias, false);
     b.fill_zero(s.d_q.borrow_mut());
     b.fill_zero(s.d_k.borrow_mut());
     b.fill_zero(s.d_v.borrow_mut());

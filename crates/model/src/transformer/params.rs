@@ -16,6 +16,7 @@ pub struct LayerParams<S> {
     pub k_bias: Option<S>,
     pub v_bias: Option<S>,
     pub o_proj: S,
+    pub o_bias: Option<S>,
     pub post_attention_layernorm: S,
     pub gate_proj: S,
     pub up_proj: S,
@@ -44,6 +45,7 @@ impl<S> LayerParams<S> {
             k_bias: self.k_bias.map(&mut *f),
             v_bias: self.v_bias.map(&mut *f),
             o_proj: f(self.o_proj),
+            o_bias: self.o_bias.map(&mut *f),
             post_attention_layernorm: f(self.post_attention_layernorm),
             gate_proj: f(self.gate_proj),
             up_proj: f(self.up_proj),
@@ -61,6 +63,7 @@ impl<S> LayerParams<S> {
             k_bias: self.k_bias.as_ref(),
             v_bias: self.v_bias.as_ref(),
             o_proj: &self.o_proj,
+            o_bias: self.o_bias.as_ref(),
             post_attention_layernorm: &self.post_attention_layernorm,
             gate_proj: &self.gate_proj,
             up_proj: &self.up_proj,
@@ -78,6 +81,7 @@ impl<S> LayerParams<S> {
             k_bias: self.k_bias.as_mut(),
             v_bias: self.v_bias.as_mut(),
             o_proj: &mut self.o_proj,
+            o_bias: self.o_bias.as_mut(),
             post_attention_layernorm: &mut self.post_attention_layernorm,
             gate_proj: &mut self.gate_proj,
             up_proj: &mut self.up_proj,
@@ -89,7 +93,9 @@ impl<S> LayerParams<S> {
     pub fn into_list(self) -> Vec<S> {
         let mut out = vec![self.input_layernorm, self.q_proj, self.k_proj, self.v_proj];
         out.extend([self.q_bias, self.k_bias, self.v_bias].into_iter().flatten());
-        out.extend([self.o_proj, self.post_attention_layernorm, self.gate_proj, self.up_proj, self.down_proj]);
+        out.push(self.o_proj);
+        out.extend(self.o_bias);
+        out.extend([self.post_attention_layernorm, self.gate_proj, self.up_proj, self.down_proj]);
         out
     }
 }
@@ -154,6 +160,7 @@ impl<'a> Params<&'a [f32]> {
             k_bias: l.k_bias.as_ref().map(|t| t.data()),
             v_bias: l.v_bias.as_ref().map(|t| t.data()),
             o_proj: l.o_proj.data(),
+            o_bias: l.o_bias.as_ref().map(|t| t.data()),
             post_attention_layernorm: l.post_attention_layernorm.data(),
             gate_proj: l.gate_proj.data(),
             up_proj: l.up_proj.data(),
@@ -182,6 +189,7 @@ impl<'a> Params<&'a mut [f32]> {
             k_bias: l.k_bias.as_mut().map(|t| t.data_mut()),
             v_bias: l.v_bias.as_mut().map(|t| t.data_mut()),
             o_proj: l.o_proj.data_mut(),
+            o_bias: l.o_bias.as_mut().map(|t| t.data_mut()),
             post_attention_layernorm: l.post_attention_layernorm.data_mut(),
             gate_proj: l.gate_proj.data_mut(),
             up_proj: l.up_proj.data_mut(),

@@ -1,5 +1,5 @@
 //! Finite-difference gradient checks in `f64` through the real forward and backward code, for
-//! every element of every parameter tensor, on tiny configs with GQA, q/k/v biases, and both tied
+//! every element of every parameter tensor, on tiny configs with GQA, q/k/v biases, an o_proj bias, and both tied
 //! and untied embeddings; the loss mixes chosen-token log-probabilities, entropies and values so
 //! every path of the head's backward pass is exercised.
 
@@ -31,6 +31,7 @@ pub(crate) fn tiny_config(tied: bool, bias: bool) -> ModelConfig {
         max_position_embeddings: 32,
         tie_word_embeddings: tied,
         attention_bias: bias,
+        o_proj_bias: false,
         bos_token_id: None,
         eos_token_id: None,
     }
@@ -99,8 +100,17 @@ fn analytic(cfg: &ModelConfig, p: &Params<Vec<f64>>, batch: &PackedBatch, k: &Lo
     grads
 }
 
-fn check_every_parameter(tied: bool, bias: bool) {
-    let cfg = tiny_config(tied, bias);
+/// Llama with `attention_bias`: q/k/v and o_proj biases.
+fn tiny_llama_with_o_bias(tied: bool) -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Llama,
+        attention_bias: true,
+        o_proj_bias: true,
+        ..tiny_config(tied, true)
+    }
+}
+
+fn check_every_parameter(cfg: ModelConfig) {
     let w = random_weights(&cfg, 3);
     let names: Vec<String> = w.named().into_iter().map(|(n, _)| n).collect();
     let mut p = Params::from_weights(&w).map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
@@ -134,19 +144,26 @@ fn check_every_parameter(tied: bool, bias: bool) {
 
 #[test]
 fn finite_differences_untied_with_biases() {
-    check_every_parameter(false, true);
+    check_every_parameter(tiny_config(false, true));
 }
 
 #[test]
 fn finite_differences_tied_without_biases() {
-    check_every_parameter(true, false);
+    check_every_parameter(tiny_config(true, false));
+}
+
+#[test]
+fn finite_differences_llama_with_o_proj_bias() {
+    let cfg = tiny_llama_with_o_bias(false);
+    assert!(random_weights(&cfg, 3).named().iter().any(|(n, _)| n.ends_with("o_proj.bias")));
+    check_every_parameter(cfg);
 }
 
 /// The `f32` model entry point (`Model::backward` with per-sequence gradients) agrees with the
 /// `f64` analytic gradient that the finite-difference checks validated.
 #[test]
 fn model_backward_matches_f64_reference() {
-    let cfg = tiny_config(true, true);
+    let cfg = tiny_llama_with_o_bias(true);
     let w = random_weights(&cfg, 5);
     let model = Model::new(cfg.clone(), w.clone()).unwrap();
     let batch = PackedBatch::new(&BATCH, cfg.vocab_size, cfg.max_position_embeddings).unwrap();

@@ -9,7 +9,7 @@ use safetensors::{Dtype, SafeTensors};
 use selfplay_tensor::Tensor;
 
 /// The checkpoints the fixture script writes with a full `expected.safetensors`.
-pub const PARITY_FIXTURES: [&str; 3] = ["llama_gqa", "qwen2_tied", "llama_bf16"];
+pub const PARITY_FIXTURES: [&str; 4] = ["llama_gqa", "qwen2_tied", "llama_bf16", "llama_bias"];
 
 pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("fixtures").join(name)

@@ -140,7 +140,7 @@ where
     Y: Ranged<ValueType = f64>,
 {
     ctx.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
+        .position(SeriesLabelPosition::UpperLeft)
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
         .label_font(("sans-serif", 14))
