@@ -3,43 +3,21 @@
 
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+use crate::io_error::IoError;
 use crate::transformer::params::{LayerParams, Params};
 use crate::weights::ModelWeights;
 
 /// Upper bound on parameters we accept (2^36 ≈ 69 billion): catches absurd sizes before allocating.
 const MAX_PARAMS: usize = 1 << 36;
 
-/// Rejects configs with zero or contradictory sizes, non-finite constants or absurd totals.
+/// Rejects configs with zero or contradictory sizes, non-finite constants or absurd totals:
+/// [`ModelConfig::validate`] plus the limits of this implementation (32-bit ids, total parameters).
 pub fn config(cfg: &ModelConfig) -> Result<(), ModelError> {
     let bad = |msg: String| Err(ModelError::InvalidConfig(msg));
-    for (name, value) in [
-        ("vocab_size", cfg.vocab_size),
-        ("hidden_size", cfg.hidden_size),
-        ("intermediate_size", cfg.intermediate_size),
-        ("num_attention_heads", cfg.num_attention_heads),
-        ("num_key_value_heads", cfg.num_key_value_heads),
-        ("head_dim", cfg.head_dim),
-        ("max_position_embeddings", cfg.max_position_embeddings),
-    ] {
-        if value == 0 {
-            return bad(format!("{name} must be positive"));
-        }
-    }
-    if !cfg.num_attention_heads.is_multiple_of(cfg.num_key_value_heads) {
-        return bad(format!(
-            "num_attention_heads {} is not a multiple of num_key_value_heads {}",
-            cfg.num_attention_heads, cfg.num_key_value_heads
-        ));
-    }
-    if !cfg.head_dim.is_multiple_of(2) {
-        return bad(format!("head_dim {} must be even for rotary embeddings", cfg.head_dim));
-    }
-    if !(cfg.rms_norm_eps.is_finite() && cfg.rms_norm_eps > 0.0) {
-        return bad(format!("rms_norm_eps {} must be positive and finite", cfg.rms_norm_eps));
-    }
-    if !(cfg.rope_theta.is_finite() && cfg.rope_theta > 0.0) {
-        return bad(format!("rope_theta {} must be positive and finite", cfg.rope_theta));
-    }
+    cfg.validate().map_err(|err| match err {
+        IoError::InvalidConfig(msg) => ModelError::InvalidConfig(msg),
+        other => ModelError::InvalidConfig(other.to_string()),
+    })?;
     if cfg.vocab_size > u32::MAX as usize || cfg.max_position_embeddings > u32::MAX as usize {
         return bad("vocab_size and max_position_embeddings must fit in 32 bits".into());
     }
