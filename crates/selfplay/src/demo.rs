@@ -131,7 +131,39 @@ impl DemoConfig {
         }
     }
 
-    fn model_config(&self, tokenizer: &CharTokenizer) -> ModelConfig {
+    /// The RL step's settings.
+    pub fn grpo_config(&self) -> GrpoConfig {
+        GrpoConfig {
+            prompts_per_step: self.rl_prompts_per_step,
+            group_size: self.rl_group_size,
+            generation: GenerationConfig {
+                max_new_tokens: self.max_new_tokens,
+                sampling: SamplingParams { temperature: self.rl_temperature, ..SamplingParams::default() },
+                stop_tokens: vec![],
+            },
+            ppo: PpoConfig {
+                clip_low: 0.2,
+                clip_high: 0.28,
+                dual_clip: None,
+                ratio: RatioLevel::Token,
+                agg: LossAgg::TokenMean,
+                entropy_coef: 0.0,
+            },
+            value_coef: self.rl_value_coef,
+            seed: self.seed,
+        }
+    }
+
+    /// The task: Countdown with `numbers` numbers per problem.
+    pub fn task(&self) -> CountdownTask {
+        CountdownTask {
+            config: CountdownConfig { min_count: self.numbers, max_count: self.numbers, ..CountdownConfig::default() },
+            ..CountdownTask::default()
+        }
+    }
+
+    /// The transformer's config for `tokenizer`'s vocabulary.
+    pub fn model_config(&self, tokenizer: &CharTokenizer) -> ModelConfig {
         let m = &self.model;
         ModelConfig {
             architecture: Architecture::Llama,
@@ -159,10 +191,7 @@ pub fn run(config: &DemoConfig, out: &Path) -> Result<Report, CliError> {
     let started = Instant::now();
     std::fs::create_dir_all(out)?;
     std::fs::write(out.join("config.toml"), toml::to_string(config)?)?;
-    let task = CountdownTask {
-        config: CountdownConfig { min_count: config.numbers, max_count: config.numbers, ..CountdownConfig::default() },
-        ..CountdownTask::default()
-    };
+    let task = config.task();
     let tokenizer = CharTokenizer::ascii();
     eprintln!("generating {} training and {} held-out Countdown problems", config.train_problems, config.eval_problems);
     let train = task.generate(Split::Train, config.train_problems, config.seed)?;
@@ -185,25 +214,7 @@ pub fn run(config: &DemoConfig, out: &Path) -> Result<Report, CliError> {
     eprintln!("after policy initialisation: greedy accuracy {sft_accuracy:.3}");
 
     // 2. Reinforcement learning.
-    let grpo_config = GrpoConfig {
-        prompts_per_step: config.rl_prompts_per_step,
-        group_size: config.rl_group_size,
-        generation: GenerationConfig {
-            max_new_tokens: config.max_new_tokens,
-            sampling: SamplingParams { temperature: config.rl_temperature, ..SamplingParams::default() },
-            stop_tokens: vec![],
-        },
-        ppo: PpoConfig {
-            clip_low: 0.2,
-            clip_high: 0.28,
-            dual_clip: None,
-            ratio: RatioLevel::Token,
-            agg: LossAgg::TokenMean,
-            entropy_coef: 0.0,
-        },
-        value_coef: config.rl_value_coef,
-        seed: config.seed,
-    };
+    let grpo_config = config.grpo_config();
     let mut optimizer = ModelOptimizer::new(
         model.weights(),
         OptimConfig {
