@@ -37,6 +37,10 @@ pub struct Generation {
     pub logprobs: Vec<f32>,
     /// Per token, its log-probability under the model at temperature 1.
     pub model_logprobs: Vec<f32>,
+    /// Per token, the value head on the prefix it was sampled from (the prompt and the tokens before
+    /// it). For a row ended by a stop token, the last entry scores the whole completion before that
+    /// token; it comes with the decode step, so judging completions by value needs no second pass.
+    pub values: Vec<f32>,
     pub finish: FinishReason,
 }
 
@@ -62,6 +66,7 @@ impl Model {
                 tokens: vec![],
                 logprobs: vec![],
                 model_logprobs: vec![],
+                values: vec![],
                 finish: FinishReason::MaxTokens,
             })
             .collect();
@@ -86,6 +91,7 @@ impl Model {
                 row.tokens.push(s.token);
                 row.logprobs.push(s.logprob);
                 row.model_logprobs.push(s.model_logprob);
+                row.values.push(out.values.last().copied().unwrap_or(f32::NAN));
                 let total = prompts[i].len() + row.tokens.len();
                 if stop.contains(&s.token) {
                     row.finish = FinishReason::Stop(s.token);
@@ -148,6 +154,8 @@ mod tests {
             assert_eq!(token as usize, best, "step {t}");
             let lse = row.iter().map(|x| x.exp()).sum::<f32>().ln();
             assert!((g.model_logprobs[t] - (row[best] - lse)).abs() < 1e-5);
+            let value = stats.values.last().copied().unwrap();
+            assert!((g.values[t] - value).abs() < 1e-5, "value before step {t}: {} vs {value}", g.values[t]);
             seq.push(token);
         }
         // Stopping on the first generated token ends the row there.

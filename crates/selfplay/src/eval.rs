@@ -5,7 +5,7 @@
 //! the curves differ only by how methods choose, never by sampling noise between budgets.
 
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{Generation, GenerationConfig, Model, SamplingParams};
+use selfplay_model::{GenerationConfig, Model, SamplingParams};
 use selfplay_reward::{best_score, majority_vote};
 use selfplay_tasks::Task;
 
@@ -30,7 +30,7 @@ pub struct EvalConfig {
 struct Judged {
     correct: bool,
     answer: Option<String>,
-    /// Value head on the finished sequence.
+    /// Value head on the completion.
     value: f32,
     tokens: usize,
 }
@@ -98,14 +98,13 @@ pub fn test_time<T: Task>(
         }
         let mean_tokens = tokens as f64 / n;
         let generate_flops = (prompt_tokens * budget as f64 + mean_tokens) * per_token(mean_tokens / budget as f64);
+        // The value head comes with decoding, so every method spends the same FLOPs at a budget.
         for (method, hit) in ["majority", "best_of_n", "best_of_n_value"].into_iter().zip(hits) {
-            // Scoring by value costs one more forward pass over every finished sequence.
-            let extra = if method == "best_of_n_value" { generate_flops } else { 0.0 };
             points.push(TestTimePoint {
                 method: method.into(),
                 budget,
                 tokens: mean_tokens,
-                flops: generate_flops + extra,
+                flops: generate_flops,
                 accuracy: hit as f64 / n,
             });
         }
@@ -128,26 +127,20 @@ fn judge<T: Task>(
     let ids: Vec<u64> = (0..problems.len() as u64).collect();
     let generations = sample(model, &prompts, &ids, samples, config, seed)?;
     let mut out = Vec::with_capacity(problems.len());
-    for ((problem, prompt), rows) in problems.iter().zip(&prompts).zip(&generations) {
-        let values = final_values(model, prompt, rows)?;
+    for (problem, rows) in problems.iter().zip(&generations) {
         let mut judged = Vec::with_capacity(rows.len());
-        for (generation, value) in rows.iter().zip(values) {
+        for generation in rows {
             let text = completion_text(tokenizer, generation)?;
             judged.push(Judged {
                 correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
                 answer: task.answer_key(problem, text.as_bytes()),
-                value,
+                // The value of the completion before its stop token, recorded while decoding;
+                // NaN (never chosen) for an empty completion.
+                value: generation.values.last().copied().unwrap_or(f32::NAN),
                 tokens: generation.tokens.len(),
             });
         }
         out.push(judged);
     }
     Ok(out)
-}
-
-/// The value head on each finished sequence (prompt + completion).
-fn final_values(model: &Model, prompt: &[u32], rows: &[Generation]) -> Result<Vec<f32>, CliError> {
-    let sequences: Vec<Vec<u32>> = rows.iter().map(|g| [prompt, g.tokens.as_slice()].concat()).collect();
-    let batch: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
-    Ok(model.forward(&batch)?.into_iter().map(|out| out.values.last().copied().unwrap_or(0.0)).collect())
 }
