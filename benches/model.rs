@@ -90,6 +90,13 @@ fn bench_forward_and_decode(c: &mut Criterion) {
     group.bench_function("generate_16x64_tokens", |b| {
         b.iter(|| model.generate(black_box(&prompts), &cfg, &seeds).expect("valid prompts"))
     });
+    // GRPO-shaped: 2 groups of 8 rows, each group sharing a 128-token prompt (prefilled once and forked
+    // by the paged KV cache), 64 greedy tokens per row.
+    let shared = sequences(2, SEQ, 64);
+    let grouped: Vec<&[u32]> = (0..BATCH).map(|i| shared[i % 2].as_slice()).collect();
+    group.bench_function("generate_2_groups_of_8_prompt128_x64_tokens", |b| {
+        b.iter(|| model.generate(black_box(&grouped), &cfg, &seeds).expect("valid prompts"))
+    });
     group.finish();
 }
 

@@ -2,11 +2,12 @@
 //
 // Row r: temperature t (0 = greedy, lowest id on ties), top_k (0 = off), top_p (1 = off), min_p (0 = off),
 // and a Philox4x32-10 stream keyed by seeds[r] at counter steps[r], so a row's draw depends on nothing else
-// in the batch. Filters follow selfplay-model's sampler (Hugging Face order): on the scaled logit
-// x = (logit - max) / t, top-k, then top-p on the mass top-k kept, then min-p (exp(x) >= min_p, i.e.
-// p >= min_p * p_max). Unlike the CPU sampler, ties at the top-k/top-p threshold are all kept. Thresholds
-// are found without sorting, by bisection over the order-preserving integer image of x (32 block-wide
-// passes give the exact k-th value). The draw walks the kept mass in index order.
+// in the batch. Filters follow selfplay-model's sampler (Hugging Face order) and its tie rule: top-k, then
+// top-p on the mass top-k kept, then min-p (exp(x) >= min_p with x = (logit - max) / t, i.e.
+// p >= min_p * p_max). Top-k and top-p are thresholds on the raw logit, so tokens with equal logits are kept
+// or dropped together (all ties with the k-th largest stay), exactly as on the CPU. Thresholds are found
+// without sorting, by bisection over the order-preserving integer image of the logit (32 block-wide passes
+// give the exact k-th value). The draw walks the kept mass in index order.
 // Outputs per row: the token, `logprobs` (under the truncated, renormalised distribution sampled from; 0 for
 // greedy) and `model_logprobs` (log_softmax(logits) at temperature 1). A row holding NaN or +inf, or only
 // -inf, gets token = vocab (the host reports it as an error).
@@ -47,16 +48,17 @@ struct RowView {
         float l = logits[i];
         return l != l ? NEG_INF : (l - max) * inv_t;  // NaN logits never win
     }
+    // The threshold key: the raw logit's order image, so ties are ties of the logit itself.
+    __device__ u32 key(int i) const { return order_key(logits[i]); }
 };
 
 // Count (as f32, exact below 2^24) and mass of elements with key >= k.
 __device__ void count_mass_at_least(const RowView& row, u32 k, float* count, float* mass) {
     float c = 0.0f, m = 0.0f;
     for (int i = row.begin; i < row.end; ++i) {
-        float x = row.x(i);
-        if (order_key(x) >= k) {
+        if (row.key(i) >= k) {
             c += 1.0f;
-            m += expf(x);
+            m += expf(row.x(i));
         }
     }
     *count = block_sum(c);
@@ -162,8 +164,8 @@ extern "C" __global__ void sample_rows(const float* logits, int vocab, const flo
     // the lowest claimer wins.
     float own = 0.0f;
     for (int i = row.begin; i < row.end; ++i) {
-        float x = row.x(i), e = expf(x);
-        if (order_key(x) >= keep && e >= min_p) own += e;
+        float e = expf(row.x(i));
+        if (row.key(i) >= keep && e >= min_p) own += e;
     }
     incl[tid] = own;
     __syncthreads();
@@ -183,8 +185,8 @@ extern "C" __global__ void sample_rows(const float* logits, int vocab, const flo
         float acc = lo_edge;
         int pick = -1;
         for (int i = row.begin; i < row.end; ++i) {
-            float x = row.x(i), e = expf(x);
-            if (order_key(x) < keep || e < min_p || e <= 0.0f) continue;
+            float e = expf(row.x(i));
+            if (row.key(i) < keep || e < min_p || e <= 0.0f) continue;
             pick = i;
             acc += e;
             if (acc > target) break;

@@ -1,18 +1,18 @@
 //! [`CudaBackend`]: the model's [`Backend`] seam on an NVIDIA GPU (f32), built from this crate's
 //! kernels and cuBLAS.
 //!
-//! The trait's methods return nothing: its contract is that the transformer driver guarantees sizes and
-//! ids, so a violation is a bug. A CUDA failure (device lost, out of memory) also has no way out through
-//! the trait, so [`CudaBackend`] panics with the typed [`KernelError`] as the message in both cases, in
-//! one place ([`fail`]). Code that wants recoverable errors calls the [`GpuContext`] methods directly.
+//! Every op returns the model's [`BackendResult`]: a CUDA failure (launch error, out of memory, lost
+//! device) or arguments a kernel refuses become a [`BackendError`] naming the op, with the typed
+//! [`KernelError`] as its source (reach it with [`BackendError::downcast_ref`]). The transformer
+//! driver propagates it with `?`, so a failing GPU surfaces as `ModelError::Backend`, never a panic.
 
 use cudarc::driver::CudaSlice;
 use selfplay_model::Backend;
-use selfplay_model::backend::{AttnShape, AttnSpan, Gemm, RopeDirection};
+use selfplay_model::backend::{AttnShape, AttnSpan, BackendError, BackendResult, Gemm, RopeDirection};
 
 use crate::blas::Blas;
 use crate::device::GpuContext;
-use crate::error::{KernelError, Result};
+use crate::error::{KernelError, Result, invalid};
 
 /// The GPU backend: one device, its compiled kernels and a cuBLAS handle. Buffers are `CudaSlice<f32>`.
 #[derive(Debug)]
@@ -21,16 +21,14 @@ pub struct CudaBackend {
     blas: Blas,
 }
 
-#[track_caller]
-fn fail(op: &str, err: KernelError) -> ! {
-    panic!("CudaBackend::{op}: {err}")
+/// Tags a kernel result with the trait op it served.
+fn op<T>(name: &'static str, result: Result<T>) -> BackendResult<T> {
+    result.map_err(|err| BackendError::new(name, err))
 }
 
-#[track_caller]
-fn check(op: &str, result: Result<()>) {
-    if let Err(err) = result {
-        fail(op, err);
-    }
+/// Tags a CUDA driver result (allocation, copy) with the trait op it served.
+fn driver<T>(name: &'static str, result: std::result::Result<T, cudarc::driver::DriverError>) -> BackendResult<T> {
+    op(name, result.map_err(KernelError::from))
 }
 
 impl CudaBackend {
@@ -56,23 +54,23 @@ impl Backend<f32> for CudaBackend {
     type Buf = CudaSlice<f32>;
     type Owned = CudaSlice<f32>;
 
-    fn zeros(&self, len: usize) -> CudaSlice<f32> {
-        self.gpu.stream().alloc_zeros(len).unwrap_or_else(|e| fail("zeros", e.into()))
+    fn zeros(&self, len: usize) -> BackendResult<CudaSlice<f32>> {
+        driver("zeros", self.gpu.stream().alloc_zeros(len))
     }
 
-    fn upload(&self, data: &[f32]) -> CudaSlice<f32> {
-        self.gpu.stream().clone_htod(data).unwrap_or_else(|e| fail("upload", e.into()))
+    fn upload(&self, data: &[f32]) -> BackendResult<CudaSlice<f32>> {
+        driver("upload", self.gpu.stream().clone_htod(data))
     }
 
-    fn download(&self, buf: &CudaSlice<f32>, out: &mut [f32]) {
+    fn download(&self, buf: &CudaSlice<f32>, out: &mut [f32]) -> BackendResult {
         if out.len() != buf.len() {
-            fail("download", crate::error::invalid("download", format!("{} elements into {}", buf.len(), out.len())));
+            return op("download", Err(invalid("download", format!("{} elements into {}", buf.len(), out.len()))));
         }
-        check("download", self.gpu.stream().memcpy_dtoh(buf, out).map_err(KernelError::from));
+        driver("download", self.gpu.stream().memcpy_dtoh(buf, out))
     }
 
-    fn fill_zero(&self, buf: &mut CudaSlice<f32>) {
-        check("fill_zero", self.gpu.stream().memset_zeros(buf).map_err(KernelError::from));
+    fn fill_zero(&self, buf: &mut CudaSlice<f32>) -> BackendResult {
+        driver("fill_zero", self.gpu.stream().memset_zeros(buf))
     }
 
     fn copy_rows(
@@ -83,54 +81,56 @@ impl Backend<f32> for CudaBackend {
         dst_row: usize,
         rows: usize,
         cols: usize,
-    ) {
+    ) -> BackendResult {
         let n = rows * cols;
         if n == 0 {
-            return;
+            return Ok(());
         }
         let (s, d) = (src_row * cols, dst_row * cols);
         if s + n > src.len() || d + n > dst.len() {
-            fail(
-                "copy_rows",
-                crate::error::invalid("copy_rows", format!("rows {src_row}+{rows} / {dst_row}+{rows} of width {cols}")),
-            );
+            let reason = format!("rows {src_row}+{rows} / {dst_row}+{rows} of width {cols}");
+            return op("copy_rows", Err(invalid("copy_rows", reason)));
         }
         let from = src.slice(s..s + n);
         let mut to = dst.slice_mut(d..d + n);
-        check("copy_rows", self.gpu.stream().memcpy_dtod(&from, &mut to).map_err(KernelError::from));
+        driver("copy_rows", self.gpu.stream().memcpy_dtod(&from, &mut to))
     }
 
-    fn embedding(&self, table: &CudaSlice<f32>, ids: &[u32], dim: usize, out: &mut CudaSlice<f32>) {
-        check("embedding", self.gpu.embedding(table, ids, dim, out));
+    fn embedding(&self, table: &CudaSlice<f32>, ids: &[u32], dim: usize, out: &mut CudaSlice<f32>) -> BackendResult {
+        op("embedding", self.gpu.embedding(table, ids, dim, out))
     }
 
-    fn embedding_backward(&self, d_out: &CudaSlice<f32>, ids: &[u32], dim: usize, d_table: &mut CudaSlice<f32>) {
-        check("embedding_backward", self.gpu.embedding_backward(d_out, ids, dim, d_table));
+    fn embedding_backward(
+        &self,
+        d_out: &CudaSlice<f32>,
+        ids: &[u32],
+        dim: usize,
+        d_table: &mut CudaSlice<f32>,
+    ) -> BackendResult {
+        op("embedding_backward", self.gpu.embedding_backward(d_out, ids, dim, d_table))
     }
 
-    fn gemm(&self, g: Gemm, a: &CudaSlice<f32>, b: &CudaSlice<f32>, c: &mut CudaSlice<f32>) {
-        check("gemm", self.blas.gemm(g, a, b, c));
+    fn gemm(&self, g: Gemm, a: &CudaSlice<f32>, b: &CudaSlice<f32>, c: &mut CudaSlice<f32>) -> BackendResult {
+        op("gemm", self.blas.gemm(g, a, b, c))
     }
 
-    fn add_bias(&self, x: &mut CudaSlice<f32>, bias: &CudaSlice<f32>, cols: usize) {
+    fn add_bias(&self, x: &mut CudaSlice<f32>, bias: &CudaSlice<f32>, cols: usize) -> BackendResult {
         if bias.len() != cols {
-            fail("add_bias", crate::error::invalid("add_bias", format!("bias of {} for {cols} columns", bias.len())));
+            return op("add_bias", Err(invalid("add_bias", format!("bias of {} for {cols} columns", bias.len()))));
         }
-        check("add_bias", self.gpu.add_bias(x, bias));
+        op("add_bias", self.gpu.add_bias(x, bias))
     }
 
-    fn bias_backward(&self, d_y: &CudaSlice<f32>, cols: usize, d_bias: &mut CudaSlice<f32>) {
+    fn bias_backward(&self, d_y: &CudaSlice<f32>, cols: usize, d_bias: &mut CudaSlice<f32>) -> BackendResult {
         if d_bias.len() != cols {
-            fail(
-                "bias_backward",
-                crate::error::invalid("bias_backward", format!("bias of {} for {cols} columns", d_bias.len())),
-            );
+            let reason = format!("bias of {} for {cols} columns", d_bias.len());
+            return op("bias_backward", Err(invalid("bias_backward", reason)));
         }
-        check("bias_backward", self.gpu.bias_backward(d_y, d_bias));
+        op("bias_backward", self.gpu.bias_backward(d_y, d_bias))
     }
 
-    fn add(&self, x: &mut CudaSlice<f32>, y: &CudaSlice<f32>) {
-        check("add", self.gpu.add_assign(x, y));
+    fn add(&self, x: &mut CudaSlice<f32>, y: &CudaSlice<f32>) -> BackendResult {
+        op("add", self.gpu.add_assign(x, y))
     }
 
     fn rms_norm(
@@ -141,8 +141,8 @@ impl Backend<f32> for CudaBackend {
         cols: usize,
         out: &mut CudaSlice<f32>,
         inv_rms: &mut CudaSlice<f32>,
-    ) {
-        check("rms_norm", self.gpu.rms_norm(x, w, eps as f32, cols, out, Some(inv_rms)));
+    ) -> BackendResult {
+        op("rms_norm", self.gpu.rms_norm(x, w, eps as f32, cols, out, Some(inv_rms)))
     }
 
     fn rms_norm_backward(
@@ -154,8 +154,8 @@ impl Backend<f32> for CudaBackend {
         cols: usize,
         d_x: &mut CudaSlice<f32>,
         d_w: &mut CudaSlice<f32>,
-    ) {
-        check("rms_norm_backward", self.gpu.rms_norm_backward(d_out, x, w, inv_rms, cols, d_x, d_w));
+    ) -> BackendResult {
+        op("rms_norm_backward", self.gpu.rms_norm_backward(d_out, x, w, inv_rms, cols, d_x, d_w))
     }
 
     fn rope(
@@ -166,8 +166,8 @@ impl Backend<f32> for CudaBackend {
         head_dim: usize,
         theta: f64,
         direction: RopeDirection,
-    ) {
-        check("rope", self.gpu.rope(x, positions, heads, head_dim, heads * head_dim, theta as f32, direction));
+    ) -> BackendResult {
+        op("rope", self.gpu.rope(x, positions, heads, head_dim, heads * head_dim, theta as f32, direction))
     }
 
     fn attention(
@@ -179,8 +179,8 @@ impl Backend<f32> for CudaBackend {
         shape: AttnShape,
         out: &mut CudaSlice<f32>,
         lse: Option<&mut CudaSlice<f32>>,
-    ) {
-        check("attention", self.gpu.attention(q, k, v, spans, shape, out, lse));
+    ) -> BackendResult {
+        op("attention", self.gpu.attention(q, k, v, spans, shape, out, lse))
     }
 
     fn attention_backward(
@@ -196,13 +196,13 @@ impl Backend<f32> for CudaBackend {
         d_q: &mut CudaSlice<f32>,
         d_k: &mut CudaSlice<f32>,
         d_v: &mut CudaSlice<f32>,
-    ) {
-        check("attention_backward", self.gpu.attention_backward(q, k, v, out, d_out, lse, spans, shape, d_q, d_k, d_v));
+    ) -> BackendResult {
+        op("attention_backward", self.gpu.attention_backward(q, k, v, out, d_out, lse, spans, shape, d_q, d_k, d_v))
     }
 
-    fn swiglu(&self, gate: &CudaSlice<f32>, up: &CudaSlice<f32>, out: &mut CudaSlice<f32>) {
+    fn swiglu(&self, gate: &CudaSlice<f32>, up: &CudaSlice<f32>, out: &mut CudaSlice<f32>) -> BackendResult {
         let n = gate.len();
-        check("swiglu", self.gpu.swiglu(gate, up, out, 1, n, n));
+        op("swiglu", self.gpu.swiglu(gate, up, out, 1, n, n))
     }
 
     fn swiglu_backward(
@@ -212,8 +212,8 @@ impl Backend<f32> for CudaBackend {
         d_out: &CudaSlice<f32>,
         d_gate: &mut CudaSlice<f32>,
         d_up: &mut CudaSlice<f32>,
-    ) {
-        check("swiglu_backward", self.gpu.swiglu_backward(gate, up, d_out, d_gate, d_up));
+    ) -> BackendResult {
+        op("swiglu_backward", self.gpu.swiglu_backward(gate, up, d_out, d_gate, d_up))
     }
 
     fn log_softmax_stats(
@@ -222,8 +222,8 @@ impl Backend<f32> for CudaBackend {
         vocab: usize,
         lse: &mut CudaSlice<f32>,
         entropy: &mut CudaSlice<f32>,
-    ) {
-        check("log_softmax_stats", self.gpu.log_softmax_stats(logits, vocab, lse, entropy));
+    ) -> BackendResult {
+        op("log_softmax_stats", self.gpu.log_softmax_stats(logits, vocab, lse, entropy))
     }
 
     fn log_softmax_backward(
@@ -235,10 +235,10 @@ impl Backend<f32> for CudaBackend {
         d_logprob: &CudaSlice<f32>,
         d_entropy: &CudaSlice<f32>,
         d_logits: &mut CudaSlice<f32>,
-    ) {
-        check(
+    ) -> BackendResult {
+        op(
             "log_softmax_backward",
             self.gpu.log_softmax_backward(logits, lse, entropy, targets, d_logprob, d_entropy, d_logits),
-        );
+        )
     }
 }

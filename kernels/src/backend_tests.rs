@@ -31,7 +31,7 @@ fn wide(v: &[f32]) -> Vec<f64> {
 
 fn fetch(b: &CudaBackend, buf: &cudarc::driver::CudaSlice<f32>) -> Vec<f64> {
     let mut out = vec![0.0f32; buf.len()];
-    b.download(buf, &mut out);
+    b.download(buf, &mut out).unwrap();
     wide(&out)
 }
 
@@ -44,7 +44,7 @@ fn assert_close(what: &str, got: &[f64], want: &[f64], tol: f64) {
 
 /// Uploads the same starting values to both backends (for ops that accumulate).
 fn pair(b: &CudaBackend, v: &[f32]) -> (cudarc::driver::CudaSlice<f32>, Vec<f64>) {
-    (b.upload(v), wide(v))
+    (b.upload(v).unwrap(), wide(v))
 }
 
 #[test]
@@ -57,10 +57,10 @@ fn gemm_layouts_match_cpu() {
         {
             let g = Gemm { m, n, k, trans_a, trans_b, accumulate };
             let (a, b_host, c0) = (random(&mut rng, m * k), random(&mut rng, k * n), random(&mut rng, m * n));
-            let (da, db) = (b.upload(&a), b.upload(&b_host));
+            let (da, db) = (b.upload(&a).unwrap(), b.upload(&b_host).unwrap());
             let (mut dc, mut want) = pair(&b, &c0);
-            b.gemm(g, &da, &db, &mut dc);
-            Backend::<f64>::gemm(&CpuBackend, g, &wide(&a), &wide(&b_host), &mut want);
+            b.gemm(g, &da, &db, &mut dc).unwrap();
+            Backend::<f64>::gemm(&CpuBackend, g, &wide(&a), &wide(&b_host), &mut want).unwrap();
             assert_close(&format!("gemm {g:?}"), &fetch(&b, &dc), &want, 1e-5);
         }
     }
@@ -77,54 +77,58 @@ fn backward_ops_match_cpu() {
     let ids = [3u32, 7, 3, 0, 10];
     let d_out = random(&mut rng, rows * dim);
     let (mut dt, mut want) = pair(&b, &random(&mut rng, vocab * dim));
-    b.embedding_backward(&b.upload(&d_out), &ids, dim, &mut dt);
-    Backend::<f64>::embedding_backward(&cpu, &wide(&d_out), &ids, dim, &mut want);
+    b.embedding_backward(&b.upload(&d_out).unwrap(), &ids, dim, &mut dt).unwrap();
+    Backend::<f64>::embedding_backward(&cpu, &wide(&d_out), &ids, dim, &mut want).unwrap();
     assert_close("embedding_backward", &fetch(&b, &dt), &want, 1e-5);
 
     // RMSNorm forward then backward.
     let (x, w, dy) = (random(&mut rng, rows * dim), random(&mut rng, dim), random(&mut rng, rows * dim));
-    let (dx, dw) = (b.upload(&x), b.upload(&w));
-    let (mut out, mut inv) = (b.zeros(rows * dim), b.zeros(rows));
-    b.rms_norm(&dx, &dw, 1e-5, dim, &mut out, &mut inv);
+    let (dx, dw) = (b.upload(&x).unwrap(), b.upload(&w).unwrap());
+    let (mut out, mut inv) = (b.zeros(rows * dim).unwrap(), b.zeros(rows).unwrap());
+    b.rms_norm(&dx, &dw, 1e-5, dim, &mut out, &mut inv).unwrap();
     let (mut out_c, mut inv_c) = (vec![0.0; rows * dim], vec![0.0; rows]);
-    Backend::<f64>::rms_norm(&cpu, &wide(&x), &wide(&w), 1e-5, dim, &mut out_c, &mut inv_c);
+    Backend::<f64>::rms_norm(&cpu, &wide(&x), &wide(&w), 1e-5, dim, &mut out_c, &mut inv_c).unwrap();
     assert_close("rms_norm", &fetch(&b, &out), &out_c, 1e-5);
     let (mut gx, mut gx_c) = pair(&b, &random(&mut rng, rows * dim));
     let (mut gw, mut gw_c) = pair(&b, &random(&mut rng, dim));
-    b.rms_norm_backward(&b.upload(&dy), &dx, &dw, &inv, dim, &mut gx, &mut gw);
-    Backend::<f64>::rms_norm_backward(&cpu, &wide(&dy), &wide(&x), &wide(&w), &inv_c, dim, &mut gx_c, &mut gw_c);
+    b.rms_norm_backward(&b.upload(&dy).unwrap(), &dx, &dw, &inv, dim, &mut gx, &mut gw).unwrap();
+    Backend::<f64>::rms_norm_backward(&cpu, &wide(&dy), &wide(&x), &wide(&w), &inv_c, dim, &mut gx_c, &mut gw_c)
+        .unwrap();
     assert_close("rms_norm_backward d_x", &fetch(&b, &gx), &gx_c, 1e-5);
     assert_close("rms_norm_backward d_w", &fetch(&b, &gw), &gw_c, 1e-5);
 
     // SwiGLU backward (written, not added: outputs start poisoned).
     let (gate, up) = (random(&mut rng, rows * dim), random(&mut rng, rows * dim));
-    let (mut dg, mut du) = (b.upload(&vec![f32::NAN; rows * dim]), b.upload(&vec![f32::NAN; rows * dim]));
-    b.swiglu_backward(&b.upload(&gate), &b.upload(&up), &b.upload(&dy), &mut dg, &mut du);
+    let (mut dg, mut du) =
+        (b.upload(&vec![f32::NAN; rows * dim]).unwrap(), b.upload(&vec![f32::NAN; rows * dim]).unwrap());
+    b.swiglu_backward(&b.upload(&gate).unwrap(), &b.upload(&up).unwrap(), &b.upload(&dy).unwrap(), &mut dg, &mut du)
+        .unwrap();
     let (mut dg_c, mut du_c) = (vec![0.0; rows * dim], vec![0.0; rows * dim]);
-    Backend::<f64>::swiglu_backward(&cpu, &wide(&gate), &wide(&up), &wide(&dy), &mut dg_c, &mut du_c);
+    Backend::<f64>::swiglu_backward(&cpu, &wide(&gate), &wide(&up), &wide(&dy), &mut dg_c, &mut du_c).unwrap();
     assert_close("swiglu_backward d_gate", &fetch(&b, &dg), &dg_c, 1e-5);
     assert_close("swiglu_backward d_up", &fetch(&b, &du), &du_c, 1e-5);
 
     // Bias backward.
     let (mut db, mut db_c) = pair(&b, &random(&mut rng, dim));
-    b.bias_backward(&b.upload(&dy), dim, &mut db);
-    Backend::<f64>::bias_backward(&cpu, &wide(&dy), dim, &mut db_c);
+    b.bias_backward(&b.upload(&dy).unwrap(), dim, &mut db).unwrap();
+    Backend::<f64>::bias_backward(&cpu, &wide(&dy), dim, &mut db_c).unwrap();
     assert_close("bias_backward", &fetch(&b, &db), &db_c, 1e-5);
 
     // Log-softmax statistics and backward over a wide odd vocabulary.
     let v = 3001;
     let logits: Vec<f32> = random(&mut rng, rows * v).iter().map(|x| x * 8.0).collect();
-    let dl = b.upload(&logits);
-    let (mut lse, mut ent) = (b.upload(&vec![f32::NAN; rows]), b.upload(&vec![f32::NAN; rows]));
-    b.log_softmax_stats(&dl, v, &mut lse, &mut ent);
+    let dl = b.upload(&logits).unwrap();
+    let (mut lse, mut ent) = (b.upload(&vec![f32::NAN; rows]).unwrap(), b.upload(&vec![f32::NAN; rows]).unwrap());
+    b.log_softmax_stats(&dl, v, &mut lse, &mut ent).unwrap();
     let (mut lse_c, mut ent_c) = (vec![0.0; rows], vec![0.0; rows]);
-    Backend::<f64>::log_softmax_stats(&cpu, &wide(&logits), v, &mut lse_c, &mut ent_c);
+    Backend::<f64>::log_softmax_stats(&cpu, &wide(&logits), v, &mut lse_c, &mut ent_c).unwrap();
     assert_close("lse", &fetch(&b, &lse), &lse_c, 1e-5);
     assert_close("entropy", &fetch(&b, &ent), &ent_c, 1e-5);
     let targets = [0u32, 3000, 17, 17, 1500];
     let (dlp, dent) = (random(&mut rng, rows), random(&mut rng, rows));
-    let mut dlog = b.upload(&vec![f32::NAN; rows * v]);
-    b.log_softmax_backward(&dl, &lse, &ent, &targets, &b.upload(&dlp), &b.upload(&dent), &mut dlog);
+    let mut dlog = b.upload(&vec![f32::NAN; rows * v]).unwrap();
+    b.log_softmax_backward(&dl, &lse, &ent, &targets, &b.upload(&dlp).unwrap(), &b.upload(&dent).unwrap(), &mut dlog)
+        .unwrap();
     let mut dlog_c = vec![0.0; rows * v];
     Backend::<f64>::log_softmax_backward(
         &cpu,
@@ -135,7 +139,8 @@ fn backward_ops_match_cpu() {
         &wide(&dlp),
         &wide(&dent),
         &mut dlog_c,
-    );
+    )
+    .unwrap();
     assert_close("log_softmax_backward", &fetch(&b, &dlog), &dlog_c, 1e-5);
 }
 
@@ -159,16 +164,30 @@ fn attention_backward_matches_cpu() {
             random(&mut rng, kv_rows * kw),
             random(&mut rng, q_rows * qw),
         );
-        let (dq_, dk_, dv_) = (b.upload(&q), b.upload(&k), b.upload(&v));
-        let (mut out, mut lse) = (b.zeros(q_rows * qw), b.zeros(q_rows * shape.heads));
-        b.attention(&dq_, &dk_, &dv_, &spans, shape, &mut out, Some(&mut lse));
+        let (dq_, dk_, dv_) = (b.upload(&q).unwrap(), b.upload(&k).unwrap(), b.upload(&v).unwrap());
+        let (mut out, mut lse) = (b.zeros(q_rows * qw).unwrap(), b.zeros(q_rows * shape.heads).unwrap());
+        b.attention(&dq_, &dk_, &dv_, &spans, shape, &mut out, Some(&mut lse)).unwrap();
         let (mut out_c, mut lse_c) = (vec![0.0; q_rows * qw], vec![0.0; q_rows * shape.heads]);
-        Backend::<f64>::attention(&cpu, &wide(&q), &wide(&k), &wide(&v), &spans, shape, &mut out_c, Some(&mut lse_c));
+        Backend::<f64>::attention(&cpu, &wide(&q), &wide(&k), &wide(&v), &spans, shape, &mut out_c, Some(&mut lse_c))
+            .unwrap();
         assert_close("attention", &fetch(&b, &out), &out_c, 1e-5);
         let (mut gq, mut gq_c) = pair(&b, &random(&mut rng, q_rows * qw));
         let (mut gk, mut gk_c) = pair(&b, &random(&mut rng, kv_rows * kw));
         let (mut gv, mut gv_c) = pair(&b, &random(&mut rng, kv_rows * kw));
-        b.attention_backward(&dq_, &dk_, &dv_, &out, &b.upload(&dy), &lse, &spans, shape, &mut gq, &mut gk, &mut gv);
+        b.attention_backward(
+            &dq_,
+            &dk_,
+            &dv_,
+            &out,
+            &b.upload(&dy).unwrap(),
+            &lse,
+            &spans,
+            shape,
+            &mut gq,
+            &mut gk,
+            &mut gv,
+        )
+        .unwrap();
         Backend::<f64>::attention_backward(
             &cpu,
             &wide(&q),
@@ -182,9 +201,66 @@ fn attention_backward_matches_cpu() {
             &mut gq_c,
             &mut gk_c,
             &mut gv_c,
-        );
+        )
+        .unwrap();
         assert_close("attention_backward d_q", &fetch(&b, &gq), &gq_c, 1e-4);
         assert_close("attention_backward d_k", &fetch(&b, &gk), &gk_c, 1e-4);
         assert_close("attention_backward d_v", &fetch(&b, &gv), &gv_c, 1e-4);
     }
+}
+
+/// Arguments a kernel refuses come back as the op's `BackendError` with the typed `KernelError` inside,
+/// never as a panic: the same path a launch failure takes.
+#[test]
+fn refused_arguments_are_backend_errors() {
+    let Some(b) = backend() else { return };
+    let invalid = |err: selfplay_model::backend::BackendError, op: &str| {
+        assert_eq!(err.op, op);
+        assert!(matches!(err.downcast_ref::<crate::KernelError>(), Some(crate::KernelError::Invalid { .. })), "{err}");
+        assert!(matches!(selfplay_model::ModelError::from(err), selfplay_model::ModelError::Backend(_)));
+    };
+    let buf = b.upload(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+    let mut short = [0.0f32; 3];
+    invalid(b.download(&buf, &mut short).unwrap_err(), "download");
+    let mut dst = b.zeros(2).unwrap();
+    invalid(b.copy_rows(&buf, 1, &mut dst, 0, 2, 2).unwrap_err(), "copy_rows");
+    let mut x = b.zeros(6).unwrap();
+    invalid(b.add_bias(&mut x, &buf, 3).unwrap_err(), "add_bias");
+    let shape = AttnShape { heads: 3, kv_heads: 2, head_dim: 2 };
+    let spans = [AttnSpan { q_start: 0, q_len: 1, kv_start: 0, kv_len: 1 }];
+    let mut out = b.zeros(6).unwrap();
+    invalid(b.attention(&x, &buf, &buf, &spans, shape, &mut out, None).unwrap_err(), "attention");
+}
+
+/// The paged ops the model's KV cache uses (`paged_attention`, `copy_rows_within`; the trait's
+/// gather-based defaults on this backend) against the CPU's in-place versions, on shuffled block tables.
+#[test]
+fn paged_cache_ops_match_cpu() {
+    use selfplay_kvcache::BlockId;
+    use selfplay_model::backend::PagedSpan;
+    let Some(b) = backend() else { return };
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let shape = AttnShape { heads: 4, kv_heads: 2, head_dim: 8 };
+    let (qw, kw, bs) = (32, 16, 4);
+    let (q, k_pool, v_pool) = (random(&mut rng, 9 * qw), random(&mut rng, 8 * bs * kw), random(&mut rng, 8 * bs * kw));
+    let tables = [vec![BlockId(5), BlockId(2), BlockId(7)], vec![BlockId(0)], vec![BlockId(3), BlockId(6)]];
+    let spans = [
+        PagedSpan { q_start: 0, q_len: 6, kv_len: 10, blocks: &tables[0] },
+        PagedSpan { q_start: 6, q_len: 1, kv_len: 3, blocks: &tables[1] },
+        PagedSpan { q_start: 7, q_len: 2, kv_len: 8, blocks: &tables[2] },
+    ];
+    let (dq, dk, dv) = (b.upload(&q).unwrap(), b.upload(&k_pool).unwrap(), b.upload(&v_pool).unwrap());
+    let (mut out, mut lse) = (b.upload(&vec![f32::NAN; 9 * qw]).unwrap(), b.upload(&[f32::NAN; 9 * 4]).unwrap());
+    b.paged_attention(&dq, &dk, &dv, &spans, bs, shape, &mut out, Some(&mut lse)).unwrap();
+    let (mut out_c, mut lse_c) = (vec![0.0f64; 9 * qw], vec![0.0f64; 9 * 4]);
+    let (qc, kc, vc) = (wide(&q), wide(&k_pool), wide(&v_pool));
+    Backend::<f64>::paged_attention(&CpuBackend, &qc, &kc, &vc, &spans, bs, shape, &mut out_c, Some(&mut lse_c))
+        .unwrap();
+    assert_close("paged_attention out", &fetch(&b, &out), &out_c, 1e-5);
+    assert_close("paged_attention lse", &fetch(&b, &lse), &lse_c, 1e-5);
+    let mut pool = b.upload(&k_pool).unwrap();
+    b.copy_rows_within(&mut pool, 4, 20, 4, kw).unwrap();
+    let mut want = kc;
+    Backend::<f64>::copy_rows_within(&CpuBackend, &mut want, 4, 20, 4, kw).unwrap();
+    assert_close("copy_rows_within", &fetch(&b, &pool), &want, 0.0);
 }

@@ -36,7 +36,8 @@ pub struct ReferenceDraw {
     pub margin: f64,
 }
 
-/// Sort-based reference of `sample_rows` (ties at a threshold kept, walk in index order).
+/// Sort-based reference of `sample_rows`: top-k and top-p are thresholds on the raw logit (every token
+/// tied with the threshold kept, as in the model's sampler); the draw walks the kept mass in index order.
 pub fn sample_row(logits: &[f32], params: &SamplingParams, seed: u64, step: u64) -> ReferenceDraw {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let lse1 = f64::from(max) + logits.iter().map(|&l| f64::from(l - max).exp()).sum::<f64>().ln();
@@ -55,25 +56,25 @@ pub fn sample_row(logits: &[f32], params: &SamplingParams, seed: u64, step: u64)
     let x: Vec<f32> = logits.iter().map(|&l| (l - max) * inv_t).collect();
     let e: Vec<f64> = x.iter().map(|&v| f64::from(v).exp()).collect();
     let mut order: Vec<usize> = (0..x.len()).collect();
-    order.sort_by(|&a, &b| x[b].total_cmp(&x[a]).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
     let mut threshold = f32::NEG_INFINITY;
     if params.top_k > 0 && params.top_k < x.len() {
-        threshold = x[order[params.top_k - 1]];
+        threshold = logits[order[params.top_k - 1]];
     }
     if params.top_p < 1.0 {
-        let kept_mass: f64 = order.iter().filter(|&&i| x[i] >= threshold).map(|&i| e[i]).sum();
+        let kept_mass: f64 = order.iter().filter(|&&i| logits[i] >= threshold).map(|&i| e[i]).sum();
         let need = f64::from(params.top_p) * kept_mass;
         let mut cumulative = 0.0;
-        for &i in order.iter().filter(|&&i| x[i] >= threshold) {
+        for &i in order.iter().filter(|&&i| logits[i] >= threshold) {
             cumulative += e[i];
             if cumulative >= need {
-                threshold = threshold.max(x[i]);
+                threshold = threshold.max(logits[i]);
                 break;
             }
         }
     }
     let kept: Vec<u32> = (0..x.len())
-        .filter(|&i| x[i] >= threshold && e[i] >= f64::from(params.min_p) && e[i] > 0.0)
+        .filter(|&i| logits[i] >= threshold && e[i] >= f64::from(params.min_p) && e[i] > 0.0)
         .map(|i| i as u32)
         .collect();
     let total: f64 = kept.iter().map(|&i| e[i as usize]).sum();
@@ -147,8 +148,15 @@ mod tests {
         (0..n).map(|_| (rng.next_u32() as f32 / u32::MAX as f32) * 8.0 - 4.0).collect()
     }
 
-    /// The kept set equals the model sampler's distribution support (no ties in random logits), and
-    /// the reported log-probability is the model sampler's renormalised probability.
+    /// Random logits rounded to multiples of 0.5: 17 levels over 97 tokens, so every threshold falls
+    /// inside a group of ties.
+    fn tied_logits(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
+        random_logits(rng, n).into_iter().map(|l| (l * 2.0).round() / 2.0).collect()
+    }
+
+    /// The kept set equals the model sampler's distribution support, on distinct logits and on logits
+    /// full of ties (the two must agree on the tie rule), and the reported log-probability is the model
+    /// sampler's renormalised probability.
     #[test]
     fn kept_set_matches_the_model_sampler() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
@@ -158,14 +166,16 @@ mod tests {
             SamplingParams { top_p: 0.6, ..Default::default() },
             SamplingParams { temperature: 1.3, top_k: 20, top_p: 0.9, min_p: 0.05 },
             SamplingParams { min_p: 0.3, ..Default::default() },
+            SamplingParams { top_k: 3, top_p: 0.3, ..Default::default() },
         ];
-        for (case, params) in settings.iter().enumerate() {
-            let logits = random_logits(&mut rng, 97);
+        let cases = settings.iter().flat_map(|p| [(p, false), (p, true)]);
+        for (case, (params, tied)) in cases.enumerate() {
+            let logits = if tied { tied_logits(&mut rng, 97) } else { random_logits(&mut rng, 97) };
             let reference = sample_row(&logits, params, case as u64, 11);
             let dist = selfplay_model::sampler::sampling_distribution(&logits, params).unwrap();
             let mut support: Vec<u32> = dist.iter().map(|d| d.0).collect();
             support.sort_unstable();
-            assert_eq!(reference.kept, support, "{params:?}");
+            assert_eq!(reference.kept, support, "{params:?} tied: {tied}");
             let p = dist.iter().find(|d| d.0 == reference.token).unwrap().1;
             assert!((reference.logprob - p.ln()).abs() < 1e-5, "{params:?}");
         }

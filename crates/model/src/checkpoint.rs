@@ -67,6 +67,19 @@ pub fn save_model_dir(
     tokenizer: Option<&dyn Tokenizer>,
     dtype: DType,
 ) -> IoResult<()> {
+    save_model_dir_with(dir, config, weights, tokenizer, dtype, &[])
+}
+
+/// [`save_model_dir`] plus `extra` files `(name, bytes)` published in the same atomic step (a training
+/// checkpoint adds its optimizer and trainer state, and must never appear without them).
+pub fn save_model_dir_with(
+    dir: &Path,
+    config: &ModelConfig,
+    weights: &ModelWeights,
+    tokenizer: Option<&dyn Tokenizer>,
+    dtype: DType,
+    extra: &[(&str, &[u8])],
+) -> IoResult<()> {
     config.validate()?;
     let json = |value: &serde_json::Value, what: &str| {
         serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| IoError::json(what, e))
@@ -83,6 +96,9 @@ pub fn save_model_dir(
         if let Some((tokenizer_json, tokenizer_config)) = &tokenizer_files {
             write_file_synced(&tmp.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
             write_file_synced(&tmp.join(TOKENIZER_CONFIG_FILE), tokenizer_config.as_bytes())?;
+        }
+        for (name, bytes) in extra {
+            write_file_synced(&tmp.join(name), bytes)?;
         }
         Ok(())
     })

@@ -2,7 +2,10 @@
 //! passes, caching and sampling. Every way a caller's input can be wrong has its own variant, so a
 //! caller (or a test) can match on the cause instead of parsing a message.
 
+use selfplay_kvcache::KvCacheError;
 use selfplay_tensor::TensorError;
+
+use crate::backend::BackendError;
 
 /// Why a model could not be built or run on the given input.
 #[derive(Debug, thiserror::Error)]
@@ -34,9 +37,15 @@ pub enum ModelError {
     /// A per-token gradient, loss weight or sampling parameter is NaN, infinite or out of its range.
     #[error("invalid value for {what}: {reason}")]
     InvalidValue { what: String, reason: String },
-    /// A request names a sequence slot the KV cache does not have.
-    #[error("KV cache has no sequence {0}")]
+    /// A request names a sequence the training pass does not have.
+    #[error("no sequence {0}")]
     UnknownSequence(usize),
+    /// The KV cache refused a step: an unknown sequence, or not enough free blocks.
+    #[error(transparent)]
+    KvCache(#[from] KvCacheError),
+    /// A backend op failed (on a device backend: a launch failure, out of memory, a lost device).
+    #[error(transparent)]
+    Backend(#[from] BackendError),
     /// Building a tensor failed.
     #[error(transparent)]
     Tensor(#[from] TensorError),

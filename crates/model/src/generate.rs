@@ -1,10 +1,16 @@
-//! Batched generation: prefill every prompt into a preallocated KV cache, then decode all live rows
-//! together, one token per row per step. A row finishes on a stop token (EOS included), after
+//! Batched generation: prefill every distinct prompt once into a paged KV cache, fork it for every
+//! row that shares it (a GRPO group stores its prompt once), then decode all live rows together, one
+//! token per row per step. A row finishes on a stop token (EOS included), after
 //! `max_new_tokens`, or when it reaches the model's context length. Each row samples from its own
 //! seeded stream, so its result does not depend on the rest of the batch.
 
+use std::collections::HashMap;
+
+use selfplay_kvcache::SeqId;
+
 use crate::error::ModelError;
-use crate::model::Model;
+use crate::kv_cache::DEFAULT_BLOCK_SIZE;
+use crate::model::{ForwardOutput, Model};
 use crate::sampler::{SamplingParams, row_rng, sample};
 
 /// What to generate.
@@ -59,7 +65,6 @@ impl Model {
         let limit = self.config().max_position_embeddings;
         let mut stop = cfg.stop_tokens.clone();
         stop.extend(self.config().eos_token_id);
-        let capacities: Vec<usize> = prompts.iter().map(|p| (p.len() + cfg.max_new_tokens).min(limit)).collect();
         let mut rows: Vec<Generation> = prompts
             .iter()
             .map(|_| Generation {
@@ -75,33 +80,74 @@ impl Model {
             self.forward(prompts)?;
             return Ok(rows);
         }
-        let mut cache = self.new_cache(&capacities)?;
+        // Identical prompts (a GRPO group) are prefilled once; their rows fork the prompt's sequence.
+        let mut group_of = Vec::with_capacity(prompts.len());
+        let mut unique: Vec<&[u32]> = Vec::new();
+        let mut index: HashMap<&[u32], usize> = HashMap::new();
+        for &p in prompts {
+            group_of.push(*index.entry(p).or_insert_with(|| {
+                unique.push(p);
+                unique.len() - 1
+            }));
+        }
+        // Each prompt's blocks once, plus per row its completion and one copy-on-write block.
+        let bs = DEFAULT_BLOCK_SIZE;
+        let blocks = unique.iter().map(|p| p.len().div_ceil(bs)).sum::<usize>()
+            + prompts.len() * (cfg.max_new_tokens.div_ceil(bs) + 1);
+        let mut cache = self.new_cache(blocks)?;
+        let prompt_seqs = unique.iter().map(|_| cache.add_sequence()).collect::<Result<Vec<_>, _>>()?;
+        let prefilled = self.forward_cached(&mut cache, &prompt_seqs, &unique)?;
+        let mut seq_of = Vec::with_capacity(prompts.len());
+        let mut taken = vec![false; unique.len()];
+        for &g in &group_of {
+            seq_of.push(if std::mem::replace(&mut taken[g], true) {
+                cache.fork(prompt_seqs[g])?
+            } else {
+                prompt_seqs[g]
+            });
+        }
         let mut rngs: Vec<_> = seeds.iter().map(|&s| row_rng(s)).collect();
-        let mut live: Vec<usize> = (0..prompts.len()).collect();
-        let mut feed: Vec<Vec<u32>> = prompts.iter().map(|p| p.to_vec()).collect();
+        let mut feed = vec![0u32; prompts.len()];
+        // Samples row `i`'s next token from its last output; the token to feed back while the row goes on.
+        let mut advance = |i: usize, out: &ForwardOutput| -> Result<Option<u32>, ModelError> {
+            let (len, vocab) = (out.logits.dims()[0], out.logits.dims()[1]);
+            let s = sample(&out.logits.data()[(len - 1) * vocab..], &cfg.sampling, &mut rngs[i])?;
+            let row = &mut rows[i];
+            row.tokens.push(s.token);
+            row.logprobs.push(s.logprob);
+            row.model_logprobs.push(s.model_logprob);
+            row.values.push(out.values.last().copied().unwrap_or(f32::NAN));
+            if stop.contains(&s.token) {
+                row.finish = FinishReason::Stop(s.token);
+            } else if row.tokens.len() == cfg.max_new_tokens {
+                row.finish = FinishReason::MaxTokens;
+            } else if prompts[i].len() + row.tokens.len() >= limit {
+                row.finish = FinishReason::ContextFull;
+            } else {
+                return Ok(Some(s.token));
+            }
+            Ok(None)
+        };
+        let mut live = Vec::with_capacity(prompts.len());
+        for (i, &g) in group_of.iter().enumerate() {
+            if let Some(token) = advance(i, &prefilled[g])? {
+                feed[i] = token;
+                live.push(i);
+            } else {
+                cache.release(seq_of[i])?;
+            }
+        }
         while !live.is_empty() {
-            let inputs: Vec<&[u32]> = live.iter().map(|&i| feed[i].as_slice()).collect();
-            let outputs = self.forward_cached(&mut cache, &live, &inputs)?;
+            let inputs: Vec<&[u32]> = live.iter().map(|&i| std::slice::from_ref(&feed[i])).collect();
+            let seqs: Vec<SeqId> = live.iter().map(|&i| seq_of[i]).collect();
+            let outputs = self.forward_cached(&mut cache, &seqs, &inputs)?;
             let mut still = Vec::with_capacity(live.len());
             for (&i, out) in live.iter().zip(&outputs) {
-                let (len, vocab) = (out.logits.dims()[0], out.logits.dims()[1]);
-                let last = &out.logits.data()[(len - 1) * vocab..];
-                let s = sample(last, &cfg.sampling, &mut rngs[i])?;
-                let row = &mut rows[i];
-                row.tokens.push(s.token);
-                row.logprobs.push(s.logprob);
-                row.model_logprobs.push(s.model_logprob);
-                row.values.push(out.values.last().copied().unwrap_or(f32::NAN));
-                let total = prompts[i].len() + row.tokens.len();
-                if stop.contains(&s.token) {
-                    row.finish = FinishReason::Stop(s.token);
-                } else if row.tokens.len() == cfg.max_new_tokens {
-                    row.finish = FinishReason::MaxTokens;
-                } else if total >= limit {
-                    row.finish = FinishReason::ContextFull;
-                } else {
-                    feed[i] = vec![s.token];
+                if let Some(token) = advance(i, out)? {
+                    feed[i] = token;
                     still.push(i);
+                } else {
+                    cache.release(seq_of[i])?;
                 }
             }
             live = still;
@@ -136,6 +182,27 @@ mod tests {
         }
         assert_eq!(together, m.generate(&prompts, &cfg, &[10, 11, 12]).unwrap());
         assert!(together.iter().all(|g| g.tokens.len() == 6 && g.finish == FinishReason::MaxTokens));
+    }
+
+    /// Rows that share a prompt (prefilled once, then forked with copy-on-write) draw exactly what each
+    /// draws alone, where nothing is shared.
+    #[test]
+    fn rows_sharing_a_prompt_match_rows_alone() {
+        let m = model();
+        let cfg = GenerationConfig {
+            max_new_tokens: 9,
+            sampling: SamplingParams { temperature: 1.0, top_k: 5, top_p: 0.95, min_p: 0.0 },
+            stop_tokens: vec![],
+        };
+        let (a, b): (&[u32], &[u32]) = (&[1, 2, 3, 4, 5], &[6, 5]);
+        let prompts = [a, b, a, a, b];
+        let seeds = [7, 8, 9, 10, 11];
+        let together = m.generate(&prompts, &cfg, &seeds).unwrap();
+        for (i, p) in prompts.iter().enumerate() {
+            assert_eq!(m.generate(&[p], &cfg, &[seeds[i]]).unwrap().remove(0), together[i], "row {i}");
+        }
+        let group: Vec<&Vec<u32>> = [0, 2, 3].iter().map(|&i| &together[i].tokens).collect();
+        assert!(group[0] != group[1] || group[1] != group[2], "the forks diverge");
     }
 
     /// Greedy generation equals repeatedly taking the argmax of a full forward pass, and its model

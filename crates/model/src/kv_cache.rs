@@ -1,123 +1,186 @@
-//! A contiguous KV cache: each sequence gets a slot preallocated to its full capacity (prompt plus
-//! every token it may generate), so decoding never reallocates or concatenates.
+//! The KV cache: every layer's keys and values in paged blocks, the layout the GPU decode kernel reads,
+//! with [`PagedKvCache`] (`selfplay-kvcache`) deciding which block holds which tokens. So the CPU and
+//! GPU caches behave the same: sequences grow block by block (no preallocated worst case, no
+//! concatenation), and [`KvCache::fork`] shares a sequence's blocks with a new one, copying only the
+//! partly filled last block, and only when one of them appends to it (copy-on-write). That is how a GRPO
+//! group computes and stores its prompt once.
 //!
-//! The transformer sees the cache only through `KvCache::step` (crate-internal), which hands out the per-layer
-//! buffers, where the new rows go and which rows attention reads. A paged cache (block tables from
-//! `selfplay-kvcache`) replaces this type behind the same step interface.
+//! A layer's pool is `[num_blocks · block_size, kv_dim]`: token `t` of a sequence lives in pool row
+//! `table[t / block_size] · block_size + t % block_size`. The transformer sees the cache through
+//! `CacheStep` (crate-internal): where each new row goes and each sequence's block table.
 
+use std::borrow::BorrowMut;
+use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use crate::backend::{AttnSpan, Backend, Scalar};
+use selfplay_kvcache::{BlockId, KvCacheConfig, KvCacheError, PagedKvCache, SeqId};
+
+use crate::backend::{AttnSpan, Backend, PagedSpan, Scalar};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::transformer::CacheStep;
 
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    start: usize,
-    capacity: usize,
-    len: usize,
-}
+/// Tokens per block unless a caller picks otherwise (as in vLLM and the GPU pool).
+pub const DEFAULT_BLOCK_SIZE: usize = 16;
 
-/// Keys and values of every layer for a fixed set of sequence slots.
+/// Paged keys and values of every layer for any number of sequences, in a fixed pool of blocks.
 #[derive(Debug)]
 pub struct KvCache<T: Scalar, B: Backend<T>> {
-    /// Per layer `(keys, values)`, each `[total_capacity, kv_dim]`.
+    blocks: PagedKvCache,
+    /// Per layer `(keys, values)`, each `[num_blocks · block_size, kv_dim]`.
     layers: Vec<(B::Owned, B::Owned)>,
-    slots: Vec<Slot>,
+    block_size: usize,
+    kv_dim: usize,
+    max_len: usize,
     _scalar: PhantomData<T>,
 }
 
-/// Where one forward step's new tokens go and what attention reads (host metadata).
+/// Where one forward step's new keys and values go (host metadata, made by [`KvCache::reserve`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StepPlan {
-    /// The cached length of each stepped sequence before the step.
-    pub context: Vec<usize>,
-    /// The first cache row of each stepped sequence's slot.
-    pub kv_starts: Vec<usize>,
+pub(crate) struct StepPlan {
+    /// The pool row of every new token, in packed order.
+    slots: Vec<u32>,
+    /// Each stepped sequence's block table after the step.
+    tables: Vec<Vec<BlockId>>,
+}
+
+impl StepPlan {
+    /// The paged view of a packed batch's spans (`spans[i]` belongs to the `i`-th stepped sequence).
+    pub(crate) fn paged_spans<'p>(&'p self, spans: &[AttnSpan]) -> Vec<PagedSpan<'p>> {
+        spans
+            .iter()
+            .zip(&self.tables)
+            .map(|(s, table)| PagedSpan { q_start: s.q_start, q_len: s.q_len, kv_len: s.kv_len, blocks: table })
+            .collect()
+    }
 }
 
 impl<T: Scalar, B: Backend<T>> KvCache<T, B> {
-    /// A cache with one slot per entry of `capacities` (tokens each slot can hold).
-    pub fn new(b: &B, cfg: &ModelConfig, capacities: &[usize]) -> Result<Self, ModelError> {
-        let mut slots = Vec::with_capacity(capacities.len());
-        let mut total = 0usize;
-        for &capacity in capacities {
-            if capacity > cfg.max_position_embeddings {
-                return Err(ModelError::SequenceTooLong { len: capacity, limit: cfg.max_position_embeddings });
-            }
-            slots.push(Slot { start: total, capacity, len: 0 });
-            total += capacity;
+    /// A cache of `num_blocks` blocks of `block_size` tokens for a model of shape `cfg`.
+    pub fn new(b: &B, cfg: &ModelConfig, num_blocks: usize, block_size: usize) -> Result<Self, ModelError> {
+        let too_large =
+            || ModelError::InvalidConfig(format!("a KV cache of {num_blocks} blocks of {block_size} is too large"));
+        let config = KvCacheConfig {
+            num_blocks: u32::try_from(num_blocks).map_err(|_| too_large())?,
+            block_size: u32::try_from(block_size).map_err(|_| too_large())?,
+            prefix_caching: false,
+        };
+        let blocks = PagedKvCache::new(config)?;
+        let per_buffer = num_blocks
+            .checked_mul(block_size)
+            .and_then(|rows| rows.checked_mul(cfg.kv_dim()))
+            .filter(|&e| e.saturating_mul(2 * cfg.num_hidden_layers) <= isize::MAX as usize / size_of::<T>())
+            .ok_or_else(too_large)?;
+        let layers = (0..cfg.num_hidden_layers)
+            .map(|_| Ok((b.zeros(per_buffer)?, b.zeros(per_buffer)?)))
+            .collect::<Result<_, ModelError>>()?;
+        Ok(KvCache {
+            blocks,
+            layers,
+            block_size,
+            kv_dim: cfg.kv_dim(),
+            max_len: cfg.max_position_embeddings,
+            _scalar: PhantomData,
+        })
+    }
+
+    /// Tokens per block.
+    pub fn block_size(&self) -> usize {
+        self.block_size
+    }
+
+    /// Blocks not used by any sequence.
+    pub fn free_blocks(&self) -> usize {
+        self.blocks.free_blocks()
+    }
+
+    /// Starts an empty sequence.
+    pub fn add_sequence(&mut self) -> Result<SeqId, ModelError> {
+        Ok(self.blocks.admit(&[])?.seq)
+    }
+
+    /// A new sequence continuing `seq`'s tokens, sharing its blocks (nothing is copied now).
+    pub fn fork(&mut self, seq: SeqId) -> Result<SeqId, ModelError> {
+        Ok(self.blocks.fork(seq)?)
+    }
+
+    /// Ends a sequence; blocks no other sequence shares go back to the pool.
+    pub fn release(&mut self, seq: SeqId) -> Result<(), ModelError> {
+        Ok(self.blocks.release(seq)?)
+    }
+
+    /// Tokens cached for `seq`.
+    pub fn len(&self, seq: SeqId) -> Result<usize, ModelError> {
+        Ok(self.blocks.len(seq)?)
+    }
+
+    /// `seq`'s block table.
+    pub fn block_table(&self, seq: SeqId) -> Result<&[BlockId], ModelError> {
+        Ok(self.blocks.block_table(seq)?)
+    }
+
+    /// Makes room for `tokens[i]` after the tokens of `seqs[i]` (distinct sequences), all or nothing:
+    /// every check, including that the pool has the blocks, runs before anything changes. Runs the
+    /// copy-on-write block copies on the backend, then returns where the new keys and values go.
+    pub(crate) fn reserve(&mut self, b: &B, seqs: &[SeqId], tokens: &[&[u32]]) -> Result<StepPlan, ModelError> {
+        if seqs.len() != tokens.len() {
+            return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
         }
-        let elems = total
-            .checked_mul(cfg.kv_dim())
-            .and_then(|e| e.checked_mul(2 * cfg.num_hidden_layers))
-            .filter(|&e| e <= isize::MAX as usize / size_of::<T>())
-            .ok_or_else(|| ModelError::InvalidConfig(format!("a KV cache of {total} tokens is too large")))?;
-        let per_buffer = elems / (2 * cfg.num_hidden_layers).max(1);
-        let layers = (0..cfg.num_hidden_layers).map(|_| (b.zeros(per_buffer), b.zeros(per_buffer))).collect();
-        Ok(KvCache { layers, slots, _scalar: PhantomData })
-    }
-
-    /// Number of slots.
-    pub fn num_seqs(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Tokens cached in slot `seq`.
-    pub fn len(&self, seq: usize) -> Result<usize, ModelError> {
-        self.slots.get(seq).map(|s| s.len).ok_or(ModelError::UnknownSequence(seq))
-    }
-
-    /// Tokens slot `seq` can hold.
-    pub fn capacity(&self, seq: usize) -> Result<usize, ModelError> {
-        self.slots.get(seq).map(|s| s.capacity).ok_or(ModelError::UnknownSequence(seq))
-    }
-
-    /// Forgets slot `seq`'s tokens (its memory is kept for reuse).
-    pub fn clear(&mut self, seq: usize) -> Result<(), ModelError> {
-        self.slots.get_mut(seq).ok_or(ModelError::UnknownSequence(seq))?.len = 0;
-        Ok(())
-    }
-
-    /// Checks that slots `seqs` (distinct) can take `new_lens` more tokens, and describes the step.
-    pub fn plan(&self, seqs: &[usize], new_lens: &[usize]) -> Result<StepPlan, ModelError> {
-        if seqs.len() != new_lens.len() {
-            return Err(ModelError::length("new token counts", seqs.len(), new_lens.len()));
-        }
-        let mut plan = StepPlan { context: Vec::with_capacity(seqs.len()), kv_starts: Vec::with_capacity(seqs.len()) };
-        for (i, (&seq, &n)) in seqs.iter().zip(new_lens).enumerate() {
-            let slot = self.slots.get(seq).ok_or(ModelError::UnknownSequence(seq))?;
+        let bs = self.block_size;
+        let mut needed = 0usize;
+        // References to shared blocks that earlier sequences of this step give up by copying them.
+        let mut given_up: BTreeMap<BlockId, u32> = BTreeMap::new();
+        for (i, (&seq, new)) in seqs.iter().zip(tokens).enumerate() {
             if seqs[..i].contains(&seq) {
-                return Err(ModelError::value("cache step", format!("sequence {seq} appears twice")));
+                return Err(ModelError::value("cache step", format!("sequence {seq:?} appears twice")));
             }
-            if slot.len + n > slot.capacity {
-                return Err(ModelError::SequenceTooLong { len: slot.len + n, limit: slot.capacity });
+            let (len, table) = (self.blocks.len(seq)?, self.blocks.block_table(seq)?);
+            if len + new.len() > self.max_len {
+                return Err(ModelError::SequenceTooLong { len: len + new.len(), limit: self.max_len });
             }
-            plan.context.push(slot.len);
-            plan.kv_starts.push(slot.start);
+            if new.is_empty() {
+                continue;
+            }
+            let copies_last = match table.get(len / bs) {
+                Some(&block) if len % bs != 0 => {
+                    let refs = self.blocks.pool().refcount(block) - given_up.get(&block).copied().unwrap_or(0);
+                    if refs > 1 {
+                        *given_up.entry(block).or_default() += 1;
+                    }
+                    refs > 1
+                }
+                _ => false,
+            };
+            needed += (len + new.len()).div_ceil(bs) - table.len() + usize::from(copies_last);
         }
-        Ok(plan)
+        if needed > self.blocks.free_blocks() {
+            let available = self.blocks.free_blocks();
+            return Err(KvCacheError::OutOfBlocks { needed, available }.into());
+        }
+        let mut slots = Vec::with_capacity(tokens.iter().map(|t| t.len()).sum());
+        for (&seq, new) in seqs.iter().zip(tokens) {
+            let reservation = self.blocks.append(seq, new)?;
+            for copy in &reservation.copies {
+                let (src, dst) = (copy.src.index() * bs, copy.dst.index() * bs);
+                for (k, v) in &mut self.layers {
+                    b.copy_rows_within(k.borrow_mut(), src, dst, bs, self.kv_dim)?;
+                    b.copy_rows_within(v.borrow_mut(), src, dst, bs, self.kv_dim)?;
+                }
+            }
+            slots.extend(reservation.slots);
+        }
+        let tables =
+            seqs.iter().map(|&s| Ok(self.blocks.block_table(s)?.to_vec())).collect::<Result<_, ModelError>>()?;
+        Ok(StepPlan { slots, tables })
     }
 
-    /// The buffers for a planned step whose packed spans are `spans`; `write_rows` receives where
-    /// each sequence's new rows go.
-    pub(crate) fn step<'c>(
-        &'c mut self,
-        spans: &'c [AttnSpan],
-        write_rows: &'c mut Vec<usize>,
-    ) -> CacheStep<'c, B::Owned> {
-        write_rows.clear();
-        write_rows.extend(spans.iter().map(|s| s.kv_start + s.kv_len - s.q_len));
-        CacheStep { layers: &mut self.layers, write_rows, spans }
+    /// The buffers and metadata the transformer needs for a reserved step.
+    pub(crate) fn step<'c>(&'c mut self, plan: &'c StepPlan, spans: &'c [PagedSpan<'c>]) -> CacheStep<'c, B::Owned> {
+        CacheStep { layers: &mut self.layers, slots: &plan.slots, spans, block_size: self.block_size }
     }
 
-    /// Records that the planned step's tokens are now cached.
-    pub fn commit(&mut self, seqs: &[usize], new_lens: &[usize]) {
-        for (&seq, &n) in seqs.iter().zip(new_lens) {
-            if let Some(slot) = self.slots.get_mut(seq) {
-                slot.len += n;
-            }
-        }
+    /// Declares the step's keys and values written (the bookkeeping's protocol; see [`PagedKvCache`]).
+    pub(crate) fn commit(&mut self, seqs: &[SeqId]) -> Result<(), ModelError> {
+        seqs.iter().try_for_each(|&s| Ok(self.blocks.commit(s)?))
     }
 }

@@ -3,8 +3,8 @@
 //! # Inference
 //! * [`Model::forward`]: a batch of token sequences of any lengths → per position logits
 //!   `[len, vocab]` and values `[len]`.
-//! * [`Model::new_cache`] + [`Model::forward_cached`]: prefill then decode against a KV cache
-//!   (identical logits to a full forward); [`Model::generate`] drives it with sampling.
+//! * [`Model::new_cache`] + [`Model::forward_cached`]: prefill then decode against a paged KV cache
+//!   (the logits of a full forward); [`Model::generate`] drives it with sampling.
 //!
 //! # Training: forward → per-token statistics → your loss → backward
 //! ```text
@@ -22,12 +22,13 @@
 
 use std::sync::Mutex;
 
+use selfplay_kvcache::SeqId;
 use selfplay_tensor::Tensor;
 
 use crate::backend::CpuBackend;
 use crate::config::ModelConfig;
 use crate::error::ModelError;
-use crate::kv_cache::KvCache;
+use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
 use crate::transformer::params::Params;
@@ -224,42 +225,42 @@ impl Model {
     /// Logits and values at every position of every sequence (no cache, no stored activations).
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Vec<ForwardOutput>, ModelError> {
         let packed = self.pack(batch)?;
-        let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false);
+        let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false)?;
         let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None);
+        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None)?;
         self.outputs(&packed, &acts)
     }
 
-    /// A KV cache with one slot per entry of `capacities` (the most tokens each sequence will hold).
-    pub fn new_cache(&self, capacities: &[usize]) -> Result<CpuKvCache, ModelError> {
-        KvCache::new(&self.backend, &self.config, capacities)
+    /// A paged KV cache of `num_blocks` blocks of [`DEFAULT_BLOCK_SIZE`] tokens; add sequences with
+    /// [`KvCache::add_sequence`] or [`KvCache::fork`].
+    pub fn new_cache(&self, num_blocks: usize) -> Result<CpuKvCache, ModelError> {
+        KvCache::new(&self.backend, &self.config, num_blocks, DEFAULT_BLOCK_SIZE)
     }
 
-    /// Appends `tokens[i]` to cache slot `seqs[i]` and returns the logits and values of the new
+    /// Appends `tokens[i]` to cached sequence `seqs[i]` and returns the logits and values of the new
     /// positions. Prefill is a call with whole prompts; decoding, calls with one token per sequence.
+    /// Bad input (unknown or repeated sequences, token ids, lengths, too few free blocks) is refused
+    /// before the cache changes.
     pub fn forward_cached(
         &self,
         cache: &mut CpuKvCache,
-        seqs: &[usize],
+        seqs: &[SeqId],
         tokens: &[&[u32]],
     ) -> Result<Vec<ForwardOutput>, ModelError> {
         self.check_shapes()?;
-        let new_lens: Vec<usize> = tokens.iter().map(|t| t.len()).collect();
-        self.check_batch_size(new_lens.iter().sum())?;
-        let plan = cache.plan(seqs, &new_lens)?;
-        let packed = PackedBatch::with_context(
-            tokens,
-            &plan.context,
-            Some(&plan.kv_starts),
-            self.config.vocab_size,
-            self.config.max_position_embeddings,
-        )?;
-        let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false);
+        if seqs.len() != tokens.len() {
+            return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
+        }
+        self.check_batch_size(tokens.iter().map(|t| t.len()).sum())?;
+        let context = seqs.iter().map(|&s| cache.len(s)).collect::<Result<Vec<_>, _>>()?;
+        let c = &self.config;
+        let packed = PackedBatch::with_context(tokens, &context, c.vocab_size, c.max_position_embeddings)?;
+        let plan = cache.reserve(&self.backend, seqs, tokens)?;
+        let spans = plan.paged_spans(&packed.spans);
+        let mut acts = Activations::new(&self.backend, c, packed.rows(), false)?;
         let params = Params::from_weights(&self.weights);
-        let mut write_rows = Vec::new();
-        let step = cache.step(&packed.spans, &mut write_rows);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, Some(step));
-        cache.commit(seqs, &new_lens);
+        transformer::forward(&self.backend, c, &params, &packed, &mut acts, Some(cache.step(&plan, &spans)))?;
+        cache.commit(seqs)?;
         self.outputs(&packed, &acts)
     }
 
@@ -271,10 +272,10 @@ impl Model {
         let spare = self.spare.lock().ok().and_then(|mut s| s.take());
         let mut acts = match spare {
             Some(acts) if acts.head.values.len() == packed.rows() => acts,
-            _ => Activations::new(&self.backend, &self.config, packed.rows(), true),
+            _ => Activations::new(&self.backend, &self.config, packed.rows(), true)?,
         };
         let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None);
+        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None)?;
         Ok(TrainPass { config: self.config.clone(), batch: packed, acts })
     }
 
@@ -331,7 +332,7 @@ impl Model {
             d_entropy: d_entropy.as_slice(),
             d_value: d_value.as_slice(),
         };
-        transformer::backward(&self.backend, &self.config, &params, &pass.batch, &pass.acts, d, &mut g);
+        transformer::backward(&self.backend, &self.config, &params, &pass.batch, &pass.acts, d, &mut g)?;
         Ok(())
     }
 

@@ -1,7 +1,11 @@
 //! Tests of the [`Model`] entry points: batching, KV-cache decoding and input validation.
 
+use selfplay_kvcache::{BlockId, KvCacheError, SeqId};
+
+use crate::backend::CpuBackend;
 use crate::error::ModelError;
-use crate::model::{Model, SequenceGrads};
+use crate::kv_cache::KvCache;
+use crate::model::{CpuKvCache, Model, SequenceGrads};
 use crate::transformer::tests::{random_weights, tiny_config};
 
 fn model(tied: bool) -> Model {
@@ -30,16 +34,23 @@ fn a_sequence_gives_the_same_outputs_alone_or_in_a_batch() {
     assert!(max_diff(prefix.logits.data(), &together[0].logits.data()[..3 * 7]) < 1e-5);
 }
 
+/// A paged cache of `blocks` blocks of `block_size` tokens for `m`.
+fn paged(m: &Model, blocks: usize, block_size: usize) -> CpuKvCache {
+    KvCache::new(&CpuBackend, m.config(), blocks, block_size).unwrap()
+}
+
 #[test]
 fn prefill_then_decode_matches_a_full_forward() {
     for tied in [false, true] {
         let m = model(tied);
         let seqs: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 0, 2, 2, 1], &[3, 1, 4, 1, 5], &[6, 5, 4, 3, 2, 1, 0, 1]];
         let full = m.forward(&seqs).unwrap();
-        for prompt_len in [1, 2, 4] {
-            let mut cache = m.new_cache(&seqs.iter().map(|s| s.len()).collect::<Vec<_>>()).unwrap();
+        // Block sizes below, at and above the prompt lengths: keys cross block boundaries mid-step.
+        for (prompt_len, block_size) in [(1, 1), (2, 3), (4, 3), (4, 16)] {
+            let mut cache = paged(&m, seqs.iter().map(|s| s.len().div_ceil(block_size)).sum(), block_size);
+            let ids: Vec<SeqId> = (0..3).map(|_| cache.add_sequence().unwrap()).collect();
             let prompts: Vec<&[u32]> = seqs.iter().map(|s| &s[..prompt_len]).collect();
-            let pre = m.forward_cached(&mut cache, &[0, 1, 2], &prompts).unwrap();
+            let pre = m.forward_cached(&mut cache, &ids, &prompts).unwrap();
             for (p, f) in pre.iter().zip(&full) {
                 assert!(max_diff(p.logits.data(), &f.logits.data()[..prompt_len * 7]) < 1e-5);
             }
@@ -47,18 +58,59 @@ fn prefill_then_decode_matches_a_full_forward() {
             for t in prompt_len..10 {
                 let live: Vec<usize> = (0..3).rev().filter(|&i| t < seqs[i].len()).collect();
                 let tokens: Vec<&[u32]> = live.iter().map(|&i| &seqs[i][t..=t]).collect();
-                let out = m.forward_cached(&mut cache, &live, &tokens).unwrap();
+                let live_ids: Vec<SeqId> = live.iter().map(|&i| ids[i]).collect();
+                let out = m.forward_cached(&mut cache, &live_ids, &tokens).unwrap();
                 for (&i, o) in live.iter().zip(&out) {
                     let want = &full[i].logits.data()[t * 7..(t + 1) * 7];
-                    assert!(max_diff(o.logits.data(), want) < 1e-5, "seq {i} pos {t}");
+                    assert!(max_diff(o.logits.data(), want) < 1e-5, "seq {i} pos {t} block {block_size}");
                     assert!((o.values[0] - full[i].values[t]).abs() < 1e-5);
                 }
             }
-            assert_eq!(cache.len(0).unwrap(), 10);
-            // The slot is full: one more token is an error, not an overflow.
-            assert!(matches!(m.forward_cached(&mut cache, &[0], &[&[1]]), Err(ModelError::SequenceTooLong { .. })));
+            assert_eq!(cache.len(ids[0]).unwrap(), 10);
+            assert_eq!(cache.free_blocks(), 0, "the cache was sized to the tokens");
+            // No block left: one more token is a typed error that leaves the sequence as it was.
+            let one_more = m.forward_cached(&mut cache, &[ids[1]], &[&[1]]);
+            if 5 % block_size == 0 {
+                assert!(matches!(one_more, Err(ModelError::KvCache(KvCacheError::OutOfBlocks { .. }))));
+                assert_eq!(cache.len(ids[1]).unwrap(), 5);
+            }
         }
     }
+}
+
+/// Forks share their parent's blocks; the first append to the shared, partly filled last block
+/// copies it, so each fork's continuation sees its own keys (compared with full forwards).
+#[test]
+fn forks_share_the_prompt_and_copy_on_write() {
+    let m = model(false);
+    let prompt = [1u32, 2, 3, 4, 5];
+    let tails: [[u32; 4]; 3] = [[6, 0, 2, 2], [3, 3, 1, 0], [5, 4, 6, 1]];
+    let mut cache = paged(&m, 2 + 3 * 3, 3);
+    let parent = cache.add_sequence().unwrap();
+    m.forward_cached(&mut cache, &[parent], &[&prompt]).unwrap();
+    let free_after_prompt = cache.free_blocks();
+    let ids = [parent, cache.fork(parent).unwrap(), cache.fork(parent).unwrap()];
+    assert_eq!(cache.free_blocks(), free_after_prompt, "forking copies nothing");
+    assert!(ids.iter().all(|&s| cache.block_table(s).unwrap() == cache.block_table(parent).unwrap()));
+    for t in 0..4 {
+        let tokens: Vec<&[u32]> = tails.iter().map(|tail| &tail[t..=t]).collect();
+        let out = m.forward_cached(&mut cache, &ids, &tokens).unwrap();
+        for (i, o) in out.iter().enumerate() {
+            let whole: Vec<u32> = prompt.iter().chain(&tails[i][..=t]).copied().collect();
+            let full = m.forward(&[&whole]).unwrap().remove(0);
+            let want = &full.logits.data()[(whole.len() - 1) * 7..];
+            assert!(max_diff(o.logits.data(), want) < 1e-5, "fork {i} step {t}");
+        }
+    }
+    // The full first block stays shared; the partly filled one was copied for two of the three.
+    let tables: Vec<&[BlockId]> = ids.iter().map(|&s| cache.block_table(s).unwrap()).collect();
+    assert!(tables.iter().all(|t| t[0] == tables[0][0]));
+    assert_ne!(tables[0][1], tables[1][1]);
+    assert_ne!(tables[1][1], tables[2][1]);
+    for id in ids {
+        cache.release(id).unwrap();
+    }
+    assert_eq!(cache.free_blocks(), 2 + 3 * 3, "every block comes back");
 }
 
 #[test]
@@ -74,10 +126,18 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(huge.forward(&[&tokens]), Err(ModelError::BatchTooLarge { .. })));
     let long = vec![1u32; 33];
     assert!(matches!(m.forward(&[&long]), Err(ModelError::SequenceTooLong { len: 33, limit: 32 })));
-    let mut cache = m.new_cache(&[4]).unwrap();
-    assert!(matches!(m.forward_cached(&mut cache, &[1], &[&[1]]), Err(ModelError::UnknownSequence(1))));
-    assert!(matches!(m.forward_cached(&mut cache, &[0, 0], &[&[1], &[2]]), Err(ModelError::InvalidValue { .. })));
-    assert!(matches!(m.new_cache(&[33]), Err(ModelError::SequenceTooLong { .. })));
+    let mut cache = m.new_cache(4).unwrap();
+    let (seq, gone) = (cache.add_sequence().unwrap(), cache.add_sequence().unwrap());
+    cache.release(gone).unwrap();
+    let unknown = m.forward_cached(&mut cache, &[gone], &[&[1]]);
+    assert!(matches!(unknown, Err(ModelError::KvCache(KvCacheError::UnknownSequence(_)))));
+    assert!(matches!(m.forward_cached(&mut cache, &[seq, seq], &[&[1], &[2]]), Err(ModelError::InvalidValue { .. })));
+    assert!(matches!(m.forward_cached(&mut cache, &[seq], &[&[1, 7]]), Err(ModelError::TokenOutOfRange { .. })));
+    assert!(matches!(m.forward_cached(&mut cache, &[seq], &[&long]), Err(ModelError::SequenceTooLong { .. })));
+    assert!(matches!(m.forward_cached(&mut cache, &[seq], &[]), Err(ModelError::LengthMismatch { .. })));
+    assert_eq!(cache.len(seq).unwrap(), 0, "refused steps change nothing");
+    assert!(matches!(m.new_cache(usize::MAX), Err(ModelError::InvalidConfig(_))));
+    assert!(matches!(m.new_cache(0), Err(ModelError::KvCache(KvCacheError::InvalidConfig(_)))));
 
     let pass = m.forward_train(&[&[1, 2, 3]]).unwrap();
     let mut g = m.weights().zeros_like();

@@ -7,6 +7,18 @@
 //!   top-k/top-p/min-p and renormalised (0 for greedy, which samples from a point mass);
 //! * `model_logprob`: under the model's own distribution, `log_softmax(logits)` at temperature 1:
 //!   the quantity policy-gradient losses and KL penalties are written in.
+//!
+//! # Ties
+//! Every filter is a threshold on the logit, so tokens with equal logits are kept or dropped
+//! together: top-k keeps all tokens tied with the `k`-th largest (possibly more than `k`), top-p
+//! all tokens tied with the one at which the cumulative mass first reaches `top_p`, min-p is a
+//! threshold already. Why this rule rather than "exactly `k`, lowest ids first":
+//! * tied tokens are indistinguishable to the model; breaking the tie by id would favour whatever
+//!   the tokenizer happened to number first;
+//! * it is Hugging Face's top-k rule (`TopKLogitsWarper` drops only `scores < kth_largest`);
+//! * a threshold is what the GPU kernel (`selfplay-kernels`, `sampling.cu`) finds without sorting, by
+//!   bisection over the logits; an id tie-break would cost it another pass. Both rank by the raw logit
+//!   (not the temperature-scaled one), so a tie is the same tie on both.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
@@ -92,6 +104,10 @@ fn log_softmax_at(logits: &[f32], token: usize) -> f32 {
 
 /// The distribution sampling draws from, as `(token, probability)` in decreasing probability
 /// (ties by increasing id), probabilities renormalised over the kept tokens. Not for greedy.
+///
+/// Filters keep or drop tokens with equal logits together (see the module docs): top-k keeps every
+/// token whose logit is at least the `top_k`-th largest, top-p every token whose logit is at least
+/// that of the token at which the cumulative mass first reaches `top_p`.
 pub fn sampling_distribution(logits: &[f32], params: &SamplingParams) -> Result<Vec<(u32, f64)>, ModelError> {
     params.validate()?;
     check_logits(logits)?;
@@ -100,37 +116,40 @@ pub fn sampling_distribution(logits: &[f32], params: &SamplingParams) -> Result<
     }
     let t = f64::from(params.temperature);
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
-    let mut probs: Vec<(u32, f64)> =
-        logits.iter().enumerate().map(|(i, &x)| (i as u32, (f64::from(x - max) / t).exp())).collect();
-    probs.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    probs.retain(|&(_, p)| p > 0.0);
-    if params.top_k > 0 {
-        probs.truncate(params.top_k);
+    // (token, logit, unnormalised probability), by decreasing logit then increasing id.
+    let mut ranked: Vec<(u32, f32, f64)> =
+        logits.iter().enumerate().map(|(i, &x)| (i as u32, x, (f64::from(x - max) / t).exp())).collect();
+    ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    ranked.retain(|&(_, _, p)| p > 0.0);
+    if params.top_k > 0 && params.top_k < ranked.len() {
+        let floor = ranked[params.top_k - 1].1;
+        keep_at_least(&mut ranked, floor);
     }
-    normalise(&mut probs);
     if params.top_p < 1.0 {
-        let (mut mass, mut keep) = (0.0, probs.len());
-        for (i, &(_, p)) in probs.iter().enumerate() {
-            mass += p;
-            if mass >= f64::from(params.top_p) {
-                keep = i + 1;
-                break;
-            }
+        let total: f64 = ranked.iter().map(|r| r.2).sum();
+        let need = f64::from(params.top_p) * total;
+        let mut mass = 0.0;
+        if let Some(&(_, floor, _)) = ranked.iter().find(|r| {
+            mass += r.2;
+            mass >= need
+        }) {
+            keep_at_least(&mut ranked, floor);
         }
-        probs.truncate(keep);
-        normalise(&mut probs);
     }
-    if params.min_p > 0.0 {
-        let floor = f64::from(params.min_p) * probs[0].1;
-        probs.retain(|&(_, p)| p >= floor);
-        normalise(&mut probs);
+    if params.min_p > 0.0
+        && let Some(&(_, _, top)) = ranked.first()
+    {
+        let floor = f64::from(params.min_p) * top;
+        ranked.retain(|&(_, _, p)| p >= floor);
     }
-    Ok(probs)
+    let total: f64 = ranked.iter().map(|r| r.2).sum();
+    Ok(ranked.into_iter().map(|(token, _, p)| (token, p / total)).collect())
 }
 
-fn normalise(probs: &mut [(u32, f64)]) {
-    let total: f64 = probs.iter().map(|p| p.1).sum();
-    probs.iter_mut().for_each(|p| p.1 /= total);
+/// Truncates a list ranked by decreasing logit to the tokens whose logit is at least `floor`.
+fn keep_at_least(ranked: &mut Vec<(u32, f32, f64)>, floor: f32) {
+    let keep = ranked.partition_point(|r| r.1 >= floor);
+    ranked.truncate(keep);
 }
 
 /// Draws one token from a row of logits with the row's own random stream.
@@ -207,6 +226,77 @@ mod tests {
         close(&kept(&l, SamplingParams { temperature: 0.5, top_k: 1, ..base }), &[(1, 1.0)]);
         let t = kept(&l, SamplingParams { temperature: 0.5, ..base });
         assert!((t[0].1 - 0.16 / sq).abs() < 1e-6);
+    }
+
+    /// Ties at a threshold are kept together, including when the top-p boundary falls inside a tie.
+    #[test]
+    fn tied_tokens_are_kept_together() {
+        let support = |l: &[f32], params| {
+            let mut t: Vec<u32> = kept(l, params).iter().map(|d| d.0).collect();
+            t.sort_unstable();
+            t
+        };
+        let base = SamplingParams::default();
+        assert_eq!(support(&[2.0, 2.0, 2.0, 1.0], SamplingParams { top_k: 2, ..base }), [0, 1, 2]);
+        assert_eq!(support(&[1.0, 3.0, 3.0, 0.0], SamplingParams { top_k: 1, ..base }), [1, 2]);
+        assert_eq!(support(&[1.0, 3.0, 2.0, 2.0, 0.0], SamplingParams { top_k: 2, ..base }), [1, 2, 3]);
+        // Mass 0.3 each: top-p 0.5 is reached at the second tied token, so all three stay.
+        let l = logits_of(&[0.3, 0.1, 0.3, 0.3]);
+        close(&kept(&l, SamplingParams { top_p: 0.5, ..base }), &[(0, 1.0 / 3.0), (2, 1.0 / 3.0), (3, 1.0 / 3.0)]);
+    }
+
+    /// The tie rule written token by token, with no sorting: a token survives top-k when fewer than
+    /// `k` tokens have a strictly larger logit, top-p when the kept mass strictly above its logit is
+    /// below `top_p` of the kept mass, min-p when its probability is at least `min_p` times the largest.
+    fn reference_distribution(logits: &[f32], params: &SamplingParams) -> Vec<(u32, f64)> {
+        let max = logits.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x));
+        let p: Vec<f64> = logits.iter().map(|&x| (f64::from(x - max) / f64::from(params.temperature)).exp()).collect();
+        let mut keep: Vec<bool> = p.iter().map(|&p| p > 0.0).collect();
+        if params.top_k > 0 {
+            let above = |i: usize| logits.iter().filter(|&&y| y > logits[i]).count();
+            keep = (0..p.len()).map(|i| keep[i] && above(i) < params.top_k).collect();
+        }
+        let mass_where = |keep: &[bool], f: &dyn Fn(usize) -> bool| -> f64 {
+            (0..p.len()).filter(|&j| keep[j] && f(j)).map(|j| p[j]).sum()
+        };
+        if params.top_p < 1.0 {
+            let need = f64::from(params.top_p) * mass_where(&keep, &|_| true);
+            let above = |i: usize| mass_where(&keep, &|j| logits[j] > logits[i]);
+            keep = (0..p.len()).map(|i| keep[i] && above(i) < need).collect();
+        }
+        let top = (0..p.len()).filter(|&i| keep[i]).map(|i| p[i]).fold(0.0, f64::max);
+        keep = (0..p.len()).map(|i| keep[i] && p[i] >= f64::from(params.min_p) * top).collect();
+        let total = mass_where(&keep, &|_| true);
+        (0..p.len()).filter(|&i| keep[i]).map(|i| (i as u32, p[i] / total)).collect()
+    }
+
+    /// On logits drawn from a handful of values (ties everywhere, some tokens masked), the sampler's
+    /// distribution equals the token-by-token reference for random settings of every filter.
+    #[test]
+    fn tie_heavy_inputs_match_the_reference_rule() {
+        use rand_core::Rng;
+        let mut rng = row_rng(2024);
+        let mut unit = || f64::from(rng.next_u32()) / f64::from(u32::MAX);
+        const LEVELS: [f32; 6] = [3.0, 0.0, -0.5, -1.0, -2.0, f32::NEG_INFINITY];
+        for case in 0..3000 {
+            let vocab = 1 + (unit() * 40.0) as usize;
+            let mut logits: Vec<f32> = (0..vocab).map(|_| LEVELS[(unit() * 6.0) as usize % 6]).collect();
+            logits[(unit() * vocab as f64) as usize % vocab] = 0.0; // at least one finite logit
+            let params = SamplingParams {
+                temperature: [0.5, 1.0, 1.7][case % 3],
+                top_k: if case % 4 == 0 { 0 } else { (unit() * (vocab + 2) as f64) as usize },
+                top_p: if case % 5 == 0 { 1.0 } else { (0.05 + 0.95 * unit()) as f32 },
+                min_p: if case % 2 == 0 { 0.0 } else { (0.5 * unit()) as f32 },
+            };
+            let mut got = kept(&logits, params);
+            got.sort_by_key(|d| d.0);
+            let want = reference_distribution(&logits, &params);
+            assert_eq!(got.len(), want.len(), "case {case} {logits:?} {params:?}: {got:?} vs {want:?}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g.0, w.0, "case {case} {logits:?} {params:?}: {got:?} vs {want:?}");
+                assert!((g.1 - w.1).abs() < 1e-12, "case {case}: {got:?} vs {want:?}");
+            }
+        }
     }
 
     #[test]

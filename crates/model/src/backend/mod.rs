@@ -19,18 +19,25 @@
 //! * **Parameter gradients accumulate.** Backward ops add into gradient outputs that collect
 //!   contributions from several uses (parameters, tied embeddings, the residual stream); the few
 //!   that produce a fresh intermediate (`swiglu_backward`, `log_softmax_backward`) say they write.
+//! * **Every op is fallible.** A device backend can fail for reasons no caller controls (a launch
+//!   error, out of memory, a lost device), so each op returns a [`BackendResult`]; the driver
+//!   propagates it with `?` and [`crate::Model`] reports it as [`ModelError::Backend`]. The CPU backend
+//!   never fails (its `Err` arm is unreachable in practice), which costs nothing on its hot path.
 //! * **Sampling** has a host default ([`Backend::sample`]) so a backend need not implement it
 //!   first; a GPU backend overrides it to avoid downloading logits.
 
 mod cpu;
+mod error;
 mod scalar;
 
 pub use cpu::CpuBackend;
+pub use error::{BackendError, BackendResult};
 pub use scalar::Scalar;
 
-use std::borrow::BorrowMut;
+use std::borrow::{Borrow, BorrowMut};
 
 use rand_chacha::ChaCha8Rng;
+use selfplay_kvcache::BlockId;
 
 use crate::error::ModelError;
 use crate::sampler::{Sampled, SamplingParams};
@@ -82,6 +89,20 @@ pub struct AttnSpan {
     pub kv_len: usize,
 }
 
+/// One sequence's queries against keys/values held in a paged pool (`[blocks · block_size, kv_width]`
+/// rows per layer, as `selfplay-kvcache` lays them out): key `j` of the sequence is pool row
+/// `blocks[j / block_size] · block_size + j % block_size`. Query `i` (of `q_len`, packed from row
+/// `q_start`) has position `kv_len - q_len + i` and attends to keys `0..=kv_len - q_len + i`, as in
+/// [`AttnSpan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PagedSpan<'a> {
+    pub q_start: usize,
+    pub q_len: usize,
+    pub kv_len: usize,
+    /// The sequence's block table; it covers at least `kv_len` keys.
+    pub blocks: &'a [BlockId],
+}
+
 /// Head geometry of an attention op. Query rows are `heads * head_dim` wide, key/value rows
 /// `kv_heads * head_dim`; query head `h` reads key/value head `h / (heads / kv_heads)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +120,9 @@ pub enum RopeDirection {
 }
 
 /// Every op of the Llama/Qwen2 forward and backward passes. Row counts are implied by buffer
-/// lengths divided by the stated widths; callers (the transformer driver) guarantee consistent sizes,
-/// so implementations may panic on a size mismatch (a bug, never user input).
+/// lengths divided by the stated widths; callers (the transformer driver) guarantee consistent sizes.
+/// A device backend reports a size mismatch, like any device failure, as a [`BackendError`]; the CPU
+/// reference may panic on one (a bug in the driver, never user input).
 pub trait Backend<T: Scalar>: Send + Sync {
     /// The element storage the ops read and write (`[T]` on the CPU, a device buffer on a GPU).
     type Buf: ?Sized + Send + Sync;
@@ -108,29 +130,37 @@ pub trait Backend<T: Scalar>: Send + Sync {
     type Owned: BorrowMut<Self::Buf> + Send + Sync;
 
     /// A zero-filled buffer of `len` elements.
-    fn zeros(&self, len: usize) -> Self::Owned;
+    fn zeros(&self, len: usize) -> BackendResult<Self::Owned>;
     /// A buffer holding a copy of host data.
-    fn upload(&self, data: &[T]) -> Self::Owned;
+    fn upload(&self, data: &[T]) -> BackendResult<Self::Owned>;
     /// Copies a whole buffer to host memory; `out.len()` is the buffer's length.
-    fn download(&self, buf: &Self::Buf, out: &mut [T]);
+    fn download(&self, buf: &Self::Buf, out: &mut [T]) -> BackendResult;
     /// Sets every element to zero.
-    fn fill_zero(&self, buf: &mut Self::Buf);
+    fn fill_zero(&self, buf: &mut Self::Buf) -> BackendResult;
     /// Copies `rows` rows of width `cols` from `src` (starting at row `src_row`) into `dst` (at `dst_row`).
-    fn copy_rows(&self, src: &Self::Buf, src_row: usize, dst: &mut Self::Buf, dst_row: usize, rows: usize, cols: usize);
+    fn copy_rows(
+        &self,
+        src: &Self::Buf,
+        src_row: usize,
+        dst: &mut Self::Buf,
+        dst_row: usize,
+        rows: usize,
+        cols: usize,
+    ) -> BackendResult;
 
     /// `out[i] = table[ids[i]]`, rows of width `dim`. Ids are validated by the caller.
-    fn embedding(&self, table: &Self::Buf, ids: &[u32], dim: usize, out: &mut Self::Buf);
+    fn embedding(&self, table: &Self::Buf, ids: &[u32], dim: usize, out: &mut Self::Buf) -> BackendResult;
     /// `d_table[ids[i]] += d_out[i]`.
-    fn embedding_backward(&self, d_out: &Self::Buf, ids: &[u32], dim: usize, d_table: &mut Self::Buf);
+    fn embedding_backward(&self, d_out: &Self::Buf, ids: &[u32], dim: usize, d_table: &mut Self::Buf) -> BackendResult;
 
     /// A matrix product, see [`Gemm`].
-    fn gemm(&self, g: Gemm, a: &Self::Buf, b: &Self::Buf, c: &mut Self::Buf);
+    fn gemm(&self, g: Gemm, a: &Self::Buf, b: &Self::Buf, c: &mut Self::Buf) -> BackendResult;
     /// `x[r] += bias` for every row `r` (rows of width `bias.len()`).
-    fn add_bias(&self, x: &mut Self::Buf, bias: &Self::Buf, cols: usize);
+    fn add_bias(&self, x: &mut Self::Buf, bias: &Self::Buf, cols: usize) -> BackendResult;
     /// `d_bias += Σ_r d_y[r]` (the column sums).
-    fn bias_backward(&self, d_y: &Self::Buf, cols: usize, d_bias: &mut Self::Buf);
+    fn bias_backward(&self, d_y: &Self::Buf, cols: usize, d_bias: &mut Self::Buf) -> BackendResult;
     /// `x += y` elementwise (residual connections).
-    fn add(&self, x: &mut Self::Buf, y: &Self::Buf);
+    fn add(&self, x: &mut Self::Buf, y: &Self::Buf) -> BackendResult;
 
     /// RMSNorm as Hugging Face: `out = x · rsqrt(mean(x²) + eps) · w` per row of width `cols`;
     /// stores each row's `rsqrt(mean(x²) + eps)` in `inv_rms` for the backward pass.
@@ -143,7 +173,7 @@ pub trait Backend<T: Scalar>: Send + Sync {
         cols: usize,
         out: &mut Self::Buf,
         inv_rms: &mut Self::Buf,
-    );
+    ) -> BackendResult;
     /// Adds the input gradient into `d_x` and the weight gradient into `d_w`.
     #[allow(clippy::too_many_arguments)]
     fn rms_norm_backward(
@@ -155,7 +185,7 @@ pub trait Backend<T: Scalar>: Send + Sync {
         cols: usize,
         d_x: &mut Self::Buf,
         d_w: &mut Self::Buf,
-    );
+    ) -> BackendResult;
 
     /// Rotary embedding in place (Hugging Face `rotate_half` convention) on rows of `heads` heads of
     /// `head_dim`; row `r` sits at position `positions[r]`. The inverse rotation is the gradient.
@@ -167,7 +197,7 @@ pub trait Backend<T: Scalar>: Send + Sync {
         head_dim: usize,
         theta: f64,
         direction: RopeDirection,
-    );
+    ) -> BackendResult;
 
     /// Causal softmax attention with scale `1/sqrt(head_dim)` for every span; writes each query row's
     /// per-head log-sum-exp of the scaled scores into `lse` (`[q_rows, heads]`) when given.
@@ -181,7 +211,57 @@ pub trait Backend<T: Scalar>: Send + Sync {
         shape: AttnShape,
         out: &mut Self::Buf,
         lse: Option<&mut Self::Buf>,
-    );
+    ) -> BackendResult;
+    /// [`Backend::attention`] with each span's keys and values read from paged pools through its block
+    /// table (see [`PagedSpan`]). The default gathers every span's rows into contiguous buffers with
+    /// [`Backend::copy_rows`] and runs [`Backend::attention`]; a backend overrides it to read the
+    /// blocks in place.
+    #[allow(clippy::too_many_arguments)]
+    fn paged_attention(
+        &self,
+        q: &Self::Buf,
+        k_pool: &Self::Buf,
+        v_pool: &Self::Buf,
+        spans: &[PagedSpan<'_>],
+        block_size: usize,
+        shape: AttnShape,
+        out: &mut Self::Buf,
+        lse: Option<&mut Self::Buf>,
+    ) -> BackendResult {
+        let width = shape.kv_heads * shape.head_dim;
+        let total: usize = spans.iter().map(|s| s.kv_len).sum();
+        let (mut k, mut v) = (self.zeros(total * width)?, self.zeros(total * width)?);
+        let mut dense = Vec::with_capacity(spans.len());
+        let mut start = 0;
+        for s in spans {
+            for (i, block) in s.blocks.iter().take(s.kv_len.div_ceil(block_size.max(1))).enumerate() {
+                let rows = block_size.min(s.kv_len - i * block_size);
+                let (from, to) = (block.index() * block_size, start + i * block_size);
+                self.copy_rows(k_pool, from, k.borrow_mut(), to, rows, width)?;
+                self.copy_rows(v_pool, from, v.borrow_mut(), to, rows, width)?;
+            }
+            dense.push(AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: start, kv_len: s.kv_len });
+            start += s.kv_len;
+        }
+        self.attention(q, k.borrow(), v.borrow(), &dense, shape, out, lse)
+    }
+
+    /// Copies `rows` rows of width `cols` from row `src_row` to row `dst_row` of the same buffer (the
+    /// ranges do not overlap): a copy-on-write block copy inside a KV pool. The default goes through a
+    /// scratch buffer with [`Backend::copy_rows`].
+    fn copy_rows_within(
+        &self,
+        buf: &mut Self::Buf,
+        src_row: usize,
+        dst_row: usize,
+        rows: usize,
+        cols: usize,
+    ) -> BackendResult {
+        let mut scratch = self.zeros(rows * cols)?;
+        self.copy_rows(buf, src_row, scratch.borrow_mut(), 0, rows, cols)?;
+        self.copy_rows(scratch.borrow(), 0, buf, dst_row, rows, cols)
+    }
+
     /// Gradients of [`Backend::attention`] with respect to `q`, `k` and `v`, added into `d_q`, `d_k`, `d_v`.
     #[allow(clippy::too_many_arguments)]
     fn attention_backward(
@@ -197,10 +277,10 @@ pub trait Backend<T: Scalar>: Send + Sync {
         d_q: &mut Self::Buf,
         d_k: &mut Self::Buf,
         d_v: &mut Self::Buf,
-    );
+    ) -> BackendResult;
 
     /// SwiGLU: `out = silu(gate) · up`.
-    fn swiglu(&self, gate: &Self::Buf, up: &Self::Buf, out: &mut Self::Buf);
+    fn swiglu(&self, gate: &Self::Buf, up: &Self::Buf, out: &mut Self::Buf) -> BackendResult;
     /// Gradients of [`Backend::swiglu`], written (not added) into `d_gate` and `d_up`.
     fn swiglu_backward(
         &self,
@@ -209,10 +289,16 @@ pub trait Backend<T: Scalar>: Send + Sync {
         d_out: &Self::Buf,
         d_gate: &mut Self::Buf,
         d_up: &mut Self::Buf,
-    );
+    ) -> BackendResult;
 
     /// Per row of logits (width `vocab`): `lse = log Σ exp(z)` and the entropy `H = lse - Σ p·z`.
-    fn log_softmax_stats(&self, logits: &Self::Buf, vocab: usize, lse: &mut Self::Buf, entropy: &mut Self::Buf);
+    fn log_softmax_stats(
+        &self,
+        logits: &Self::Buf,
+        vocab: usize,
+        lse: &mut Self::Buf,
+        entropy: &mut Self::Buf,
+    ) -> BackendResult;
     /// Writes `d_logits` for `L = Σ_r d_logprob[r]·log p_r(targets[r]) + d_entropy[r]·H_r`:
     /// `d_logprob·(onehot − p) − d_entropy·p·(log p + H)`. Rows whose gradients are zero may have any target.
     #[allow(clippy::too_many_arguments)]
@@ -225,7 +311,7 @@ pub trait Backend<T: Scalar>: Send + Sync {
         d_logprob: &Self::Buf,
         d_entropy: &Self::Buf,
         d_logits: &mut Self::Buf,
-    );
+    ) -> BackendResult;
 
     /// Samples one token per logits row (width `vocab`), row `r` from its own stream `rngs[r]`.
     /// The default downloads the logits and runs [`crate::sampler::sample`] on the host; a GPU
@@ -238,7 +324,7 @@ pub trait Backend<T: Scalar>: Send + Sync {
         rngs: &mut [ChaCha8Rng],
     ) -> Result<Vec<Sampled>, ModelError> {
         let mut host = vec![T::ZERO; rngs.len() * vocab];
-        self.download(logits, &mut host);
+        self.download(logits, &mut host)?;
         let mut row = vec![0.0f32; vocab];
         host.chunks_exact(vocab.max(1))
             .zip(rngs.iter_mut())

@@ -18,15 +18,14 @@ pub struct PackedBatch {
 impl PackedBatch {
     /// Packs `batch` for a forward pass without a cache, validating it against the model's limits.
     pub fn new(batch: &[&[u32]], vocab_size: usize, max_len: usize) -> Result<Self, ModelError> {
-        Self::with_context(batch, &vec![0; batch.len()], None, vocab_size, max_len)
+        Self::with_context(batch, &vec![0; batch.len()], vocab_size, max_len)
     }
 
-    /// Packs new tokens that follow `context[i]` cached tokens. With a cache, sequence `i`'s keys
-    /// start at cache row `kv_starts[i]`; without one (`None`) the keys are the batch's own rows.
+    /// Packs new tokens that follow `context[i]` cached tokens. Spans point at the batch's own rows
+    /// for keys (`kv_start == q_start`); a paged cache step reads the cached keys through block tables.
     pub fn with_context(
         batch: &[&[u32]],
         context: &[usize],
-        kv_starts: Option<&[usize]>,
         vocab_size: usize,
         max_len: usize,
     ) -> Result<Self, ModelError> {
@@ -39,7 +38,7 @@ impl PackedBatch {
             positions: Vec::with_capacity(total),
             spans: Vec::with_capacity(batch.len()),
         };
-        if context.len() != batch.len() || kv_starts.is_some_and(|k| k.len() != batch.len()) {
+        if context.len() != batch.len() {
             return Err(ModelError::length("cached context per sequence", batch.len(), context.len()));
         }
         for (i, (seq, &ctx)) in batch.iter().zip(context).enumerate() {
@@ -56,8 +55,7 @@ impl PackedBatch {
             let q_start = packed.ids.len();
             packed.ids.extend_from_slice(seq);
             packed.positions.extend((ctx..len).map(|p| p as u32));
-            let kv_start = kv_starts.map_or(q_start, |k| k[i]);
-            packed.spans.push(AttnSpan { q_start, q_len: seq.len(), kv_start, kv_len: len });
+            packed.spans.push(AttnSpan { q_start, q_len: seq.len(), kv_start: q_start, kv_len: len });
         }
         Ok(packed)
     }

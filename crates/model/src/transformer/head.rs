@@ -4,7 +4,7 @@
 
 use std::borrow::{Borrow, BorrowMut};
 
-use crate::backend::{Backend, Gemm, Scalar};
+use crate::backend::{Backend, BackendResult, Gemm, Scalar};
 use crate::config::ModelConfig;
 use crate::transformer::params::Params;
 
@@ -26,17 +26,17 @@ pub struct HeadActs<O> {
 }
 
 impl<O> HeadActs<O> {
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> Self {
+    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
         let h = cfg.hidden_size;
-        HeadActs {
-            x_final: b.zeros(rows * h),
-            xf: b.zeros(rows * h),
-            inv_f: b.zeros(rows),
-            logits: b.zeros(rows * cfg.vocab_size),
-            values: b.zeros(rows),
-            lse: b.zeros(rows),
-            entropy: b.zeros(rows),
-        }
+        Ok(HeadActs {
+            x_final: b.zeros(rows * h)?,
+            xf: b.zeros(rows * h)?,
+            inv_f: b.zeros(rows)?,
+            logits: b.zeros(rows * cfg.vocab_size)?,
+            values: b.zeros(rows)?,
+            lse: b.zeros(rows)?,
+            entropy: b.zeros(rows)?,
+        })
     }
 }
 
@@ -52,14 +52,14 @@ pub fn forward<T: Scalar, B: Backend<T>>(
     rows: usize,
     x: &B::Buf,
     a: &mut HeadActs<B::Owned>,
-) {
+) -> BackendResult {
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
-    b.copy_rows(x, 0, a.x_final.borrow_mut(), 0, rows, h);
-    b.rms_norm(x, p.norm, cfg.rms_norm_eps, h, a.xf.borrow_mut(), a.inv_f.borrow_mut());
-    b.gemm(Gemm::linear(rows, h, v), a.xf.borrow(), output_projection(p), a.logits.borrow_mut());
-    b.gemm(Gemm::linear(rows, h, 1), a.xf.borrow(), p.value_head, a.values.borrow_mut());
-    b.add_bias(a.values.borrow_mut(), p.value_bias, 1);
-    b.log_softmax_stats(a.logits.borrow(), v, a.lse.borrow_mut(), a.entropy.borrow_mut());
+    b.copy_rows(x, 0, a.x_final.borrow_mut(), 0, rows, h)?;
+    b.rms_norm(x, p.norm, cfg.rms_norm_eps, h, a.xf.borrow_mut(), a.inv_f.borrow_mut())?;
+    b.gemm(Gemm::linear(rows, h, v), a.xf.borrow(), output_projection(p), a.logits.borrow_mut())?;
+    b.gemm(Gemm::linear(rows, h, 1), a.xf.borrow(), p.value_head, a.values.borrow_mut())?;
+    b.add_bias(a.values.borrow_mut(), p.value_bias, 1)?;
+    b.log_softmax_stats(a.logits.borrow(), v, a.lse.borrow_mut(), a.entropy.borrow_mut())
 }
 
 /// Per-row gradients of the loss with respect to the head's outputs, on the backend.
@@ -83,9 +83,9 @@ pub fn backward<T: Scalar, B: Backend<T>>(
     d: HeadGrads<'_, B::Buf>,
     dx: &mut B::Buf,
     g: &mut Params<&mut B::Buf>,
-) {
+) -> BackendResult {
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
-    let mut d_logits = b.zeros(rows * v);
+    let mut d_logits = b.zeros(rows * v)?;
     b.log_softmax_backward(
         a.logits.borrow(),
         a.lse.borrow(),
@@ -94,17 +94,17 @@ pub fn backward<T: Scalar, B: Backend<T>>(
         d.d_logprob,
         d.d_entropy,
         d_logits.borrow_mut(),
-    );
-    let mut d_xf = b.zeros(rows * h);
-    b.gemm(Gemm::linear_input_grad(rows, h, v), d_logits.borrow(), output_projection(p), d_xf.borrow_mut());
-    b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, d_xf.borrow_mut());
+    )?;
+    let mut d_xf = b.zeros(rows * h)?;
+    b.gemm(Gemm::linear_input_grad(rows, h, v), d_logits.borrow(), output_projection(p), d_xf.borrow_mut())?;
+    b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, d_xf.borrow_mut())?;
     let d_out_proj = match g.lm_head.as_deref_mut() {
         Some(head) => head,
         None => &mut *g.embed_tokens,
     };
-    b.gemm(Gemm::linear_weight_grad(rows, h, v), d_logits.borrow(), a.xf.borrow(), d_out_proj);
-    b.gemm(Gemm::linear_weight_grad(rows, h, 1), d.d_value, a.xf.borrow(), g.value_head);
-    b.bias_backward(d.d_value, 1, g.value_bias);
-    b.fill_zero(dx);
-    b.rms_norm_backward(d_xf.borrow(), a.x_final.borrow(), p.norm, a.inv_f.borrow(), h, dx, g.norm);
+    b.gemm(Gemm::linear_weight_grad(rows, h, v), d_logits.borrow(), a.xf.borrow(), d_out_proj)?;
+    b.gemm(Gemm::linear_weight_grad(rows, h, 1), d.d_value, a.xf.borrow(), g.value_head)?;
+    b.bias_backward(d.d_value, 1, g.value_bias)?;
+    b.fill_zero(dx)?;
+    b.rms_norm_backward(d_xf.borrow(), a.x_final.borrow(), p.norm, a.inv_f.borrow(), h, dx, g.norm)
 }

@@ -9,7 +9,7 @@
 
 use std::borrow::{Borrow, BorrowMut};
 
-use crate::backend::{AttnShape, AttnSpan, Backend, Gemm, RopeDirection, Scalar};
+use crate::backend::{AttnShape, Backend, BackendResult, Gemm, PagedSpan, RopeDirection, Scalar};
 use crate::config::ModelConfig;
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::params::LayerParams;
@@ -42,24 +42,24 @@ pub struct LayerActs<O> {
 
 impl<O> LayerActs<O> {
     /// Buffers for `rows` packed tokens.
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> Self {
+    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
         let (h, q, kv, i) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
-        LayerActs {
-            x_in: b.zeros(rows * h),
-            xn1: b.zeros(rows * h),
-            inv1: b.zeros(rows),
-            q: b.zeros(rows * q),
-            k: b.zeros(rows * kv),
-            v: b.zeros(rows * kv),
-            attn: b.zeros(rows * q),
-            lse: b.zeros(rows * cfg.num_attention_heads),
-            x_mid: b.zeros(rows * h),
-            xn2: b.zeros(rows * h),
-            inv2: b.zeros(rows),
-            gate: b.zeros(rows * i),
-            up: b.zeros(rows * i),
-            act: b.zeros(rows * i),
-        }
+        Ok(LayerActs {
+            x_in: b.zeros(rows * h)?,
+            xn1: b.zeros(rows * h)?,
+            inv1: b.zeros(rows)?,
+            q: b.zeros(rows * q)?,
+            k: b.zeros(rows * kv)?,
+            v: b.zeros(rows * kv)?,
+            attn: b.zeros(rows * q)?,
+            lse: b.zeros(rows * cfg.num_attention_heads)?,
+            x_mid: b.zeros(rows * h)?,
+            xn2: b.zeros(rows * h)?,
+            inv2: b.zeros(rows)?,
+            gate: b.zeros(rows * i)?,
+            up: b.zeros(rows * i)?,
+            act: b.zeros(rows * i)?,
+        })
     }
 }
 
@@ -68,9 +68,22 @@ impl<O> LayerActs<O> {
 pub enum KvSource<'c, Buf: ?Sized> {
     /// The batch's own keys/values (a full causal forward).
     Fresh,
-    /// A cache: the new keys/values are first written at `write_rows[i]` (one per sequence), then
-    /// attention runs over `spans` whose key rows lie in the cache.
-    Cache { k: &'c mut Buf, v: &'c mut Buf, write_rows: &'c [usize], spans: &'c [AttnSpan] },
+    /// A paged cache: packed row `r`'s new key/value is first written to pool row `slots[r]`, then
+    /// attention reads each sequence's keys through its block table.
+    Paged { k: &'c mut Buf, v: &'c mut Buf, slots: &'c [u32], spans: &'c [PagedSpan<'c>], block_size: usize },
+}
+
+/// Maximal runs of consecutive packed rows going to consecutive pool rows, as
+/// `(first packed row, first pool row, length)`: a block's worth of new rows is one copy.
+fn slot_runs(slots: &[u32]) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+    let mut row = 0;
+    std::iter::from_fn(move || {
+        let first = *slots.get(row)?;
+        let next = slots[row + 1..].iter().zip(u64::from(first) + 1..);
+        let len = 1 + next.take_while(|&(&s, want)| u64::from(s) == want).count();
+        row += len;
+        Some((row - len, first as usize, len))
+    })
 }
 
 pub(crate) fn attn_shape(cfg: &ModelConfig) -> AttnShape {
@@ -88,11 +101,12 @@ fn linear<T: Scalar, B: Backend<T>>(
     d_in: usize,
     d_out: usize,
     y: &mut B::Buf,
-) {
-    b.gemm(Gemm::linear(rows, d_in, d_out), x, w, y);
+) -> BackendResult {
+    b.gemm(Gemm::linear(rows, d_in, d_out), x, w, y)?;
     if let Some(bias) = bias {
-        b.add_bias(y, bias, d_out);
+        b.add_bias(y, bias, d_out)?;
     }
+    Ok(())
 }
 
 /// Runs one layer on the residual stream `x` (`[rows, hidden]`, updated in place).
@@ -104,18 +118,18 @@ pub fn forward<T: Scalar, B: Backend<T>>(
     x: &mut B::Buf,
     a: &mut LayerActs<B::Owned>,
     kv: KvSource<'_, B::Buf>,
-) {
+) -> BackendResult {
     let (rows, h, qd, kvd, inter) = (batch.rows(), cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
     let eps = cfg.rms_norm_eps;
-    b.copy_rows(x, 0, a.x_in.borrow_mut(), 0, rows, h);
-    b.rms_norm(a.x_in.borrow(), p.input_layernorm, eps, h, a.xn1.borrow_mut(), a.inv1.borrow_mut());
+    b.copy_rows(x, 0, a.x_in.borrow_mut(), 0, rows, h)?;
+    b.rms_norm(a.x_in.borrow(), p.input_layernorm, eps, h, a.xn1.borrow_mut(), a.inv1.borrow_mut())?;
     let xn1 = a.xn1.borrow();
-    linear(b, xn1, p.q_proj, p.q_bias, rows, h, qd, a.q.borrow_mut());
-    linear(b, xn1, p.k_proj, p.k_bias, rows, h, kvd, a.k.borrow_mut());
-    linear(b, xn1, p.v_proj, p.v_bias, rows, h, kvd, a.v.borrow_mut());
+    linear(b, xn1, p.q_proj, p.q_bias, rows, h, qd, a.q.borrow_mut())?;
+    linear(b, xn1, p.k_proj, p.k_bias, rows, h, kvd, a.k.borrow_mut())?;
+    linear(b, xn1, p.v_proj, p.v_bias, rows, h, kvd, a.v.borrow_mut())?;
     let (theta, hd) = (cfg.rope_theta, cfg.head_dim);
-    b.rope(a.q.borrow_mut(), &batch.positions, cfg.num_attention_heads, hd, theta, RopeDirection::Forward);
-    b.rope(a.k.borrow_mut(), &batch.positions, cfg.num_key_value_heads, hd, theta, RopeDirection::Forward);
+    b.rope(a.q.borrow_mut(), &batch.positions, cfg.num_attention_heads, hd, theta, RopeDirection::Forward)?;
+    b.rope(a.k.borrow_mut(), &batch.positions, cfg.num_key_value_heads, hd, theta, RopeDirection::Forward)?;
     let shape = attn_shape(cfg);
     match kv {
         KvSource::Fresh => b.attention(
@@ -126,25 +140,32 @@ pub fn forward<T: Scalar, B: Backend<T>>(
             shape,
             a.attn.borrow_mut(),
             Some(a.lse.borrow_mut()),
-        ),
-        KvSource::Cache { k, v, write_rows, spans } => {
-            for (span, &row) in batch.spans.iter().zip(write_rows) {
-                b.copy_rows(a.k.borrow(), span.q_start, k, row, span.q_len, kvd);
-                b.copy_rows(a.v.borrow(), span.q_start, v, row, span.q_len, kvd);
+        )?,
+        KvSource::Paged { k, v, slots, spans, block_size } => {
+            for (row, slot, len) in slot_runs(slots) {
+                b.copy_rows(a.k.borrow(), row, k, slot, len, kvd)?;
+                b.copy_rows(a.v.borrow(), row, v, slot, len, kvd)?;
             }
-            b.attention(a.q.borrow(), k, v, spans, shape, a.attn.borrow_mut(), Some(a.lse.borrow_mut()));
+            let (q, out, lse) = (a.q.borrow(), a.attn.borrow_mut(), Some(a.lse.borrow_mut()));
+            if spans.iter().all(|s| s.kv_len == s.q_len) {
+                // Nothing cached before this step: the batch's own rows are every key, as in a forward
+                // without a cache (same op, same numbers).
+                b.attention(q, a.k.borrow(), a.v.borrow(), &batch.spans, shape, out, lse)?;
+            } else {
+                b.paged_attention(q, k, v, spans, block_size, shape, out, lse)?;
+            }
         }
     }
-    b.gemm(Gemm::linear(rows, qd, h).accumulating(), a.attn.borrow(), p.o_proj, x);
+    b.gemm(Gemm::linear(rows, qd, h).accumulating(), a.attn.borrow(), p.o_proj, x)?;
     if let Some(bias) = p.o_bias {
-        b.add_bias(x, bias, h);
+        b.add_bias(x, bias, h)?;
     }
-    b.copy_rows(x, 0, a.x_mid.borrow_mut(), 0, rows, h);
-    b.rms_norm(a.x_mid.borrow(), p.post_attention_layernorm, eps, h, a.xn2.borrow_mut(), a.inv2.borrow_mut());
-    linear(b, a.xn2.borrow(), p.gate_proj, None, rows, h, inter, a.gate.borrow_mut());
-    linear(b, a.xn2.borrow(), p.up_proj, None, rows, h, inter, a.up.borrow_mut());
-    b.swiglu(a.gate.borrow(), a.up.borrow(), a.act.borrow_mut());
-    b.gemm(Gemm::linear(rows, inter, h).accumulating(), a.act.borrow(), p.down_proj, x);
+    b.copy_rows(x, 0, a.x_mid.borrow_mut(), 0, rows, h)?;
+    b.rms_norm(a.x_mid.borrow(), p.post_attention_layernorm, eps, h, a.xn2.borrow_mut(), a.inv2.borrow_mut())?;
+    linear(b, a.xn2.borrow(), p.gate_proj, None, rows, h, inter, a.gate.borrow_mut())?;
+    linear(b, a.xn2.borrow(), p.up_proj, None, rows, h, inter, a.up.borrow_mut())?;
+    b.swiglu(a.gate.borrow(), a.up.borrow(), a.act.borrow_mut())?;
+    b.gemm(Gemm::linear(rows, inter, h).accumulating(), a.act.borrow(), p.down_proj, x)
 }
 
 /// Gradient scratch for one layer's backward pass, reused across layers.
@@ -161,18 +182,18 @@ pub struct LayerGradScratch<O> {
 }
 
 impl<O> LayerGradScratch<O> {
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> Self {
+    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
         let (h, q, kv, i) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
-        LayerGradScratch {
-            d_act: b.zeros(rows * i),
-            d_gate: b.zeros(rows * i),
-            d_up: b.zeros(rows * i),
-            d_xn: b.zeros(rows * h),
-            d_attn: b.zeros(rows * q),
-            d_q: b.zeros(rows * q),
-            d_k: b.zeros(rows * kv),
-            d_v: b.zeros(rows * kv),
-        }
+        Ok(LayerGradScratch {
+            d_act: b.zeros(rows * i)?,
+            d_gate: b.zeros(rows * i)?,
+            d_up: b.zeros(rows * i)?,
+            d_xn: b.zeros(rows * h)?,
+            d_attn: b.zeros(rows * q)?,
+            d_q: b.zeros(rows * q)?,
+            d_k: b.zeros(rows * kv)?,
+            d_v: b.zeros(rows * kv)?,
+        })
     }
 }
 
@@ -190,13 +211,14 @@ fn linear_backward<T: Scalar, B: Backend<T>>(
     dw: &mut B::Buf,
     d_bias: Option<&mut B::Buf>,
     accumulate_dx: bool,
-) {
+) -> BackendResult {
     let g = Gemm::linear_input_grad(rows, d_in, d_out);
-    b.gemm(if accumulate_dx { g.accumulating() } else { g }, dy, w, dx);
-    b.gemm(Gemm::linear_weight_grad(rows, d_in, d_out), dy, x, dw);
+    b.gemm(if accumulate_dx { g.accumulating() } else { g }, dy, w, dx)?;
+    b.gemm(Gemm::linear_weight_grad(rows, d_in, d_out), dy, x, dw)?;
     if let Some(db) = d_bias {
-        b.bias_backward(dy, d_out, db);
+        b.bias_backward(dy, d_out, db)?;
     }
+    Ok(())
 }
 
 /// Back-propagates `dx` (the gradient of the layer's output residual, updated in place to the
@@ -211,11 +233,23 @@ pub fn backward<T: Scalar, B: Backend<T>>(
     dx: &mut B::Buf,
     g: &mut LayerParams<&mut B::Buf>,
     s: &mut LayerGradScratch<B::Owned>,
-) {
+) -> BackendResult {
     let (rows, h, qd, kvd, inter) = (batch.rows(), cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
     // MLP block: x_out = x_mid + act·Wdᵀ.
-    linear_backward(b, a.act.borrow(), p.down_proj, dx, rows, inter, h, s.d_act.borrow_mut(), g.down_proj, None, false);
-    b.swiglu_backward(a.gate.borrow(), a.up.borrow(), s.d_act.borrow(), s.d_gate.borrow_mut(), s.d_up.borrow_mut());
+    linear_backward(
+        b,
+        a.act.borrow(),
+        p.down_proj,
+        dx,
+        rows,
+        inter,
+        h,
+        s.d_act.borrow_mut(),
+        g.down_proj,
+        None,
+        false,
+    )?;
+    b.swiglu_backward(a.gate.borrow(), a.up.borrow(), s.d_act.borrow(), s.d_gate.borrow_mut(), s.d_up.borrow_mut())?;
     let xn2 = a.xn2.borrow();
     linear_backward(
         b,
@@ -229,8 +263,8 @@ pub fn backward<T: Scalar, B: Backend<T>>(
         g.gate_proj,
         None,
         false,
-    );
-    linear_backward(b, xn2, p.up_proj, s.d_up.borrow(), rows, h, inter, s.d_xn.borrow_mut(), g.up_proj, None, true);
+    )?;
+    linear_backward(b, xn2, p.up_proj, s.d_up.borrow(), rows, h, inter, s.d_xn.borrow_mut(), g.up_proj, None, true)?;
     b.rms_norm_backward(
         s.d_xn.borrow(),
         a.x_mid.borrow(),
@@ -239,13 +273,13 @@ pub fn backward<T: Scalar, B: Backend<T>>(
         h,
         dx,
         g.post_attention_layernorm,
-    );
+    )?;
     // Attention block: x_mid = x_in + attn·Woᵀ (+ bo).
     let d_o_bias = g.o_bias.as_deref_mut();
-    linear_backward(b, a.attn.borrow(), p.o_proj, dx, rows, qd, h, s.d_attn.borrow_mut(), g.o_proj, d_o_bias, false);
-    b.fill_zero(s.d_q.borrow_mut());
-    b.fill_zero(s.d_k.borrow_mut());
-    b.fill_zero(s.d_v.borrow_mut());
+    linear_backward(b, a.attn.borrow(), p.o_proj, dx, rows, qd, h, s.d_attn.borrow_mut(), g.o_proj, d_o_bias, false)?;
+    b.fill_zero(s.d_q.borrow_mut())?;
+    b.fill_zero(s.d_k.borrow_mut())?;
+    b.fill_zero(s.d_v.borrow_mut())?;
     b.attention_backward(
         a.q.borrow(),
         a.k.borrow(),
@@ -258,14 +292,14 @@ pub fn backward<T: Scalar, B: Backend<T>>(
         s.d_q.borrow_mut(),
         s.d_k.borrow_mut(),
         s.d_v.borrow_mut(),
-    );
+    )?;
     let (theta, hd) = (cfg.rope_theta, cfg.head_dim);
-    b.rope(s.d_q.borrow_mut(), &batch.positions, cfg.num_attention_heads, hd, theta, RopeDirection::Inverse);
-    b.rope(s.d_k.borrow_mut(), &batch.positions, cfg.num_key_value_heads, hd, theta, RopeDirection::Inverse);
+    b.rope(s.d_q.borrow_mut(), &batch.positions, cfg.num_attention_heads, hd, theta, RopeDirection::Inverse)?;
+    b.rope(s.d_k.borrow_mut(), &batch.positions, cfg.num_key_value_heads, hd, theta, RopeDirection::Inverse)?;
     let xn1 = a.xn1.borrow();
     let d_xn = s.d_xn.borrow_mut();
-    linear_backward(b, xn1, p.q_proj, s.d_q.borrow(), rows, h, qd, d_xn, g.q_proj, g.q_bias.as_deref_mut(), false);
-    linear_backward(b, xn1, p.k_proj, s.d_k.borrow(), rows, h, kvd, d_xn, g.k_proj, g.k_bias.as_deref_mut(), true);
-    linear_backward(b, xn1, p.v_proj, s.d_v.borrow(), rows, h, kvd, d_xn, g.v_proj, g.v_bias.as_deref_mut(), true);
-    b.rms_norm_backward(s.d_xn.borrow(), a.x_in.borrow(), p.input_layernorm, a.inv1.borrow(), h, dx, g.input_layernorm);
+    linear_backward(b, xn1, p.q_proj, s.d_q.borrow(), rows, h, qd, d_xn, g.q_proj, g.q_bias.as_deref_mut(), false)?;
+    linear_backward(b, xn1, p.k_proj, s.d_k.borrow(), rows, h, kvd, d_xn, g.k_proj, g.k_bias.as_deref_mut(), true)?;
+    linear_backward(b, xn1, p.v_proj, s.d_v.borrow(), rows, h, kvd, d_xn, g.v_proj, g.v_bias.as_deref_mut(), true)?;
+    b.rms_norm_backward(s.d_xn.borrow(), a.x_in.borrow(), p.input_layernorm, a.inv1.borrow(), h, dx, g.input_layernorm)
 }

@@ -12,7 +12,7 @@ pub mod params;
 
 use std::borrow::{Borrow, BorrowMut};
 
-use crate::backend::{AttnSpan, Backend, Scalar};
+use crate::backend::{Backend, BackendResult, PagedSpan, Scalar};
 use crate::config::ModelConfig;
 use batch::PackedBatch;
 use head::{HeadActs, HeadGrads};
@@ -29,22 +29,28 @@ pub struct Activations<O> {
 
 impl<O> Activations<O> {
     /// Buffers for `rows` packed tokens; `for_backward` keeps every layer's activations.
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize, for_backward: bool) -> Self {
+    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(
+        b: &B,
+        cfg: &ModelConfig,
+        rows: usize,
+        for_backward: bool,
+    ) -> BackendResult<Self> {
         let sets = if for_backward { cfg.num_hidden_layers } else { 1 };
-        Activations {
-            layers: (0..sets).map(|_| LayerActs::new(b, cfg, rows)).collect(),
-            head: HeadActs::new(b, cfg, rows),
-        }
+        Ok(Activations {
+            layers: (0..sets).map(|_| LayerActs::new(b, cfg, rows)).collect::<BackendResult<_>>()?,
+            head: HeadActs::new(b, cfg, rows)?,
+        })
     }
 }
 
-/// A KV cache's buffers for one forward step: per layer `(keys, values)` rows of `kv_dim`, where
-/// each sequence's new rows go (`write_rows`) and the spans attention reads.
+/// A paged KV cache's buffers for one forward step: per layer `(keys, values)` pools of `kv_dim`
+/// rows, the pool row each packed row's new key/value goes to, and each sequence's paged span.
 #[derive(Debug)]
 pub struct CacheStep<'c, O> {
     pub layers: &'c mut [(O, O)],
-    pub write_rows: &'c [usize],
-    pub spans: &'c [AttnSpan],
+    pub slots: &'c [u32],
+    pub spans: &'c [PagedSpan<'c>],
+    pub block_size: usize,
 }
 
 /// Runs the model over a packed batch; outputs end up in `acts.head`.
@@ -55,10 +61,10 @@ pub fn forward<T: Scalar, B: Backend<T>>(
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
     mut cache: Option<CacheStep<'_, B::Owned>>,
-) {
+) -> BackendResult {
     let rows = batch.rows();
-    let mut x = b.zeros(rows * cfg.hidden_size);
-    b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut());
+    let mut x = b.zeros(rows * cfg.hidden_size)?;
+    b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut())?;
     let last_set = acts.layers.len().saturating_sub(1);
     for (l, lp) in p.layers.iter().enumerate() {
         let a = &mut acts.layers[l.min(last_set)];
@@ -66,12 +72,18 @@ pub fn forward<T: Scalar, B: Backend<T>>(
             None => KvSource::Fresh,
             Some(step) => {
                 let (k, v) = &mut step.layers[l];
-                KvSource::Cache { k: k.borrow_mut(), v: v.borrow_mut(), write_rows: step.write_rows, spans: step.spans }
+                KvSource::Paged {
+                    k: k.borrow_mut(),
+                    v: v.borrow_mut(),
+                    slots: step.slots,
+                    spans: step.spans,
+                    block_size: step.block_size,
+                }
             }
         };
-        layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv);
+        layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv)?;
     }
-    head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head);
+    head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head)
 }
 
 /// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
@@ -84,17 +96,19 @@ pub fn backward<T: Scalar, B: Backend<T>>(
     acts: &Activations<B::Owned>,
     d: HeadGrads<'_, B::Buf>,
     g: &mut Params<&mut B::Buf>,
-) {
+) -> BackendResult {
     assert_eq!(acts.layers.len(), cfg.num_hidden_layers, "backward needs a forward pass that kept activations");
     let rows = batch.rows();
-    let mut dx = b.zeros(rows * cfg.hidden_size);
-    head::backward(b, cfg, p, rows, &acts.head, d, dx.borrow_mut(), g);
-    let mut scratch = LayerGradScratch::new(b, cfg, rows);
+    let mut dx = b.zeros(rows * cfg.hidden_size)?;
+    head::backward(b, cfg, p, rows, &acts.head, d, dx.borrow_mut(), g)?;
+    let mut scratch = LayerGradScratch::new(b, cfg, rows)?;
     for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
-        layer::backward(b, cfg, lp, batch, a, dx.borrow_mut(), lg, &mut scratch);
+        layer::backward(b, cfg, lp, batch, a, dx.borrow_mut(), lg, &mut scratch)?;
     }
-    b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens);
+    b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)
 }
 
+#[cfg(test)]
+mod fault_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -77,8 +77,8 @@ fn coefs(batch: &PackedBatch) -> LossCoefs {
 
 fn loss(cfg: &ModelConfig, p: &Params<Vec<f64>>, batch: &PackedBatch, k: &LossCoefs) -> f64 {
     let view = p.each_ref().map(|v| v.as_slice());
-    let mut acts = Activations::new(&CpuBackend, cfg, batch.rows(), false);
-    forward(&CpuBackend, cfg, &view, batch, &mut acts, None);
+    let mut acts = Activations::new(&CpuBackend, cfg, batch.rows(), false).unwrap();
+    forward(&CpuBackend, cfg, &view, batch, &mut acts, None).unwrap();
     let h = &acts.head;
     let v = cfg.vocab_size;
     (0..batch.rows())
@@ -91,12 +91,12 @@ fn loss(cfg: &ModelConfig, p: &Params<Vec<f64>>, batch: &PackedBatch, k: &LossCo
 
 fn analytic(cfg: &ModelConfig, p: &Params<Vec<f64>>, batch: &PackedBatch, k: &LossCoefs) -> Params<Vec<f64>> {
     let view = p.each_ref().map(|v| v.as_slice());
-    let mut acts = Activations::new(&CpuBackend, cfg, batch.rows(), true);
-    forward(&CpuBackend, cfg, &view, batch, &mut acts, None);
+    let mut acts = Activations::new(&CpuBackend, cfg, batch.rows(), true).unwrap();
+    forward(&CpuBackend, cfg, &view, batch, &mut acts, None).unwrap();
     let mut grads = p.clone().map(|v| vec![0.0; v.len()]);
     let mut g = grads.each_mut().map(|v| v.as_mut_slice());
     let d = HeadGrads { targets: &k.targets, d_logprob: &k.c[..], d_entropy: &k.e[..], d_value: &k.u[..] };
-    backward(&CpuBackend, cfg, &view, batch, &acts, d, &mut g);
+    backward(&CpuBackend, cfg, &view, batch, &acts, d, &mut g).unwrap();
     grads
 }
 

@@ -11,7 +11,9 @@ use rayon::prelude::*;
 
 use super::gemm::{MatRef, gemm_strided};
 use super::rows::SharedMut;
-use crate::backend::{AttnShape, AttnSpan, Scalar};
+use selfplay_kvcache::BlockId;
+
+use crate::backend::{AttnShape, AttnSpan, PagedSpan, Scalar};
 
 /// Pointer geometry of one head's block inside a packed buffer.
 #[derive(Clone, Copy)]
@@ -96,6 +98,31 @@ fn scores<T: Scalar>(
     }
 }
 
+/// Turns each row of `s` (`[q_len, kv_len]` scaled scores of `span`'s queries at query head `h`) into
+/// causal softmax probabilities (zero beyond the keys a query sees) and stores each row's log-sum-exp
+/// at `(q_start + i, h)` of `lse` (`[rows, heads]`) when given.
+///
+/// # Safety
+/// `lse`, when given, must address those elements, with no other thread writing them.
+unsafe fn causal_softmax<T: Scalar>(s: &mut [T], span: &AttnSpan, h: usize, heads: usize, lse: Option<SharedMut<T>>) {
+    for (i, row) in s.chunks_exact_mut(span.kv_len.max(1)).enumerate() {
+        let (seen, hidden) = row.split_at_mut(visible(span, i));
+        let max = seen.iter().fold(T::NEG_INFINITY, |m, &x| m.max(x));
+        let mut sum = T::ZERO;
+        for x in seen.iter_mut() {
+            *x = (*x - max).exp();
+            sum += *x;
+        }
+        let inv = T::ONE / sum;
+        seen.iter_mut().for_each(|x| *x *= inv);
+        hidden.fill(T::ZERO);
+        if let Some(lp) = lse {
+            // SAFETY: the caller's contract.
+            unsafe { *lp.get().add((span.q_start + i) * heads + h) = max + sum.ln() };
+        }
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub(super) fn attention<T: Scalar>(
     q: &[T],
@@ -126,22 +153,8 @@ pub(super) fn attention<T: Scalar>(
         let kb = HeadBlock { row_start: span.kv_start, row_width: kw, col: g * head_dim };
         let mut s = vec![T::ZERO; span.q_len * span.kv_len];
         scores(q, k, span, qb, kb, head_dim, scale, &mut s);
-        for (i, row) in s.chunks_exact_mut(span.kv_len.max(1)).enumerate() {
-            let (seen, hidden) = row.split_at_mut(visible(span, i));
-            let max = seen.iter().fold(T::NEG_INFINITY, |m, &x| m.max(x));
-            let mut sum = T::ZERO;
-            for x in seen.iter_mut() {
-                *x = (*x - max).exp();
-                sum += *x;
-            }
-            let inv = T::ONE / sum;
-            seen.iter_mut().for_each(|x| *x *= inv);
-            hidden.fill(T::ZERO);
-            if let Some(lp) = lse_ptr {
-                // SAFETY: element (q_start + i, h) of lse belongs to this (span, head) task alone.
-                unsafe { *lp.get().add((span.q_start + i) * heads + h) = max + sum.ln() };
-            }
-        }
+        // SAFETY: this (span, head) task is the only writer of lse's rows of the span at head h.
+        unsafe { causal_softmax(&mut s, span, h, heads, lse_ptr) };
         // SAFETY: rows q_start..q_start+q_len, columns of head h of `out` are written by this task
         // only (spans' query rows are disjoint, heads are distinct columns); check_spans bounds them.
         unsafe {
@@ -157,6 +170,93 @@ pub(super) fn attention<T: Scalar>(
                 T::ONE,
                 Parallelism::None,
             );
+        }
+    });
+}
+
+/// `a · b` with eight independent partial sums, so the loop vectorises (a single running sum would
+/// pin the order of every addition).
+#[inline]
+fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+    let mut lanes = [T::ZERO; 8];
+    let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: T = a8.remainder().iter().zip(b8.remainder()).map(|(&x, &y)| x * y).sum();
+    for (x, y) in a8.zip(b8) {
+        for l in 0..8 {
+            lanes[l] += x[l] * y[l];
+        }
+    }
+    lanes.into_iter().sum::<T>() + tail
+}
+
+/// [`attention`] with each span's keys and values read in place from paged pools through its block
+/// table; nothing is gathered. One task per (query block, query head), as in [`attention`]. Rows are
+/// visited directly rather than through GEMM calls: a decode step has one query and a few blocks per
+/// head, where a GEMM call per block would cost more in dispatch than in arithmetic.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn paged_attention<T: Scalar>(
+    q: &[T],
+    k_pool: &[T],
+    v_pool: &[T],
+    spans: &[PagedSpan<'_>],
+    block_size: usize,
+    shape: AttnShape,
+    out: &mut [T],
+    lse: Option<&mut [T]>,
+) {
+    let AttnShape { heads, kv_heads, head_dim } = shape;
+    let (qw, kw) = (heads * head_dim, kv_heads * head_dim);
+    assert!(kv_heads > 0 && heads.is_multiple_of(kv_heads) && block_size > 0, "bad geometry {shape:?}");
+    assert!(out.len() == q.len(), "attention output must match the query buffer");
+    let pool_rows = k_pool.len().min(v_pool.len()) / kw.max(1);
+    for s in spans {
+        assert!(s.q_len <= s.kv_len && (s.q_start + s.q_len) * qw <= q.len(), "span {s:?} outside the queries");
+        let used = s.kv_len.div_ceil(block_size);
+        assert!(s.blocks.len() >= used, "block table of {s:?} too short");
+        assert!(s.blocks[..used].iter().all(|b| (b.index() + 1) * block_size <= pool_rows), "block outside the pool");
+    }
+    let group = heads / kv_heads;
+    let scale = T::from_f64(1.0 / (head_dim as f64).sqrt());
+    let out_ptr = SharedMut(out.as_mut_ptr());
+    let lse_ptr = lse.map(|l| {
+        assert!(l.len() * head_dim == q.len(), "lse must be [rows, heads]");
+        SharedMut(l.as_mut_ptr())
+    });
+    // Query blocks of every span, with their span's block table (`kv_start` is unused).
+    let blocks: Vec<(AttnSpan, &[BlockId])> = spans
+        .iter()
+        .flat_map(|s| {
+            let whole = AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: 0, kv_len: s.kv_len };
+            query_blocks(&whole).collect::<Vec<_>>().into_iter().map(move |b| (b, s.blocks))
+        })
+        .collect();
+    let tasks: Vec<(usize, usize)> = (0..blocks.len()).flat_map(|b| (0..heads).map(move |h| (b, h))).collect();
+    tasks.into_par_iter().for_each(|(bi, h)| {
+        let (span, table) = (&blocks[bi].0, blocks[bi].1);
+        let (ql, kl, col) = (span.q_len, span.kv_len, (h / group) * head_dim);
+        // Pool row of key j: its block's first row plus its offset in the block.
+        let pool_row = |j: usize| table[j / block_size].index() * block_size + j % block_size;
+        let query = |i: usize| &q[(span.q_start + i) * qw + h * head_dim..][..head_dim];
+        let mut s = vec![T::ZERO; ql * kl];
+        for j in 0..kl {
+            let key = &k_pool[pool_row(j) * kw + col..][..head_dim];
+            for i in (0..ql).filter(|&i| j < visible(span, i)) {
+                s[i * kl + j] = scale * dot(query(i), key);
+            }
+        }
+        // SAFETY: this (query block, head) task is the only writer of lse's rows of the block at head h.
+        unsafe { causal_softmax(&mut s, span, h, heads, lse_ptr) };
+        for i in 0..ql {
+            // SAFETY: row q_start + i, columns of head h of `out` belong to this task alone (query blocks
+            // are disjoint rows, heads distinct columns), inside `out` by the span checks above.
+            let o = unsafe {
+                std::slice::from_raw_parts_mut(out_ptr.get().add((span.q_start + i) * qw + h * head_dim), head_dim)
+            };
+            o.fill(T::ZERO);
+            for (j, &p) in s[i * kl..i * kl + visible(span, i)].iter().enumerate() {
+                let value = &v_pool[pool_row(j) * kw + col..][..head_dim];
+                o.iter_mut().zip(value).for_each(|(o, &x)| *o += p * x);
+            }
         }
     });
 }
@@ -311,6 +411,48 @@ mod tests {
 
     fn filled(n: usize, salt: u64) -> Vec<f64> {
         (0..n as u64).map(|i| ((i * 2_654_435_761 + salt * 97) % 1000) as f64 / 500.0 - 1.0).collect()
+    }
+
+    /// Keys and values scattered into a pool through shuffled block tables (block size 5, so spans end
+    /// mid-block) give the direct evaluation's outputs, and the dense kernel's log-sum-exps: a prefill
+    /// longer than a query block, a chunk after a cached context, and single-query decode steps.
+    #[test]
+    fn paged_attention_reads_through_block_tables() {
+        let shape = AttnShape { heads: 4, kv_heads: 2, head_dim: 4 };
+        let (qw, kw, bs) = (16, 8, 5);
+        let spans = [
+            AttnSpan { q_start: 0, q_len: 37, kv_start: 0, kv_len: 37 },
+            AttnSpan { q_start: 37, q_len: 9, kv_start: 37, kv_len: 23 },
+            AttnSpan { q_start: 46, q_len: 1, kv_start: 60, kv_len: 11 },
+            AttnSpan { q_start: 47, q_len: 1, kv_start: 71, kv_len: 1 },
+        ];
+        let (rows, kv_rows) = (48, 72);
+        let (q, k, v) = (filled(rows * qw, 8), filled(kv_rows * kw, 9), filled(kv_rows * kw, 10));
+        let pool_blocks = 20;
+        // Block b of the pool is handed out in a shuffled order (7 is coprime with 20).
+        let mut next = (0..pool_blocks).map(|i| BlockId((i * 7 % pool_blocks) as u32));
+        let tables: Vec<Vec<BlockId>> =
+            spans.iter().map(|s| next.by_ref().take(s.kv_len.div_ceil(bs)).collect()).collect();
+        let (mut k_pool, mut v_pool) = (vec![f64::NAN; pool_blocks * bs * kw], vec![f64::NAN; pool_blocks * bs * kw]);
+        for (s, table) in spans.iter().zip(&tables) {
+            for j in 0..s.kv_len {
+                let row = table[j / bs].index() * bs + j % bs;
+                k_pool[row * kw..(row + 1) * kw].copy_from_slice(&k[(s.kv_start + j) * kw..][..kw]);
+                v_pool[row * kw..(row + 1) * kw].copy_from_slice(&v[(s.kv_start + j) * kw..][..kw]);
+            }
+        }
+        let paged: Vec<PagedSpan<'_>> = spans
+            .iter()
+            .zip(&tables)
+            .map(|(s, t)| PagedSpan { q_start: s.q_start, q_len: s.q_len, kv_len: s.kv_len, blocks: t })
+            .collect();
+        let (mut out, mut lse) = (vec![0.0; rows * qw], vec![0.0; rows * 4]);
+        paged_attention(&q, &k_pool, &v_pool, &paged, bs, shape, &mut out, Some(&mut lse));
+        let want = naive(&q, &k, &v, &spans, shape);
+        assert!(out.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-12));
+        let (mut dense_out, mut dense_lse) = (vec![0.0; rows * qw], vec![0.0; rows * 4]);
+        attention(&q, &k, &v, &spans, shape, &mut dense_out, Some(&mut dense_lse));
+        assert!(lse.iter().zip(&dense_lse).all(|(a, b)| (a - b).abs() < 1e-12));
     }
 
     /// Spans longer than a query block, one of them attending to a longer cached context, agree with
