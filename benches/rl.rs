@@ -9,26 +9,31 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use selfplay::demo::DemoConfig;
+use selfplay::config::RunConfig;
 use selfplay::optimizer::{ModelOptimizer, OptimConfig};
 use selfplay::rollout::{encode_prompt, sample};
-use selfplay_model::{CharTokenizer, DEFAULT_INIT_STD, Model, init_weights};
+use selfplay_model::{CharTokenizer, DEFAULT_INIT_STD, GenerationConfig, Model, SamplingParams, init_weights};
 use selfplay_tasks::{Split, Task};
 
 fn rl_step(c: &mut Criterion) {
-    let config = DemoConfig::default();
+    let config = RunConfig::default();
     let tokenizer = CharTokenizer::ascii();
     let task = config.task();
-    let grpo = config.grpo_config();
+    let rl = &config.rl;
+    let generation = GenerationConfig {
+        max_new_tokens: config.max_new_tokens,
+        sampling: SamplingParams { temperature: rl.temperature, ..SamplingParams::default() },
+        stop_tokens: vec![],
+    };
     let model_config = config.model_config(&tokenizer);
     let weights = init_weights(&model_config, DEFAULT_INIT_STD, config.seed).expect("demo config is valid");
     let mut model = Model::new(model_config, weights).expect("initialised weights match their config");
-    let problems = task.generate(Split::Train, grpo.prompts_per_step, config.seed).expect("problems");
+    let problems = task.generate(Split::Train, rl.prompts_per_step, config.seed).expect("problems");
     let prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| encode_prompt(&tokenizer, &task.prompt(p)).expect("ascii prompt")).collect();
     let ids: Vec<u64> = (0..prompts.len() as u64).collect();
 
-    let groups = sample(&model, &prompts, &ids, grpo.group_size, &grpo.generation, 0).expect("rollout");
+    let groups = sample(&model, &prompts, &ids, rl.group_size, &generation, 0).expect("rollout");
     let generated: usize = groups.iter().flatten().map(|g| g.tokens.len()).sum();
     let sequences: Vec<Vec<u32>> = groups
         .iter()
@@ -41,7 +46,7 @@ fn rl_step(c: &mut Criterion) {
     group.sample_size(10);
     group.throughput(Throughput::Elements(generated as u64));
     group.bench_function("rollout_tokens", |b| {
-        b.iter(|| black_box(sample(&model, &prompts, &ids, grpo.group_size, &grpo.generation, 0).expect("rollout")))
+        b.iter(|| black_box(sample(&model, &prompts, &ids, rl.group_size, &generation, 0).expect("rollout")))
     });
 
     let batch: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();

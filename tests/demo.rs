@@ -1,29 +1,17 @@
 //! The demo end to end on a tiny configuration: every artefact is written, the report has the fields
 //! the README promises, and the same seed gives the same report.
 
-use selfplay::demo::{DemoConfig, ModelShape, run};
-use selfplay::report::Report;
+use selfplay::config::RunConfig;
+use selfplay::pipeline::{Outcome, run};
+use selfplay::report::{Report, seeded_metrics};
+use selfplay_e2e::tiny_run_config as tiny;
 
-fn tiny() -> DemoConfig {
-    DemoConfig {
-        train_problems: 200,
-        eval_problems: 12,
-        model: ModelShape { hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context: 80 },
-        sft_steps: 3,
-        sft_batch_size: 4,
-        rl_steps: 2,
-        rl_prompts_per_step: 2,
-        rl_group_size: 3,
-        eval_every: 1,
-        max_new_tokens: 24,
-        budgets: vec![1, 2],
-        ..DemoConfig::default()
-    }
-}
-
-fn run_in(dir: &std::path::Path, config: &DemoConfig) -> Report {
+fn run_in(dir: &std::path::Path, config: &RunConfig) -> Report {
     let _ = std::fs::remove_dir_all(dir);
-    run(config, dir).expect("demo runs")
+    match run(config, dir, false, &|_, _| false).expect("demo runs") {
+        Outcome::Finished(report) => *report,
+        Outcome::Interrupted { .. } => panic!("nothing asked the run to stop"),
+    }
 }
 
 #[test]
@@ -59,7 +47,7 @@ fn demo_writes_a_complete_report_and_is_deterministic() {
     assert_eq!(first.train_curve.iter().map(|p| p.step).collect::<Vec<_>>(), [0, 1, 2]);
     assert!(first.train_curve.windows(2).all(|w| w[1].train_flops > w[0].train_flops));
     let methods: Vec<&str> = first.test_time.iter().map(|p| p.method.as_str()).collect();
-    for method in ["greedy", "majority", "best_of_n", "best_of_n_value"] {
+    for method in ["greedy", "majority", "best_of_n", "best_of_n_value", "beam", "mcts", "gumbel"] {
         assert!(methods.contains(&method), "no {method} in test_time");
     }
     assert!(first.test_time.iter().all(|p| (0.0..=1.0).contains(&p.accuracy) && p.flops > 0.0));
@@ -67,7 +55,8 @@ fn demo_writes_a_complete_report_and_is_deterministic() {
     // Same seed, same everything but the clock.
     let strip = |r: &Report| Report { wall_seconds: 0.0, ..r.clone() };
     assert_eq!(strip(&first), strip(&second));
-    let metrics = |d: &str| std::fs::read_to_string(base.join(d).join("metrics.jsonl")).unwrap();
+    let metrics =
+        |d: &str| seeded_metrics(&std::fs::read_to_string(base.join(d).join("metrics.jsonl")).unwrap()).unwrap();
     assert_eq!(metrics("a"), metrics("b"));
     std::fs::remove_dir_all(&base).unwrap();
 }
@@ -76,7 +65,7 @@ fn demo_writes_a_complete_report_and_is_deterministic() {
 fn another_seed_gives_another_run() {
     let base = std::env::temp_dir().join(format!("selfplay-e2e-seed-{}", std::process::id()));
     let a = run_in(&base.join("a"), &tiny());
-    let b = run_in(&base.join("b"), &DemoConfig { seed: 2, ..tiny() });
+    let b = run_in(&base.join("b"), &RunConfig { seed: 2, ..tiny() });
     assert_ne!(
         std::fs::read_to_string(base.join("a/metrics.jsonl")).unwrap(),
         std::fs::read_to_string(base.join("b/metrics.jsonl")).unwrap()

@@ -1,5 +1,6 @@
 //! Held-out evaluation: greedy accuracy, and test-time scaling curves (accuracy against budget and
-//! against FLOPs per problem) for the sampling-based methods.
+//! against FLOPs per problem) for the sampling-based methods; [`evaluate`] runs any one method, the step
+//! searches included, at one budget.
 //!
 //! Every sampling method at budget `b` uses the first `b` of the same `max_budget` samples per problem, so
 //! the curves differ only by how methods choose, never by sampling noise between budgets.
@@ -13,6 +14,98 @@ use crate::cli::CliError;
 use crate::flops::forward_flops_per_token;
 use crate::report::TestTimePoint;
 use crate::rollout::{completion_text, encode_prompt, sample};
+use crate::step_search::{SearchMethod, SearchSettings, search_test_time};
+use crate::value_model::score;
+
+/// Every test-time method, under its name in reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// One greedy completion.
+    #[value(name = "greedy")]
+    Greedy,
+    /// The most common answer among `budget` samples.
+    #[value(name = "majority")]
+    Majority,
+    /// A sample the verifier accepts, if any of `budget` is.
+    #[value(name = "best_of_n")]
+    BestOfN,
+    /// The sample the value head rates highest.
+    #[value(name = "best_of_n_value")]
+    BestOfNValue,
+    /// Step beam search of width `budget`.
+    #[value(name = "beam")]
+    Beam,
+    /// MCTS (PUCT) over steps with `budget` simulations.
+    #[value(name = "mcts")]
+    Mcts,
+    /// Gumbel MuZero over steps with `budget` simulations.
+    #[value(name = "gumbel")]
+    Gumbel,
+}
+
+impl Method {
+    /// The step search behind the method, if it is one.
+    fn search(self) -> Option<SearchMethod> {
+        match self {
+            Method::Beam => Some(SearchMethod::Beam),
+            Method::Mcts => Some(SearchMethod::Mcts),
+            Method::Gumbel => Some(SearchMethod::Gumbel),
+            _ => None,
+        }
+    }
+
+    /// The method's name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Greedy => "greedy",
+            Method::Majority => "majority",
+            Method::BestOfN => "best_of_n",
+            Method::BestOfNValue => "best_of_n_value",
+            Method::Beam => "beam",
+            Method::Mcts => "mcts",
+            Method::Gumbel => "gumbel",
+        }
+    }
+}
+
+/// Held-out accuracy, tokens and FLOPs per problem of `method` at `budget` (greedy ignores the budget).
+#[allow(clippy::too_many_arguments)]
+pub fn evaluate<T: Task>(
+    model: &Model,
+    value_model: Option<&Model>,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    method: Method,
+    budget: u32,
+    config: &EvalConfig,
+    search: &SearchSettings,
+) -> Result<TestTimePoint, CliError> {
+    if budget == 0 {
+        return Err("the budget must be at least 1".into());
+    }
+    let points = match method.search() {
+        Some(search_method) => search_test_time(
+            model,
+            tokenizer,
+            task,
+            problems,
+            search_method,
+            &[budget],
+            search,
+            config.max_new_tokens,
+            config.seed,
+        )?,
+        None => {
+            let budgets = if method == Method::Greedy { vec![] } else { vec![budget] };
+            test_time(model, value_model, tokenizer, task, problems, &EvalConfig { budgets, ..config.clone() })?
+        }
+    };
+    points
+        .into_iter()
+        .find(|p| p.method == method.name())
+        .ok_or_else(|| format!("{} produced no result", method.name()).into())
+}
 
 /// How to evaluate.
 #[derive(Debug, Clone, PartialEq)]
@@ -44,16 +137,18 @@ pub fn greedy<T: Task>(
     max_new_tokens: usize,
 ) -> Result<(f64, f64), CliError> {
     let config = GenerationConfig { max_new_tokens, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
-    let judged = judge(model, tokenizer, task, problems, 1, &config, 0)?;
+    let judged = judge(model, None, tokenizer, task, problems, 1, &config, 0)?;
     let correct = judged.iter().filter(|j| j[0].correct).count();
     let tokens: usize = judged.iter().map(|j| j[0].tokens).sum();
     Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
 }
 
 /// The test-time curves: `greedy` at budget 1, then `majority`, `best_of_n` (verifier picks) and
-/// `best_of_n_value` (value head picks) at every budget.
+/// `best_of_n_value` at every budget. `best_of_n_value` picks by `value_model`'s score when one is given (it
+/// then also pays for the value model's forward pass over every sample), else by the policy's own value head.
 pub fn test_time<T: Task>(
     model: &Model,
+    value_model: Option<&Model>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -80,7 +175,7 @@ pub fn test_time<T: Task>(
     }
     let generation =
         GenerationConfig { max_new_tokens: config.max_new_tokens, sampling: config.sampling, stop_tokens: vec![] };
-    let judged = judge(model, tokenizer, task, problems, max_budget, &generation, config.seed)?;
+    let judged = judge(model, value_model, tokenizer, task, problems, max_budget, &generation, config.seed)?;
     for &budget in &config.budgets {
         let b = budget as usize;
         let mut hits = [0usize; 3];
@@ -98,13 +193,19 @@ pub fn test_time<T: Task>(
         }
         let mean_tokens = tokens as f64 / n;
         let generate_flops = (prompt_tokens * budget as f64 + mean_tokens) * per_token(mean_tokens / budget as f64);
-        // The value head comes with decoding, so every method spends the same FLOPs at a budget.
-        for (method, hit) in ["majority", "best_of_n", "best_of_n_value"].into_iter().zip(hits) {
+        // The policy's value head comes with decoding; a separate value model reads every sample once more.
+        let judge_flops = value_model.map_or(0.0, |v| {
+            (prompt_tokens * budget as f64 + mean_tokens)
+                * forward_flops_per_token(v.config(), (prompt_tokens + mean_tokens / budget as f64 / 2.0) as usize)
+        });
+        for ((method, hit), extra) in
+            ["majority", "best_of_n", "best_of_n_value"].into_iter().zip(hits).zip([0.0, 0.0, judge_flops])
+        {
             points.push(TestTimePoint {
                 method: method.into(),
                 budget,
                 tokens: mean_tokens,
-                flops: generate_flops,
+                flops: generate_flops + extra,
                 accuracy: hit as f64 / n,
             });
         }
@@ -112,9 +213,12 @@ pub fn test_time<T: Task>(
     Ok(points)
 }
 
-/// `samples` completions per problem, each verified, keyed for voting and valued by the value head.
+/// `samples` completions per problem, each verified, keyed for voting and valued by `value_model` (or, without
+/// one, by the policy's value head as recorded while decoding).
+#[allow(clippy::too_many_arguments)]
 fn judge<T: Task>(
     model: &Model,
+    value_model: Option<&Model>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -126,17 +230,30 @@ fn judge<T: Task>(
         problems.iter().map(|p| encode_prompt(tokenizer, &task.prompt(p))).collect::<Result<_, _>>()?;
     let ids: Vec<u64> = (0..problems.len() as u64).collect();
     let generations = sample(model, &prompts, &ids, samples, config, seed)?;
+    let mut scores = match value_model {
+        Some(v) => {
+            let rows: Vec<(&[u32], &[u32])> = prompts
+                .iter()
+                .zip(&generations)
+                .flat_map(|(p, rows)| rows.iter().map(move |g| (p.as_slice(), g.tokens.as_slice())))
+                .collect();
+            let (p, c): (Vec<&[u32]>, Vec<&[u32]>) = rows.into_iter().unzip();
+            Some(score(v, &p, &c)?.into_iter())
+        }
+        None => None,
+    };
     let mut out = Vec::with_capacity(problems.len());
     for (problem, rows) in problems.iter().zip(&generations) {
         let mut judged = Vec::with_capacity(rows.len());
         for generation in rows {
             let text = completion_text(tokenizer, generation)?;
+            // The policy's value of the completion before its stop token, recorded while decoding; NaN (never
+            // chosen) for an empty completion.
+            let own_value = generation.values.last().copied().unwrap_or(f32::NAN);
             judged.push(Judged {
                 correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
                 answer: task.answer_key(problem, text.as_bytes()),
-                // The value of the completion before its stop token, recorded while decoding;
-                // NaN (never chosen) for an empty completion.
-                value: generation.values.last().copied().unwrap_or(f32::NAN),
+                value: scores.as_mut().map_or(own_value, |s| s.next().unwrap_or(f32::NAN)),
                 tokens: generation.tokens.len(),
             });
         }

@@ -3,13 +3,17 @@
 //! The library holds the pieces the CLI is made of, so other programs (and the end-to-end tests)
 //! can drive them directly.
 
+pub mod checkpoint;
 pub mod cli;
-pub mod demo;
+pub mod config;
 pub mod eval;
 pub mod flops;
-pub mod grpo;
 pub mod optimizer;
+pub mod pipeline;
 pub mod progress;
 pub mod report;
+pub mod rl;
 pub mod rollout;
 pub mod sft;
+pub mod step_search;
+pub mod value_model;

@@ -73,4 +73,9 @@ impl ModelOptimizer {
     pub fn state(&self) -> &AdamWState {
         self.adamw.state()
     }
+
+    /// Continues from a checkpoint's moments and step count (lengths and values are checked).
+    pub fn restore(&mut self, state: AdamWState) -> Result<(), LearnError> {
+        self.adamw.import_state(state)
+    }
 }

@@ -27,6 +27,12 @@ impl Progress {
         self.bar.inc(1);
     }
 
+    /// Starts the bar at `done` steps (a resumed run), its rate and ETA counting from here.
+    pub fn skip_to(&self, done: u64) {
+        self.bar.set_position(done);
+        self.bar.reset_eta();
+    }
+
     /// Leaves the finished bar on screen.
     pub fn finish(&self) {
         self.bar.finish();

@@ -1,13 +1,17 @@
 //! Policy initialisation: next-token cross-entropy on a task's solution traces, loss on the completion only.
 
+use std::time::Instant;
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
+use serde::Serialize;
 
 use crate::cli::CliError;
 use crate::optimizer::{ModelOptimizer, OptimConfig};
 use crate::progress::Progress;
+use crate::rollout::row_seed;
 
 /// One training sequence: `<bos> prompt completion <eos>`, with loss weight 1 on the completion's tokens.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,24 +43,59 @@ pub struct SftConfig {
     pub seed: u64,
 }
 
-/// Trains `model` on `examples` (sampled with replacement, in an order fixed by the seed); returns the loss per step.
-pub fn train(model: &mut Model, examples: &[SftExample], config: &SftConfig) -> Result<Vec<f32>, CliError> {
-    if examples.is_empty() || config.batch_size == 0 {
+/// What one supervised step did.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SftStepMetrics {
+    pub step: u64,
+    pub loss: f32,
+    pub grad_norm: f32,
+    pub lr: f32,
+    /// Tokens the step ran forward and backward over.
+    pub tokens: usize,
+    pub tokens_per_second: f64,
+}
+
+/// Step `step` (counted from 1): a batch of `batch_size` examples drawn with replacement by a generator seeded
+/// from `(seed, step)` alone, so a run resumed at any step draws exactly the batches it would have drawn.
+pub fn step(
+    model: &mut Model,
+    optimizer: &mut ModelOptimizer,
+    examples: &[SftExample],
+    batch_size: usize,
+    seed: u64,
+    step: u64,
+) -> Result<SftStepMetrics, CliError> {
+    if examples.is_empty() || batch_size == 0 {
         return Err("SFT needs at least one example and a batch size above zero".into());
     }
-    let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(row_seed(seed, step, 0x5F7));
+    let batch: Vec<&SftExample> =
+        (0..batch_size).map(|_| &examples[(rng.next_u64() % examples.len() as u64) as usize]).collect();
+    let tokens: Vec<&[u32]> = batch.iter().map(|e| e.tokens.as_slice()).collect();
+    let weights: Vec<&[f32]> = batch.iter().map(|e| e.weights.as_slice()).collect();
+    let (loss, mut grads) = model.sft_loss_and_grads(&tokens, &weights)?;
+    let update = optimizer.step(model.weights_mut(), &mut grads)?;
+    let token_count = tokens.iter().map(|t| t.len()).sum();
+    Ok(SftStepMetrics {
+        step,
+        loss,
+        grad_norm: update.grad_norm,
+        lr: update.lr,
+        tokens: token_count,
+        tokens_per_second: token_count as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}
+
+/// Trains `model` on `examples` for `config.steps` steps with a fresh optimiser; returns the loss per step.
+pub fn train(model: &mut Model, examples: &[SftExample], config: &SftConfig) -> Result<Vec<f32>, CliError> {
     let mut optimizer = ModelOptimizer::new(model.weights(), config.optim)?;
     let progress = Progress::new("policy init (SFT)", config.steps);
     let mut losses = Vec::with_capacity(config.steps as usize);
-    for _ in 0..config.steps {
-        let batch: Vec<&SftExample> =
-            (0..config.batch_size).map(|_| &examples[(rng.next_u64() % examples.len() as u64) as usize]).collect();
-        let tokens: Vec<&[u32]> = batch.iter().map(|e| e.tokens.as_slice()).collect();
-        let weights: Vec<&[f32]> = batch.iter().map(|e| e.weights.as_slice()).collect();
-        let (loss, mut grads) = model.sft_loss_and_grads(&tokens, &weights)?;
-        optimizer.step(model.weights_mut(), &mut grads)?;
-        losses.push(loss);
-        progress.step(format!("loss {loss:.3}"));
+    for n in 1..=config.steps {
+        let metrics = step(model, &mut optimizer, examples, config.batch_size, config.seed, n)?;
+        losses.push(metrics.loss);
+        progress.step(format!("loss {:.3}", metrics.loss));
     }
     progress.finish();
     Ok(losses)

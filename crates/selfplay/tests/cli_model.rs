@@ -113,9 +113,8 @@ fn generate_from_tokens_is_seeded_and_bounded() {
     assert_eq!(greedy["tokens"], run("2", "0")["tokens"], "greedy ignores the seed");
 }
 
-#[test]
-fn generate_from_text_with_the_char_tokenizer() {
-    let dir = scratch("generate-text");
+/// A random Qwen2-shaped model with the character tokenizer, saved under `dir/model`.
+fn char_model(dir: &Path) -> PathBuf {
     let config = ModelConfig {
         architecture: Architecture::Qwen2,
         vocab_size: 99,
@@ -137,6 +136,13 @@ fn generate_from_text_with_the_char_tokenizer() {
     let weights = init_weights(&config, 0.5, 11).unwrap();
     let model = dir.join("model");
     save_model_dir(&model, &config, &weights, Some(&CharTokenizer::ascii()), DType::BF16).unwrap();
+    model
+}
+
+#[test]
+fn generate_from_text_with_the_char_tokenizer() {
+    let dir = scratch("generate-text");
+    let model = char_model(&dir);
     let m = model.to_str().unwrap();
     let out: Value = serde_json::from_str(&success(&[
         "generate",
@@ -161,6 +167,28 @@ fn generate_from_text_with_the_char_tokenizer() {
     }
     one_line_error(&["generate", "--model", m, "--prompt", "naïve"], "not in the tokenizer's vocabulary");
     one_line_error(&["generate", "--model", m, "--tokens", "1,2", "--top-p", "0"], "top_p");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_runs_every_method_deterministically() {
+    let dir = scratch("eval");
+    let model = char_model(&dir);
+    let m = model.to_str().unwrap();
+    for method in ["greedy", "majority", "best_of_n", "best_of_n_value", "beam", "mcts", "gumbel"] {
+        let args =
+            ["eval", "--model", m, "--method", method, "--budget", "2", "--problems", "3", "--max-new-tokens", "12"];
+        let first = success(&args);
+        assert_eq!(first, success(&args), "{method} is not deterministic");
+        let out: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(out["method"], method);
+        assert_eq!(out["problems"], 3);
+        let accuracy = out["accuracy"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&accuracy));
+        assert!(out["tokens"].as_f64().unwrap() > 0.0 && out["flops"].as_f64().unwrap() > 0.0, "{out}");
+    }
+    one_line_error(&["eval", "--model", m, "--method", "mcts", "--budget", "0"], "budget");
+    one_line_error(&["eval", "--model", m, "--numbers", "9"], "");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -5,10 +5,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod demo;
+mod eval;
 mod generate;
 mod logits;
 mod score;
 mod tasks;
+mod train;
 
 /// The error every subcommand returns; printed as one line (with its causes) and a non-zero exit.
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
@@ -22,8 +24,12 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// The whole loop on the default task (Countdown): SFT, GRPO, test-time scaling, report. The default.
-    Demo(demo::DemoArgs),
+    /// The whole loop on the default task (Countdown): SFT, RL, test-time scaling, report. The default.
+    Demo(train::RunArgs),
+    /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
+    Train(train::RunArgs),
+    /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
+    Eval(eval::EvalArgs),
     /// Verify completions: JSONL on stdin, one result line per input line on stdout.
     Score(score::ScoreArgs),
     /// Sample a completion from a model directory; prints one JSON line.
@@ -38,9 +44,11 @@ enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
-        None => demo::run(demo::DemoArgs::default()),
+        None => demo::run(train::RunArgs::default()),
         Some(command) => match command {
             Command::Demo(args) => demo::run(args),
+            Command::Train(args) => train::run(args, std::path::PathBuf::from("runs/train")),
+            Command::Eval(args) => eval::run(args),
             Command::Generate(args) => generate::run(args),
             Command::Logits(args) => logits::run(args),
             Command::Score(args) => score::run(args),

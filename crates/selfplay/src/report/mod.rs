@@ -58,12 +58,46 @@ impl MetricsLog {
         Ok(MetricsLog { file: BufWriter::new(file) })
     }
 
+    /// Keeps the first `lines` lines of `path` (creating it empty if absent): a resumed run drops what was
+    /// logged after its checkpoint, since it logs those steps again.
+    pub fn truncate(path: &Path, lines: u64) -> io::Result<()> {
+        let text = match fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(e),
+        };
+        let kept: usize = text.split_inclusive('\n').take(lines as usize).map(str::len).sum();
+        if (text.split_inclusive('\n').count() as u64) < lines {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{} has fewer lines than its checkpoint recorded", path.display()),
+            ));
+        }
+        fs::write(path, &text.as_bytes()[..kept])
+    }
+
     /// Writes one line.
     pub fn write<T: Serialize>(&mut self, record: &T) -> io::Result<()> {
         serde_json::to_writer(&mut self.file, record)?;
         self.file.write_all(b"\n")?;
         self.file.flush()
     }
+}
+
+/// The lines of a `metrics.jsonl` without their wall-clock measurements (keys ending in `seconds` or
+/// `per_second`): what the seed alone determines, so two runs of one config (or a run and its resumed twin)
+/// compare equal on it.
+pub fn seeded_metrics(jsonl: &str) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    jsonl
+        .lines()
+        .map(|line| {
+            let mut value: serde_json::Value = serde_json::from_str(line)?;
+            if let Some(fields) = value.as_object_mut() {
+                fields.retain(|key, _| !(key.ends_with("seconds") || key.ends_with("per_second")));
+            }
+            Ok(value)
+        })
+        .collect()
 }
 
 /// Writes `report.json`, `report.md` and the plots into `dir`; returns the files written.
@@ -223,6 +257,27 @@ mod tests {
         let series = series_by_method(&sample().test_time, |p| p.budget as f64);
         assert_eq!(series.len(), 2);
         assert_eq!(series[0].points, vec![(1.0, 0.25), (4.0, 0.5)]);
+    }
+
+    #[test]
+    fn seeded_metrics_drop_only_clock_readings() {
+        let lines = "{\"step\":1,\"loss\":0.5,\"tokens_per_second\":9.0,\"rollout_seconds\":2.0}\n{\"step\":2}\n";
+        let kept = seeded_metrics(lines).unwrap();
+        assert_eq!(kept, vec![serde_json::json!({"step": 1, "loss": 0.5}), serde_json::json!({"step": 2})]);
+        assert!(seeded_metrics("{oops").is_err());
+    }
+
+    #[test]
+    fn truncation_keeps_whole_lines_and_refuses_missing_ones() {
+        let path = std::env::temp_dir().join(format!("selfplay-truncate-{}.jsonl", std::process::id()));
+        fs::write(&path, "a\nb\nc\n").unwrap();
+        MetricsLog::truncate(&path, 2).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "a\nb\n");
+        assert!(MetricsLog::truncate(&path, 5).is_err());
+        fs::remove_file(&path).unwrap();
+        MetricsLog::truncate(&path, 0).unwrap();
+        assert_eq!(fs::read_to_string(&path).unwrap(), "");
+        fs::remove_file(&path).unwrap();
     }
 
     #[test]

@@ -1,0 +1,124 @@
+//! `selfplay eval`: one test-time method at one budget on held-out problems, for any saved model directory;
+//! prints one JSON line (method, budget, accuracy, tokens and FLOPs per problem).
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use selfplay_model::{Model, ModelDir, SamplingParams};
+use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
+
+use super::CliError;
+use crate::eval::{EvalConfig, Method, evaluate};
+use crate::step_search::SearchSettings;
+
+/// Which held-out problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EvalSplit {
+    /// Held-out problems over the training targets.
+    #[value(name = "val")]
+    Val,
+    /// Problems whose targets never occur in training.
+    #[value(name = "val_target")]
+    ValTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model directory (Hugging Face layout with `tokenizer.json`), e.g. `runs/demo/model`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Test-time method.
+    #[arg(long, value_enum, default_value_t = Method::Greedy)]
+    method: Method,
+    /// Samples (sampling methods), beam width (beam) or simulations (mcts, gumbel) per problem.
+    #[arg(long, default_value_t = 1)]
+    budget: u32,
+    /// Held-out Countdown problems to evaluate on.
+    #[arg(long, default_value_t = 500)]
+    problems: usize,
+    /// Numbers per Countdown problem.
+    #[arg(long, default_value_t = 3)]
+    numbers: usize,
+    #[arg(long, value_enum, default_value_t = EvalSplit::Val)]
+    split: EvalSplit,
+    /// Seed of the problems and of every sample (a run's evaluation uses the run's seed).
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Longest completion in tokens.
+    #[arg(long, default_value_t = 48)]
+    max_new_tokens: usize,
+    /// Sampling temperature of the sampling methods and of the search's proposals.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Candidate next steps per expanded node (beam, mcts, gumbel).
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// Score finished searches with the value head instead of the verifier (search without an oracle).
+    #[arg(long)]
+    no_verifier: bool,
+    /// A value model directory (a run's `value_model/`) for `best_of_n_value`; without it the policy's own value
+    /// head judges.
+    #[arg(long)]
+    value_model: Option<PathBuf>,
+}
+
+pub fn run(args: EvalArgs) -> Result<(), CliError> {
+    let saved = ModelDir::load(&args.model)?;
+    let tokenizer = saved.tokenizer.ok_or_else(|| format!("{} has no tokenizer.json", args.model.display()))?;
+    let model = Model::new(saved.config, saved.weights)?;
+    let task = CountdownTask {
+        config: CountdownConfig { min_count: args.numbers, max_count: args.numbers, ..CountdownConfig::default() },
+        ..CountdownTask::default()
+    };
+    task.config.validate()?;
+    let split = match args.split {
+        EvalSplit::Val => Split::Val,
+        EvalSplit::ValTarget => Split::ValTarget,
+    };
+    let problems = task.generate(split, args.problems, args.seed)?;
+    let config = EvalConfig {
+        max_new_tokens: args.max_new_tokens,
+        sampling: SamplingParams { temperature: args.temperature, ..SamplingParams::default() },
+        budgets: vec![args.budget],
+        seed: args.seed,
+    };
+    let defaults = SearchSettings::default();
+    let search = SearchSettings {
+        candidates: args.candidates.unwrap_or(defaults.candidates),
+        temperature: args.temperature,
+        use_verifier: !args.no_verifier,
+        ..defaults
+    };
+    search.validate()?;
+    let value_model = match &args.value_model {
+        Some(dir) => {
+            let saved = ModelDir::load(dir)?;
+            Some(Model::new(saved.config, saved.weights)?)
+        }
+        None => None,
+    };
+    let point = evaluate(
+        &model,
+        value_model.as_ref(),
+        tokenizer.as_ref(),
+        &task,
+        &problems,
+        args.method,
+        args.budget,
+        &config,
+        &search,
+    )?;
+    let line = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "task": task.name(),
+        "split": args.split.to_possible_value().map(|v| v.get_name().to_string()),
+        "problems": problems.len(),
+        "method": point.method,
+        "budget": point.budget,
+        "accuracy": point.accuracy,
+        "tokens": point.tokens,
+        "flops": point.flops,
+    });
+    println!("{line}");
+    Ok(())
+}

@@ -1,0 +1,285 @@
+//! A run's settings, as one TOML file: `selfplay train --print-config` writes every default out, and
+//! `selfplay train --config FILE` reads a file that overrides any subset of them.
+//!
+//! The sections follow the loop: `[task]`, `[model]`, `[sft]` (policy initialisation), `[rl]`,
+//! `[value_model]` (the judge trained after RL), `[eval]` (held-out accuracy along the way and the test-time
+//! sweep at the end) and `[checkpoint]`.
+
+use std::path::{Path, PathBuf};
+
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{Architecture, CharTokenizer, ModelConfig};
+use selfplay_tasks::{CountdownConfig, CountdownTask};
+use serde::{Deserialize, Serialize};
+
+use crate::cli::CliError;
+use crate::rl::RlSettings;
+use crate::step_search::{SearchMethod, SearchSettings};
+use crate::value_model::ValueModelSettings;
+
+/// Everything a run does, with defaults sized for a 2-core CPU (the demo: about ten minutes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed for everything random: problems, initial weights, batches, sampling.
+    pub seed: u64,
+    /// Start RL from this model directory (e.g. a previous run's `sft_model/`) instead of policy
+    /// initialisation from scratch; its config must match `[model]`.
+    pub init_from: Option<PathBuf>,
+    /// Longest completion, in tokens, for RL rollouts and evaluation alike.
+    pub max_new_tokens: usize,
+    pub task: TaskSettings,
+    pub model: ModelShape,
+    pub sft: SftSettings,
+    pub rl: RlSettings,
+    pub value_model: ValueModelSettings,
+    pub eval: EvalSettings,
+    pub checkpoint: CheckpointSettings,
+}
+
+/// The Countdown problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSettings {
+    /// Numbers per problem.
+    pub numbers: usize,
+    /// Training problems (SFT traces and RL prompts).
+    pub train_problems: usize,
+    /// Held-out problems every accuracy is measured on.
+    pub eval_problems: usize,
+}
+
+/// The transformer's size (Llama layout, tied embeddings, character vocabulary).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelShape {
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub intermediate_size: usize,
+    /// Longest sequence (prompt + completion) in tokens.
+    pub context: usize,
+}
+
+/// Policy initialisation: supervised training on the task's optimal solution traces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftSettings {
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Peak learning rate (linear warmup over the first 5% of steps, then cosine decay).
+    pub lr: f32,
+    pub weight_decay: f32,
+}
+
+/// Held-out evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalSettings {
+    /// Greedy held-out accuracy is measured every this many RL steps (the train-time curve).
+    pub every: u64,
+    /// Sampling temperature of the multi-sample test-time methods.
+    pub temperature: f32,
+    /// Test-time budgets (samples, beam width or simulations per problem).
+    pub budgets: Vec<u32>,
+    /// Step searches in the test-time sweep, besides the sampling methods (greedy, majority, best-of-N).
+    pub search_methods: Vec<SearchMethod>,
+    /// How the step searches propose, score and choose.
+    pub search: SearchSettings,
+}
+
+/// When training state is saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointSettings {
+    /// A checkpoint every this many steps of each phase (and always at a phase's end and on Ctrl-C).
+    pub every: u64,
+    /// Checkpoints kept on disk (the newest ones).
+    pub keep: usize,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings { numbers: 3, train_problems: 50_000, eval_problems: 500 }
+    }
+}
+
+impl Default for ModelShape {
+    fn default() -> Self {
+        ModelShape { hidden_size: 128, layers: 4, heads: 4, kv_heads: 2, intermediate_size: 384, context: 96 }
+    }
+}
+
+impl Default for SftSettings {
+    fn default() -> Self {
+        SftSettings { steps: 1500, batch_size: 32, lr: 3e-3, weight_decay: 0.01 }
+    }
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        EvalSettings {
+            every: 25,
+            temperature: 1.0,
+            budgets: vec![1, 2, 4, 8, 16, 32, 64],
+            search_methods: SearchMethod::ALL.to_vec(),
+            search: SearchSettings::default(),
+        }
+    }
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings { every: 50, keep: 2 }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 1,
+            init_from: None,
+            max_new_tokens: 48,
+            task: TaskSettings::default(),
+            model: ModelShape::default(),
+            sft: SftSettings::default(),
+            rl: RlSettings::default(),
+            value_model: ValueModelSettings::default(),
+            eval: EvalSettings::default(),
+            checkpoint: CheckpointSettings::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// The longer, stronger run of `selfplay demo --full` (hours on 2 cores): four numbers, a bigger model,
+    /// more of everything.
+    pub fn full() -> Self {
+        let default = RunConfig::default();
+        RunConfig {
+            max_new_tokens: 64,
+            task: TaskSettings { numbers: 4, train_problems: 100_000, ..default.task },
+            model: ModelShape {
+                hidden_size: 256,
+                layers: 4,
+                heads: 8,
+                kv_heads: 4,
+                intermediate_size: 768,
+                context: 128,
+            },
+            sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, ..default.sft },
+            rl: RlSettings { steps: 300, prompts_per_step: 32, ..default.rl },
+            eval: EvalSettings { every: 50, ..default.eval },
+            ..default
+        }
+    }
+
+    /// Reads a TOML file; absent keys keep their defaults, unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Self, CliError> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let config: RunConfig = toml::from_str(&text).map_err(|e| format!("invalid config {}: {e}", path.display()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every default written out, as `--print-config` shows it.
+    pub fn to_toml(&self) -> Result<String, CliError> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// Rejects settings no run can use, before any work starts.
+    pub fn validate(&self) -> Result<(), CliError> {
+        self.rl.validate()?;
+        let checks: [(bool, &str); 8] = [
+            (self.task.train_problems > 0, "task.train_problems must be at least 1"),
+            (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
+            (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
+            (self.sft.batch_size > 0, "sft.batch_size must be at least 1"),
+            (self.sft.lr.is_finite() && self.sft.lr > 0.0, "sft.lr must be a positive number"),
+            (self.eval.every > 0, "eval.every must be at least 1"),
+            (self.checkpoint.every > 0, "checkpoint.every must be at least 1"),
+            (self.checkpoint.keep > 0, "checkpoint.keep must be at least 1"),
+        ];
+        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err((*message).into());
+        }
+        if self.eval.budgets.contains(&0) {
+            return Err("eval.budgets must each be at least 1".into());
+        }
+        self.eval.search.validate()?;
+        self.task().config.validate()?;
+        self.model_config(&CharTokenizer::ascii()).validate()?;
+        Ok(())
+    }
+
+    /// The task: Countdown with `task.numbers` numbers per problem.
+    pub fn task(&self) -> CountdownTask {
+        let n = self.task.numbers;
+        CountdownTask {
+            config: CountdownConfig { min_count: n, max_count: n, ..CountdownConfig::default() },
+            ..CountdownTask::default()
+        }
+    }
+
+    /// The transformer's config for `tokenizer`'s vocabulary.
+    pub fn model_config(&self, tokenizer: &CharTokenizer) -> ModelConfig {
+        let m = &self.model;
+        ModelConfig {
+            architecture: Architecture::Llama,
+            vocab_size: tokenizer.vocab_size(),
+            hidden_size: m.hidden_size,
+            intermediate_size: m.intermediate_size,
+            num_hidden_layers: m.layers,
+            num_attention_heads: m.heads,
+            num_key_value_heads: m.kv_heads,
+            head_dim: m.hidden_size / m.heads.max(1),
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: m.context,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            o_proj_bias: false,
+            bos_token_id: tokenizer.bos_id(),
+            eos_token_id: tokenizer.eos_id(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_defaults_read_back_identically() {
+        for config in [RunConfig::default(), RunConfig::full()] {
+            let text = config.to_toml().unwrap();
+            let back: RunConfig = toml::from_str(&text).unwrap();
+            assert_eq!(back, config);
+            back.validate().unwrap();
+        }
+    }
+
+    #[test]
+    fn partial_files_keep_defaults_and_unknown_keys_fail() {
+        let config: RunConfig = toml::from_str("seed = 7\n[sft]\nsteps = 10\n").unwrap();
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.sft.steps, 10);
+        assert_eq!(config.sft.batch_size, SftSettings::default().batch_size);
+        assert!(toml::from_str::<RunConfig>("[sft]\nstep = 10\n").is_err());
+        assert!(toml::from_str::<RunConfig>("sede = 7\n").is_err());
+    }
+
+    #[test]
+    fn unusable_settings_are_rejected() {
+        let bad = [
+            RunConfig { max_new_tokens: 0, ..RunConfig::default() },
+            RunConfig { sft: SftSettings { lr: f32::NAN, ..SftSettings::default() }, ..RunConfig::default() },
+            RunConfig { task: TaskSettings { numbers: 9, ..TaskSettings::default() }, ..RunConfig::default() },
+            RunConfig { model: ModelShape { heads: 3, ..ModelShape::default() }, ..RunConfig::default() },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! What an RL step refuses before doing any work.
+
+/// Bad settings or inputs of [`super::step`] (other failures come from the model and the losses).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RlError {
+    /// A setting outside its valid range.
+    #[error("invalid RL setting `{name}`: {reason}")]
+    InvalidSetting {
+        /// The field of [`super::RlSettings`] (or the argument) at fault.
+        name: &'static str,
+        /// Why it is rejected.
+        reason: &'static str,
+    },
+    /// The problem set is empty.
+    #[error("RL needs at least one training problem")]
+    NoProblems,
+    /// `kl_coef > 0` but no reference policy was given.
+    #[error("kl_coef > 0 needs a reference policy")]
+    MissingReference,
+    /// The reference policy scores another vocabulary than the policy.
+    #[error("the reference policy's vocabulary ({reference} ids) differs from the policy's ({policy} ids)")]
+    ReferenceMismatch {
+        /// The policy's vocabulary size.
+        policy: usize,
+        /// The reference's vocabulary size.
+        reference: usize,
+    },
+    /// A prompt encodes to no token, so no position predicts the completion's first token.
+    #[error("a prompt encodes to no tokens")]
+    EmptyPrompt,
+}

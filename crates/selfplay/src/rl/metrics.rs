@@ -1,0 +1,81 @@
+//! What one RL step reports: a line of `metrics.jsonl`.
+
+use serde::{Deserialize, Serialize};
+
+use super::rollouts::Rollouts;
+use super::update::UpdateSummary;
+
+/// What one step saw and did. Loss terms are averaged over the step's optimiser updates.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepMetrics {
+    pub step: u64,
+    /// Mean verifier reward of the rollouts.
+    pub reward_mean: f32,
+    /// Fraction of rollouts the verifier accepted.
+    pub train_accuracy: f32,
+    /// The policy term (clipped surrogate, or cross-entropy for expert iteration), plus the KL term when
+    /// it is in the loss.
+    pub loss: f32,
+    pub value_loss: f32,
+    /// Mean entropy of the policy over the trained completion tokens.
+    pub entropy: f32,
+    /// Fraction of trained tokens whose ratio was clipped.
+    pub clip_frac: f32,
+    /// k1 estimate of KL(π_old‖π) over the trained tokens: how far the updates moved the policy.
+    pub approx_kl: f32,
+    /// Mean KL estimate (the configured estimator) to the reference policy; 0 without a reference.
+    pub kl_ref: f32,
+    /// Gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Learning rate of the last update.
+    pub lr: f32,
+    /// Sequences the policy term trained on: GRPO/RLOO's completions whose group scores differed, PPO's
+    /// completions, expert iteration's kept (verified, distinct) completions.
+    pub trained_sequences: usize,
+    /// Optimiser updates taken (`epochs × minibatches`, less any with nothing to learn).
+    pub updates: usize,
+    /// Completion tokens sampled.
+    pub rollout_tokens: usize,
+    /// Tokens (prompt and completion) the updates ran forward and backward over, all updates together.
+    pub update_tokens: usize,
+    /// Seconds spent sampling and scoring.
+    pub rollout_seconds: f64,
+    /// Seconds spent on the reference pass, the advantages and the updates.
+    pub update_seconds: f64,
+    /// `(rollout_tokens + update_tokens) / (rollout_seconds + update_seconds)`.
+    pub tokens_per_second: f64,
+}
+
+impl StepMetrics {
+    pub(crate) fn new(
+        step: u64,
+        rollouts: &Rollouts,
+        summary: &UpdateSummary,
+        trained_sequences: usize,
+        update_seconds: f64,
+    ) -> Self {
+        let rollout_tokens = rollouts.tokens();
+        let terms = &summary.terms;
+        let seconds = rollouts.seconds + update_seconds;
+        StepMetrics {
+            step,
+            reward_mean: rollouts.reward_mean(),
+            train_accuracy: rollouts.accuracy(),
+            loss: terms.loss,
+            value_loss: terms.value_loss,
+            entropy: terms.entropy,
+            clip_frac: terms.clip_frac,
+            approx_kl: terms.approx_kl,
+            kl_ref: terms.kl_ref,
+            grad_norm: summary.grad_norm,
+            lr: summary.lr,
+            trained_sequences,
+            updates: summary.updates,
+            rollout_tokens,
+            update_tokens: terms.tokens,
+            rollout_seconds: rollouts.seconds,
+            update_seconds,
+            tokens_per_second: if seconds > 0.0 { (rollout_tokens + terms.tokens) as f64 / seconds } else { 0.0 },
+        }
+    }
+}
