@@ -223,35 +223,13 @@ pub fn score(model: &Model, prompts: &[&[u32]], completions: &[&[u32]]) -> Resul
 #[cfg(test)]
 mod tests {
     use super::*;
-    use selfplay_model::{Architecture, ModelConfig, init_weights};
-
-    fn tiny() -> Model {
-        let config = ModelConfig {
-            architecture: Architecture::Llama,
-            vocab_size: 8,
-            hidden_size: 16,
-            intermediate_size: 32,
-            num_hidden_layers: 1,
-            num_attention_heads: 2,
-            num_key_value_heads: 1,
-            head_dim: 8,
-            rms_norm_eps: 1e-5,
-            rope_theta: 10_000.0,
-            max_position_embeddings: 16,
-            tie_word_embeddings: true,
-            attention_bias: false,
-            o_proj_bias: false,
-            bos_token_id: Some(1),
-            eos_token_id: Some(2),
-        };
-        Model::new(config.clone(), init_weights(&config, 0.1, 3).unwrap()).unwrap()
-    }
+    use crate::rl::tests::tiny_model;
 
     /// Completions ending in token 5 are "correct", ending in 6 "wrong": the regression must learn to tell
     /// them apart at the last position, and its loss must fall.
     #[test]
     fn regression_separates_labelled_completions() {
-        let mut model = tiny();
+        let mut model = tiny_model(0.1, 3);
         let data: Vec<Labelled> = (0..8)
             .map(|i| {
                 let correct = i % 2 == 0;
@@ -279,7 +257,7 @@ mod tests {
 
     #[test]
     fn empty_inputs_are_errors() {
-        let model = tiny();
+        let model = tiny_model(0.1, 3);
         let tokenizer = selfplay_model::CharTokenizer::ascii();
         let task = selfplay_tasks::CountdownTask::default();
         let settings = ValueModelSettings::default();

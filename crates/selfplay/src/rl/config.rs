@@ -82,7 +82,7 @@ pub enum Aggregation {
     SeqMeanTokenSumNorm,
 }
 
-/// Every setting of the RL phase. `Default` is the demo's: GRPO, 150 steps of 16 prompts × 8 samples.
+/// Every setting of the RL phase. `Default` is the demo's: GRPO, 400 steps of 16 prompts × 8 samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RlSettings {
@@ -157,7 +157,7 @@ impl Default for RlSettings {
     fn default() -> Self {
         RlSettings {
             algorithm: Algorithm::Grpo,
-            steps: 150,
+            steps: 400,
             prompts_per_step: 16,
             group_size: 8,
             lr: 1e-4,

@@ -21,7 +21,7 @@ mod rollouts;
 mod update;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::time::Instant;
 

@@ -54,7 +54,7 @@ pub(super) fn tokenizer() -> CharTokenizer {
 }
 
 /// A one-layer transformer over the character vocabulary, initialised with `std` from `seed`.
-pub(super) fn tiny_model(std: f32, seed: u64) -> Model {
+pub(crate) fn tiny_model(std: f32, seed: u64) -> Model {
     let tok = tokenizer();
     let config = ModelConfig {
         architecture: Architecture::Llama,
