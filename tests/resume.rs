@@ -7,6 +7,7 @@ use selfplay::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE, OPTIMIZER_FILE, Phase};
 use selfplay::config::RunConfig;
 use selfplay::pipeline::{Outcome, run};
 use selfplay::report::{Report, seeded_metrics};
+use selfplay::rl::{Algorithm, RlSettings, RolloutSource};
 use selfplay_e2e::tiny_run_config;
 
 fn scratch(name: &str) -> PathBuf {
@@ -34,7 +35,7 @@ fn artefacts(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<serde_json::Value>) {
 
 #[test]
 fn a_run_stopped_anywhere_resumes_bit_identically() {
-    let config = RunConfig { rl: selfplay::rl::RlSettings { steps: 3, ..tiny_run_config().rl }, ..tiny_run_config() };
+    let config = RunConfig { rl: RlSettings { steps: 3, ..tiny_run_config().rl }, ..tiny_run_config() };
     let straight_dir = scratch("straight");
     let straight = finished(run(&config, &straight_dir, false, &|_, _| false).unwrap());
     let expected = artefacts(&straight_dir);
@@ -56,6 +57,39 @@ fn a_run_stopped_anywhere_resumes_bit_identically() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
     std::fs::remove_dir_all(&straight_dir).unwrap();
+}
+
+/// Expert iteration from search through the whole pipeline: the searches' FLOPs reach the train curve, and a run
+/// stopped mid-RL resumes to the same result (the searches' proposals are seeded like samples are).
+#[test]
+fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() {
+    let rl = RlSettings {
+        algorithm: Algorithm::ExpertIteration,
+        rollouts: RolloutSource::Mcts,
+        search_budget: 3,
+        steps: 3,
+        ..tiny_run_config().rl
+    };
+    let config = RunConfig { rl, ..tiny_run_config() };
+    let straight_dir = scratch("search-straight");
+    let straight = finished(run(&config, &straight_dir, false, &|_, _| false).unwrap());
+    let (_, metrics) = artefacts(&straight_dir);
+    let rl_lines: Vec<_> = metrics.iter().filter(|m| m["phase"] == "rl").collect();
+    assert_eq!(rl_lines.len(), 3);
+    // Evaluated after every step: each step's growth of the train FLOPs covers its searches (and its update).
+    for (w, m) in straight.train_curve.windows(2).zip(&rl_lines) {
+        let search = m["search_flops"].as_f64().unwrap();
+        assert!(search > 0.0 && w[1].train_flops - w[0].train_flops > search, "step {}", w[1].step);
+    }
+
+    let dir = scratch("search-stopped");
+    let stop = |phase, step| phase == Phase::Rl && step == 1;
+    assert!(matches!(run(&config, &dir, false, &stop).unwrap(), Outcome::Interrupted { .. }));
+    assert_eq!(finished(run(&config, &dir, true, &|_, _| false).unwrap()), straight);
+    assert!(artefacts(&dir) == artefacts(&straight_dir), "files differ after resuming");
+    for d in [dir, straight_dir] {
+        std::fs::remove_dir_all(d).unwrap();
+    }
 }
 
 #[test]

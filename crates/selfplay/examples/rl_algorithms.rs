@@ -7,11 +7,15 @@
 //!
 //! Arguments: the model directory (a demo's `sft_model/`), steps per algorithm (default 10), the
 //! algorithms (comma-separated, default all four), and optionally settings in TOML that override the
-//! demo's (`RlSettings::default()`), e.g. `$'epochs = 2\nminibatches = 2'` in bash.
+//! demo's (`RlSettings::default()`), e.g. `$'epochs = 2\nminibatches = 2'` in bash, or
+//! `$'rollouts = "mcts"\nsearch_budget = 16'` for expert iteration from search. When the model directory sits
+//! in a run directory, the run's `config.toml` gives the task (numbers per problem, training problems) and the
+//! completion length, so `runs/full/sft_model` is trained on 4-number problems.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
+use selfplay::config::RunConfig;
 use selfplay::optimizer::ModelOptimizer;
 use selfplay::rl::{Algorithm, RlSettings, step};
 use selfplay::rollout::{completion_text, encode_prompt};
@@ -21,7 +25,6 @@ use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const SEED: u64 = 1;
-const MAX_NEW_TOKENS: usize = 48;
 const HELD_OUT: usize = 300;
 
 fn main() -> Result<(), Error> {
@@ -36,18 +39,25 @@ fn main() -> Result<(), Error> {
         .collect::<Result<_, _>>()?;
     let base: RlSettings = toml::from_str(&args.next().unwrap_or_default())?;
 
+    // The run the model comes from, else the demo's defaults.
+    let run_config = match dir.parent().map(|run| run.join("config.toml")).filter(|f| f.is_file()) {
+        Some(file) => toml::from_str(&std::fs::read_to_string(file)?)?,
+        None => RunConfig::default(),
+    };
+    let max_new_tokens = run_config.max_new_tokens;
+    let numbers = run_config.task.numbers;
     let task = CountdownTask {
-        config: CountdownConfig { min_count: 3, max_count: 3, ..CountdownConfig::default() },
+        config: CountdownConfig { min_count: numbers, max_count: numbers, ..CountdownConfig::default() },
         ..CountdownTask::default()
     };
     let tokenizer = CharTokenizer::ascii();
-    let train = task.generate(Split::Train, 50_000, SEED)?;
+    let train = task.generate(Split::Train, run_config.task.train_problems, SEED)?;
     let held_out = task.generate(Split::Val, HELD_OUT, SEED)?;
     let saved = ModelDir::load(&dir)?;
     let initial = Model::new(saved.config, saved.weights)?;
     println!(
         "start: greedy accuracy {:.3} on {HELD_OUT} held-out problems",
-        greedy(&initial, &tokenizer, &task, &held_out)?
+        greedy(&initial, &tokenizer, &task, &held_out, max_new_tokens)?
     );
 
     for algorithm in algorithms {
@@ -67,7 +77,7 @@ fn main() -> Result<(), Error> {
                 &task,
                 &train,
                 &settings,
-                MAX_NEW_TOKENS,
+                max_new_tokens,
                 SEED,
                 s,
             )?;
@@ -80,13 +90,14 @@ fn main() -> Result<(), Error> {
         }
         let n = steps.max(1) as f64;
         println!(
-            "{algorithm:?}: {:.2} s/step (rollout {:.2} s, {:.0} tok/s; update {:.2} s, {:.0} tok/s); greedy accuracy {:.3}",
+            "{algorithm:?} ({:?}): {:.2} s/step (rollout {:.2} s, {:.0} tok/s; update {:.2} s, {:.0} tok/s); greedy accuracy {:.3}",
+            settings.rollouts,
             started.elapsed().as_secs_f64() / n,
             rollout_s / n,
             rollout_tok as f64 / rollout_s.max(1e-9),
             update_s / n,
             update_tok as f64 / update_s.max(1e-9),
-            greedy(&model, &tokenizer, &task, &held_out)?
+            greedy(&model, &tokenizer, &task, &held_out, max_new_tokens)?
         );
     }
     Ok(())
@@ -104,9 +115,9 @@ fn greedy(
     tokenizer: &CharTokenizer,
     task: &CountdownTask,
     problems: &[<CountdownTask as Task>::Problem],
+    max_new_tokens: usize,
 ) -> Result<f64, Error> {
-    let config =
-        GenerationConfig { max_new_tokens: MAX_NEW_TOKENS, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
+    let config = GenerationConfig { max_new_tokens, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
     let prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| encode_prompt(tokenizer, &task.prompt(p))).collect::<Result<_, _>>()?;
     let batch: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();

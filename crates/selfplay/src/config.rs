@@ -260,6 +260,17 @@ mod tests {
         }
     }
 
+    /// The shipped example configs parse, validate, and say what their comments say.
+    #[test]
+    fn shipped_configs_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/expert_iteration_mcts.toml");
+        let config = RunConfig::from_file(&path).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.rl.algorithm, crate::rl::Algorithm::ExpertIteration);
+        assert_eq!(config.rl.rollouts, crate::rl::RolloutSource::Mcts);
+        assert_eq!(config.sft, RunConfig::default().sft, "the demo's policy initialisation");
+    }
+
     #[test]
     fn partial_files_keep_defaults_and_unknown_keys_fail() {
         let config: RunConfig = toml::from_str("seed = 7\n[sft]\nsteps = 10\n").unwrap();

@@ -316,8 +316,12 @@ fn reinforce(
             state.step,
         )?;
         let context = config.max_new_tokens / 2;
-        state.train_flops += m.rollout_tokens as f64 * forward_flops_per_token(&model_config, context)
-            + m.update_tokens as f64 * train_flops_per_token(&model_config, context);
+        let rollout_flops = if m.search_flops > 0.0 {
+            m.search_flops
+        } else {
+            m.rollout_tokens as f64 * forward_flops_per_token(&model_config, context)
+        };
+        state.train_flops += rollout_flops + m.update_tokens as f64 * train_flops_per_token(&model_config, context);
         run.metrics.write(&MetricsLine { phase: Phase::Rl, metrics: &m })?;
         state.metrics_lines += 1;
         progress.step(format!("reward {:.2} acc {:.2}", m.reward_mean, m.train_accuracy));

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::RlError;
 use crate::optimizer::OptimConfig;
+use crate::step_search::SearchMethod;
 
 /// Which learning rule turns the step's rollouts into an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -38,6 +39,33 @@ impl Algorithm {
             Algorithm::Rloo => "rloo",
             Algorithm::Ppo => "ppo",
             Algorithm::ExpertIteration => "expert_iteration",
+        }
+    }
+}
+
+/// Where a step's attempts come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutSource {
+    /// `group_size` samples per prompt from the policy, with their log-probabilities (every algorithm).
+    #[default]
+    Sample,
+    /// One step-level beam search per prompt, beam width `search_budget` (expert iteration only).
+    Beam,
+    /// One MCTS per prompt with `search_budget` simulations (expert iteration only).
+    Mcts,
+    /// One Gumbel MuZero search per prompt with `search_budget` simulations (expert iteration only).
+    Gumbel,
+}
+
+impl RolloutSource {
+    /// The step search this source runs; `None` for plain sampling.
+    pub fn search_method(self) -> Option<SearchMethod> {
+        match self {
+            RolloutSource::Sample => None,
+            RolloutSource::Beam => Some(SearchMethod::Beam),
+            RolloutSource::Mcts => Some(SearchMethod::Mcts),
+            RolloutSource::Gumbel => Some(SearchMethod::Gumbel),
         }
     }
 }
@@ -93,8 +121,15 @@ pub struct RlSettings {
     /// Training problems drawn per step (with replacement).
     pub prompts_per_step: usize,
     /// Samples per prompt: a GRPO/RLOO group (at least 2), PPO's samples per prompt, expert iteration's
-    /// attempts per prompt.
+    /// attempts per prompt. Unused when the attempts come from a search.
     pub group_size: usize,
+    /// Where the attempts come from: sampling, or (expert iteration from search: ReST-EM / AlphaZero's
+    /// "search, then imitate the search") a step-level search per prompt whose verified solution is cloned.
+    /// The search proposes K = 4 steps per node at temperature 1 and keeps a solution the verifier accepts
+    /// when it finds one (as at test time); the policy gradients need on-policy samples, so they refuse it.
+    pub rollouts: RolloutSource,
+    /// Beam width or simulations of each search when `rollouts` names one.
+    pub search_budget: u32,
     /// Peak learning rate of AdamW (see [`RlSettings::optim_config`]).
     pub lr: f32,
     /// AdamW's decoupled weight decay (norms and biases are exempt).
@@ -160,6 +195,8 @@ impl Default for RlSettings {
             steps: 400,
             prompts_per_step: 16,
             group_size: 8,
+            rollouts: RolloutSource::Sample,
+            search_budget: 16,
             lr: 1e-4,
             weight_decay: 0.0,
             warmup_steps: 0,
@@ -207,6 +244,12 @@ impl RlSettings {
             "group_size",
             "at least 2 for GRPO and RLOO (they compare samples), 1 otherwise",
         )?;
+        require(
+            self.rollouts == RolloutSource::Sample || self.algorithm == Algorithm::ExpertIteration,
+            "rollouts",
+            "a search's trajectories are off-policy: only expert_iteration learns from them",
+        )?;
+        require(self.search_budget >= 1, "search_budget", "must be at least 1")?;
         require(self.lr.is_finite() && self.lr > 0.0, "lr", "must be finite and positive")?;
         require(finite_non_negative(self.weight_decay), "weight_decay", "must be finite and non-negative")?;
         require(!self.max_grad_norm.is_nan() && self.max_grad_norm > 0.0, "max_grad_norm", "must be positive")?;

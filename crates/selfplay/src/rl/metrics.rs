@@ -34,8 +34,12 @@ pub struct StepMetrics {
     pub trained_sequences: usize,
     /// Optimiser updates taken (`epochs × minibatches`, less any with nothing to learn).
     pub updates: usize,
-    /// Completion tokens sampled.
+    /// Completion tokens generated: sampled, or proposed by the searches.
     pub rollout_tokens: usize,
+    /// Forward FLOPs of the searches when the attempts come from one (prefix recomputation included); 0 when
+    /// they are sampled (their cost is `rollout_tokens` forward passes).
+    #[serde(default)]
+    pub search_flops: f64,
     /// Tokens (prompt and completion) the updates ran forward and backward over, all updates together.
     pub update_tokens: usize,
     /// Seconds spent sampling and scoring.
@@ -72,6 +76,7 @@ impl StepMetrics {
             trained_sequences,
             updates: summary.updates,
             rollout_tokens,
+            search_flops: rollouts.search_flops,
             update_tokens: terms.tokens,
             rollout_seconds: rollouts.seconds,
             update_seconds,

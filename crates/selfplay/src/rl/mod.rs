@@ -31,7 +31,7 @@ use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_tasks::Task;
 
-pub use config::{Aggregation, Algorithm, GroupScaling, KlKind, RlSettings};
+pub use config::{Aggregation, Algorithm, GroupScaling, KlKind, RlSettings, RolloutSource};
 pub use error::RlError;
 pub use metrics::StepMetrics;
 

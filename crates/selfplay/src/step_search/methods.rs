@@ -33,6 +33,8 @@ use crate::report::TestTimePoint;
 pub struct Solved {
     /// The returned completion (without EOS), e.g. a training example for expert iteration.
     pub completion: String,
+    /// Its token ids, EOS included when it ended with one: what expert iteration from search clones.
+    pub completion_tokens: Vec<u32>,
     /// Whether the task judges it correct.
     pub correct: bool,
     /// Every token generated for the problem: all proposals, and the greedy completion if one was needed.
@@ -150,7 +152,13 @@ fn run<T: Task>(
     for (u, steps) in &solutions {
         let judged = policy.judge(steps)?;
         let Spent { tokens, flops } = policy.spent(*u);
-        distinct.push(Solved { completion: judged.text, correct: judged.correct, tokens, flops });
+        distinct.push(Solved {
+            completion: judged.text,
+            completion_tokens: policy.completion_tokens(steps),
+            correct: judged.correct,
+            tokens,
+            flops,
+        });
     }
     policy
         .distinct_of_problems()

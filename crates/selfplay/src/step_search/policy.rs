@@ -309,9 +309,20 @@ impl<'a, T: Task> TransformerPolicy<'a, T> {
 
     /// The text of the steps after the prompt, up to the first EOS.
     fn completion_text(&self, solution: &[Step]) -> Result<String, StepSearchError> {
-        let tokens: Vec<u32> = solution.iter().skip(1).flat_map(|s| s.tokens.iter().copied()).collect();
-        let end = tokens.iter().position(|&t| Some(t) == self.eos).unwrap_or(tokens.len());
-        Ok(self.tokenizer.decode(&tokens[..end])?)
+        let mut tokens = self.completion_tokens(solution);
+        if tokens.last().is_some_and(|&t| Some(t) == self.eos) {
+            tokens.pop();
+        }
+        Ok(self.tokenizer.decode(&tokens)?)
+    }
+
+    /// The solution's completion (every step after the prompt), up to and including its first EOS.
+    pub fn completion_tokens(&self, solution: &[Step]) -> Vec<u32> {
+        let mut tokens: Vec<u32> = solution.iter().skip(1).flat_map(|s| s.tokens.iter().copied()).collect();
+        if let Some(end) = tokens.iter().position(|&t| Some(t) == self.eos) {
+            tokens.truncate(end + 1);
+        }
+        tokens
     }
 
     /// The distinct problem a prefix belongs to (by its step 0, the prompt).

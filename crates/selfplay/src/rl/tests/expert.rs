@@ -38,6 +38,8 @@ fn rollouts() -> Rollouts {
             sample(1, &[], true),      // empty: dropped
             sample(1, &[50, 51, 2], false),
         ],
+        generated_tokens: 12,
+        search_flops: 0.0,
         seconds: 0.0,
     }
 }

@@ -1,13 +1,16 @@
-//! Rollout scoring: the overlong penalty is DAPO's ramp on top of the verifier's reward.
+//! Rollout collection: the overlong penalty is DAPO's ramp on top of the verifier's reward; search rollouts are
+//! the search's solutions.
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use selfplay_model::Tokenizer;
 use selfplay_tasks::{Split, Task};
 
 use super::{LowercaseTask, tiny_model, tokenizer};
-use crate::rl::RlSettings;
 use crate::rl::error::RlError;
 use crate::rl::rollouts::Rollouts;
+use crate::rl::{Algorithm, RlSettings, RolloutSource};
+use crate::step_search::{SearchMethod, SearchSettings, solve};
 
 fn collect(settings: &RlSettings, max_new_tokens: usize) -> Result<Rollouts, crate::cli::CliError> {
     let model = tiny_model(0.5, 2);
@@ -35,4 +38,44 @@ fn overlong_penalty_ramps_to_its_weight_at_the_token_limit() {
     let too_long = RlSettings { overlong_penalty: 0.5, overlong_buffer: 4, ..RlSettings::default() };
     let err = collect(&too_long, 3).unwrap_err().downcast::<RlError>().unwrap();
     assert!(matches!(*err, RlError::InvalidSetting { name: "overlong_buffer", .. }));
+}
+
+/// With a search as the source, each prompt's attempt is the solution `solve` returns for its problem, and its
+/// recorded log-probabilities are the policy's, recomputed here from the logits.
+#[test]
+fn search_rollouts_are_the_search_solutions_with_the_policys_logprobs() {
+    let settings = RlSettings {
+        algorithm: Algorithm::ExpertIteration,
+        rollouts: RolloutSource::Mcts,
+        search_budget: 4,
+        prompts_per_step: 6,
+        ..RlSettings::default()
+    };
+    let rollouts = collect(&settings, 3).unwrap();
+    assert_eq!(rollouts.samples.len(), 6, "one attempt per prompt");
+    let (model, tok) = (tiny_model(0.5, 2), tokenizer());
+    // The problem is the prompt's letter (after BOS).
+    let problems: Vec<char> =
+        rollouts.prompts.iter().map(|p| tok.decode(&p[1..]).unwrap().chars().next().unwrap()).collect();
+    let solved =
+        solve(&model, &tok, &LowercaseTask, &problems, SearchMethod::Mcts, 4, &SearchSettings::default(), 3, 4)
+            .unwrap();
+    assert_eq!(rollouts.tokens(), solved.iter().map(|s| s.tokens).sum::<usize>());
+    assert!(rollouts.search_flops > solved.iter().map(|s| s.flops).sum::<f64>());
+    for ((sample, solution), prompt) in rollouts.samples.iter().zip(&solved).zip(&rollouts.prompts) {
+        let generation = &sample.generation;
+        assert_eq!(generation.tokens, solution.completion_tokens);
+        assert_eq!(sample.correct, solution.correct);
+        let sequence = [prompt.as_slice(), &generation.tokens].concat();
+        let logits = &model.forward(&[&sequence]).unwrap()[0].logits;
+        let vocab = logits.dims()[1];
+        for (i, &token) in generation.tokens.iter().enumerate() {
+            let row = &logits.data()[(prompt.len() - 1 + i) * vocab..][..vocab];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_z = max + row.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+            assert!((generation.model_logprobs[i] - (row[token as usize] - log_z)).abs() < 1e-5);
+        }
+        assert_eq!(generation.logprobs, generation.model_logprobs);
+        assert_eq!(generation.values.len(), generation.tokens.len());
+    }
 }

@@ -6,7 +6,7 @@ use selfplay_tasks::{Split, Task};
 
 use super::{LowercaseTask, flat_weights, tiny_model, tokenizer};
 use crate::optimizer::ModelOptimizer;
-use crate::rl::{Algorithm, RlError, RlSettings, StepMetrics, step};
+use crate::rl::{Algorithm, RlError, RlSettings, RolloutSource, StepMetrics, step};
 
 const MAX_NEW_TOKENS: usize = 3;
 const SEED: u64 = 9;
@@ -104,6 +104,27 @@ fn expert_iteration_learns_the_toy_task() {
     learns(Algorithm::ExpertIteration, |s| s);
 }
 
+/// Expert iteration from search: each prompt's MCTS finds a lowercase answer more often than one sample does,
+/// and cloning those answers teaches the policy to give them.
+#[test]
+fn expert_iteration_from_search_learns_the_toy_task() {
+    let settings = RlSettings {
+        rollouts: RolloutSource::Mcts,
+        search_budget: 4,
+        prompts_per_step: 16,
+        ..settings(Algorithm::ExpertIteration)
+    };
+    let mut model = tiny_model(0.02, 1);
+    let mut optimizer = ModelOptimizer::new(model.weights(), settings.optim_config()).unwrap();
+    let before = lowercase_mass(&model);
+    let metrics = run(&mut model, &mut optimizer, &settings, 1..=settings.steps);
+    let after = lowercase_mass(&model);
+    assert!(before < 0.3 && after > 0.7, "lowercase mass {before:.3} -> {after:.3}");
+    // One attempt per prompt, and the searches found more correct answers than the policy's quarter.
+    assert!(metrics.iter().all(|m| m.search_flops > 0.0 && m.trained_sequences <= 16));
+    assert!(metrics[0].train_accuracy > 0.4, "first search accuracy {}", metrics[0].train_accuracy);
+}
+
 #[test]
 fn kl_penalty_runs_for_every_algorithm() {
     let mut cases: Vec<RlSettings> = [Algorithm::Grpo, Algorithm::Rloo, Algorithm::Ppo, Algorithm::ExpertIteration]
@@ -177,6 +198,11 @@ fn bad_settings_are_typed_errors() {
     invalid("lambda", RlSettings { lambda: 1.5, ..RlSettings::default() });
     invalid("kl_in_reward", RlSettings { kl_coef: 0.1, kl_in_reward: true, ..RlSettings::default() });
     invalid("minibatches", RlSettings { minibatches: 0, ..RlSettings::default() });
+    invalid("rollouts", RlSettings { rollouts: RolloutSource::Mcts, ..RlSettings::default() });
+    let from_search =
+        RlSettings { algorithm: Algorithm::ExpertIteration, rollouts: RolloutSource::Beam, ..RlSettings::default() };
+    invalid("search_budget", RlSettings { search_budget: 0, ..from_search.clone() });
+    assert!(from_search.validate().is_ok());
     assert_eq!(error_of(&RlSettings::default(), &[], None), RlError::NoProblems);
     assert_eq!(error_of(&RlSettings { kl_coef: 0.1, ..RlSettings::default() }, &p, None), RlError::MissingReference);
     // PPO and expert iteration accept a single sample per prompt.
