@@ -6,7 +6,7 @@ use selfplay_learn::advantage::GroupScale;
 use selfplay_learn::kl::KlEstimator;
 use selfplay_learn::policy::{PpoConfig, RatioLevel};
 use selfplay_model::{GenerationConfig, SamplingParams};
-use selfplay_reward::OverlongPenalty;
+use selfplay_reward::{FormatReward, OverlongPenalty};
 use serde::{Deserialize, Serialize};
 
 use super::error::RlError;
@@ -181,6 +181,11 @@ pub struct RlSettings {
     pub overlong_penalty: f32,
     /// Tokens over which the overlong penalty ramps (at most `max_new_tokens`).
     pub overlong_buffer: usize,
+    /// Weight of the format reward added to the verifier's reward: [`FormatReward`]'s default credits (an
+    /// `<answer>…</answer>` pair 0.5, only one 0.2, nothing after it 0.2, non-empty 0.1; at most 1). Dense
+    /// where the outcome is sparse, so it can teach the answer format to a policy that rarely produces it.
+    /// 0 turns it off. Correctness (the accuracy, expert iteration's filter) is unaffected.
+    pub format_weight: f32,
     /// Passes over the step's rollouts (PPO usually takes several; the ratio clip keeps them close to
     /// the sampling policy).
     pub epochs: usize,
@@ -217,6 +222,7 @@ impl Default for RlSettings {
             group_scale: GroupScaling::GroupStd,
             overlong_penalty: 0.0,
             overlong_buffer: 8,
+            format_weight: 0.0,
             epochs: 1,
             minibatches: 1,
         }
@@ -268,6 +274,7 @@ impl RlSettings {
         require(unit(self.gamma), "gamma", "must be in [0, 1]")?;
         require(unit(self.lambda), "lambda", "must be in [0, 1]")?;
         require(finite_non_negative(self.overlong_penalty), "overlong_penalty", "must be finite and non-negative")?;
+        require(finite_non_negative(self.format_weight), "format_weight", "must be finite and non-negative")?;
         require(self.epochs >= 1, "epochs", "must be at least 1")?;
         require(self.minibatches >= 1, "minibatches", "must be at least 1")
     }
@@ -294,6 +301,25 @@ impl RlSettings {
         OverlongPenalty::new(max_new_tokens, self.overlong_buffer)
             .map(Some)
             .map_err(|_| RlError::InvalidSetting { name: "overlong_buffer", reason: "must be in 1..=max_new_tokens" })
+    }
+
+    /// The score RL optimises for one attempt: the verifier's `reward`, plus the format reward and the
+    /// overlong penalty (`overlong`, from [`RlSettings::overlong`]) when they are on.
+    pub(crate) fn shaped_score(
+        &self,
+        reward: f32,
+        completion: &str,
+        tokens: usize,
+        overlong: Option<&OverlongPenalty>,
+    ) -> f32 {
+        let mut score = reward;
+        if self.format_weight > 0.0 {
+            score += self.format_weight * FormatReward::default().score(completion.as_bytes());
+        }
+        if let Some(shaping) = overlong {
+            score += self.overlong_penalty * shaping.penalty(tokens);
+        }
+        score
     }
 
     /// How rollouts are sampled.

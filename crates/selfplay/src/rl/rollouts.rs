@@ -23,7 +23,7 @@ pub(crate) struct Scored {
     /// The prompt (group) it was sampled for: an index into [`Rollouts::prompts`].
     pub group: usize,
     pub generation: Generation,
-    /// The verifier's reward, plus the overlong penalty when that is on.
+    /// The verifier's reward, plus the format reward and the overlong penalty when they are on.
     pub score: f32,
     /// Whether the verifier accepted the answer.
     pub correct: bool,
@@ -49,7 +49,8 @@ impl Rollouts {
     /// Draws `prompts_per_step` problems with `rng` (uniformly, with replacement) and attempts each: with
     /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
     /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
-    /// Every attempt is scored (the verifier's reward, plus the overlong penalty if `settings` has one).
+    /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
+    /// the overlong penalty when `settings` turn them on).
     #[allow(clippy::too_many_arguments)]
     pub fn collect<T: Task>(
         model: &Model,
@@ -89,13 +90,9 @@ impl Rollouts {
         let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
         for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {
             for generation in generations {
-                let reward = task.reward(&problems[problem], completion_text(tokenizer, &generation)?.as_bytes());
-                let score = match &overlong {
-                    Some(shaping) => {
-                        reward.value + settings.overlong_penalty * shaping.penalty(generation.tokens.len())
-                    }
-                    None => reward.value,
-                };
+                let text = completion_text(tokenizer, &generation)?;
+                let reward = task.reward(&problems[problem], text.as_bytes());
+                let score = settings.shaped_score(reward.value, &text, generation.tokens.len(), overlong.as_ref());
                 samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });
             }
         }

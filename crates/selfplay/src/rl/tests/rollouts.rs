@@ -79,3 +79,24 @@ fn search_rollouts_are_the_search_solutions_with_the_policys_logprobs() {
         assert_eq!(generation.values.len(), generation.tokens.len());
     }
 }
+
+/// The format reward adds its weight times the credits the answer's shape earns, on top of the verifier's reward and
+/// beside the overlong penalty.
+#[test]
+fn format_reward_adds_weighted_credits_for_the_answer_shape() {
+    let settings =
+        RlSettings { format_weight: 0.5, overlong_penalty: 0.5, overlong_buffer: 2, ..RlSettings::default() };
+    let overlong = settings.overlong(3).unwrap();
+    let score = |reward, text: &str, tokens| settings.shaped_score(reward, text, tokens, overlong.as_ref());
+    // Every credit (0.5 + 0.2 + 0.2 + 0.1): 0.5 × 1.0 on top of the verifier's 1.0; at 3 tokens the whole
+    // overlong penalty, 0.5 × −1, comes off.
+    assert_eq!(score(1.0, "1+2=3\n<answer>1+2</answer>\n", 1), 1.5);
+    assert_eq!(score(1.0, "1+2=3\n<answer>1+2</answer>\n", 3), 1.0);
+    // Two answers, text after the last, an empty one: only "present" (0.5) is earned.
+    assert_eq!(score(0.1, "<answer>1</answer><answer> </answer> so", 1), 0.1 + 0.5 * 0.5);
+    assert_eq!(score(0.0, "no answer at all", 1), 0.0);
+    let off = RlSettings::default();
+    assert_eq!(off.shaped_score(0.1, "<answer>1</answer>", 1, None), 0.1);
+    let bad = RlSettings { format_weight: f32::NAN, ..RlSettings::default() };
+    assert!(matches!(bad.validate(), Err(RlError::InvalidSetting { name: "format_weight", .. })));
+}
