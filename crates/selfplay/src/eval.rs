@@ -96,9 +96,10 @@ pub fn evaluate<T: Task>(
             config.max_new_tokens,
             config.seed,
         )?,
+        None if method == Method::Greedy => vec![greedy_point(model, tokenizer, task, problems, config)?],
         None => {
-            let budgets = if method == Method::Greedy { vec![] } else { vec![budget] };
-            test_time(model, value_model, tokenizer, task, problems, &EvalConfig { budgets, ..config.clone() })?
+            let config = EvalConfig { budgets: vec![budget], ..config.clone() };
+            sampling_points(model, value_model, tokenizer, task, problems, &config)?
         }
     };
     points
@@ -154,25 +155,57 @@ pub fn test_time<T: Task>(
     problems: &[T::Problem],
     config: &EvalConfig,
 ) -> Result<Vec<TestTimePoint>, CliError> {
+    let mut points = vec![greedy_point(model, tokenizer, task, problems, config)?];
+    points.extend(sampling_points(model, value_model, tokenizer, task, problems, config)?);
+    Ok(points)
+}
+
+/// Mean prompt length (BOS included) and the forward FLOPs per token of a sequence whose completion is
+/// `completion_tokens` long, taken at its mean context.
+fn cost_model<'a, T: Task>(model: &'a Model, task: &T, problems: &[T::Problem]) -> (f64, impl Fn(f64) -> f64 + 'a) {
     let n = problems.len().max(1) as f64;
     let prompt_tokens: f64 = problems.iter().map(|p| task.prompt(p).len() as f64 + 1.0).sum::<f64>() / n;
-    let per_token = |completion_tokens: f64| {
+    let per_token = move |completion_tokens: f64| {
         forward_flops_per_token(model.config(), (prompt_tokens + completion_tokens / 2.0) as usize)
     };
+    (prompt_tokens, per_token)
+}
 
-    let (greedy_accuracy, greedy_tokens) = greedy(model, tokenizer, task, problems, config.max_new_tokens)?;
-    let mut points = vec![TestTimePoint {
+/// Greedy decoding's point (budget 1).
+fn greedy_point<T: Task>(
+    model: &Model,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    config: &EvalConfig,
+) -> Result<TestTimePoint, CliError> {
+    let (prompt_tokens, per_token) = cost_model(model, task, problems);
+    let (accuracy, tokens) = greedy(model, tokenizer, task, problems, config.max_new_tokens)?;
+    Ok(TestTimePoint {
         method: "greedy".into(),
         budget: 1,
-        tokens: greedy_tokens,
-        flops: (prompt_tokens + greedy_tokens) * per_token(greedy_tokens),
-        accuracy: greedy_accuracy,
-    }];
+        tokens,
+        flops: (prompt_tokens + tokens) * per_token(tokens),
+        accuracy,
+    })
+}
 
+/// `majority`, `best_of_n` and `best_of_n_value` at every budget of `config`, from one draw of the largest.
+fn sampling_points<T: Task>(
+    model: &Model,
+    value_model: Option<&Model>,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    config: &EvalConfig,
+) -> Result<Vec<TestTimePoint>, CliError> {
+    let n = problems.len().max(1) as f64;
+    let (prompt_tokens, per_token) = cost_model(model, task, problems);
     let max_budget = config.budgets.iter().copied().max().unwrap_or(0) as usize;
     if max_budget == 0 {
-        return Ok(points);
+        return Ok(Vec::new());
     }
+    let mut points = Vec::with_capacity(3 * config.budgets.len());
     let generation =
         GenerationConfig { max_new_tokens: config.max_new_tokens, sampling: config.sampling, stop_tokens: vec![] };
     let judged = judge(model, value_model, tokenizer, task, problems, max_budget, &generation, config.seed)?;
@@ -260,4 +293,44 @@ fn judge<T: Task>(
         out.push(judged);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use selfplay_tasks::Split;
+
+    use super::*;
+    use crate::rl::tests::{LowercaseTask, tiny_model, tokenizer};
+
+    /// `evaluate` of one sampling method at one budget draws only what that budget needs, yet reports exactly
+    /// the point the full sweep reports: row `s` of a problem is seeded by `s` alone, so the first `b` of 4
+    /// samples are the `b` samples drawn on their own.
+    #[test]
+    fn one_method_at_one_budget_is_its_point_of_the_sweep() {
+        let (model, tok) = (tiny_model(0.5, 2), tokenizer());
+        let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
+        let config =
+            EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![1, 4], seed: 5 };
+        let sweep = test_time(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
+        assert_eq!(sweep.len(), 1 + 3 * 2);
+        for method in [Method::Greedy, Method::Majority, Method::BestOfN, Method::BestOfNValue] {
+            for budget in [1, 4] {
+                let point = evaluate(
+                    &model,
+                    None,
+                    &tok,
+                    &LowercaseTask,
+                    &problems,
+                    method,
+                    budget,
+                    &config,
+                    &SearchSettings::default(),
+                )
+                .unwrap();
+                let expected_budget = if method == Method::Greedy { 1 } else { budget };
+                let expected = sweep.iter().find(|p| p.method == method.name() && p.budget == expected_budget);
+                assert_eq!(Some(&point), expected, "{} at {budget}", method.name());
+            }
+        }
+    }
 }

@@ -14,7 +14,7 @@ use selfplay_tasks::{Split, Task, TasksError};
 /// A task a random tiny model already solves a quarter of the time, so every algorithm has signal from
 /// the first step: answer the prompt `"<C>:"` with any lowercase letter first.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct LowercaseTask;
+pub(crate) struct LowercaseTask;
 
 impl Task for LowercaseTask {
     type Problem = char;
@@ -49,7 +49,7 @@ impl Task for LowercaseTask {
 }
 
 /// The tokenizer every test uses.
-pub(super) fn tokenizer() -> CharTokenizer {
+pub(crate) fn tokenizer() -> CharTokenizer {
     CharTokenizer::ascii()
 }
 
