@@ -29,7 +29,7 @@ pub enum Method {
     /// A sample the verifier accepts, if any of `budget` is.
     #[value(name = "best_of_n")]
     BestOfN,
-    /// The sample the value head rates highest.
+    /// Of the samples with a well-formed answer, the one the value head (or value model) rates highest.
     #[value(name = "best_of_n_value")]
     BestOfNValue,
     /// Step beam search of width `budget`.
@@ -145,8 +145,9 @@ pub fn greedy<T: Task>(
 }
 
 /// The test-time curves: `greedy` at budget 1, then `majority`, `best_of_n` (verifier picks) and
-/// `best_of_n_value` at every budget. `best_of_n_value` picks by `value_model`'s score when one is given (it
-/// then also pays for the value model's forward pass over every sample), else by the policy's own value head.
+/// `best_of_n_value` at every budget. `best_of_n_value` picks among the samples with a well-formed answer by
+/// `value_model`'s score when one is given (it then also pays for the value model's forward pass over every
+/// sample), else by the policy's own value head.
 pub fn test_time<T: Task>(
     model: &Model,
     value_model: Option<&Model>,
@@ -216,11 +217,7 @@ fn sampling_points<T: Task>(
         for samples in &judged {
             let first = &samples[..b.min(samples.len())];
             tokens += first.iter().map(|j| j.tokens).sum::<usize>();
-            let answers: Vec<Option<&str>> = first.iter().map(|j| j.answer.as_deref()).collect();
-            let verified: Vec<f32> = first.iter().map(|j| if j.correct { 1.0 } else { 0.0 }).collect();
-            let values: Vec<f32> = first.iter().map(|j| j.value).collect();
-            let choices = [majority_vote(&answers), best_score(&verified), best_score(&values)];
-            for (hit, choice) in hits.iter_mut().zip(choices) {
+            for (hit, choice) in hits.iter_mut().zip(choices(first)) {
                 *hit += usize::from(choice.is_some_and(|c| first[c].correct));
             }
         }
@@ -244,6 +241,18 @@ fn sampling_points<T: Task>(
         }
     }
     Ok(points)
+}
+
+/// The sample each of `majority`, `best_of_n` and `best_of_n_value` returns (`None`: no candidate).
+///
+/// The value judge ranks answers: a completion without a well-formed one (no answer key, the key majority vote
+/// uses, which never consults the target) is no candidate. Unfiltered, the rare garbled completions win: they are
+/// far from anything the value head was trained on, and it rates them highest.
+fn choices(samples: &[Judged]) -> [Option<usize>; 3] {
+    let answers: Vec<Option<&str>> = samples.iter().map(|j| j.answer.as_deref()).collect();
+    let verified: Vec<f32> = samples.iter().map(|j| if j.correct { 1.0 } else { 0.0 }).collect();
+    let values: Vec<f32> = samples.iter().map(|j| if j.answer.is_some() { j.value } else { f32::NAN }).collect();
+    [majority_vote(&answers), best_score(&verified), best_score(&values)]
 }
 
 /// `samples` completions per problem, each verified, keyed for voting and valued by `value_model` (or, without
@@ -301,6 +310,27 @@ mod tests {
 
     use super::*;
     use crate::rl::tests::{LowercaseTask, tiny_model, tokenizer};
+
+    fn judged(answer: Option<&str>, correct: bool, value: f32) -> Judged {
+        Judged { correct, answer: answer.map(str::to_string), value, tokens: 1 }
+    }
+
+    /// Majority votes over answer keys, best-of-N takes a verified sample, and the value judge takes the highest
+    /// value among samples with an answer, however high an unkeyed one scores.
+    #[test]
+    fn the_value_judge_only_ranks_well_formed_answers() {
+        let samples = [
+            judged(Some("7"), false, 0.3),
+            judged(None, false, 0.9), // garbled: the highest value, no candidate
+            judged(Some("5"), true, 0.6),
+            judged(Some("7"), false, 0.2),
+            judged(Some("5"), true, f32::NAN),
+        ];
+        // Majority: "7" and "5" tie at two votes; the tie goes to the answer seen first.
+        assert_eq!(choices(&samples), [Some(0), Some(2), Some(2)]);
+        // Only the garbled one: no vote and no value candidate; best-of-N still returns a (wrong) sample.
+        assert_eq!(choices(&samples[1..2]), [None, Some(0), None]);
+    }
 
     /// `evaluate` of one sampling method at one budget draws only what that budget needs, yet reports exactly
     /// the point the full sweep reports: row `s` of a problem is seeded by `s` alone, so the first `b` of 4

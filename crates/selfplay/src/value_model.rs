@@ -12,7 +12,8 @@
 //! fits its data (mean squared error 0.06 against the base rate's 0.23) but on held-out samples it rates
 //! correct completions barely above wrong ones (0.44 against 0.40), and what it rates highest are fluent
 //! solutions with one arithmetic slip (`80-54=29`), the very mistakes the policy's trunk makes itself.
-//! Best-of-64 by it picks a correct answer for 0.26 of the problems, below a random sample's 0.35. A judge
+//! Best-of-64 by it picked a correct answer for 0.26 of the problems, below a random sample's 0.35 (measured
+//! before `best_of_n_value` was limited to well-formed answers, which removes the garbled completions it liked). A judge
 //! that must re-check arithmetic needs more capacity than the policy; `selfplay eval --value-model` tries any
 //! saved one.
 
