@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::RlError;
 use crate::optimizer::OptimConfig;
-use crate::step_search::SearchMethod;
+use crate::step_search::{SearchMethod, SearchSettings};
 
 /// Which learning rule turns the step's rollouts into an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -124,12 +124,14 @@ pub struct RlSettings {
     /// attempts per prompt. Unused when the attempts come from a search.
     pub group_size: usize,
     /// Where the attempts come from: sampling, or (expert iteration from search: ReST-EM / AlphaZero's
-    /// "search, then imitate the search") a step-level search per prompt whose verified solution is cloned.
-    /// The search proposes K = 4 steps per node at temperature 1 and keeps a solution the verifier accepts
-    /// when it finds one (as at test time); the policy gradients need on-policy samples, so they refuse it.
+    /// "search, then imitate the search") a step-level search per prompt whose verified solution is cloned
+    /// (kept when the verifier accepts it, as at test time). The policy gradients need on-policy samples, so
+    /// they refuse a search.
     pub rollouts: RolloutSource,
     /// Beam width or simulations of each search when `rollouts` names one.
     pub search_budget: u32,
+    /// How that search proposes, scores and chooses (`[rl.search]`; the test-time sweep has its own, `[eval.search]`).
+    pub search: SearchSettings,
     /// Peak learning rate of AdamW (see [`RlSettings::optim_config`]).
     pub lr: f32,
     /// AdamW's decoupled weight decay (norms and biases are exempt).
@@ -202,6 +204,7 @@ impl Default for RlSettings {
             group_size: 8,
             rollouts: RolloutSource::Sample,
             search_budget: 16,
+            search: SearchSettings::default(),
             lr: 1e-4,
             weight_decay: 0.0,
             warmup_steps: 0,
@@ -256,6 +259,11 @@ impl RlSettings {
             "a search's trajectories are off-policy: only expert_iteration learns from them",
         )?;
         require(self.search_budget >= 1, "search_budget", "must be at least 1")?;
+        require(
+            self.search.validate().is_ok(),
+            "search",
+            "candidates and max_step_tokens at least 1, temperature finite and non-negative",
+        )?;
         require(self.lr.is_finite() && self.lr > 0.0, "lr", "must be finite and positive")?;
         require(finite_non_negative(self.weight_decay), "weight_decay", "must be finite and non-negative")?;
         require(!self.max_grad_norm.is_nan() && self.max_grad_norm > 0.0, "max_grad_norm", "must be positive")?;

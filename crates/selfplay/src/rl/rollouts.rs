@@ -15,7 +15,7 @@ use super::error::RlError;
 use crate::cli::CliError;
 use crate::rollout::{completion_text, encode_prompt, sample};
 use crate::step_search::cost::forward_flops;
-use crate::step_search::{SearchMethod, SearchSettings, solve};
+use crate::step_search::{SearchMethod, solve};
 
 /// One sampled completion and its verdict.
 #[derive(Debug, Clone, PartialEq)]
@@ -154,7 +154,7 @@ fn search<T: Task>(
         problems,
         method,
         settings.search_budget,
-        &SearchSettings::default(),
+        &settings.search,
         max_new_tokens,
         seed,
     )?;

@@ -44,10 +44,13 @@ fn overlong_penalty_ramps_to_its_weight_at_the_token_limit() {
 /// recorded log-probabilities are the policy's, recomputed here from the logits.
 #[test]
 fn search_rollouts_are_the_search_solutions_with_the_policys_logprobs() {
+    // Not the default search, so the test sees `[rl.search]` reach the search.
+    let search = SearchSettings { candidates: 2, temperature: 0.7, ..SearchSettings::default() };
     let settings = RlSettings {
         algorithm: Algorithm::ExpertIteration,
         rollouts: RolloutSource::Mcts,
         search_budget: 4,
+        search: search.clone(),
         prompts_per_step: 6,
         ..RlSettings::default()
     };
@@ -57,9 +60,7 @@ fn search_rollouts_are_the_search_solutions_with_the_policys_logprobs() {
     // The problem is the prompt's letter (after BOS).
     let problems: Vec<char> =
         rollouts.prompts.iter().map(|p| tok.decode(&p[1..]).unwrap().chars().next().unwrap()).collect();
-    let solved =
-        solve(&model, &tok, &LowercaseTask, &problems, SearchMethod::Mcts, 4, &SearchSettings::default(), 3, 4)
-            .unwrap();
+    let solved = solve(&model, &tok, &LowercaseTask, &problems, SearchMethod::Mcts, 4, &search, 3, 4).unwrap();
     assert_eq!(rollouts.tokens(), solved.iter().map(|s| s.tokens).sum::<usize>());
     assert!(rollouts.search_flops > solved.iter().map(|s| s.flops).sum::<f64>());
     for ((sample, solution), prompt) in rollouts.samples.iter().zip(&solved).zip(&rollouts.prompts) {

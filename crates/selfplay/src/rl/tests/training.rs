@@ -202,6 +202,8 @@ fn bad_settings_are_typed_errors() {
     let from_search =
         RlSettings { algorithm: Algorithm::ExpertIteration, rollouts: RolloutSource::Beam, ..RlSettings::default() };
     invalid("search_budget", RlSettings { search_budget: 0, ..from_search.clone() });
+    let no_candidates = crate::step_search::SearchSettings { candidates: 0, ..Default::default() };
+    invalid("search", RlSettings { search: no_candidates, ..from_search.clone() });
     assert!(from_search.validate().is_ok());
     assert_eq!(error_of(&RlSettings::default(), &[], None), RlError::NoProblems);
     assert_eq!(error_of(&RlSettings { kl_coef: 0.1, ..RlSettings::default() }, &p, None), RlError::MissingReference);
