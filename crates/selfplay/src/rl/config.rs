@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::RlError;
 use crate::optimizer::OptimConfig;
-use crate::step_search::{SearchMethod, SearchSettings};
+use crate::step_search::{SearchMethod, SearchSettings, StepSearchError};
 
 /// Which learning rule turns the step's rollouts into an update.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -259,11 +259,13 @@ impl RlSettings {
             "a search's trajectories are off-policy: only expert_iteration learns from them",
         )?;
         require(self.search_budget >= 1, "search_budget", "must be at least 1")?;
-        require(
-            self.search.validate().is_ok(),
-            "search",
-            "candidates and max_step_tokens at least 1, temperature finite and non-negative",
-        )?;
+        self.search.validate().map_err(|e| RlError::InvalidSetting {
+            name: "search",
+            reason: match e {
+                StepSearchError::InvalidInput(reason) => reason,
+                _ => "rejected by the step search",
+            },
+        })?;
         require(self.lr.is_finite() && self.lr > 0.0, "lr", "must be finite and positive")?;
         require(finite_non_negative(self.weight_decay), "weight_decay", "must be finite and non-negative")?;
         require(!self.max_grad_norm.is_nan() && self.max_grad_norm > 0.0, "max_grad_norm", "must be positive")?;
