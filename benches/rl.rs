@@ -9,9 +9,9 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use selfplay::config::RunConfig;
-use selfplay::optimizer::{ModelOptimizer, OptimConfig};
-use selfplay::rollout::{encode_prompt, sample};
+use selfplay_engine::o1::config::RunConfig;
+use selfplay_engine::optimizer::{ModelOptimizer, OptimConfig};
+use selfplay_engine::rollout::{encode_prompt, sample};
 use selfplay_model::{CharTokenizer, DEFAULT_INIT_STD, GenerationConfig, Model, SamplingParams, init_weights};
 use selfplay_tasks::{Split, Task};
 

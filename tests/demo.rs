@@ -1,14 +1,15 @@
 //! The demo end to end on a tiny configuration: every artefact is written, the report has the fields
 //! the README promises, and the same seed gives the same report.
 
-use selfplay::config::RunConfig;
-use selfplay::pipeline::{Outcome, run};
-use selfplay::report::{Report, seeded_metrics};
 use selfplay_e2e::tiny_run_config as tiny;
+use selfplay_engine::engine::seeded_metrics;
+use selfplay_engine::o1::Report;
+use selfplay_engine::o1::config::RunConfig;
+use selfplay_engine::o1::{Outcome, run};
 
 fn run_in(dir: &std::path::Path, config: &RunConfig) -> Report {
     let _ = std::fs::remove_dir_all(dir);
-    match run(config, dir, false, &|_, _| false).expect("demo runs") {
+    match run(config, dir, false, &|_: &str, _| false).expect("demo runs") {
         Outcome::Finished(report) => *report,
         Outcome::Interrupted { .. } => panic!("nothing asked the run to stop"),
     }

@@ -3,12 +3,14 @@
 
 use std::path::{Path, PathBuf};
 
-use selfplay::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE, OPTIMIZER_FILE, Phase};
-use selfplay::config::RunConfig;
-use selfplay::pipeline::{Outcome, run};
-use selfplay::report::{Report, seeded_metrics};
-use selfplay::rl::{Algorithm, RlSettings, RolloutSource};
 use selfplay_e2e::tiny_run_config;
+use selfplay_engine::engine::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE, OPTIMIZER_FILE};
+use selfplay_engine::engine::seeded_metrics;
+use selfplay_engine::o1::Report;
+use selfplay_engine::o1::config::RunConfig;
+use selfplay_engine::o1::rl::{Algorithm, RlSettings};
+use selfplay_engine::o1::{Outcome, run};
+use selfplay_engine::rollout::Method;
 
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("selfplay-e2e-resume-{name}-{}", std::process::id()));
@@ -19,7 +21,7 @@ fn scratch(name: &str) -> PathBuf {
 fn finished(outcome: Outcome) -> Report {
     match outcome {
         Outcome::Finished(report) => Report { wall_seconds: 0.0, ..*report },
-        Outcome::Interrupted { phase, step, .. } => panic!("stopped at {phase:?} {step} unasked"),
+        Outcome::Interrupted { stage, step, .. } => panic!("stopped at {stage} {step} unasked"),
     }
 }
 
@@ -37,23 +39,24 @@ fn artefacts(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<serde_json::Value>) {
 fn a_run_stopped_anywhere_resumes_bit_identically() {
     let config = RunConfig { rl: RlSettings { steps: 3, ..tiny_run_config().rl }, ..tiny_run_config() };
     let straight_dir = scratch("straight");
-    let straight = finished(run(&config, &straight_dir, false, &|_, _| false).unwrap());
+    let straight = finished(run(&config, &straight_dir, false, &|_: &str, _| false).unwrap());
     let expected = artefacts(&straight_dir);
 
-    for (stop_phase, stop_step) in [(Phase::Sft, 1), (Phase::Sft, 3), (Phase::Rl, 0), (Phase::Rl, 2)] {
-        let dir = scratch(&format!("{stop_phase:?}-{stop_step}"));
-        let stop = |phase, step| phase == stop_phase && step == stop_step;
+    for (stop_stage, stop_step) in [("sft", 1), ("sft", 3), ("rl", 0), ("rl", 2), ("eval", 0)] {
+        let dir = scratch(&format!("{stop_stage}-{stop_step}"));
+        let stop = |stage: &str, step| stage == stop_stage && step == stop_step;
         match run(&config, &dir, false, &stop).unwrap() {
-            Outcome::Interrupted { phase, step, checkpoint } => {
-                assert_eq!((phase, step), (stop_phase, stop_step));
-                assert!(checkpoint.join(OPTIMIZER_FILE).is_file());
+            Outcome::Interrupted { stage, step, checkpoint } => {
+                assert_eq!((stage, step), (stop_stage, stop_step));
+                // The training stages keep their optimizer's moments; evaluation has none.
+                assert_eq!(checkpoint.join(OPTIMIZER_FILE).is_file(), stop_stage != "eval");
             }
             Outcome::Finished(_) => panic!("the run ignored its stop signal"),
         }
         assert!(!dir.join("report.json").exists(), "an interrupted run wrote a report");
-        let resumed = finished(run(&config, &dir, true, &|_, _| false).unwrap());
-        assert_eq!(resumed, straight, "stopped at {stop_phase:?} {stop_step}");
-        assert!(artefacts(&dir) == expected, "stopped at {stop_phase:?} {stop_step}: files differ");
+        let resumed = finished(run(&config, &dir, true, &|_: &str, _| false).unwrap());
+        assert_eq!(resumed, straight, "stopped at {stop_stage} {stop_step}");
+        assert!(artefacts(&dir) == expected, "stopped at {stop_stage} {stop_step}: files differ");
         std::fs::remove_dir_all(&dir).unwrap();
     }
     std::fs::remove_dir_all(&straight_dir).unwrap();
@@ -65,16 +68,16 @@ fn a_run_stopped_anywhere_resumes_bit_identically() {
 fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() {
     let rl = RlSettings {
         algorithm: Algorithm::ExpertIteration,
-        rollouts: RolloutSource::Mcts,
+        rollouts: Method::Mcts,
         search_budget: 3,
         steps: 3,
         ..tiny_run_config().rl
     };
     let config = RunConfig { rl, ..tiny_run_config() };
     let straight_dir = scratch("search-straight");
-    let straight = finished(run(&config, &straight_dir, false, &|_, _| false).unwrap());
+    let straight = finished(run(&config, &straight_dir, false, &|_: &str, _| false).unwrap());
     let (_, metrics) = artefacts(&straight_dir);
-    let rl_lines: Vec<_> = metrics.iter().filter(|m| m["phase"] == "rl").collect();
+    let rl_lines: Vec<_> = metrics.iter().filter(|m| m["stage"] == "rl").collect();
     assert_eq!(rl_lines.len(), 3);
     // Evaluated after every step: each step's growth of the train FLOPs covers its searches (and its update).
     for (w, m) in straight.train_curve.windows(2).zip(&rl_lines) {
@@ -83,9 +86,9 @@ fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() 
     }
 
     let dir = scratch("search-stopped");
-    let stop = |phase, step| phase == Phase::Rl && step == 1;
+    let stop = |stage: &str, step| stage == "rl" && step == 1;
     assert!(matches!(run(&config, &dir, false, &stop).unwrap(), Outcome::Interrupted { .. }));
-    assert_eq!(finished(run(&config, &dir, true, &|_, _| false).unwrap()), straight);
+    assert_eq!(finished(run(&config, &dir, true, &|_: &str, _| false).unwrap()), straight);
     assert!(artefacts(&dir) == artefacts(&straight_dir), "files differ after resuming");
     for d in [dir, straight_dir] {
         std::fs::remove_dir_all(d).unwrap();
@@ -96,11 +99,11 @@ fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() 
 fn resume_refuses_other_settings_and_corrupt_checkpoints() {
     let config = tiny_run_config();
     let dir = scratch("refuse");
-    let stopped = run(&config, &dir, false, &|phase, step| phase == Phase::Rl && step == 1).unwrap();
+    let stopped = run(&config, &dir, false, &|stage: &str, step| stage == "rl" && step == 1).unwrap();
     assert!(matches!(stopped, Outcome::Interrupted { .. }));
 
     let other = RunConfig { seed: 99, ..config.clone() };
-    let err = run(&other, &dir, true, &|_, _| false).unwrap_err().to_string();
+    let err = run(&other, &dir, true, &|_: &str, _| false).unwrap_err().to_string();
     assert!(err.contains("other settings"), "{err}");
 
     // A truncated optimizer file is an error that names the problem, not a panic or a silent restart.
@@ -108,11 +111,11 @@ fn resume_refuses_other_settings_and_corrupt_checkpoints() {
     let optimizer = dir.join(CHECKPOINTS_DIR).join(latest.trim()).join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optimizer).unwrap();
     std::fs::write(&optimizer, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(run(&config, &dir, true, &|_, _| false).is_err());
+    assert!(run(&config, &dir, true, &|_: &str, _| false).is_err());
 
     // A checkpoint pointer to nowhere is an error too.
     std::fs::write(dir.join(CHECKPOINTS_DIR).join(LATEST_FILE), "../../etc").unwrap();
-    assert!(run(&config, &dir, true, &|_, _| false).is_err());
+    assert!(run(&config, &dir, true, &|_: &str, _| false).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -120,8 +123,8 @@ fn resume_refuses_other_settings_and_corrupt_checkpoints() {
 fn resume_without_a_checkpoint_starts_over() {
     let config = tiny_run_config();
     let (a, b) = (scratch("fresh-a"), scratch("fresh-b"));
-    let fresh = finished(run(&config, &a, false, &|_, _| false).unwrap());
-    let resumed = finished(run(&config, &b, true, &|_, _| false).unwrap());
+    let fresh = finished(run(&config, &a, false, &|_: &str, _| false).unwrap());
+    let resumed = finished(run(&config, &b, true, &|_: &str, _| false).unwrap());
     assert_eq!(fresh, resumed);
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();

@@ -1,367 +1,131 @@
-//! Held-out evaluation: greedy accuracy, and test-time scaling curves (accuracy against budget and
-//! against FLOPs per problem) for the sampling-based methods; [`evaluate`] runs any one method, the step
-//! searches included, at one budget.
-//!
-//! Every sampling method at budget `b` uses the first `b` of the same `max_budget` samples per problem, so
-//! the curves differ only by how methods choose, never by sampling noise between budgets.
+//! `selfplay eval`: one test-time method at one budget on held-out problems, for any saved model directory;
+//! prints one JSON line (method, budget, accuracy, tokens and FLOPs per problem).
 
-use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{GenerationConfig, Model, SamplingParams};
-use selfplay_reward::{best_score, majority_vote};
-use selfplay_tasks::Task;
+use std::path::PathBuf;
 
-use crate::cli::CliError;
-use crate::flops::forward_flops_per_token;
-use crate::report::TestTimePoint;
-use crate::rollout::{completion_text, encode_prompt, sample};
-use crate::step_search::{SearchMethod, SearchSettings, search_test_time};
-use crate::value_model::score;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, ValueEnum};
+use selfplay_engine::o1::eval::{EvalConfig, evaluate};
+use selfplay_engine::rollout::Method;
+use selfplay_engine::rollout::step_search::SearchSettings;
+use selfplay_model::{Model, ModelDir, SamplingParams};
+use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
-/// Every test-time method, under its name in reports.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Method {
-    /// One greedy completion.
-    #[value(name = "greedy")]
-    Greedy,
-    /// The most common answer among `budget` samples.
-    #[value(name = "majority")]
-    Majority,
-    /// A sample the verifier accepts, if any of `budget` is.
-    #[value(name = "best_of_n")]
-    BestOfN,
-    /// Of the samples with a well-formed answer, the one the value head (or value model) rates highest.
-    #[value(name = "best_of_n_value")]
-    BestOfNValue,
-    /// Step beam search of width `budget`.
-    #[value(name = "beam")]
-    Beam,
-    /// MCTS (PUCT) over steps with `budget` simulations.
-    #[value(name = "mcts")]
-    Mcts,
-    /// Gumbel MuZero over steps with `budget` simulations.
-    #[value(name = "gumbel")]
-    Gumbel,
+use super::CliError;
+
+/// Which held-out problems.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EvalSplit {
+    /// Held-out problems over the training targets.
+    #[value(name = "val")]
+    Val,
+    /// Problems whose targets never occur in training.
+    #[value(name = "val_target")]
+    ValTarget,
 }
 
-impl Method {
-    /// The step search behind the method, if it is one.
-    fn search(self) -> Option<SearchMethod> {
-        match self {
-            Method::Beam => Some(SearchMethod::Beam),
-            Method::Mcts => Some(SearchMethod::Mcts),
-            Method::Gumbel => Some(SearchMethod::Gumbel),
-            _ => None,
-        }
-    }
-
-    /// The method's name in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Method::Greedy => "greedy",
-            Method::Majority => "majority",
-            Method::BestOfN => "best_of_n",
-            Method::BestOfNValue => "best_of_n_value",
-            Method::Beam => "beam",
-            Method::Mcts => "mcts",
-            Method::Gumbel => "gumbel",
-        }
-    }
-}
-
-/// Held-out accuracy, tokens and FLOPs per problem of `method` at `budget` (greedy ignores the budget).
-#[allow(clippy::too_many_arguments)]
-pub fn evaluate<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Model directory (Hugging Face layout with `tokenizer.json`), e.g. `runs/demo/model`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Test-time method.
+    #[arg(long, default_value = "greedy", value_parser = method_parser())]
     method: Method,
+    /// Samples (sampling methods), beam width (beam) or simulations (mcts, gumbel) per problem.
+    #[arg(long, default_value_t = 1)]
     budget: u32,
-    config: &EvalConfig,
-    search: &SearchSettings,
-) -> Result<TestTimePoint, CliError> {
-    if budget == 0 {
-        return Err("the budget must be at least 1".into());
-    }
-    let points = match method.search() {
-        Some(search_method) => search_test_time(
-            model,
-            tokenizer,
-            task,
-            problems,
-            search_method,
-            &[budget],
-            search,
-            config.max_new_tokens,
-            config.seed,
-        )?,
-        None if method == Method::Greedy => vec![greedy_point(model, tokenizer, task, problems, config)?],
-        None => {
-            let config = EvalConfig { budgets: vec![budget], ..config.clone() };
-            sampling_points(model, value_model, tokenizer, task, problems, &config)?
-        }
-    };
-    points
-        .into_iter()
-        .find(|p| p.method == method.name())
-        .ok_or_else(|| format!("{} produced no result", method.name()).into())
-}
-
-/// How to evaluate.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EvalConfig {
-    pub max_new_tokens: usize,
-    /// Sampling for the multi-sample methods.
-    pub sampling: SamplingParams,
-    /// Budgets to report (samples per problem), ascending; the largest is drawn once and reused.
-    pub budgets: Vec<u32>,
-    pub seed: u64,
-}
-
-/// One completion, judged.
-#[derive(Debug, Clone)]
-struct Judged {
-    correct: bool,
-    answer: Option<String>,
-    /// Value head on the completion.
-    value: f32,
-    tokens: usize,
-}
-
-/// Greedy accuracy and mean completion tokens per problem.
-pub fn greedy<T: Task>(
-    model: &Model,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
-    max_new_tokens: usize,
-) -> Result<(f64, f64), CliError> {
-    let config = GenerationConfig { max_new_tokens, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
-    let judged = judge(model, None, tokenizer, task, problems, 1, &config, 0)?;
-    let correct = judged.iter().filter(|j| j[0].correct).count();
-    let tokens: usize = judged.iter().map(|j| j[0].tokens).sum();
-    Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
-}
-
-/// The test-time curves: `greedy` at budget 1, then `majority`, `best_of_n` (verifier picks) and
-/// `best_of_n_value` at every budget. `best_of_n_value` picks among the samples with a well-formed answer by
-/// `value_model`'s score when one is given (it then also pays for the value model's forward pass over every
-/// sample), else by the policy's own value head.
-pub fn test_time<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
-    config: &EvalConfig,
-) -> Result<Vec<TestTimePoint>, CliError> {
-    let mut points = vec![greedy_point(model, tokenizer, task, problems, config)?];
-    points.extend(sampling_points(model, value_model, tokenizer, task, problems, config)?);
-    Ok(points)
-}
-
-/// Mean prompt length (BOS included) and the forward FLOPs per token of a sequence whose completion is
-/// `completion_tokens` long, taken at its mean context.
-fn cost_model<'a, T: Task>(model: &'a Model, task: &T, problems: &[T::Problem]) -> (f64, impl Fn(f64) -> f64 + 'a) {
-    let n = problems.len().max(1) as f64;
-    let prompt_tokens: f64 = problems.iter().map(|p| task.prompt(p).len() as f64 + 1.0).sum::<f64>() / n;
-    let per_token = move |completion_tokens: f64| {
-        forward_flops_per_token(model.config(), (prompt_tokens + completion_tokens / 2.0) as usize)
-    };
-    (prompt_tokens, per_token)
-}
-
-/// Greedy decoding's point (budget 1).
-fn greedy_point<T: Task>(
-    model: &Model,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
-    config: &EvalConfig,
-) -> Result<TestTimePoint, CliError> {
-    let (prompt_tokens, per_token) = cost_model(model, task, problems);
-    let (accuracy, tokens) = greedy(model, tokenizer, task, problems, config.max_new_tokens)?;
-    Ok(TestTimePoint {
-        method: "greedy".into(),
-        budget: 1,
-        tokens,
-        flops: (prompt_tokens + tokens) * per_token(tokens),
-        accuracy,
-    })
-}
-
-/// `majority`, `best_of_n` and `best_of_n_value` at every budget of `config`, from one draw of the largest.
-fn sampling_points<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
-    config: &EvalConfig,
-) -> Result<Vec<TestTimePoint>, CliError> {
-    let n = problems.len().max(1) as f64;
-    let (prompt_tokens, per_token) = cost_model(model, task, problems);
-    let max_budget = config.budgets.iter().copied().max().unwrap_or(0) as usize;
-    if max_budget == 0 {
-        return Ok(Vec::new());
-    }
-    let mut points = Vec::with_capacity(3 * config.budgets.len());
-    let generation =
-        GenerationConfig { max_new_tokens: config.max_new_tokens, sampling: config.sampling, stop_tokens: vec![] };
-    let judged = judge(model, value_model, tokenizer, task, problems, max_budget, &generation, config.seed)?;
-    for &budget in &config.budgets {
-        let b = budget as usize;
-        let mut hits = [0usize; 3];
-        let mut tokens = 0usize;
-        for samples in &judged {
-            let first = &samples[..b.min(samples.len())];
-            tokens += first.iter().map(|j| j.tokens).sum::<usize>();
-            for (hit, choice) in hits.iter_mut().zip(choices(first)) {
-                *hit += usize::from(choice.is_some_and(|c| first[c].correct));
-            }
-        }
-        let mean_tokens = tokens as f64 / n;
-        let generate_flops = (prompt_tokens * budget as f64 + mean_tokens) * per_token(mean_tokens / budget as f64);
-        // The policy's value head comes with decoding; a separate value model reads every sample once more.
-        let judge_flops = value_model.map_or(0.0, |v| {
-            (prompt_tokens * budget as f64 + mean_tokens)
-                * forward_flops_per_token(v.config(), (prompt_tokens + mean_tokens / budget as f64 / 2.0) as usize)
-        });
-        for ((method, hit), extra) in
-            ["majority", "best_of_n", "best_of_n_value"].into_iter().zip(hits).zip([0.0, 0.0, judge_flops])
-        {
-            points.push(TestTimePoint {
-                method: method.into(),
-                budget,
-                tokens: mean_tokens,
-                flops: generate_flops + extra,
-                accuracy: hit as f64 / n,
-            });
-        }
-    }
-    Ok(points)
-}
-
-/// The sample each of `majority`, `best_of_n` and `best_of_n_value` returns (`None`: no candidate).
-///
-/// The value judge ranks answers: a completion without a well-formed one (no answer key, the key majority vote
-/// uses, which never consults the target) is no candidate. Unfiltered, such completions won almost half the picks
-/// at 64 samples on the demo: the garbled ones are far from anything the value head was trained on, and it rates
-/// them highest of all.
-fn choices(samples: &[Judged]) -> [Option<usize>; 3] {
-    let answers: Vec<Option<&str>> = samples.iter().map(|j| j.answer.as_deref()).collect();
-    let verified: Vec<f32> = samples.iter().map(|j| if j.correct { 1.0 } else { 0.0 }).collect();
-    let values: Vec<f32> = samples.iter().map(|j| if j.answer.is_some() { j.value } else { f32::NAN }).collect();
-    [majority_vote(&answers), best_score(&verified), best_score(&values)]
-}
-
-/// `samples` completions per problem, each verified, keyed for voting and valued by `value_model` (or, without
-/// one, by the policy's value head as recorded while decoding).
-#[allow(clippy::too_many_arguments)]
-fn judge<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
-    samples: usize,
-    config: &GenerationConfig,
+    /// Held-out Countdown problems to evaluate on.
+    #[arg(long, default_value_t = 500)]
+    problems: usize,
+    /// Numbers per Countdown problem.
+    #[arg(long, default_value_t = 3)]
+    numbers: usize,
+    #[arg(long, value_enum, default_value_t = EvalSplit::Val)]
+    split: EvalSplit,
+    /// Seed of the problems and of every sample (a run's evaluation uses the run's seed).
+    #[arg(long, default_value_t = 1)]
     seed: u64,
-) -> Result<Vec<Vec<Judged>>, CliError> {
-    let prompts: Vec<Vec<u32>> =
-        problems.iter().map(|p| encode_prompt(tokenizer, &task.prompt(p))).collect::<Result<_, _>>()?;
-    let ids: Vec<u64> = (0..problems.len() as u64).collect();
-    let generations = sample(model, &prompts, &ids, samples, config, seed)?;
-    let mut scores = match value_model {
-        Some(v) => {
-            let rows: Vec<(&[u32], &[u32])> = prompts
-                .iter()
-                .zip(&generations)
-                .flat_map(|(p, rows)| rows.iter().map(move |g| (p.as_slice(), g.tokens.as_slice())))
-                .collect();
-            let (p, c): (Vec<&[u32]>, Vec<&[u32]>) = rows.into_iter().unzip();
-            Some(score(v, &p, &c)?.into_iter())
+    /// Longest completion in tokens.
+    #[arg(long, default_value_t = 48)]
+    max_new_tokens: usize,
+    /// Sampling temperature of the sampling methods and of the search's proposals.
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
+    /// Candidate next steps per expanded node (beam, mcts, gumbel).
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// Score finished searches with the value head instead of the verifier (search without an oracle).
+    #[arg(long)]
+    no_verifier: bool,
+    /// A value model directory (a run's `value_model/`) for `best_of_n_value`; without it the policy's own value
+    /// head judges.
+    #[arg(long)]
+    value_model: Option<PathBuf>,
+}
+
+/// `--method`: one of the library's method names, listed in `--help`.
+fn method_parser() -> impl TypedValueParser<Value = Method> {
+    PossibleValuesParser::new(Method::ALL.map(Method::name)).try_map(|name| name.parse::<Method>())
+}
+
+pub fn run(args: EvalArgs) -> Result<(), CliError> {
+    let saved = ModelDir::load(&args.model)?;
+    let tokenizer = saved.tokenizer.ok_or_else(|| format!("{} has no tokenizer.json", args.model.display()))?;
+    let model = Model::new(saved.config, saved.weights)?;
+    let task = CountdownTask {
+        config: CountdownConfig { min_count: args.numbers, max_count: args.numbers, ..CountdownConfig::default() },
+        ..CountdownTask::default()
+    };
+    task.config.validate()?;
+    let split = match args.split {
+        EvalSplit::Val => Split::Val,
+        EvalSplit::ValTarget => Split::ValTarget,
+    };
+    let problems = task.generate(split, args.problems, args.seed)?;
+    let config = EvalConfig {
+        max_new_tokens: args.max_new_tokens,
+        sampling: SamplingParams { temperature: args.temperature, ..SamplingParams::default() },
+        budgets: vec![args.budget],
+        seed: args.seed,
+    };
+    let defaults = SearchSettings::default();
+    let search = SearchSettings {
+        candidates: args.candidates.unwrap_or(defaults.candidates),
+        temperature: args.temperature,
+        use_verifier: !args.no_verifier,
+        ..defaults
+    };
+    search.validate()?;
+    let value_model = match &args.value_model {
+        Some(dir) => {
+            let saved = ModelDir::load(dir)?;
+            Some(Model::new(saved.config, saved.weights)?)
         }
         None => None,
     };
-    let mut out = Vec::with_capacity(problems.len());
-    for (problem, rows) in problems.iter().zip(&generations) {
-        let mut judged = Vec::with_capacity(rows.len());
-        for generation in rows {
-            let text = completion_text(tokenizer, generation)?;
-            // The policy's value of the completion before its stop token, recorded while decoding; NaN (never
-            // chosen) for an empty completion.
-            let own_value = generation.values.last().copied().unwrap_or(f32::NAN);
-            judged.push(Judged {
-                correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
-                answer: task.answer_key(problem, text.as_bytes()),
-                value: scores.as_mut().map_or(own_value, |s| s.next().unwrap_or(f32::NAN)),
-                tokens: generation.tokens.len(),
-            });
-        }
-        out.push(judged);
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use selfplay_tasks::Split;
-
-    use super::*;
-    use crate::rl::tests::{LowercaseTask, tiny_model, tokenizer};
-
-    fn judged(answer: Option<&str>, correct: bool, value: f32) -> Judged {
-        Judged { correct, answer: answer.map(str::to_string), value, tokens: 1 }
-    }
-
-    /// Majority votes over answer keys, best-of-N takes a verified sample, and the value judge takes the highest
-    /// value among samples with an answer, however high an unkeyed one scores.
-    #[test]
-    fn the_value_judge_only_ranks_well_formed_answers() {
-        let samples = [
-            judged(Some("7"), false, 0.3),
-            judged(None, false, 0.9), // garbled: the highest value, no candidate
-            judged(Some("5"), true, 0.6),
-            judged(Some("7"), false, 0.2),
-            judged(Some("5"), true, f32::NAN),
-        ];
-        // Majority: "7" and "5" tie at two votes; the tie goes to the answer seen first.
-        assert_eq!(choices(&samples), [Some(0), Some(2), Some(2)]);
-        // Only the garbled one: no vote and no value candidate; best-of-N still returns a (wrong) sample.
-        assert_eq!(choices(&samples[1..2]), [None, Some(0), None]);
-    }
-
-    /// `evaluate` of one sampling method at one budget draws only what that budget needs, yet reports exactly
-    /// the point the full sweep reports: row `s` of a problem is seeded by `s` alone, so the first `b` of 4
-    /// samples are the `b` samples drawn on their own.
-    #[test]
-    fn one_method_at_one_budget_is_its_point_of_the_sweep() {
-        let (model, tok) = (tiny_model(0.5, 2), tokenizer());
-        let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
-        let config =
-            EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![1, 4], seed: 5 };
-        let sweep = test_time(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
-        assert_eq!(sweep.len(), 1 + 3 * 2);
-        for method in [Method::Greedy, Method::Majority, Method::BestOfN, Method::BestOfNValue] {
-            for budget in [1, 4] {
-                let point = evaluate(
-                    &model,
-                    None,
-                    &tok,
-                    &LowercaseTask,
-                    &problems,
-                    method,
-                    budget,
-                    &config,
-                    &SearchSettings::default(),
-                )
-                .unwrap();
-                let expected_budget = if method == Method::Greedy { 1 } else { budget };
-                let expected = sweep.iter().find(|p| p.method == method.name() && p.budget == expected_budget);
-                assert_eq!(Some(&point), expected, "{} at {budget}", method.name());
-            }
-        }
-    }
+    let point = evaluate(
+        &model,
+        value_model.as_ref(),
+        tokenizer.as_ref(),
+        &task,
+        &problems,
+        args.method,
+        args.budget,
+        &config,
+        &search,
+    )?;
+    let line = serde_json::json!({
+        "model": args.model.display().to_string(),
+        "task": task.name(),
+        "split": args.split.to_possible_value().map(|v| v.get_name().to_string()),
+        "problems": problems.len(),
+        "method": point.method,
+        "budget": point.budget,
+        "accuracy": point.accuracy,
+        "tokens": point.tokens,
+        "flops": point.flops,
+    });
+    println!("{line}");
+    Ok(())
 }

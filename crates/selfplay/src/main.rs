@@ -1,3 +1,79 @@
-fn main() -> std::process::ExitCode {
-    selfplay::cli::main()
+//! The `selfplay` command line: one module per subcommand, each with its clap arguments and a `run` that calls
+//! the libraries (`selfplay-engine` for the loop). Errors become one line on stderr and a non-zero exit here, and
+//! only here.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod demo;
+mod eval;
+mod generate;
+mod logits;
+mod score;
+mod tasks;
+mod train;
+
+/// The error every subcommand returns; printed as one line (with its causes) and a non-zero exit.
+pub type CliError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, Parser)]
+#[command(name = "selfplay", version, about = "Self-play RL for reasoning: search and learn from your own attempts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The whole loop on the default task (Countdown): SFT, RL, test-time scaling, report. The default.
+    Demo(train::RunArgs),
+    /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
+    Train(train::RunArgs),
+    /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
+    Eval(eval::EvalArgs),
+    /// Verify completions: JSONL on stdin, one result line per input line on stdout.
+    Score(score::ScoreArgs),
+    /// Sample a completion from a model directory; prints one JSON line.
+    Generate(generate::GenerateArgs),
+    /// Logits of one token sequence, written as a safetensors file (`logits` [tokens, vocab]).
+    Logits(logits::LogitsArgs),
+    /// Task problem sets: `selfplay tasks generate --task countdown --split train --n 1000 --seed 1`.
+    Tasks(tasks::TasksArgs),
+}
+
+/// Parses the command line, runs the subcommand, and turns any error into one line on stderr.
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result: Result<(), CliError> = match cli.command {
+        None => demo::run(train::RunArgs::default()),
+        Some(command) => match command {
+            Command::Demo(args) => demo::run(args),
+            Command::Train(args) => train::run(args, std::path::PathBuf::from("runs/train")),
+            Command::Eval(args) => eval::run(args),
+            Command::Generate(args) => generate::run(args),
+            Command::Logits(args) => logits::run(args),
+            Command::Score(args) => score::run(args),
+            Command::Tasks(args) => tasks::run(args),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", error_chain(err.as_ref()));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `outer: cause: root cause` on one line.
+fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }

@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use selfplay::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE};
-use selfplay::config::{CheckpointSettings, EvalSettings, ModelShape, RunConfig, SftSettings, TaskSettings};
-use selfplay::report::seeded_metrics;
-use selfplay::rl::RlSettings;
+use selfplay_engine::engine::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE};
+use selfplay_engine::engine::seeded_metrics;
+use selfplay_engine::o1::config::{CheckpointSettings, EvalSettings, ModelShape, RunConfig, SftSettings, TaskSettings};
+use selfplay_engine::o1::rl::RlSettings;
 
 fn config() -> RunConfig {
     RunConfig {

@@ -1,0 +1,241 @@
+//! Training checkpoints: everything a killed run needs to continue bit-identically.
+//!
+//! A checkpoint is a Hugging Face model directory (weights in f32, so nothing is rounded), plus
+//! `optimizer.safetensors` (AdamW's moments, `m.<param>` and `v.<param>`, when the stage has an optimizer) and
+//! `trainer_state.json` (stage, step, the run's config, the recipe's record of everything measured so far). Each
+//! is written whole into its own directory `checkpoints/<stage>-<step>/` (temporary name, fsync, rename), and only
+//! then does the one-line file `checkpoints/latest` switch to it, atomically: a crash at any instant leaves the
+//! previous checkpoint or the new one, never a mixture. Every step of a stage is a pure function of (weights,
+//! optimizer state, seed, step index), so these files are the whole state: no RNG stream or data cursor needs
+//! saving.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use selfplay_learn::optim::AdamWState;
+use selfplay_model::safetensors_io::{read_safetensors, serialize};
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{Model, ModelDir, ModelError, save_model_dir_with, write_file_atomic};
+use selfplay_tensor::{DType, Tensor};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use super::error::EngineError;
+
+/// Directory of a run's checkpoints.
+pub const CHECKPOINTS_DIR: &str = "checkpoints";
+/// File in [`CHECKPOINTS_DIR`] naming the newest complete checkpoint.
+pub const LATEST_FILE: &str = "latest";
+/// The trainer's state inside a checkpoint.
+pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
+/// The optimizer's moments inside a checkpoint.
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+
+/// Where a run stands: what `trainer_state.json` holds. `C` is the run's config, `R` the recipe's record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainerState<C, R> {
+    /// The stage the run is in.
+    pub stage: String,
+    /// Its position in the recipe's list of stages.
+    pub stage_index: usize,
+    /// Steps of `stage` completed.
+    pub step: u64,
+    /// The run's settings (a resumed run must use the same ones).
+    pub config: C,
+    /// What the recipe has measured so far (curves, FLOPs, accuracies).
+    pub record: R,
+    /// Lines of `metrics.jsonl` written up to this checkpoint (later lines are dropped on resume: the resumed
+    /// run writes them again).
+    pub metrics_lines: u64,
+    /// Wall-clock seconds spent by the run up to this checkpoint, over all its sessions.
+    pub elapsed_seconds: f64,
+    /// Updates the stage's optimizer has taken (its learning-rate schedule and bias correction read it).
+    pub optimizer_steps: u64,
+}
+
+/// A checkpoint read back.
+#[derive(Debug)]
+pub struct Checkpoint<C, R> {
+    /// Where the run stood.
+    pub state: TrainerState<C, R>,
+    /// The model's weights.
+    pub model: Model,
+    /// The stage's optimizer moments and step count, when it has an optimizer.
+    pub optimizer: Option<AdamWState>,
+}
+
+/// The checkpoints of one run directory.
+#[derive(Debug, Clone)]
+pub struct CheckpointDir {
+    root: PathBuf,
+}
+
+impl CheckpointDir {
+    /// The checkpoints of the run in `run_dir`.
+    pub fn of_run(run_dir: &Path) -> Self {
+        CheckpointDir { root: run_dir.join(CHECKPOINTS_DIR) }
+    }
+
+    /// The directory holding every checkpoint.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Writes a checkpoint of `model` and `optimizer` at `state`, points `latest` at it, and deletes all but the
+    /// newest `keep` checkpoints, newest by position in `stage_order` and then by step. Returns its directory.
+    pub fn save<C: Serialize, R: Serialize>(
+        &self,
+        state: &TrainerState<C, R>,
+        model: &Model,
+        tokenizer: &dyn Tokenizer,
+        optimizer: Option<&AdamWState>,
+        keep: usize,
+        stage_order: &[&str],
+    ) -> Result<PathBuf, EngineError> {
+        std::fs::create_dir_all(&self.root).map_err(EngineError::io(&self.root))?;
+        let name = checkpoint_name(&state.stage, state.step);
+        let dir = self.root.join(&name);
+        let state_json = serde_json::to_string_pretty(state)
+            .map_err(|source| EngineError::TrainerState { path: dir.join(TRAINER_STATE_FILE), source })?
+            + "\n";
+        let optimizer_bytes = match optimizer {
+            Some(optimizer) => {
+                let moments = optimizer_tensors(model, optimizer, &dir)?;
+                Some(serialize(moments.iter().map(|(name, t)| (name.clone(), t)), DType::F32)?)
+            }
+            None => None,
+        };
+        let mut extra: Vec<(&str, &[u8])> = vec![(TRAINER_STATE_FILE, state_json.as_bytes())];
+        if let Some(bytes) = &optimizer_bytes {
+            extra.push((OPTIMIZER_FILE, bytes));
+        }
+        save_model_dir_with(&dir, model.config(), model.weights(), Some(tokenizer), DType::F32, &extra)?;
+        write_file_atomic(&self.root.join(LATEST_FILE), name.as_bytes())?;
+        self.prune(&name, keep, stage_order)?;
+        Ok(dir)
+    }
+
+    /// The newest complete checkpoint, or `None` when the run has none.
+    pub fn load_latest<C: DeserializeOwned, R: DeserializeOwned>(
+        &self,
+    ) -> Result<Option<Checkpoint<C, R>>, EngineError> {
+        self.latest_dir()?.map(|dir| load(&dir)).transpose()
+    }
+
+    /// Only the trainer state of the newest checkpoint (cheap: no weights are read).
+    pub fn load_latest_state<C: DeserializeOwned, R: DeserializeOwned>(
+        &self,
+    ) -> Result<Option<TrainerState<C, R>>, EngineError> {
+        self.latest_dir()?.map(|dir| read_state(&dir)).transpose()
+    }
+
+    /// The directory `latest` names, or `None` when the run has no checkpoint.
+    fn latest_dir(&self) -> Result<Option<PathBuf>, EngineError> {
+        let pointer = self.root.join(LATEST_FILE);
+        let latest = match std::fs::read_to_string(&pointer) {
+            Ok(name) => name,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(EngineError::io(&pointer)(e)),
+        };
+        let name = latest.trim();
+        if parse_name(name).is_none() {
+            return Err(EngineError::BadLatest { path: pointer });
+        }
+        Ok(Some(self.root.join(name)))
+    }
+
+    /// Removes checkpoint directories other than the newest `keep` (ordered by the stage's position in
+    /// `stage_order`, then by step), never `current`; directories of stages not in `stage_order` are left alone.
+    fn prune(&self, current: &str, keep: usize, stage_order: &[&str]) -> Result<(), EngineError> {
+        let entries = std::fs::read_dir(&self.root).map_err(EngineError::io(&self.root))?;
+        let mut found: Vec<(usize, u64, String)> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().is_dir())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|name| {
+                let (stage, step) = parse_name(&name)?;
+                let index = stage_order.iter().position(|s| *s == stage)?;
+                Some((index, step, name))
+            })
+            .collect();
+        found.sort();
+        let excess = found.len().saturating_sub(keep.max(1));
+        for (_, _, name) in found.into_iter().take(excess).filter(|(_, _, n)| n != current) {
+            let dir = self.root.join(&name);
+            std::fs::remove_dir_all(&dir).map_err(EngineError::io(&dir))?;
+        }
+        Ok(())
+    }
+}
+
+/// `<stage>-<step, 7 digits>`.
+fn checkpoint_name(stage: &str, step: u64) -> String {
+    format!("{stage}-{step:07}")
+}
+
+/// The stage and step a checkpoint directory name encodes; `None` for anything else (paths, dot files).
+fn parse_name(name: &str) -> Option<(&str, u64)> {
+    let (stage, step) = name.rsplit_once('-')?;
+    let well_formed = !stage.is_empty()
+        && stage.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        && !step.is_empty()
+        && step.chars().all(|c| c.is_ascii_digit());
+    well_formed.then(|| step.parse().ok().map(|step| (stage, step))).flatten()
+}
+
+fn read_state<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<TrainerState<C, R>, EngineError> {
+    let path = dir.join(TRAINER_STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(EngineError::io(&path))?;
+    serde_json::from_str(&text).map_err(|source| EngineError::TrainerState { path, source })
+}
+
+/// Reads the checkpoint in `dir`.
+pub fn load<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<Checkpoint<C, R>, EngineError> {
+    let state = read_state(dir)?;
+    let saved = ModelDir::load(dir)?;
+    let model = Model::new(saved.config, saved.weights)?;
+    let path = dir.join(OPTIMIZER_FILE);
+    let optimizer = if path.exists() { Some(read_moments(dir, &path, &model, state.optimizer_steps)?) } else { None };
+    Ok(Checkpoint { state, model, optimizer })
+}
+
+/// AdamW's moments for every parameter of `model`, checked for presence and size.
+fn read_moments(dir: &Path, path: &Path, model: &Model, steps: u64) -> Result<AdamWState, EngineError> {
+    let mut tensors = read_safetensors(path)?;
+    let mut take = |kind: &str, name: &str, expected: usize| -> Result<Vec<f32>, EngineError> {
+        let key = format!("{kind}.{name}");
+        let moments = |what: String| EngineError::Moments { dir: dir.to_path_buf(), what };
+        let tensor = tensors.remove(&key).ok_or_else(|| moments(format!("{key} is missing")))?;
+        if tensor.numel() != expected {
+            return Err(moments(format!("{key} holds {} values, the parameter {expected}", tensor.numel())));
+        }
+        Ok(tensor.data().to_vec())
+    };
+    let (mut m, mut v) = (Vec::new(), Vec::new());
+    for (name, param) in model.weights().named() {
+        m.push(take("m", &name, param.numel())?);
+        v.push(take("v", &name, param.numel())?);
+    }
+    Ok(AdamWState { step: steps, m, v })
+}
+
+/// The moments as named tensors shaped like their parameters.
+fn optimizer_tensors(
+    model: &Model,
+    state: &AdamWState,
+    dir: &Path,
+) -> Result<BTreeMap<String, Tensor<f32>>, EngineError> {
+    let named = model.weights().named();
+    if state.m.len() != named.len() || state.v.len() != named.len() {
+        return Err(EngineError::Moments {
+            dir: dir.to_path_buf(),
+            what: "the optimizer does not match the model's parameters".into(),
+        });
+    }
+    let mut out = BTreeMap::new();
+    for ((name, param), (m, v)) in named.iter().zip(state.m.iter().zip(&state.v)) {
+        out.insert(format!("m.{name}"), Tensor::from_vec(param.dims().to_vec(), m.clone()).map_err(ModelError::from)?);
+        out.insert(format!("v.{name}"), Tensor::from_vec(param.dims().to_vec(), v.clone()).map_err(ModelError::from)?);
+    }
+    Ok(out)
+}

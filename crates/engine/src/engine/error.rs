@@ -1,0 +1,87 @@
+//! What the engine itself can fail on: files, checkpoints, metrics. A recipe's own error type wraps it.
+
+use std::path::{Path, PathBuf};
+
+use selfplay_learn::LearnError;
+use selfplay_model::{IoError, ModelError};
+
+/// A failure of the runner, its checkpoints or its metrics log.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Reading or writing a file or directory.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// A model directory inside a checkpoint could not be written or read.
+    #[error("checkpoint model: {0}")]
+    Model(#[from] ModelError),
+    /// A checkpoint file could not be written or read.
+    #[error("checkpoint: {0}")]
+    File(#[from] IoError),
+    /// The optimizer state does not fit the model.
+    #[error("optimizer state: {0}")]
+    Optimizer(#[from] LearnError),
+    /// `trainer_state.json` is not what the engine wrote.
+    #[error("invalid trainer state {}: {source}", path.display())]
+    TrainerState {
+        /// The file.
+        path: PathBuf,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// The checkpoint's `latest` pointer names no checkpoint directory.
+    #[error("{} names no checkpoint directory", path.display())]
+    BadLatest {
+        /// The pointer file.
+        path: PathBuf,
+    },
+    /// The optimizer file lacks a parameter's moment or holds one of the wrong size.
+    #[error("optimizer moments in {}: {what}", dir.display())]
+    Moments {
+        /// The checkpoint directory.
+        dir: PathBuf,
+        /// Which tensor is missing or mis-sized.
+        what: String,
+    },
+    /// A checkpoint names a stage the recipe does not have, or a step past the stage's end.
+    #[error("the checkpoint is at {stage} step {step}, which this recipe's stages do not reach")]
+    UnknownPosition {
+        /// The stage recorded.
+        stage: String,
+        /// The step recorded.
+        step: u64,
+    },
+    /// `--resume` with settings other than the run's own.
+    #[error("{} was started with other settings; resume it with its own (omit --config), or use another --out", dir.display())]
+    OtherSettings {
+        /// The run directory.
+        dir: PathBuf,
+    },
+    /// Metrics that do not serialise.
+    #[error("metrics: {0}")]
+    Metrics(serde_json::Error),
+    /// A stage reported metrics that are not a JSON object.
+    #[error("a stage's metrics must serialise to a JSON object")]
+    MetricsNotAnObject,
+    /// `metrics.jsonl` is shorter than the checkpoint says it was.
+    #[error("{} has {present} lines, fewer than the {expected} its checkpoint recorded", path.display())]
+    MetricsTooShort {
+        /// The metrics file.
+        path: PathBuf,
+        /// Lines present.
+        present: u64,
+        /// Lines the checkpoint recorded.
+        expected: u64,
+    },
+}
+
+impl EngineError {
+    /// A closure turning an I/O error on `path` into [`EngineError::Io`], for `map_err`.
+    pub fn io(path: &Path) -> impl FnOnce(std::io::Error) -> EngineError + '_ {
+        move |source| EngineError::Io { path: path.to_path_buf(), source }
+    }
+}

@@ -1,0 +1,98 @@
+//! The engine every recipe runs on: a recipe is a list of [`Stage`]s over one shared [`Context`]; the
+//! [`Runner`] drives any such list with progress bars, one `metrics.jsonl` line per step, checkpoints named by
+//! stage and step, the stop signal, and bit-identical resume.
+//!
+//! A stage owns its steps and its optimizer; what stages hand each other (the model, and the recipe's record
+//! of curves and counters) lives in the context, which the runner checkpoints whole. A stage's step must be a
+//! pure function of the context, its optimizer state, the seed and the step index, so that a run resumed from
+//! a checkpoint continues exactly as the uninterrupted run did.
+//!
+//! ```text
+//! for each stage from the checkpoint's (or the first):
+//!     stage.start(cx, steps done, restored optimizer)
+//!     for each remaining step: stage.step(cx, step) -> metrics line; checkpoint when due or asked to stop
+//!     stage.finish(cx)
+//!     next stage.start(cx, 0, None); checkpoint at <next>-0000000
+//! ```
+
+pub mod checkpoint;
+pub mod error;
+pub mod metrics;
+pub mod progress;
+pub mod runner;
+
+use std::path::Path;
+use std::time::Instant;
+
+use selfplay_learn::optim::AdamWState;
+use selfplay_model::Model;
+
+pub use checkpoint::{Checkpoint, CheckpointDir, TrainerState};
+pub use error::EngineError;
+pub use metrics::{MetricsLog, StepRecord, seeded_metrics};
+pub use progress::Progress;
+pub use runner::{Outcome, Runner, RunnerSettings, StopSignal};
+
+use crate::optimizer::ModelOptimizer;
+
+/// What a recipe's stages share: the model they train in turn, the recipe's record (checkpointed with it), the
+/// run's directory and its clock.
+#[derive(Debug)]
+pub struct Context<'a, R> {
+    /// The policy every stage works on.
+    pub model: Model,
+    /// Everything the recipe has measured so far (serialisable: it is part of every checkpoint).
+    pub record: R,
+    /// The run directory.
+    pub out: &'a Path,
+    /// The run's wall clock over all its sessions.
+    pub clock: RunClock,
+}
+
+/// Wall-clock time of a run that may span several sessions (a resumed run adds its checkpoint's time).
+#[derive(Debug, Clone, Copy)]
+pub struct RunClock {
+    session_start: Instant,
+    earlier_seconds: f64,
+}
+
+impl RunClock {
+    /// A clock that already shows `earlier_seconds`.
+    pub fn starting_at(earlier_seconds: f64) -> Self {
+        RunClock { session_start: Instant::now(), earlier_seconds }
+    }
+
+    /// Seconds the run has taken so far.
+    pub fn elapsed(&self) -> f64 {
+        self.earlier_seconds + self.session_start.elapsed().as_secs_f64()
+    }
+}
+
+/// One unit of training or evaluation: its own steps, metrics and optimizer, over a shared [`Context`].
+pub trait Stage<R> {
+    /// The recipe's error type; engine failures convert into it.
+    type Error: From<EngineError>;
+
+    /// The stage's name: checkpoints are `checkpoints/<name>-<step>/`, metrics lines carry `"stage": name`.
+    fn name(&self) -> &'static str;
+
+    /// The label of its progress bar.
+    fn label(&self) -> String {
+        self.name().to_string()
+    }
+
+    /// Steps it takes (0 for a stage whose work is all in [`Stage::finish`]).
+    fn steps(&self) -> u64;
+
+    /// Prepares to take steps after `done` (0 when fresh), restoring the optimizer moments its checkpoint kept.
+    fn start(&mut self, cx: &mut Context<'_, R>, done: u64, restored: Option<AdamWState>) -> Result<(), Self::Error>;
+
+    /// Takes step `step` (counted from 1) and reports its metrics.
+    fn step(&mut self, cx: &mut Context<'_, R>, step: u64) -> Result<StepRecord, Self::Error>;
+
+    /// The optimizer whose moments its checkpoints keep, if it trains.
+    fn optimizer(&self) -> Option<&ModelOptimizer>;
+
+    /// Runs once after its last step (or at once, without steps): save what it made, measure it.
+    fn finish(&mut self, cx: &mut Context<'_, R>) -> Result<(), Self::Error>;
+}

@@ -1,0 +1,206 @@
+//! The runner: drives a recipe's stages in order, logging, checkpointing and stopping as asked.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use selfplay_learn::optim::AdamWState;
+use selfplay_model::tokenizer::Tokenizer;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::checkpoint::{Checkpoint, CheckpointDir, TrainerState};
+use super::error::EngineError;
+use super::metrics::MetricsLog;
+use super::progress::Progress;
+use super::{Context, Stage};
+
+/// Asked after every completed step, with the stage's name and the step, whether to checkpoint and stop
+/// (Ctrl-C, or a test's chosen step). Step 0 of a stage is asked right after the previous stage finished.
+pub type StopSignal<'a> = &'a dyn Fn(&str, u64) -> bool;
+
+/// How often the runner checkpoints and how many checkpoints it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerSettings {
+    /// A checkpoint every this many steps of each stage (and always at a stage's end and on a stop).
+    pub checkpoint_every: u64,
+    /// Checkpoints kept on disk: the newest by stage order, then step.
+    pub keep: usize,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every stage ran to its end.
+    Finished,
+    /// The stop signal fired; the state is checkpointed in `checkpoint`.
+    Interrupted {
+        /// The stage it stopped in.
+        stage: &'static str,
+        /// Steps of that stage completed.
+        step: u64,
+        /// The checkpoint written.
+        checkpoint: PathBuf,
+    },
+}
+
+/// Where a resumed run continues: a checkpoint's stage, step and optimizer moments.
+#[derive(Debug)]
+pub struct Resumed {
+    stage: String,
+    stage_index: usize,
+    step: u64,
+    optimizer: Option<AdamWState>,
+}
+
+impl Resumed {
+    /// Splits a checkpoint into where it stands, the state it recorded and the model.
+    pub fn from_checkpoint<C, R>(checkpoint: Checkpoint<C, R>) -> (Resumed, TrainerState<C, R>, selfplay_model::Model) {
+        let Checkpoint { state, model, optimizer } = checkpoint;
+        let resumed =
+            Resumed { stage: state.stage.clone(), stage_index: state.stage_index, step: state.step, optimizer };
+        (resumed, state, model)
+    }
+}
+
+/// Drives a list of stages for one run directory.
+pub struct Runner<'a, C> {
+    config: &'a C,
+    settings: RunnerSettings,
+    tokenizer: &'a dyn Tokenizer,
+    checkpoints: CheckpointDir,
+    metrics: MetricsLog,
+    metrics_lines: u64,
+    stop: StopSignal<'a>,
+}
+
+impl<C> std::fmt::Debug for Runner<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runner").field("checkpoints", &self.checkpoints).field("settings", &self.settings).finish()
+    }
+}
+
+impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
+    /// Opens `out` for a run of `config`. Fresh (`resume` false, or no checkpoint to resume): the old
+    /// checkpoints and metrics are cleared. Resumed: the newest checkpoint is loaded (it must have been written
+    /// with `config`) and the metrics logged after it are dropped. Returns the runner and that checkpoint.
+    pub fn open<R: DeserializeOwned>(
+        out: &Path,
+        config: &'a C,
+        settings: RunnerSettings,
+        tokenizer: &'a dyn Tokenizer,
+        resume: bool,
+        stop: StopSignal<'a>,
+    ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
+        std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
+        let checkpoints = CheckpointDir::of_run(out);
+        let metrics_path = out.join("metrics.jsonl");
+        let checkpoint: Option<Checkpoint<C, R>> = if resume { checkpoints.load_latest()? } else { None };
+        let metrics_lines = match &checkpoint {
+            Some(c) if c.state.config != *config => return Err(EngineError::OtherSettings { dir: out.to_path_buf() }),
+            Some(c) => {
+                eprintln!("resuming {} at {} step {}", out.display(), c.state.stage, c.state.step);
+                c.state.metrics_lines
+            }
+            None => {
+                if resume {
+                    eprintln!("{} holds no checkpoint: starting from the beginning", out.display());
+                }
+                if checkpoints.root().exists() {
+                    std::fs::remove_dir_all(checkpoints.root()).map_err(EngineError::io(checkpoints.root()))?;
+                }
+                0
+            }
+        };
+        MetricsLog::truncate(&metrics_path, metrics_lines)?;
+        let metrics = MetricsLog::open(&metrics_path)?;
+        let runner = Runner { config, settings, tokenizer, checkpoints, metrics, metrics_lines, stop };
+        Ok((runner, checkpoint))
+    }
+
+    /// Runs `stages` in order over `cx`, from `resumed`'s position or from the start.
+    pub fn run<R: Serialize, E: From<EngineError>>(
+        &mut self,
+        cx: &mut Context<'_, R>,
+        stages: &mut [&mut dyn Stage<R, Error = E>],
+        resumed: Option<Resumed>,
+    ) -> Result<Outcome, E> {
+        let order: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
+        let (first, mut done, mut restored) = match resumed {
+            None => (0, 0, None),
+            Some(r) => {
+                let known = order.get(r.stage_index) == Some(&r.stage.as_str())
+                    && stages.get(r.stage_index).is_some_and(|s| r.step <= s.steps());
+                if !known {
+                    return Err(EngineError::UnknownPosition { stage: r.stage, step: r.step }.into());
+                }
+                (r.stage_index, r.step, r.optimizer)
+            }
+        };
+        if let Some(stage) = stages.get_mut(first) {
+            stage.start(cx, done, restored.take())?;
+        }
+        for index in first..stages.len() {
+            let stage = &mut *stages[index];
+            let total = stage.steps();
+            if done < total {
+                let started = Instant::now();
+                let label = stage.label();
+                let progress = Progress::new(&label, total);
+                progress.skip_to(done);
+                while done < total {
+                    done += 1;
+                    let record = stage.step(cx, done)?;
+                    self.metrics.write(stage.name(), &record)?;
+                    self.metrics_lines += 1;
+                    progress.step(record.message);
+                    let due = done == total || done.is_multiple_of(self.settings.checkpoint_every.max(1));
+                    if let Some(outcome) = self.checkpoint_or_stop(cx, &order, index, &*stage, done, due)? {
+                        progress.finish();
+                        return Ok(outcome);
+                    }
+                }
+                progress.finish();
+                eprintln!("{label}: {total} steps in {:.0} s", started.elapsed().as_secs_f64());
+            }
+            stage.finish(cx)?;
+            done = 0;
+            if let Some(next) = stages.get_mut(index + 1) {
+                next.start(cx, 0, None)?;
+                if let Some(outcome) = self.checkpoint_or_stop(cx, &order, index + 1, &**next, 0, true)? {
+                    return Ok(outcome);
+                }
+            }
+        }
+        Ok(Outcome::Finished)
+    }
+
+    /// Checkpoints `stage` at `step` if `due` or the stop signal fires; the outcome of a stop.
+    fn checkpoint_or_stop<R: Serialize, E: From<EngineError>>(
+        &mut self,
+        cx: &Context<'_, R>,
+        order: &[&'static str],
+        index: usize,
+        stage: &dyn Stage<R, Error = E>,
+        step: u64,
+        due: bool,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let name = stage.name();
+        let stopping = (self.stop)(name, step);
+        if !(stopping || due) {
+            return Ok(None);
+        }
+        let optimizer = stage.optimizer().map(|o| o.state());
+        let state = TrainerState {
+            stage: name.to_string(),
+            stage_index: index,
+            step,
+            config: self.config,
+            record: &cx.record,
+            metrics_lines: self.metrics_lines,
+            elapsed_seconds: cx.clock.elapsed(),
+            optimizer_steps: optimizer.map_or(0, |o| o.step),
+        };
+        let dir = self.checkpoints.save(&state, &cx.model, self.tokenizer, optimizer, self.settings.keep, order)?;
+        Ok(stopping.then_some(Outcome::Interrupted { stage: name, step, checkpoint: dir }))
+    }
+}

@@ -1,0 +1,359 @@
+//! A run's settings, as one TOML file: `selfplay train --print-config` writes every default out, and
+//! `selfplay train --config FILE` reads a file that overrides any subset of them.
+//!
+//! The sections follow the loop: `[task]`, `[model]`, `[sft]` (policy initialisation), `[rl]`,
+//! `[value_model]` (the judge trained after RL), `[eval]` (held-out accuracy along the way and the test-time
+//! sweep at the end) and `[checkpoint]`.
+
+use std::path::{Path, PathBuf};
+
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{Architecture, CharTokenizer, ModelConfig};
+use selfplay_tasks::{CountdownConfig, CountdownTask};
+use serde::{Deserialize, Serialize};
+
+use super::rl::{RlError, RlSettings};
+use super::value_model::ValueModelSettings;
+use crate::rollout::Method;
+use crate::rollout::step_search::{SearchSettings, StepSearchError};
+
+/// A config that cannot be read or cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a valid config (syntax, types, unknown keys).
+    #[error("invalid config {}: {source}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// What the TOML reader said.
+        source: toml::de::Error,
+    },
+    /// The config could not be written as TOML.
+    #[error("cannot write the config as TOML: {0}")]
+    Write(#[from] toml::ser::Error),
+    /// A setting outside its valid range.
+    #[error("{0}")]
+    Invalid(&'static str),
+    /// The `[rl]` section is invalid.
+    #[error(transparent)]
+    Rl(#[from] RlError),
+    /// `[eval.search]` is invalid.
+    #[error("[eval.search]: {0}")]
+    Search(#[from] StepSearchError),
+    /// `[task]` describes no valid Countdown.
+    #[error("[task]: {0}")]
+    Task(#[from] selfplay_tasks::TasksError),
+    /// `[model]` describes no valid transformer.
+    #[error("[model]: {0}")]
+    Model(#[from] selfplay_model::ModelError),
+    /// `[model]` describes no transformer the model crate accepts.
+    #[error("[model]: {0}")]
+    ModelShape(#[from] selfplay_model::IoError),
+}
+
+/// Everything a run does, with defaults sized for a 2-core CPU (the demo: about ten minutes).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Seed for everything random: problems, initial weights, batches, sampling.
+    pub seed: u64,
+    /// Start RL from this model directory (e.g. a previous run's `sft_model/`) instead of policy
+    /// initialisation from scratch; its config must match `[model]`.
+    pub init_from: Option<PathBuf>,
+    /// Longest completion, in tokens, for RL rollouts and evaluation alike.
+    pub max_new_tokens: usize,
+    pub task: TaskSettings,
+    pub model: ModelShape,
+    pub sft: SftSettings,
+    pub rl: RlSettings,
+    pub value_model: ValueModelSettings,
+    pub eval: EvalSettings,
+    pub checkpoint: CheckpointSettings,
+}
+
+/// The Countdown problems.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskSettings {
+    /// Numbers per problem.
+    pub numbers: usize,
+    /// Training problems (SFT traces and RL prompts).
+    pub train_problems: usize,
+    /// Held-out problems every accuracy is measured on.
+    pub eval_problems: usize,
+}
+
+/// The transformer's size (Llama layout, tied embeddings, character vocabulary).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ModelShape {
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub kv_heads: usize,
+    pub intermediate_size: usize,
+    /// Longest sequence (prompt + completion) in tokens.
+    pub context: usize,
+}
+
+/// Policy initialisation: supervised training on the task's optimal solution traces.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SftSettings {
+    pub steps: u64,
+    pub batch_size: usize,
+    /// Peak learning rate (linear warmup over the first 5% of steps, then cosine decay).
+    pub lr: f32,
+    pub weight_decay: f32,
+}
+
+/// Held-out evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EvalSettings {
+    /// Greedy held-out accuracy is measured every this many RL steps (the train-time curve).
+    pub every: u64,
+    /// Sampling temperature of the multi-sample test-time methods.
+    pub temperature: f32,
+    /// Test-time budgets (samples, beam width or simulations per problem).
+    pub budgets: Vec<u32>,
+    /// Step searches in the test-time sweep, besides the sampling methods (greedy, majority, best-of-N).
+    pub search_methods: Vec<Method>,
+    /// How the step searches propose, score and choose.
+    pub search: SearchSettings,
+}
+
+/// When training state is saved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointSettings {
+    /// A checkpoint every this many steps of each phase (and always at a phase's end and on Ctrl-C).
+    pub every: u64,
+    /// Checkpoints kept on disk (the newest ones).
+    pub keep: usize,
+}
+
+impl Default for TaskSettings {
+    fn default() -> Self {
+        TaskSettings { numbers: 3, train_problems: 50_000, eval_problems: 500 }
+    }
+}
+
+impl Default for ModelShape {
+    fn default() -> Self {
+        ModelShape { hidden_size: 128, layers: 4, heads: 4, kv_heads: 2, intermediate_size: 384, context: 96 }
+    }
+}
+
+impl Default for SftSettings {
+    fn default() -> Self {
+        SftSettings { steps: 1500, batch_size: 32, lr: 3e-3, weight_decay: 0.01 }
+    }
+}
+
+impl Default for EvalSettings {
+    fn default() -> Self {
+        EvalSettings {
+            every: 25,
+            temperature: 1.0,
+            budgets: vec![1, 2, 4, 8, 16, 32, 64],
+            search_methods: Method::SEARCHES.to_vec(),
+            search: SearchSettings::default(),
+        }
+    }
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings { every: 50, keep: 2 }
+    }
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            seed: 1,
+            init_from: None,
+            max_new_tokens: 48,
+            task: TaskSettings::default(),
+            model: ModelShape::default(),
+            sft: SftSettings::default(),
+            rl: RlSettings::default(),
+            value_model: ValueModelSettings::default(),
+            eval: EvalSettings::default(),
+            checkpoint: CheckpointSettings::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// The longer, stronger run of `selfplay demo --full` (hours on 2 cores): four numbers, a bigger model,
+    /// more of everything.
+    pub fn full() -> Self {
+        let default = RunConfig::default();
+        RunConfig {
+            max_new_tokens: 64,
+            task: TaskSettings { numbers: 4, train_problems: 100_000, ..default.task },
+            model: ModelShape {
+                hidden_size: 256,
+                layers: 4,
+                heads: 8,
+                kv_heads: 4,
+                intermediate_size: 768,
+                context: 128,
+            },
+            sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, ..default.sft },
+            rl: RlSettings { steps: 300, prompts_per_step: 32, ..default.rl },
+            eval: EvalSettings { every: 50, ..default.eval },
+            ..default
+        }
+    }
+
+    /// The whole loop at toy size (a few seconds on one core, every stage and artefact exercised): for tests
+    /// and examples.
+    pub fn tiny() -> Self {
+        RunConfig {
+            max_new_tokens: 24,
+            task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 12 },
+            model: ModelShape { hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context: 80 },
+            sft: SftSettings { steps: 3, batch_size: 4, ..SftSettings::default() },
+            rl: RlSettings { steps: 2, prompts_per_step: 2, group_size: 3, ..RlSettings::default() },
+            eval: EvalSettings { every: 1, budgets: vec![1, 2], ..EvalSettings::default() },
+            checkpoint: CheckpointSettings { every: 1, keep: 2 },
+            ..RunConfig::default()
+        }
+    }
+
+    /// Reads a TOML file; absent keys keep their defaults, unknown keys are an error.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let config: RunConfig =
+            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Every default written out, as `--print-config` shows it.
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        Ok(toml::to_string(self)?)
+    }
+
+    /// Rejects settings no run can use, before any work starts.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.rl.validate()?;
+        let checks: [(bool, &'static str); 9] = [
+            (self.task.train_problems > 0, "task.train_problems must be at least 1"),
+            (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
+            (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
+            (self.sft.batch_size > 0, "sft.batch_size must be at least 1"),
+            (self.sft.lr.is_finite() && self.sft.lr > 0.0, "sft.lr must be a positive number"),
+            (self.eval.every > 0, "eval.every must be at least 1"),
+            (self.checkpoint.every > 0, "checkpoint.every must be at least 1"),
+            (self.checkpoint.keep > 0, "checkpoint.keep must be at least 1"),
+            (
+                self.eval.search_methods.iter().all(|m| m.is_search()),
+                "eval.search_methods must be beam, mcts or gumbel",
+            ),
+        ];
+        if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(ConfigError::Invalid(message));
+        }
+        if self.eval.budgets.contains(&0) {
+            return Err(ConfigError::Invalid("eval.budgets must each be at least 1"));
+        }
+        self.eval.search.validate()?;
+        self.task().config.validate()?;
+        self.model_config(&CharTokenizer::ascii()).validate()?;
+        Ok(())
+    }
+
+    /// The task: Countdown with `task.numbers` numbers per problem.
+    pub fn task(&self) -> CountdownTask {
+        let n = self.task.numbers;
+        CountdownTask {
+            config: CountdownConfig { min_count: n, max_count: n, ..CountdownConfig::default() },
+            ..CountdownTask::default()
+        }
+    }
+
+    /// The transformer's config for `tokenizer`'s vocabulary.
+    pub fn model_config(&self, tokenizer: &CharTokenizer) -> ModelConfig {
+        let m = &self.model;
+        ModelConfig {
+            architecture: Architecture::Llama,
+            vocab_size: tokenizer.vocab_size(),
+            hidden_size: m.hidden_size,
+            intermediate_size: m.intermediate_size,
+            num_hidden_layers: m.layers,
+            num_attention_heads: m.heads,
+            num_key_value_heads: m.kv_heads,
+            head_dim: m.hidden_size / m.heads.max(1),
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: m.context,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            o_proj_bias: false,
+            bos_token_id: tokenizer.bos_id(),
+            eos_token_id: tokenizer.eos_id(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_defaults_read_back_identically() {
+        for config in [RunConfig::default(), RunConfig::full()] {
+            let text = config.to_toml().unwrap();
+            let back: RunConfig = toml::from_str(&text).unwrap();
+            assert_eq!(back, config);
+            back.validate().unwrap();
+        }
+    }
+
+    /// The shipped example configs parse, validate, and say what their comments say.
+    #[test]
+    fn shipped_configs_are_valid() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/expert_iteration_mcts.toml");
+        let config = RunConfig::from_file(&path).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.rl.algorithm, crate::o1::rl::Algorithm::ExpertIteration);
+        assert_eq!(config.rl.rollouts, Method::Mcts);
+        assert_eq!(config.sft, RunConfig::default().sft, "the demo's policy initialisation");
+    }
+
+    #[test]
+    fn partial_files_keep_defaults_and_unknown_keys_fail() {
+        let config: RunConfig = toml::from_str("seed = 7\n[sft]\nsteps = 10\n").unwrap();
+        assert_eq!(config.seed, 7);
+        assert_eq!(config.sft.steps, 10);
+        assert_eq!(config.sft.batch_size, SftSettings::default().batch_size);
+        assert!(toml::from_str::<RunConfig>("[sft]\nstep = 10\n").is_err());
+        assert!(toml::from_str::<RunConfig>("sede = 7\n").is_err());
+    }
+
+    #[test]
+    fn unusable_settings_are_rejected() {
+        let bad = [
+            RunConfig { max_new_tokens: 0, ..RunConfig::default() },
+            RunConfig { sft: SftSettings { lr: f32::NAN, ..SftSettings::default() }, ..RunConfig::default() },
+            RunConfig { task: TaskSettings { numbers: 9, ..TaskSettings::default() }, ..RunConfig::default() },
+            RunConfig { model: ModelShape { heads: 3, ..ModelShape::default() }, ..RunConfig::default() },
+        ];
+        for config in bad {
+            assert!(config.validate().is_err(), "{config:?}");
+        }
+    }
+}

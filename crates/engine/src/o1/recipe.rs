@@ -1,0 +1,104 @@
+//! The o1 loop on Countdown as a list of stages, from a randomly initialised transformer to the two scaling
+//! curves, resumable at any step:
+//!
+//! 1. `sft` ([`SftStage`]): supervised training on optimal solution traces (saved as `sft_model/`);
+//! 2. `rl` ([`RlStage`]): GRPO, RLOO, PPO with GAE or expert iteration with the exact verifier as reward, the
+//!    held-out greedy accuracy measured along the way (the train-time compute curve);
+//! 3. `eval` ([`EvalStage`]): an optional value model, then test-time compute: held-out accuracy of each method
+//!    at each budget (the test-time curves); the report (`report.json`, `report.md`, SVG and PNG plots) and the
+//!    final model as a Hugging Face directory (`model/`).
+//!
+//! The [`Runner`] writes `metrics.jsonl` and `config.toml`, checkpoints every `checkpoint.every` steps, at each
+//! stage's end and whenever the stop signal fires (Ctrl-C); a resumed run continues bit-identically.
+
+use std::path::{Path, PathBuf};
+
+use selfplay_model::{DEFAULT_INIT_STD, Model, ModelDir, init_weights};
+
+use super::config::RunConfig;
+use super::data::RecipeData;
+use super::error::O1Error;
+use super::record::O1Record;
+use super::report::Report;
+use super::rl::RlStage;
+use super::sft::SftStage;
+use super::sweep::EvalStage;
+use crate::engine::runner::Resumed;
+use crate::engine::{CheckpointDir, Context, Outcome as RunnerOutcome, RunClock, Runner, RunnerSettings, StopSignal};
+
+/// Where the demo writes by default.
+pub fn default_out() -> PathBuf {
+    PathBuf::from("runs/demo")
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Every stage ran; the report is written.
+    Finished(Box<Report>),
+    /// The stop signal fired; the state is checkpointed in `checkpoint`.
+    Interrupted {
+        /// The stage it stopped in.
+        stage: &'static str,
+        /// Steps of that stage completed.
+        step: u64,
+        /// The checkpoint written.
+        checkpoint: PathBuf,
+    },
+}
+
+/// The settings of the run checkpointed in `out`, to resume it with (`None` when it has no checkpoint).
+pub fn saved_config(out: &Path) -> Result<Option<RunConfig>, O1Error> {
+    let state = CheckpointDir::of_run(out).load_latest_state::<RunConfig, O1Record>()?;
+    Ok(state.map(|s| s.config))
+}
+
+/// Runs (or, with `resume`, continues) the loop under `config`, writing everything under `out`.
+///
+/// A fresh run clears `out`'s checkpoints and metrics first. A resumed run requires `out`'s checkpoint to have
+/// been written with the same `config`; without any checkpoint it starts from the beginning.
+pub fn run(config: &RunConfig, out: &Path, resume: bool, stop: StopSignal<'_>) -> Result<Outcome, O1Error> {
+    config.validate()?;
+    let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
+    let data = RecipeData::generate(config)?;
+    let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, &data.tokenizer, resume, stop)?;
+    std::fs::write(out.join("config.toml"), config.to_toml()?)
+        .map_err(crate::engine::EngineError::io(&out.join("config.toml")))?;
+
+    let (mut cx, resumed) = match checkpoint {
+        Some(checkpoint) => {
+            let (resumed, state, model) = Resumed::from_checkpoint(checkpoint);
+            let clock = RunClock::starting_at(state.elapsed_seconds);
+            (Context { model, record: state.record, out, clock }, Some(resumed))
+        }
+        None => {
+            let model = initial_model(config, &data)?;
+            (Context { model, record: O1Record::default(), out, clock: RunClock::starting_at(0.0) }, None)
+        }
+    };
+    let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
+    match runner.run(&mut cx, &mut [&mut sft, &mut rl, &mut eval], resumed)? {
+        RunnerOutcome::Interrupted { stage, step, checkpoint } => Ok(Outcome::Interrupted { stage, step, checkpoint }),
+        RunnerOutcome::Finished => {
+            let report = eval.into_report().ok_or(O1Error::NotStarted("eval"))?;
+            Ok(Outcome::Finished(Box::new(report)))
+        }
+    }
+}
+
+/// The model before training: `init_from`'s, or a random one.
+fn initial_model(config: &RunConfig, data: &RecipeData) -> Result<Model, O1Error> {
+    let expected = config.model_config(&data.tokenizer);
+    let model = match &config.init_from {
+        Some(dir) => {
+            let saved = ModelDir::load(dir)?;
+            if saved.config != expected {
+                return Err(O1Error::InitShape { dir: dir.clone() });
+            }
+            Model::new(saved.config, saved.weights)?
+        }
+        None => Model::new(expected.clone(), init_weights(&expected, DEFAULT_INIT_STD, config.seed)?)?,
+    };
+    eprintln!("model: {} parameters", model.weights().num_params());
+    Ok(model)
+}

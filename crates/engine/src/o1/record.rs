@@ -1,0 +1,27 @@
+//! What the o1 recipe measures as it goes, kept in every checkpoint: the train-time curve and its FLOPs.
+
+use serde::{Deserialize, Serialize};
+
+/// One point of the train-time scaling curve.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainPoint {
+    /// RL steps taken (0: right after policy initialisation).
+    pub step: u64,
+    /// Training FLOPs spent up to it (SFT and RL).
+    pub train_flops: f64,
+    /// Greedy held-out accuracy.
+    pub accuracy: f64,
+}
+
+/// The recipe's record: what its stages hand each other besides the model.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct O1Record {
+    /// FLOPs spent on policy initialisation.
+    pub sft_flops: f64,
+    /// Greedy held-out accuracy after policy initialisation, once measured.
+    pub sft_accuracy: Option<f64>,
+    /// FLOPs spent on training so far (SFT and RL).
+    pub train_flops: f64,
+    /// The train-time curve so far.
+    pub train_curve: Vec<TrainPoint>,
+}

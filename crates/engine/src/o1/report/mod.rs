@@ -1,0 +1,210 @@
+//! The report of a finished run: `report.json`, `report.md` and the train-time and test-time plots.
+
+pub mod plot;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::record::TrainPoint;
+use crate::rollout::TestTimePoint;
+use plot::{Chart, PlotError, Series, write_chart};
+
+/// The report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A file could not be written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The report did not serialise.
+    #[error("report.json: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A plot could not be drawn.
+    #[error(transparent)]
+    Plot(#[from] PlotError),
+}
+
+/// `map_err` for an I/O error on `path`.
+fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> ReportError + '_ {
+    move |source| ReportError::Io { path: path.to_path_buf(), source }
+}
+
+/// The run's summary, as `report.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub task: String,
+    pub eval_problems: usize,
+    pub wall_seconds: f64,
+    /// Greedy accuracy after policy initialisation (SFT), on the held-out problems.
+    pub sft_accuracy: f64,
+    /// Greedy accuracy after RL, on the same held-out problems.
+    pub rl_accuracy: f64,
+    pub train_curve: Vec<TrainPoint>,
+    pub test_time: Vec<TestTimePoint>,
+}
+
+/// Writes `report.json`, `report.md` and the plots into `dir`; returns the files written.
+pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportError> {
+    fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let json = dir.join("report.json");
+    fs::write(&json, serde_json::to_string_pretty(report)? + "\n").map_err(io_at(&json))?;
+    let mut written = vec![json];
+
+    let train = [Series {
+        name: "greedy accuracy".into(),
+        points: report.train_curve.iter().map(|p| (p.step as f64, p.accuracy)).collect(),
+    }];
+    let train_flops = [Series {
+        name: "greedy accuracy".into(),
+        points: report
+            .train_curve
+            .iter()
+            .filter(|p| p.train_flops > 0.0)
+            .map(|p| (p.train_flops, p.accuracy))
+            .collect(),
+    }];
+    let by_budget = series_by_method(&report.test_time, |p| p.budget as f64);
+    let by_flops = series_by_method(&report.test_time, |p| p.flops);
+    let charts = [
+        (
+            "train_curve",
+            Chart {
+                title: "Train-time compute: accuracy vs RL steps",
+                x_label: "RL step",
+                y_label: "held-out accuracy",
+                log_x: false,
+                series: &train,
+            },
+        ),
+        (
+            "train_flops",
+            Chart {
+                title: "Train-time compute: accuracy vs training FLOPs",
+                x_label: "training FLOPs",
+                y_label: "held-out accuracy",
+                log_x: true,
+                series: &train_flops,
+            },
+        ),
+        (
+            "test_time_budget",
+            Chart {
+                title: "Test-time compute: accuracy vs budget",
+                x_label: "budget (samples or simulations)",
+                y_label: "held-out accuracy",
+                log_x: true,
+                series: &by_budget,
+            },
+        ),
+        (
+            "test_time_flops",
+            Chart {
+                title: "Test-time compute: accuracy vs FLOPs per problem",
+                x_label: "FLOPs per problem",
+                y_label: "held-out accuracy",
+                log_x: true,
+                series: &by_flops,
+            },
+        ),
+    ];
+    for (stem, chart) in &charts {
+        write_chart(&dir.join(stem), chart)?;
+        written.push(dir.join(format!("{stem}.svg")));
+        written.push(dir.join(format!("{stem}.png")));
+    }
+
+    let md = dir.join("report.md");
+    fs::write(&md, markdown(report)).map_err(io_at(&md))?;
+    written.push(md);
+    Ok(written)
+}
+
+/// One series per method, in first-appearance order, points sorted by x.
+fn series_by_method(points: &[TestTimePoint], x: impl Fn(&TestTimePoint) -> f64) -> Vec<Series> {
+    let mut out: Vec<Series> = Vec::new();
+    for p in points {
+        let point = (x(p), p.accuracy);
+        match out.iter_mut().find(|s| s.name == p.method) {
+            Some(series) => series.points.push(point),
+            None => out.push(Series { name: p.method.clone(), points: vec![point] }),
+        }
+    }
+    for series in &mut out {
+        series.points.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    out
+}
+
+fn markdown(report: &Report) -> String {
+    let mut md = format!(
+        "# selfplay run report\n\nTask: **{}**, {} held-out problems, {:.0} s wall clock.\n\n\
+         | stage | greedy accuracy |\n| --- | --- |\n| after policy initialisation (SFT) | {:.3} |\n| after RL | {:.3} |\n\n",
+        report.task, report.eval_problems, report.wall_seconds, report.sft_accuracy, report.rl_accuracy
+    );
+    md.push_str("## Train-time compute\n\n![accuracy vs RL steps](train_curve.svg)\n![accuracy vs training FLOPs](train_flops.svg)\n\n");
+    md.push_str("| step | train FLOPs | accuracy |\n| --- | --- | --- |\n");
+    for p in &report.train_curve {
+        md.push_str(&format!("| {} | {:.3e} | {:.3} |\n", p.step, p.train_flops, p.accuracy));
+    }
+    md.push_str("\n## Test-time compute\n\n![accuracy vs budget](test_time_budget.svg)\n![accuracy vs FLOPs](test_time_flops.svg)\n\n");
+    md.push_str(
+        "| method | budget | tokens / problem | FLOPs / problem | accuracy |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for p in &report.test_time {
+        md.push_str(&format!(
+            "| {} | {} | {:.1} | {:.3e} | {:.3} |\n",
+            p.method, p.budget, p.tokens, p.flops, p.accuracy
+        ));
+    }
+    md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Report {
+        Report {
+            task: "countdown".into(),
+            eval_problems: 2,
+            wall_seconds: 1.5,
+            sft_accuracy: 0.25,
+            rl_accuracy: 0.5,
+            train_curve: vec![
+                TrainPoint { step: 0, train_flops: 0.0, accuracy: 0.25 },
+                TrainPoint { step: 10, train_flops: 1e9, accuracy: 0.5 },
+            ],
+            test_time: vec![
+                TestTimePoint { method: "majority".into(), budget: 4, tokens: 80.0, flops: 4e6, accuracy: 0.5 },
+                TestTimePoint { method: "majority".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },
+                TestTimePoint { method: "greedy".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },
+            ],
+        }
+    }
+
+    #[test]
+    fn report_round_trips_and_renders() {
+        let dir = std::env::temp_dir().join(format!("selfplay-report-{}", std::process::id()));
+        let report = sample();
+        let files = write_report(&dir, &report).unwrap();
+        assert!(files.iter().all(|f| f.exists()));
+        let back: Report = serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(back, report);
+        let md = fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.contains("| majority | 4 | 80.0 |"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn series_group_by_method_and_sort() {
+        let series = series_by_method(&sample().test_time, |p| p.budget as f64);
+        assert_eq!(series.len(), 2);
+        assert_eq!(series[0].points, vec![(1.0, 0.25), (4.0, 0.5)]);
+    }
+}

@@ -1,0 +1,184 @@
+//! The first half of every algorithm's step: draw training problems, attempt each (a group of samples
+//! through the batched generation loop, or a step-level search), and score every attempt with the task's
+//! verifier.
+
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::Rng;
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{FinishReason, Generation, Model};
+use selfplay_tasks::Task;
+
+use super::config::RlSettings;
+use super::error::RlError;
+use crate::rollout::step_search::cost::forward_flops;
+use crate::rollout::step_search::solve;
+use crate::rollout::{Method, completion_text, encode_prompt, sample};
+
+/// One sampled completion and its verdict.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Scored {
+    /// The prompt (group) it was sampled for: an index into [`Rollouts::prompts`].
+    pub group: usize,
+    pub generation: Generation,
+    /// The verifier's reward, plus the format reward and the overlong penalty when they are on.
+    pub score: f32,
+    /// Whether the verifier accepted the answer.
+    pub correct: bool,
+}
+
+/// A step's samples, group after group.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Rollouts {
+    /// Each group's prompt tokens (BOS included).
+    pub prompts: Vec<Vec<u32>>,
+    /// The attempts, in prompt order: `group_size` samples per prompt, or each prompt's search solution.
+    pub samples: Vec<Scored>,
+    /// Completion tokens generated to make them (a search proposes many more than it returns).
+    pub generated_tokens: usize,
+    /// Forward FLOPs of the searches (prefix recomputation and the solutions' scoring pass included); 0 for
+    /// sampled attempts, whose cost follows from their tokens.
+    pub search_flops: f64,
+    /// Wall-clock time of sampling and scoring.
+    pub seconds: f64,
+}
+
+impl Rollouts {
+    /// Draws `prompts_per_step` problems with `rng` (uniformly, with replacement) and attempts each: with
+    /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
+    /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
+    /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
+    /// the overlong penalty when `settings` turn them on).
+    #[allow(clippy::too_many_arguments)]
+    pub fn collect<T: Task>(
+        model: &Model,
+        tokenizer: &dyn Tokenizer,
+        task: &T,
+        problems: &[T::Problem],
+        settings: &RlSettings,
+        max_new_tokens: usize,
+        rng: &mut ChaCha8Rng,
+        sample_seed: u64,
+    ) -> Result<Rollouts, RlError> {
+        let started = Instant::now();
+        if problems.is_empty() {
+            return Err(RlError::NoProblems);
+        }
+        let picked: Vec<usize> =
+            (0..settings.prompts_per_step).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
+        let prompts: Vec<Vec<u32>> =
+            picked.iter().map(|&i| encode_prompt(tokenizer, &task.prompt(&problems[i]))).collect::<Result<_, _>>()?;
+        if prompts.iter().any(Vec::is_empty) {
+            return Err(RlError::EmptyPrompt);
+        }
+        let overlong = settings.overlong(max_new_tokens)?;
+        let (groups, generated_tokens, search_flops) = match settings.rollouts {
+            Method::Sample => {
+                let ids: Vec<u64> = picked.iter().map(|&i| i as u64).collect();
+                let generation = settings.generation_config(max_new_tokens);
+                let groups = sample(model, &prompts, &ids, settings.group_size, &generation, sample_seed)?;
+                let tokens = groups.iter().flatten().map(|g| g.tokens.len()).sum();
+                (groups, tokens, 0.0)
+            }
+            method => {
+                let chosen: Vec<T::Problem> = picked.iter().map(|&i| problems[i].clone()).collect();
+                search(model, tokenizer, task, &chosen, &prompts, method, settings, max_new_tokens, sample_seed)?
+            }
+        };
+        let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+        for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {
+            for generation in generations {
+                let text = completion_text(tokenizer, &generation)?;
+                let reward = task.reward(&problems[problem], text.as_bytes());
+                let score = settings.shaped_score(reward.value, &text, generation.tokens.len(), overlong.as_ref());
+                samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });
+            }
+        }
+        Ok(Rollouts { prompts, samples, generated_tokens, search_flops, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    /// Completion tokens generated: the samples', or every token a search proposed.
+    pub fn tokens(&self) -> usize {
+        self.generated_tokens
+    }
+
+    /// Mean score.
+    pub fn reward_mean(&self) -> f32 {
+        self.samples.iter().map(|s| s.score).sum::<f32>() / self.samples.len().max(1) as f32
+    }
+
+    /// Fraction of samples the verifier accepted.
+    pub fn accuracy(&self) -> f32 {
+        self.samples.iter().filter(|s| s.correct).count() as f32 / self.samples.len().max(1) as f32
+    }
+
+    /// Each sample's score, in sample order.
+    pub fn scores(&self) -> Vec<f32> {
+        self.samples.iter().map(|s| s.score).collect()
+    }
+
+    /// Each sample's group, in sample order.
+    pub fn group_ids(&self) -> Vec<u64> {
+        self.samples.iter().map(|s| s.group as u64).collect()
+    }
+
+    /// Sample `s`'s prompt followed by its completion.
+    pub fn sequence(&self, s: &Scored) -> Vec<u32> {
+        let mut tokens = self.prompts.get(s.group).cloned().unwrap_or_default();
+        tokens.extend_from_slice(&s.generation.tokens);
+        tokens
+    }
+}
+
+/// One `method` search per prompt; each returned solution as a [`Generation`] whose log-probabilities and
+/// values come from one forward pass of `model` over it (what sampling would have recorded at temperature 1),
+/// with the tokens the searches generated and their FLOPs.
+#[allow(clippy::too_many_arguments)]
+fn search<T: Task>(
+    model: &Model,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    prompts: &[Vec<u32>],
+    method: Method,
+    settings: &RlSettings,
+    max_new_tokens: usize,
+    seed: u64,
+) -> Result<(Vec<Vec<Generation>>, usize, f64), RlError> {
+    let solved = solve(
+        model,
+        tokenizer,
+        task,
+        problems,
+        method,
+        settings.search_budget,
+        &settings.search,
+        max_new_tokens,
+        seed,
+    )?;
+    let sequences: Vec<Vec<u32>> =
+        prompts.iter().zip(&solved).map(|(p, s)| [p.as_slice(), &s.completion_tokens].concat()).collect();
+    let batch: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
+    let stats = model.token_logprobs(&batch)?;
+    let eos = model.config().eos_token_id;
+    let mut flops = 0.0;
+    let mut groups = Vec::with_capacity(solved.len());
+    for ((solution, prompt), stats) in solved.iter().zip(prompts).zip(stats) {
+        flops += solution.flops + forward_flops(model.config(), prompt.len() + solution.completion_tokens.len());
+        let completion = prompt.len() - 1..prompt.len() - 1 + solution.completion_tokens.len();
+        let logprobs = stats.logprobs[completion.clone()].to_vec();
+        let finish = match solution.completion_tokens.last() {
+            Some(&last) if Some(last) == eos => FinishReason::Stop(last),
+            _ => FinishReason::MaxTokens,
+        };
+        groups.push(vec![Generation {
+            tokens: solution.completion_tokens.clone(),
+            logprobs: logprobs.clone(),
+            model_logprobs: logprobs,
+            values: stats.values[completion].to_vec(),
+            finish,
+        }]);
+    }
+    Ok((groups, solved.iter().map(|s| s.tokens).sum(), flops))
+}

@@ -1,0 +1,106 @@
+//! RL as a stage of the o1 recipe: `[rl] steps` steps from the policy SFT left, the held-out greedy accuracy
+//! measured every `[eval] every` steps (the train-time curve), every step's FLOPs charged to it.
+
+use selfplay_learn::optim::AdamWState;
+use selfplay_model::{Model, ModelDir};
+
+use super::{RlError, step};
+use crate::engine::{Context, Stage, StepRecord};
+use crate::flops::{forward_flops_per_token, train_flops_per_token};
+use crate::o1::data::RecipeData;
+use crate::o1::error::O1Error;
+use crate::o1::record::{O1Record, TrainPoint};
+use crate::optimizer::ModelOptimizer;
+
+/// The RL stage.
+#[derive(Debug)]
+pub struct RlStage<'a> {
+    data: &'a RecipeData,
+    optimizer: Option<ModelOptimizer>,
+    /// The frozen policy the KL penalty pulls toward (`sft_model/`), when the penalty is on.
+    reference: Option<Model>,
+}
+
+impl<'a> RlStage<'a> {
+    /// The stage over `data`.
+    pub fn new(data: &'a RecipeData) -> Self {
+        RlStage { data, optimizer: None, reference: None }
+    }
+}
+
+impl Stage<O1Record> for RlStage<'_> {
+    type Error = O1Error;
+
+    fn name(&self) -> &'static str {
+        "rl"
+    }
+
+    fn label(&self) -> String {
+        format!("RL ({})", self.data.config.rl.algorithm.name())
+    }
+
+    fn steps(&self) -> u64 {
+        self.data.config.rl.steps
+    }
+
+    fn start(
+        &mut self,
+        cx: &mut Context<'_, O1Record>,
+        done: u64,
+        restored: Option<AdamWState>,
+    ) -> Result<(), O1Error> {
+        let config = &self.data.config;
+        let mut optimizer = ModelOptimizer::new(cx.model.weights(), config.rl.optim_config()).map_err(RlError::from)?;
+        if let Some(moments) = restored {
+            optimizer.restore(moments).map_err(RlError::from)?;
+        }
+        self.optimizer = Some(optimizer);
+        self.reference = if config.rl.kl_coef > 0.0 && done < self.steps() {
+            let saved = ModelDir::load(&cx.out.join("sft_model"))?;
+            Some(Model::new(saved.config, saved.weights)?)
+        } else {
+            None
+        };
+        Ok(())
+    }
+
+    fn step(&mut self, cx: &mut Context<'_, O1Record>, index: u64) -> Result<StepRecord, O1Error> {
+        let data = self.data;
+        let config = &data.config;
+        let optimizer = self.optimizer.as_mut().ok_or(O1Error::NotStarted("rl"))?;
+        let m = step(
+            &mut cx.model,
+            self.reference.as_ref(),
+            optimizer,
+            &data.tokenizer,
+            &data.task,
+            &data.train,
+            &config.rl,
+            config.max_new_tokens,
+            config.seed,
+            index,
+        )?;
+        let model_config = cx.model.config();
+        let context = config.max_new_tokens / 2;
+        let rollout_flops = if m.search_flops > 0.0 {
+            m.search_flops
+        } else {
+            m.rollout_tokens as f64 * forward_flops_per_token(model_config, context)
+        };
+        cx.record.train_flops += rollout_flops + m.update_tokens as f64 * train_flops_per_token(model_config, context);
+        if index.is_multiple_of(config.eval.every) || index == self.steps() {
+            let accuracy = data.greedy_accuracy(&cx.model)?;
+            cx.record.train_curve.push(TrainPoint { step: index, train_flops: cx.record.train_flops, accuracy });
+        }
+        Ok(StepRecord::new(&m, format!("reward {:.2} acc {:.2}", m.reward_mean, m.train_accuracy))?)
+    }
+
+    fn optimizer(&self) -> Option<&ModelOptimizer> {
+        self.optimizer.as_ref()
+    }
+
+    fn finish(&mut self, _cx: &mut Context<'_, O1Record>) -> Result<(), O1Error> {
+        self.reference = None;
+        Ok(())
+    }
+}

@@ -1,0 +1,104 @@
+//! Rollout collection: the overlong penalty is DAPO's ramp on top of the verifier's reward; search rollouts are
+//! the search's solutions.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::SeedableRng;
+use selfplay_model::Tokenizer;
+use selfplay_tasks::{Split, Task};
+
+use super::{LowercaseTask, tiny_model, tokenizer};
+use crate::o1::rl::error::RlError;
+use crate::o1::rl::rollouts::Rollouts;
+use crate::o1::rl::{Algorithm, RlSettings};
+use crate::rollout::Method;
+use crate::rollout::step_search::{SearchSettings, solve};
+
+fn collect(settings: &RlSettings, max_new_tokens: usize) -> Result<Rollouts, crate::o1::rl::RlError> {
+    let model = tiny_model(0.5, 2);
+    let problems = LowercaseTask.generate(Split::Train, 26, 0).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    Rollouts::collect(&model, &tokenizer(), &LowercaseTask, &problems, settings, max_new_tokens, &mut rng, 4)
+}
+
+#[test]
+fn overlong_penalty_ramps_to_its_weight_at_the_token_limit() {
+    let plain = RlSettings { prompts_per_step: 8, group_size: 8, ..RlSettings::default() };
+    let shaped = RlSettings { overlong_penalty: 0.5, overlong_buffer: 2, ..plain.clone() };
+    let (plain, shaped) = (collect(&plain, 3).unwrap(), collect(&shaped, 3).unwrap());
+    assert_eq!(plain.samples.len(), 64);
+    for (p, s) in plain.samples.iter().zip(&shaped.samples) {
+        assert_eq!((&p.generation, p.correct), (&s.generation, s.correct));
+        // Free up to 3 − 2 = 1 token, then −0.5 per token of the 2-token ramp, times the weight 0.5.
+        let penalty = match p.generation.tokens.len() {
+            0 | 1 => 0.0,
+            2 => -0.25,
+            _ => -0.5,
+        };
+        assert_eq!(s.score, p.score + penalty, "{} tokens", p.generation.tokens.len());
+    }
+    let too_long = RlSettings { overlong_penalty: 0.5, overlong_buffer: 4, ..RlSettings::default() };
+    let err = collect(&too_long, 3).unwrap_err();
+    assert!(matches!(err, RlError::InvalidSetting { name: "overlong_buffer", .. }));
+}
+
+/// With a search as the source, each prompt's attempt is the solution `solve` returns for its problem, and its
+/// recorded log-probabilities are the policy's, recomputed here from the logits.
+#[test]
+fn search_rollouts_are_the_search_solutions_with_the_policys_logprobs() {
+    // Not the default search, so the test sees `[rl.search]` reach the search.
+    let search = SearchSettings { candidates: 2, temperature: 0.7, ..SearchSettings::default() };
+    let settings = RlSettings {
+        algorithm: Algorithm::ExpertIteration,
+        rollouts: Method::Mcts,
+        search_budget: 4,
+        search: search.clone(),
+        prompts_per_step: 6,
+        ..RlSettings::default()
+    };
+    let rollouts = collect(&settings, 3).unwrap();
+    assert_eq!(rollouts.samples.len(), 6, "one attempt per prompt");
+    let (model, tok) = (tiny_model(0.5, 2), tokenizer());
+    // The problem is the prompt's letter (after BOS).
+    let problems: Vec<char> =
+        rollouts.prompts.iter().map(|p| tok.decode(&p[1..]).unwrap().chars().next().unwrap()).collect();
+    let solved = solve(&model, &tok, &LowercaseTask, &problems, Method::Mcts, 4, &search, 3, 4).unwrap();
+    assert_eq!(rollouts.tokens(), solved.iter().map(|s| s.tokens).sum::<usize>());
+    assert!(rollouts.search_flops > solved.iter().map(|s| s.flops).sum::<f64>());
+    for ((sample, solution), prompt) in rollouts.samples.iter().zip(&solved).zip(&rollouts.prompts) {
+        let generation = &sample.generation;
+        assert_eq!(generation.tokens, solution.completion_tokens);
+        assert_eq!(sample.correct, solution.correct);
+        let sequence = [prompt.as_slice(), &generation.tokens].concat();
+        let logits = &model.forward(&[&sequence]).unwrap()[0].logits;
+        let vocab = logits.dims()[1];
+        for (i, &token) in generation.tokens.iter().enumerate() {
+            let row = &logits.data()[(prompt.len() - 1 + i) * vocab..][..vocab];
+            let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+            let log_z = max + row.iter().map(|&l| (l - max).exp()).sum::<f32>().ln();
+            assert!((generation.model_logprobs[i] - (row[token as usize] - log_z)).abs() < 1e-5);
+        }
+        assert_eq!(generation.logprobs, generation.model_logprobs);
+        assert_eq!(generation.values.len(), generation.tokens.len());
+    }
+}
+
+/// The format reward adds its weight times the credits the answer's shape earns, on top of the verifier's reward and
+/// beside the overlong penalty.
+#[test]
+fn format_reward_adds_weighted_credits_for_the_answer_shape() {
+    let settings =
+        RlSettings { format_weight: 0.5, overlong_penalty: 0.5, overlong_buffer: 2, ..RlSettings::default() };
+    let overlong = settings.overlong(3).unwrap();
+    let score = |reward, text: &str, tokens| settings.shaped_score(reward, text, tokens, overlong.as_ref());
+    // Every credit (0.5 + 0.2 + 0.2 + 0.1): 0.5 × 1.0 on top of the verifier's 1.0; at 3 tokens the whole
+    // overlong penalty, 0.5 × −1, comes off.
+    assert_eq!(score(1.0, "1+2=3\n<answer>1+2</answer>\n", 1), 1.5);
+    assert_eq!(score(1.0, "1+2=3\n<answer>1+2</answer>\n", 3), 1.0);
+    // Two answers, text after the last, an empty one: only "present" (0.5) is earned.
+    assert_eq!(score(0.1, "<answer>1</answer><answer> </answer> so", 1), 0.1 + 0.5 * 0.5);
+    assert_eq!(score(0.0, "no answer at all", 1), 0.0);
+    let off = RlSettings::default();
+    assert_eq!(off.shaped_score(0.1, "<answer>1</answer>", 1, None), 0.1);
+    let bad = RlSettings { format_weight: f32::NAN, ..RlSettings::default() };
+    assert!(matches!(bad.validate(), Err(RlError::InvalidSetting { name: "format_weight", .. })));
+}

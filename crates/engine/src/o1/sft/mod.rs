@@ -1,0 +1,106 @@
+//! Policy initialisation: next-token cross-entropy on a task's solution traces, loss on the completion only;
+//! [`SftStage`] runs it as the recipe's first stage.
+
+mod stage;
+
+pub use stage::SftStage;
+
+use std::time::Instant;
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use selfplay_learn::LearnError;
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{IoError, Model, ModelError};
+use serde::Serialize;
+
+use crate::optimizer::ModelOptimizer;
+use crate::rollout::row_seed;
+
+/// What supervised training can fail on.
+#[derive(Debug, thiserror::Error)]
+pub enum SftError {
+    /// No examples, or a batch size of zero.
+    #[error("SFT needs at least one example and a batch size above zero")]
+    EmptyBatch,
+    /// A trace could not be encoded.
+    #[error("tokenizer: {0}")]
+    Tokenizer(#[from] IoError),
+    /// The forward or backward pass failed.
+    #[error("model: {0}")]
+    Model(#[from] ModelError),
+    /// The optimizer refused its settings or gradients.
+    #[error("optimizer: {0}")]
+    Learn(#[from] LearnError),
+}
+
+/// One training sequence: `<bos> prompt completion <eos>`, with loss weight 1 on the completion's tokens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SftExample {
+    /// The token ids.
+    pub tokens: Vec<u32>,
+    /// `tokens.len() − 1` weights: position `t` is weighted by whether token `t + 1` belongs to the completion.
+    pub weights: Vec<f32>,
+}
+
+impl SftExample {
+    /// Tokenises a prompt and its completion.
+    pub fn new(tokenizer: &dyn Tokenizer, prompt: &str, completion: &str) -> Result<Self, SftError> {
+        let mut tokens: Vec<u32> = tokenizer.bos_id().into_iter().collect();
+        tokens.extend(tokenizer.encode(prompt)?);
+        let prompt_len = tokens.len();
+        tokens.extend(tokenizer.encode(completion)?);
+        tokens.extend(tokenizer.eos_id());
+        let weights = (1..tokens.len()).map(|t| if t >= prompt_len { 1.0 } else { 0.0 }).collect();
+        Ok(SftExample { tokens, weights })
+    }
+}
+
+/// What one supervised step did: a line of `metrics.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct SftStepMetrics {
+    /// The step (from 1).
+    pub step: u64,
+    /// Mean cross-entropy over the completion tokens.
+    pub loss: f32,
+    /// Gradient norm before clipping.
+    pub grad_norm: f32,
+    /// Learning rate used.
+    pub lr: f32,
+    /// Tokens the step ran forward and backward over.
+    pub tokens: usize,
+    /// Throughput of the step.
+    pub tokens_per_second: f64,
+}
+
+/// Step `step` (counted from 1): a batch of `batch_size` examples drawn with replacement by a generator seeded
+/// from `(seed, step)` alone, so a run resumed at any step draws exactly the batches it would have drawn.
+pub fn step(
+    model: &mut Model,
+    optimizer: &mut ModelOptimizer,
+    examples: &[SftExample],
+    batch_size: usize,
+    seed: u64,
+    step: u64,
+) -> Result<SftStepMetrics, SftError> {
+    if examples.is_empty() || batch_size == 0 {
+        return Err(SftError::EmptyBatch);
+    }
+    let started = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(row_seed(seed, step, 0x5F7));
+    let batch: Vec<&SftExample> =
+        (0..batch_size).map(|_| &examples[(rng.next_u64() % examples.len() as u64) as usize]).collect();
+    let tokens: Vec<&[u32]> = batch.iter().map(|e| e.tokens.as_slice()).collect();
+    let weights: Vec<&[f32]> = batch.iter().map(|e| e.weights.as_slice()).collect();
+    let (loss, mut grads) = model.sft_loss_and_grads(&tokens, &weights)?;
+    let update = optimizer.step(model.weights_mut(), &mut grads)?;
+    let token_count = tokens.iter().map(|t| t.len()).sum();
+    Ok(SftStepMetrics {
+        step,
+        loss,
+        grad_norm: update.grad_norm,
+        lr: update.lr,
+        tokens: token_count,
+        tokens_per_second: token_count as f64 / started.elapsed().as_secs_f64().max(1e-9),
+    })
+}

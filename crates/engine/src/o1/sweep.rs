@@ -1,0 +1,136 @@
+//! The recipe's last stage: the test-time sweep on the trained policy, then `model/` and the report.
+//!
+//! It takes no steps: the sweep is deterministic, so a run resumed at this stage simply runs it again. With
+//! `[value_model] enabled` a value model is trained first (`value_model/`) and judges `best_of_n_value`.
+
+use std::time::Instant;
+
+use selfplay_learn::optim::AdamWState;
+use selfplay_model::SamplingParams;
+use selfplay_tasks::Task;
+
+use super::data::RecipeData;
+use super::error::O1Error;
+use super::eval::{EvalConfig, EvalError, test_time};
+use super::record::O1Record;
+use super::report::{Report, write_report};
+use super::value_model;
+use crate::engine::{Context, Stage, StepRecord};
+use crate::optimizer::ModelOptimizer;
+use crate::rollout::step_search::search_test_time_methods;
+
+/// The evaluation stage; holds the report once it has run.
+#[derive(Debug)]
+pub struct EvalStage<'a> {
+    data: &'a RecipeData,
+    report: Option<Report>,
+}
+
+impl<'a> EvalStage<'a> {
+    /// The stage over `data`.
+    pub fn new(data: &'a RecipeData) -> Self {
+        EvalStage { data, report: None }
+    }
+
+    /// The report, once the stage has finished.
+    pub fn into_report(self) -> Option<Report> {
+        self.report
+    }
+}
+
+impl Stage<O1Record> for EvalStage<'_> {
+    type Error = O1Error;
+
+    fn name(&self) -> &'static str {
+        "eval"
+    }
+
+    fn steps(&self) -> u64 {
+        0
+    }
+
+    fn start(&mut self, _: &mut Context<'_, O1Record>, _: u64, _: Option<AdamWState>) -> Result<(), O1Error> {
+        Ok(())
+    }
+
+    fn step(&mut self, _: &mut Context<'_, O1Record>, _: u64) -> Result<StepRecord, O1Error> {
+        Err(O1Error::NotStarted("eval"))
+    }
+
+    fn optimizer(&self) -> Option<&ModelOptimizer> {
+        None
+    }
+
+    fn finish(&mut self, cx: &mut Context<'_, O1Record>) -> Result<(), O1Error> {
+        let data = self.data;
+        let config = &data.config;
+        let model = &cx.model;
+        let sft_accuracy = cx.record.sft_accuracy.ok_or(O1Error::MissingSftAccuracy)?;
+        let rl_accuracy = cx.record.train_curve.last().map_or(sft_accuracy, |p| p.accuracy);
+        eprintln!("after RL: greedy accuracy {rl_accuracy:.3}; test-time sweep at budgets {:?}", config.eval.budgets);
+        let eval_config = EvalConfig {
+            max_new_tokens: config.max_new_tokens,
+            sampling: SamplingParams { temperature: config.eval.temperature, ..SamplingParams::default() },
+            budgets: config.eval.budgets.clone(),
+            seed: config.seed,
+        };
+        let value_model = if config.value_model.enabled {
+            let (value_model, trained) = value_model::train(
+                model,
+                &data.tokenizer,
+                &data.task,
+                &data.train,
+                &config.value_model,
+                config.max_new_tokens,
+                config.seed,
+            )?;
+            eprintln!(
+                "value model: {} samples ({:.0}% correct), final mse {:.3}, {:.0} s",
+                trained.samples,
+                100.0 * trained.positive_rate,
+                trained.final_loss,
+                trained.seconds
+            );
+            data.save_model(&value_model, &cx.out.join("value_model"))?;
+            Some(value_model)
+        } else {
+            None
+        };
+        let started = Instant::now();
+        let mut points = test_time(model, value_model.as_ref(), &data.tokenizer, &data.task, &data.eval, &eval_config)?;
+        eprintln!("test-time sweep, sampling methods: {:.0} s", started.elapsed().as_secs_f64());
+        if !config.eval.search_methods.is_empty() && !config.eval.budgets.is_empty() {
+            let started = Instant::now();
+            points.extend(
+                search_test_time_methods(
+                    model,
+                    &data.tokenizer,
+                    &data.task,
+                    &data.eval,
+                    &config.eval.search_methods,
+                    &config.eval.budgets,
+                    &config.eval.search,
+                    config.max_new_tokens,
+                    config.seed,
+                )
+                .map_err(EvalError::from)?,
+            );
+            eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
+        }
+
+        data.save_model(model, &cx.out.join("model"))?;
+        let report = Report {
+            task: data.task.name().into(),
+            eval_problems: data.eval.len(),
+            wall_seconds: cx.clock.elapsed(),
+            sft_accuracy,
+            rl_accuracy,
+            train_curve: cx.record.train_curve.clone(),
+            test_time: points,
+        };
+        let files = write_report(cx.out, &report)?;
+        eprintln!("wrote {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        self.report = Some(report);
+        Ok(())
+    }
+}

@@ -1,0 +1,126 @@
+//! [`Method`], the one name for every way of attempting a problem, and [`TestTimePoint`], what one costs.
+
+use serde::{Deserialize, Serialize};
+
+/// Every way the policy can attempt a problem: decoding, sampling with a choice among samples, or a
+/// step-level search. Training uses the ones that produce attempts to learn from ([`Method::is_rollout`]);
+/// evaluation reports any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Method {
+    /// One greedy completion.
+    Greedy,
+    /// Independent samples at the sampling temperature; as a test-time method, the mean accuracy of one sample
+    /// (pass@1, averaged over `budget` draws).
+    #[default]
+    Sample,
+    /// The most common answer among `budget` samples.
+    Majority,
+    /// A sample the verifier accepts, if any of `budget` is.
+    BestOfN,
+    /// Of the samples with a well-formed answer, the one the value head (or value model) rates highest.
+    BestOfNValue,
+    /// Step beam search: the budget is the beam width.
+    Beam,
+    /// MCTS with PUCT selection (MuZero) over steps: the budget is the number of simulations.
+    Mcts,
+    /// Gumbel MuZero (Sequential Halving at the root) over steps: the budget is the number of simulations.
+    Gumbel,
+}
+
+impl Method {
+    /// Every method, in report order.
+    pub const ALL: [Method; 8] = [
+        Method::Greedy,
+        Method::Sample,
+        Method::Majority,
+        Method::BestOfN,
+        Method::BestOfNValue,
+        Method::Beam,
+        Method::Mcts,
+        Method::Gumbel,
+    ];
+
+    /// The step searches, in report order.
+    pub const SEARCHES: [Method; 3] = [Method::Beam, Method::Mcts, Method::Gumbel];
+
+    /// The method's name in configs, reports and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Greedy => "greedy",
+            Method::Sample => "sample",
+            Method::Majority => "majority",
+            Method::BestOfN => "best_of_n",
+            Method::BestOfNValue => "best_of_n_value",
+            Method::Beam => "beam",
+            Method::Mcts => "mcts",
+            Method::Gumbel => "gumbel",
+        }
+    }
+
+    /// Whether it is a step-level search (beam, MCTS, Gumbel).
+    pub fn is_search(self) -> bool {
+        Method::SEARCHES.contains(&self)
+    }
+
+    /// Whether RL can take its attempts from it: samples, or a search's solutions.
+    pub fn is_rollout(self) -> bool {
+        self == Method::Sample || self.is_search()
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no [`Method`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown method `{0}` (expected one of greedy, sample, majority, best_of_n, best_of_n_value, beam, mcts, gumbel)"
+)]
+pub struct UnknownMethod(pub String);
+
+impl std::str::FromStr for Method {
+    type Err = UnknownMethod;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        Method::ALL.into_iter().find(|m| m.name() == name).ok_or_else(|| UnknownMethod(name.to_string()))
+    }
+}
+
+/// One point of a test-time scaling curve: a method at a budget, with what it cost.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestTimePoint {
+    /// [`Method::name`].
+    pub method: String,
+    /// Samples (sampling methods), beam width or simulations (step searches) per problem.
+    pub budget: u32,
+    /// Mean tokens generated per problem.
+    pub tokens: f64,
+    /// Mean forward FLOPs spent per problem.
+    pub flops: f64,
+    /// Fraction of the problems solved.
+    pub accuracy: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_through_serde_and_from_str() {
+        for method in Method::ALL {
+            assert_eq!(serde_json::to_string(&method).unwrap(), format!("\"{}\"", method.name()));
+            assert_eq!(method.name().parse::<Method>(), Ok(method));
+        }
+        assert!("best-of-n".parse::<Method>().is_err());
+    }
+
+    #[test]
+    fn rollouts_are_samples_or_searches() {
+        let rollouts: Vec<Method> = Method::ALL.into_iter().filter(|m| m.is_rollout()).collect();
+        assert_eq!(rollouts, [Method::Sample, Method::Beam, Method::Mcts, Method::Gumbel]);
+    }
+}

@@ -1,0 +1,445 @@
+//! The transformer as a step-level policy, value model and (through the task) verifier.
+//!
+//! * A step is the tokens up to and including a newline, or up to the end of the completion (EOS, the
+//!   completion's token limit, the step's token limit, or the context length). The prompt is step 0 of every
+//!   solution, so a prefix names its problem. Countdown traces are lines `a op b=c`, then `<answer>…</answer>`.
+//! * Propose: K continuations of the prefix sampled by [`Model::generate`], stopping at the newline. Sample `j` of a
+//!   prefix is seeded by `(run seed, hash of the prefix's tokens, j)`: a prefix gets the same proposals whichever
+//!   batch, method or budget asks for them, so expansions are cached and reused across searches, while each search
+//!   is still charged (in [`Spent`]) what it would have generated alone.
+//! * Value: the value head (trained on Monte-Carlo returns in [0, 1]) as recorded while sampling: a step carries
+//!   the value the head gave once it had read the step up to its stop token. That comes with decoding at no extra
+//!   cost; a forward pass over the whole prefix would only add the newline. The root's value is the head on the
+//!   whole prompt, recorded when the root is expanded.
+//! * Verify: the task's exact reward on the decoded completion (the reward's value, the scale the value head
+//!   was trained on). With `check_steps`, a partial solution that the task's step checker rejects is worth 0
+//!   instead of its value-head estimate.
+//!
+//! Proposals are generated for all requested prefixes of all problems together, in chunks of rows, so the
+//! matrix products stay wide.
+
+use std::collections::{HashMap, HashSet};
+
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{FinishReason, Generation, GenerationConfig, Model, SamplingParams};
+use selfplay_search::language::{Candidate, StepModel};
+use selfplay_tasks::Task;
+use serde::{Deserialize, Serialize};
+
+use super::cost::{Spent, forward_flops, generation_flops};
+use super::{SearchSettings, StepSearchError};
+use crate::rollout::sampling::{encode_prompt, row_seed};
+
+/// Rows per call of the generation loop (as in [`crate::rollout::sampling`]): wide products, small KV caches.
+const ROWS_PER_CHUNK: usize = 256;
+
+/// The prior mass of a proposed step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PriorWeights {
+    /// 1 per sample: merged duplicates give visit-frequency priors.
+    Count,
+    /// The step's probability under the model at temperature 1 (`exp` of its summed log-probabilities).
+    Probability,
+}
+
+/// One reasoning step: its tokens and the value recorded while sampling it.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// The step's tokens (its newline or EOS included).
+    pub tokens: Vec<u32>,
+    /// The value head once it had read every token of the step but the last; NaN for the prompt.
+    pub value: f32,
+}
+
+/// Steps are the same step when their tokens are: identical samples merge whatever values they recorded.
+impl PartialEq for Step {
+    fn eq(&self, other: &Self) -> bool {
+        self.tokens == other.tokens
+    }
+}
+
+/// A prefix's K proposals, what generating them cost, and the value head on the prefix.
+#[derive(Debug, Clone)]
+struct Expansion {
+    candidates: Vec<Candidate<Step>>,
+    value: f32,
+    spent: Spent,
+}
+
+/// A solution judged by the task.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Judged {
+    /// The completion text (without EOS).
+    pub text: String,
+    /// The reward's value.
+    pub score: f32,
+    /// The reward's verdict.
+    pub correct: bool,
+}
+
+/// One generation request: continue `prompt` by at most `limit` tokens from sampling stream `seed`.
+struct Row<'p> {
+    prompt: &'p [u32],
+    limit: usize,
+    seed: u64,
+}
+
+/// The transformer over a fixed problem set, as a [`StepModel`] (implemented for `&mut TransformerPolicy`, so
+/// searches borrow it and its cache outlives them).
+#[derive(Debug)]
+pub struct TransformerPolicy<'a, T: Task> {
+    model: &'a Model,
+    tokenizer: &'a dyn Tokenizer,
+    task: &'a T,
+    settings: SearchSettings,
+    max_new_tokens: usize,
+    seed: u64,
+    newline: u32,
+    eos: Option<u32>,
+    /// The distinct problems (identical prompts are one problem, searched once).
+    unique: Vec<&'a T::Problem>,
+    prompts: Vec<Vec<u32>>,
+    prompt_index: HashMap<Vec<u32>, usize>,
+    /// `of_problem[i]`: the distinct problem that problem `i` is.
+    of_problem: Vec<usize>,
+    /// Expansions by (K, prefix tokens).
+    cache: HashMap<(usize, Vec<u32>), Expansion>,
+    root_values: Vec<Option<f32>>,
+    /// What the current search has spent on each distinct problem.
+    spent: Vec<Spent>,
+}
+
+impl<'a, T: Task> TransformerPolicy<'a, T> {
+    /// A policy for `problems`, sampling with `settings` and completions of at most `max_new_tokens` tokens.
+    pub fn new(
+        model: &'a Model,
+        tokenizer: &'a dyn Tokenizer,
+        task: &'a T,
+        problems: &'a [T::Problem],
+        settings: &SearchSettings,
+        max_new_tokens: usize,
+        seed: u64,
+    ) -> Result<Self, StepSearchError> {
+        settings.validate()?;
+        if max_new_tokens == 0 {
+            return Err(StepSearchError::InvalidInput("max_new_tokens must be at least 1"));
+        }
+        let newline = match tokenizer.encode("\n")?.as_slice() {
+            [id] => *id,
+            other => return Err(StepSearchError::NewlineToken(other.len())),
+        };
+        let mut policy = TransformerPolicy {
+            model,
+            tokenizer,
+            task,
+            settings: settings.clone(),
+            max_new_tokens,
+            seed,
+            newline,
+            eos: tokenizer.eos_id(),
+            unique: Vec::new(),
+            prompts: Vec::new(),
+            prompt_index: HashMap::new(),
+            of_problem: Vec::with_capacity(problems.len()),
+            cache: HashMap::new(),
+            root_values: Vec::new(),
+            spent: Vec::new(),
+        };
+        for problem in problems {
+            let prompt = encode_prompt(tokenizer, &task.prompt(problem))?;
+            let next = policy.unique.len();
+            let u = *policy.prompt_index.entry(prompt.clone()).or_insert(next);
+            if u == next {
+                policy.unique.push(problem);
+                policy.prompts.push(prompt);
+            }
+            policy.of_problem.push(u);
+        }
+        policy.root_values = vec![None; policy.unique.len()];
+        policy.spent = vec![Spent::default(); policy.unique.len()];
+        Ok(policy)
+    }
+
+    /// Number of distinct problems.
+    pub fn num_distinct(&self) -> usize {
+        self.unique.len()
+    }
+
+    /// The distinct problem each problem is (indices into the distinct problems).
+    pub fn distinct_of_problems(&self) -> &[usize] {
+        &self.of_problem
+    }
+
+    /// The root of distinct problem `u`'s search: its prompt as step 0.
+    pub fn root(&self, u: usize) -> Vec<Step> {
+        let tokens = self.prompts.get(u).cloned().unwrap_or_default();
+        vec![Step { tokens, value: f32::NAN }]
+    }
+
+    /// The completion's token limit.
+    pub fn max_new_tokens(&self) -> usize {
+        self.max_new_tokens
+    }
+
+    /// The candidates per expansion (K).
+    pub fn candidates(&self) -> usize {
+        self.settings.candidates
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &SearchSettings {
+        &self.settings
+    }
+
+    /// Starts accounting for a new search: nothing spent yet (cached expansions stay).
+    pub fn begin_search(&mut self) {
+        self.spent.iter_mut().for_each(|s| *s = Spent::default());
+    }
+
+    /// What the current search has spent on distinct problem `u`.
+    pub fn spent(&self, u: usize) -> Spent {
+        self.spent.get(u).copied().unwrap_or_default()
+    }
+
+    /// Generates the K proposals of every prefix not yet cached, all in one batch, charging nothing: a later
+    /// [`StepModel::propose`] charges the search that asks.
+    pub fn prefetch(&mut self, prefixes: &[&[Step]], k: usize) -> Result<(), StepSearchError> {
+        // (distinct problem, prefix tokens, completion length) of every prefix not cached, each once.
+        let mut missing: Vec<(usize, Vec<u32>, usize)> = Vec::new();
+        let mut seen = HashSet::new();
+        for prefix in prefixes {
+            let u = self.problem_of(prefix)?;
+            let key = (k, flatten(prefix));
+            if !self.cache.contains_key(&key) && seen.insert(key.1.clone()) {
+                missing.push((u, key.1, completion_len(prefix)));
+            }
+        }
+        let mut rows = Vec::with_capacity(missing.len() * k);
+        for (_, tokens, done) in &missing {
+            let limit = self.settings.max_step_tokens.min(self.room(tokens.len(), *done));
+            if limit == 0 {
+                continue;
+            }
+            rows.extend((0..k).map(|j| Row { prompt: tokens, limit, seed: proposal_seed(self.seed, tokens, j) }));
+        }
+        let sampling = SamplingParams { temperature: self.settings.temperature, ..SamplingParams::default() };
+        let mut generations = self.generate(&rows, sampling, vec![self.newline])?.into_iter();
+        drop(rows);
+        for (u, tokens, done) in missing {
+            let limit = self.settings.max_step_tokens.min(self.room(tokens.len(), done));
+            let rows: Vec<Generation> = if limit == 0 { Vec::new() } else { generations.by_ref().take(k).collect() };
+            let expansion = self.expansion(&tokens, done, &rows);
+            if u < self.root_values.len() && tokens.len() == self.prompts[u].len() {
+                self.root_values[u] = Some(expansion.value);
+            }
+            self.cache.insert((k, tokens), expansion);
+        }
+        Ok(())
+    }
+
+    /// The candidates, prefix value and cost of `rows`, the samples of `prefix` (prompt included) whose
+    /// completion so far has `done` tokens. A step is terminal unless it ended its line with room left after it.
+    fn expansion(&self, prefix: &[u32], done: usize, rows: &[Generation]) -> Expansion {
+        let mut spent = Spent::default();
+        let mut candidates = Vec::with_capacity(rows.len());
+        for g in rows {
+            spent.add(Spent {
+                tokens: g.tokens.len(),
+                flops: generation_flops(self.model.config(), prefix.len(), g.tokens.len()),
+            });
+            let ends_line = matches!(g.finish, FinishReason::Stop(t) if t == self.newline);
+            let weight = match self.settings.priors {
+                PriorWeights::Count => 1.0,
+                PriorWeights::Probability => g.model_logprobs.iter().sum::<f32>().exp().max(f32::MIN_POSITIVE),
+            };
+            candidates.push(Candidate {
+                step: Step { tokens: g.tokens.clone(), value: g.values.last().copied().unwrap_or(f32::NAN) },
+                weight,
+                terminal: !ends_line || self.room(prefix.len() + g.tokens.len(), done + g.tokens.len()) == 0,
+            });
+        }
+        let value = rows.first().and_then(|g| g.values.first()).copied().unwrap_or(f32::NAN);
+        Expansion { candidates, value, spent }
+    }
+
+    /// Completes each `(distinct problem, prefix)` greedily to the end of its completion, charging its problem;
+    /// a prefix whose completion has no tokens left comes back unchanged.
+    pub fn finish_greedily(&mut self, prefixes: Vec<(usize, Vec<Step>)>) -> Result<Vec<Vec<Step>>, StepSearchError> {
+        let flat: Vec<Vec<u32>> = prefixes.iter().map(|(_, p)| flatten(p)).collect();
+        let limits: Vec<usize> =
+            prefixes.iter().zip(&flat).map(|((_, p), f)| self.room(f.len(), completion_len(p))).collect();
+        let rows: Vec<Row<'_>> = flat
+            .iter()
+            .zip(&limits)
+            .filter(|(_, l)| **l > 0)
+            .map(|(prompt, &limit)| Row { prompt, limit, seed: 0 })
+            .collect();
+        let mut generations = self.generate(&rows, SamplingParams::greedy(), Vec::new())?.into_iter();
+        let mut out = Vec::with_capacity(prefixes.len());
+        for (((u, mut steps), prompt), limit) in prefixes.into_iter().zip(&flat).zip(limits) {
+            if limit > 0
+                && let Some(g) = generations.next()
+            {
+                let flops = generation_flops(self.model.config(), prompt.len(), g.tokens.len());
+                self.charge(u, Spent { tokens: g.tokens.len(), flops });
+                let value = g.values.last().copied().unwrap_or(f32::NAN);
+                steps.push(Step { tokens: g.tokens, value });
+            }
+            out.push(steps);
+        }
+        Ok(out)
+    }
+
+    /// The task's judgement of a solution (its steps after the prompt, up to the first EOS).
+    pub fn judge(&self, solution: &[Step]) -> Result<Judged, StepSearchError> {
+        let u = self.problem_of(solution)?;
+        let text = self.completion_text(solution)?;
+        let reward = self.task.reward(self.unique[u], text.as_bytes());
+        Ok(Judged { text, score: reward.value, correct: reward.verdict.is_correct() })
+    }
+
+    /// Whether the task's step checker rejects one of the solution's complete steps (`false` for a task
+    /// without a checker).
+    fn has_invalid_step(&self, solution: &[Step]) -> Result<bool, StepSearchError> {
+        let u = self.problem_of(solution)?;
+        let text = self.completion_text(solution)?;
+        Ok(self.task.check_steps(self.unique[u], text.as_bytes()).is_some_and(|p| p.has_invalid_step))
+    }
+
+    /// The text of the steps after the prompt, up to the first EOS.
+    fn completion_text(&self, solution: &[Step]) -> Result<String, StepSearchError> {
+        let mut tokens = self.completion_tokens(solution);
+        if tokens.last().is_some_and(|&t| Some(t) == self.eos) {
+            tokens.pop();
+        }
+        Ok(self.tokenizer.decode(&tokens)?)
+    }
+
+    /// The solution's completion (every step after the prompt), up to and including its first EOS.
+    pub fn completion_tokens(&self, solution: &[Step]) -> Vec<u32> {
+        let mut tokens: Vec<u32> = solution.iter().skip(1).flat_map(|s| s.tokens.iter().copied()).collect();
+        if let Some(end) = tokens.iter().position(|&t| Some(t) == self.eos) {
+            tokens.truncate(end + 1);
+        }
+        tokens
+    }
+
+    /// The distinct problem a prefix belongs to (by its step 0, the prompt).
+    pub fn problem_of(&self, prefix: &[Step]) -> Result<usize, StepSearchError> {
+        let prompt = prefix.first().ok_or(StepSearchError::UnknownPrompt)?;
+        self.prompt_index.get(&prompt.tokens).copied().ok_or(StepSearchError::UnknownPrompt)
+    }
+
+    /// Tokens a prefix of `len` tokens, `done` of them generated, may still grow by: the completion's limit and
+    /// the model's context length both bound it.
+    fn room(&self, len: usize, done: usize) -> usize {
+        let context = self.model.config().max_position_embeddings;
+        self.max_new_tokens.saturating_sub(done).min(context.saturating_sub(len))
+    }
+
+    fn charge(&mut self, u: usize, spent: Spent) {
+        if let Some(s) = self.spent.get_mut(u) {
+            s.add(spent);
+        }
+    }
+
+    /// Runs `rows` through the generation loop in chunks. A chunk decodes up to its largest limit; rows are then
+    /// cut back to their own limit, which gives exactly what a run with that limit samples (a row's stream is
+    /// its own), so only the kept tokens are charged.
+    fn generate(
+        &self,
+        rows: &[Row<'_>],
+        sampling: SamplingParams,
+        stop_tokens: Vec<u32>,
+    ) -> Result<Vec<Generation>, StepSearchError> {
+        let mut out = Vec::with_capacity(rows.len());
+        for chunk in rows.chunks(ROWS_PER_CHUNK) {
+            let max_new_tokens = chunk.iter().map(|r| r.limit).max().unwrap_or(0);
+            let config = GenerationConfig { max_new_tokens, sampling, stop_tokens: stop_tokens.clone() };
+            let prompts: Vec<&[u32]> = chunk.iter().map(|r| r.prompt).collect();
+            let seeds: Vec<u64> = chunk.iter().map(|r| r.seed).collect();
+            for (mut g, row) in self.model.generate(&prompts, &config, &seeds)?.into_iter().zip(chunk) {
+                if g.tokens.len() > row.limit {
+                    g.tokens.truncate(row.limit);
+                    g.logprobs.truncate(row.limit);
+                    g.model_logprobs.truncate(row.limit);
+                    g.values.truncate(row.limit);
+                    g.finish = FinishReason::MaxTokens;
+                }
+                out.push(g);
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<T: Task> StepModel for &mut TransformerPolicy<'_, T> {
+    type Step = Step;
+    type Error = StepSearchError;
+
+    fn propose(
+        &mut self,
+        prefixes: &[&[Step]],
+        k: usize,
+        out: &mut [Vec<Candidate<Step>>],
+    ) -> Result<(), StepSearchError> {
+        self.prefetch(prefixes, k)?;
+        for (prefix, slot) in prefixes.iter().zip(out.iter_mut()) {
+            let u = self.problem_of(prefix)?;
+            let expansion = self.cache.get(&(k, flatten(prefix))).ok_or(StepSearchError::UnknownPrompt)?;
+            let (spent, candidates) = (expansion.spent, expansion.candidates.clone());
+            self.charge(u, spent);
+            slot.extend(candidates);
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, prefixes: &[&[Step]], out: &mut [f32]) -> Result<(), StepSearchError> {
+        for (prefix, slot) in prefixes.iter().zip(out.iter_mut()) {
+            let u = self.problem_of(prefix)?;
+            *slot = match (prefix.len(), self.root_values[u]) {
+                (2.., _) if self.settings.check_steps && self.has_invalid_step(prefix)? => 0.0,
+                (2.., _) => prefix.last().map_or(f32::NAN, |s| s.value),
+                (_, Some(v)) => v,
+                _ => {
+                    // A root never expanded: one forward pass over the prompt.
+                    let prompt = &self.prompts[u];
+                    let v = self.model.forward(&[prompt])?.first().and_then(|o| o.values.last().copied());
+                    let flops = forward_flops(self.model.config(), prompt.len());
+                    self.charge(u, Spent { tokens: 0, flops });
+                    self.root_values[u] = v;
+                    v.unwrap_or(f32::NAN)
+                }
+            };
+        }
+        Ok(())
+    }
+
+    /// The task's reward when the settings use the verifier; a completion that cannot be decoded scores 0.
+    fn verify(&mut self, solution: &[Step]) -> Option<f32> {
+        self.settings.use_verifier.then(|| self.judge(solution).map_or(0.0, |j| j.score))
+    }
+}
+
+/// The tokens of a prefix, prompt included.
+pub fn flatten(steps: &[Step]) -> Vec<u32> {
+    steps.iter().flat_map(|s| s.tokens.iter().copied()).collect()
+}
+
+/// Tokens generated so far: every step after the prompt.
+fn completion_len(steps: &[Step]) -> usize {
+    steps.iter().skip(1).map(|s| s.tokens.len()).sum()
+}
+
+/// The sampling seed of proposal `sample` of the prefix `prefix` (its tokens, prompt included) in a run seeded
+/// `seed`: what [`Model::generate`] is given for that row.
+pub fn proposal_seed(seed: u64, prefix: &[u32], sample: usize) -> u64 {
+    row_seed(seed, prefix_hash(prefix), sample as u64)
+}
+
+/// A well-spread 64-bit digest of a token sequence (SplitMix64 folded over the tokens), stable across platforms
+/// and Rust versions, unlike `std`'s hasher.
+fn prefix_hash(tokens: &[u32]) -> u64 {
+    tokens.iter().enumerate().fold(tokens.len() as u64, |h, (i, &t)| row_seed(h, u64::from(t), i as u64))
+}

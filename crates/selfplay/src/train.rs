@@ -1,0 +1,85 @@
+//! `selfplay train` (and `selfplay demo`, the same loop on the embedded default): SFT, RL, test-time sweep,
+//! report; checkpointed, resumable, and stopped cleanly by Ctrl-C.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::Args;
+
+use selfplay_engine::o1::{self, Outcome, RunConfig};
+
+use super::CliError;
+
+/// The options `train` and `demo` share.
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Directory for checkpoints, metrics, report, plots and models.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// A TOML file overriding any of the settings (see --print-config).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// The longer, stronger run (four numbers, bigger model; hours on 2 cores) instead of the default.
+    #[arg(long, conflicts_with = "config")]
+    full: bool,
+    /// Continue the run in --out from its newest checkpoint (its settings are used unless --config is given,
+    /// which must then match them).
+    #[arg(long)]
+    resume: bool,
+    /// Print the settings that would be used, every default written out, and exit.
+    #[arg(long)]
+    print_config: bool,
+    /// Seed for everything random.
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+/// Runs the loop as `args` ask, writing under `--out` or `default_out`.
+pub fn run(args: RunArgs, default_out: PathBuf) -> Result<(), CliError> {
+    let out = args.out.clone().unwrap_or(default_out);
+    let mut config = match (&args.config, args.resume) {
+        (Some(path), _) => RunConfig::from_file(path)?,
+        (None, true) => match o1::saved_config(&out)? {
+            Some(config) => config,
+            None => return Err(format!("{} holds no checkpoint to resume", out.display()).into()),
+        },
+        (None, false) if args.full => RunConfig::full(),
+        (None, false) => RunConfig::default(),
+    };
+    if let Some(seed) = args.seed {
+        config.seed = seed;
+    }
+    if args.print_config {
+        print!("{}", config.to_toml()?);
+        return Ok(());
+    }
+
+    // The first Ctrl-C asks the loop to checkpoint and stop after the current step; a second one exits at once.
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler_flag = Arc::clone(&stop);
+    ctrlc::set_handler(move || {
+        if handler_flag.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to quit at once)");
+    })?;
+    let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
+    match o1::run(&config, &out, args.resume, &should_stop)? {
+        Outcome::Finished(report) => println!(
+            "{}: greedy accuracy {:.3} after policy initialisation, {:.3} after RL ({} held-out problems, {:.0} s); report in {}",
+            report.task,
+            report.sft_accuracy,
+            report.rl_accuracy,
+            report.eval_problems,
+            report.wall_seconds,
+            out.join("report.md").display()
+        ),
+        Outcome::Interrupted { stage, step, checkpoint } => println!(
+            "stopped after {stage} step {step}; checkpoint in {}; continue with: selfplay train --out {} --resume",
+            checkpoint.display(),
+            out.display()
+        ),
+    }
+    Ok(())
+}
