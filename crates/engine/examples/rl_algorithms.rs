@@ -86,7 +86,7 @@ fn main() -> Result<(), Error> {
                 m.reward_mean, m.train_accuracy, m.trained_sequences, m.updates, m.rollout_seconds, m.update_seconds
             );
             (rollout_s, update_s) = (rollout_s + m.rollout_seconds, update_s + m.update_seconds);
-            (rollout_tok, update_tok) = (rollout_tok + m.rollout_tokens, update_tok + m.update_tokens);
+            (rollout_tok, update_tok) = (rollout_tok + m.rollout_tokens, update_tok + m.terms.tokens);
         }
         let n = steps.max(1) as f64;
         println!(

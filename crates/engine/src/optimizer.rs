@@ -17,6 +17,14 @@ pub struct OptimConfig {
     pub max_grad_norm: f32,
 }
 
+impl OptimConfig {
+    /// `steps` updates at peak `lr`: linear warm-up over the first 5%, then cosine decay; gradients clipped at
+    /// global norm 1 (policy initialisation and the value model).
+    pub fn warmup_cosine(lr: f32, weight_decay: f32, steps: u64) -> Self {
+        OptimConfig { lr, weight_decay, warmup_steps: steps / 20, total_steps: steps, max_grad_norm: 1.0 }
+    }
+}
+
 /// AdamW plus its learning-rate schedule, bound to one model's parameter layout.
 #[derive(Debug, Clone)]
 pub struct ModelOptimizer {

@@ -105,6 +105,7 @@ fn whiten_masked(xs: &mut [f64], mask: &[bool]) {
 
 /// How group-relative advantages are scaled after subtracting the group mean.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum GroupScale {
     /// Divide by the group's standard deviation (GRPO; verl `norm_adv_by_std_in_grpo=True`).
     GroupStd,

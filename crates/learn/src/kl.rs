@@ -11,6 +11,7 @@ use crate::shape::{SeqShape, check_param};
 
 /// Estimator of KL(π‖π_ref) from one sample, with `d = log π − log π_ref`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum KlEstimator {
     /// `d`: unbiased, high variance, can be negative (verl "kl"/"k1").
     K1,

@@ -125,13 +125,7 @@ pub fn train<T: Task>(
     let positives = data.iter().filter(|d| d.correct).count();
 
     let mut model = policy.clone();
-    let optim = OptimConfig {
-        lr: settings.lr,
-        weight_decay: 0.0,
-        warmup_steps: settings.steps / 20,
-        total_steps: settings.steps,
-        max_grad_norm: 1.0,
-    };
+    let optim = OptimConfig::warmup_cosine(settings.lr, 0.0, settings.steps);
     let mut optimizer = ModelOptimizer::new(model.weights(), optim)?;
     let progress = Progress::new("value model", settings.steps);
     let mut losses = Vec::with_capacity(settings.steps as usize);

@@ -44,32 +44,6 @@ impl Algorithm {
     }
 }
 
-/// How GRPO scales a group's centred scores.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum GroupScaling {
-    /// Divide by the group's standard deviation (the original GRPO).
-    #[default]
-    GroupStd,
-    /// Divide by the standard deviation of the whole batch's scores.
-    BatchStd,
-    /// No scaling (Dr. GRPO: the per-group std biases learning toward too easy and too hard prompts).
-    None,
-}
-
-/// Estimator of KL(π‖π_ref) from the sampled tokens (Schulman's k1/k2/k3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum KlKind {
-    /// `log π − log π_ref`: unbiased, can be negative.
-    K1,
-    /// `(log π − log π_ref)² / 2`: its gradient is the true KL gradient's estimator.
-    K2,
-    /// `π_ref/π − log(π_ref/π) − 1`: unbiased and non-negative (GRPO's choice).
-    #[default]
-    K3,
-}
-
 /// How per-token policy losses are averaged into one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -136,7 +110,7 @@ pub struct RlSettings {
     /// reference.
     pub kl_coef: f32,
     /// The KL estimator.
-    pub kl_estimator: KlKind,
+    pub kl_estimator: KlEstimator,
     /// PPO only: subtract `kl_coef · KL` from each token's reward (InstructGPT) instead of adding it to
     /// the loss.
     pub kl_in_reward: bool,
@@ -149,7 +123,7 @@ pub struct RlSettings {
     /// PPO: whiten the advantages over the batch (zero mean, unit variance).
     pub whiten_advantages: bool,
     /// GRPO: how centred scores are scaled.
-    pub group_scale: GroupScaling,
+    pub group_scale: GroupScale,
     /// Weight of DAPO's soft overlong penalty, added to the verifier's reward: nothing up to
     /// `max_new_tokens − overlong_buffer` tokens, then a linear ramp down to `−overlong_penalty` at
     /// `max_new_tokens` (length shaping: it warns the policy before truncation cuts an answer off).
@@ -191,12 +165,12 @@ impl Default for RlSettings {
             entropy_coef: 0.0,
             aggregation: Aggregation::TokenMean,
             kl_coef: 0.0,
-            kl_estimator: KlKind::K3,
+            kl_estimator: KlEstimator::K3,
             kl_in_reward: false,
             gamma: 1.0,
             lambda: 1.0,
             whiten_advantages: true,
-            group_scale: GroupScaling::GroupStd,
+            group_scale: GroupScale::GroupStd,
             overlong_penalty: 0.0,
             overlong_buffer: 8,
             format_weight: 0.0,
@@ -336,22 +310,6 @@ impl RlSettings {
             Aggregation::SeqMeanTokenSumNorm => {
                 LossAgg::SeqMeanTokenSumNorm { norm: Some(max_new_tokens.max(1) as f64) }
             }
-        }
-    }
-
-    pub(crate) fn group_scale(&self) -> GroupScale {
-        match self.group_scale {
-            GroupScaling::GroupStd => GroupScale::GroupStd,
-            GroupScaling::BatchStd => GroupScale::BatchStd,
-            GroupScaling::None => GroupScale::None,
-        }
-    }
-
-    pub(crate) fn kl_estimator(&self) -> KlEstimator {
-        match self.kl_estimator {
-            KlKind::K1 => KlEstimator::K1,
-            KlKind::K2 => KlEstimator::K2,
-            KlKind::K3 => KlEstimator::K3,
         }
     }
 

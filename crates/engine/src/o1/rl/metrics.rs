@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::rollouts::Rollouts;
-use super::update::UpdateSummary;
+use super::update::{Terms, UpdateSummary};
 
 /// What one step saw and did. Loss terms are averaged over the step's optimiser updates.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -13,18 +13,9 @@ pub struct StepMetrics {
     pub reward_mean: f32,
     /// Fraction of rollouts the verifier accepted.
     pub train_accuracy: f32,
-    /// The policy term (clipped surrogate, or cross-entropy for expert iteration), plus the KL term when
-    /// it is in the loss.
-    pub loss: f32,
-    pub value_loss: f32,
-    /// Mean entropy of the policy over the trained completion tokens.
-    pub entropy: f32,
-    /// Fraction of trained tokens whose ratio was clipped.
-    pub clip_frac: f32,
-    /// k1 estimate of KL(π_old‖π) over the trained tokens: how far the updates moved the policy.
-    pub approx_kl: f32,
-    /// Mean KL estimate (the configured estimator) to the reference policy; 0 without a reference.
-    pub kl_ref: f32,
+    /// The loss terms, averaged over the step's updates (`update_tokens`: their total).
+    #[serde(flatten)]
+    pub terms: Terms,
     /// Gradient norm before clipping.
     pub grad_norm: f32,
     /// Learning rate of the last update.
@@ -40,8 +31,6 @@ pub struct StepMetrics {
     /// they are sampled (their cost is `rollout_tokens` forward passes).
     #[serde(default)]
     pub search_flops: f64,
-    /// Tokens (prompt and completion) the updates ran forward and backward over, all updates together.
-    pub update_tokens: usize,
     /// Seconds spent sampling and scoring.
     pub rollout_seconds: f64,
     /// Seconds spent on the reference pass, the advantages and the updates.
@@ -59,25 +48,19 @@ impl StepMetrics {
         update_seconds: f64,
     ) -> Self {
         let rollout_tokens = rollouts.tokens();
-        let terms = &summary.terms;
+        let terms = summary.terms;
         let seconds = rollouts.seconds + update_seconds;
         StepMetrics {
             step,
             reward_mean: rollouts.reward_mean(),
             train_accuracy: rollouts.accuracy(),
-            loss: terms.loss,
-            value_loss: terms.value_loss,
-            entropy: terms.entropy,
-            clip_frac: terms.clip_frac,
-            approx_kl: terms.approx_kl,
-            kl_ref: terms.kl_ref,
+            terms,
             grad_norm: summary.grad_norm,
             lr: summary.lr,
             trained_sequences,
             updates: summary.updates,
             rollout_tokens,
             search_flops: rollouts.search_flops,
-            update_tokens: terms.tokens,
             rollout_seconds: rollouts.seconds,
             update_seconds,
             tokens_per_second: if seconds > 0.0 { (rollout_tokens + terms.tokens) as f64 / seconds } else { 0.0 },

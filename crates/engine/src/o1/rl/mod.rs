@@ -32,10 +32,11 @@ use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_tasks::Task;
 
-pub use config::{Aggregation, Algorithm, GroupScaling, KlKind, RlSettings};
+pub use config::{Aggregation, Algorithm, RlSettings};
 pub use error::RlError;
 pub use metrics::StepMetrics;
 pub use stage::RlStage;
+pub use update::Terms;
 
 use crate::optimizer::ModelOptimizer;
 use rollouts::Rollouts;

@@ -65,7 +65,7 @@ pub(crate) fn sequence_advantages(settings: &RlSettings, scores: &[f32], groups:
     Ok(if settings.algorithm == Algorithm::Rloo {
         rloo_advantages(scores, groups)?
     } else {
-        grpo_advantages(scores, groups, settings.group_scale(), GROUP_STD_EPS)?
+        grpo_advantages(scores, groups, settings.group_scale, GROUP_STD_EPS)?
     })
 }
 
@@ -97,7 +97,7 @@ pub(crate) fn ppo_advantages(rows: &mut [Row], scores: &[f32], settings: &RlSett
         return Ok(());
     }
     let layout = Layout::new(rows.iter().map(|r| (r.prompt_len, r.completion_len())).collect())?;
-    let estimator = settings.kl_estimator();
+    let estimator = settings.kl_estimator;
     if scores.len() != rows.len() {
         return Err(RlError::Internal("one score per PPO row expected"));
     }

@@ -87,7 +87,7 @@ impl Stage<O1Record> for RlStage<'_> {
         } else {
             m.rollout_tokens as f64 * forward_flops_per_token(model_config, context)
         };
-        cx.record.train_flops += rollout_flops + m.update_tokens as f64 * train_flops_per_token(model_config, context);
+        cx.record.train_flops += rollout_flops + m.terms.tokens as f64 * train_flops_per_token(model_config, context);
         if index.is_multiple_of(config.eval.every) || index == self.steps() {
             let accuracy = data.greedy_accuracy(&cx.model)?;
             cx.record.train_curve.push(TrainPoint { step: index, train_flops: cx.record.train_flops, accuracy });

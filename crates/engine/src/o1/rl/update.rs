@@ -14,6 +14,7 @@ use selfplay_learn::policy::{PolicyBatch, PpoConfig, policy_loss};
 use selfplay_learn::supervised::bc_loss;
 use selfplay_learn::value::value_loss;
 use selfplay_model::{Model, ModelWeights, SequenceGrads, TokenStats};
+use serde::{Deserialize, Serialize};
 
 use super::config::RlSettings;
 use super::error::RlError;
@@ -83,7 +84,7 @@ impl Plan {
             value_slot,
             value_clip: None,
             value_coef: settings.value_coef,
-            kl_estimator: settings.kl_estimator(),
+            kl_estimator: settings.kl_estimator,
             kl_coef: settings.kl_in_loss().then_some(settings.kl_coef),
             epochs: settings.epochs,
             minibatches: settings.minibatches,
@@ -91,19 +92,50 @@ impl Plan {
     }
 }
 
-/// The loss terms of one batch (diagnostics; the gradient is what trains).
-#[derive(Debug, Clone, Copy, PartialEq, Default)]
-pub(crate) struct Terms {
-    /// Policy term plus the KL term when it is in the loss.
-    pub loss: f32,
-    pub value_loss: f32,
-    pub entropy: f32,
-    pub clip_frac: f32,
-    pub approx_kl: f32,
-    /// Mean KL estimate to the reference over the policy tokens (0 without a reference).
-    pub kl_ref: f32,
-    /// Tokens (prompt and completion) run forward and backward.
-    pub tokens: usize,
+/// Declares [`Terms`] with its arithmetic, so a new loss diagnostic is one line here (plus computing it in
+/// [`loss_and_grads`]): summing over updates, averaging, and the `metrics.jsonl` field all follow.
+macro_rules! loss_terms {
+    ($($(#[doc = $doc:literal])* $field:ident),* $(,)?) => {
+        /// The loss terms of one batch (diagnostics; the gradient is what trains), averaged over a step's updates
+        /// in its metrics.
+        #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+        pub struct Terms {
+            $($(#[doc = $doc])* pub $field: f32,)*
+            /// Tokens (prompt and completion) run forward and backward: summed over updates, never averaged.
+            #[serde(rename = "update_tokens")]
+            pub tokens: usize,
+        }
+
+        impl Terms {
+            /// Adds `other`'s terms and tokens.
+            fn accumulate(&mut self, other: &Terms) {
+                $(self.$field += other.$field;)*
+                self.tokens += other.tokens;
+            }
+
+            /// The terms divided by `n` (the tokens stay a total).
+            fn mean_over(self, n: f32) -> Terms {
+                Terms { $($field: self.$field / n,)* tokens: self.tokens }
+            }
+        }
+    };
+}
+
+loss_terms! {
+    /// The policy term (clipped surrogate, or cross-entropy for expert iteration), plus the KL term when it is
+    /// in the loss.
+    loss,
+    /// The value head's regression loss.
+    value_loss,
+    /// Mean entropy of the policy over the trained completion tokens.
+    entropy,
+    /// Fraction of trained tokens whose ratio was clipped.
+    clip_frac,
+    /// k1 estimate of KL(π_old‖π) over the trained tokens: how far the updates moved the policy.
+    approx_kl,
+    /// Mean KL estimate (the configured estimator) to the reference policy over the policy tokens; 0 without a
+    /// reference.
+    kl_ref,
 }
 
 /// One forward pass's numbers in the padded layout, with the rows they came from.
@@ -282,28 +314,14 @@ pub(crate) fn run(
             }
             let (terms, mut grads) = loss_and_grads(model, &batch, plan)?;
             let update = optimizer.step(model.weights_mut(), &mut grads)?;
-            sums.loss += terms.loss;
-            sums.value_loss += terms.value_loss;
-            sums.entropy += terms.entropy;
-            sums.clip_frac += terms.clip_frac;
-            sums.approx_kl += terms.approx_kl;
-            sums.kl_ref += terms.kl_ref;
-            sums.tokens += terms.tokens;
+            sums.accumulate(&terms);
             summary.grad_norm += update.grad_norm;
             summary.lr = update.lr;
             summary.updates += 1;
         }
     }
     let n = summary.updates.max(1) as f32;
-    summary.terms = Terms {
-        loss: sums.loss / n,
-        value_loss: sums.value_loss / n,
-        entropy: sums.entropy / n,
-        clip_frac: sums.clip_frac / n,
-        approx_kl: sums.approx_kl / n,
-        kl_ref: sums.kl_ref / n,
-        tokens: sums.tokens,
-    };
+    summary.terms = sums.mean_over(n);
     summary.grad_norm /= n;
     Ok(summary)
 }

@@ -51,13 +51,7 @@ impl Stage<O1Record> for SftStage<'_> {
     ) -> Result<(), O1Error> {
         let config = &self.data.config;
         let steps = self.steps();
-        let optim = OptimConfig {
-            lr: config.sft.lr,
-            weight_decay: config.sft.weight_decay,
-            warmup_steps: steps / 20,
-            total_steps: steps,
-            max_grad_norm: 1.0,
-        };
+        let optim = OptimConfig::warmup_cosine(config.sft.lr, config.sft.weight_decay, steps);
         let mut optimizer = ModelOptimizer::new(cx.model.weights(), optim).map_err(SftError::from)?;
         if let Some(moments) = restored {
             optimizer.restore(moments).map_err(SftError::from)?;

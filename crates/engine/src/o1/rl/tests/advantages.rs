@@ -1,6 +1,8 @@
 //! Advantages against hand-computed values.
 
-use crate::o1::rl::config::{Algorithm, GroupScaling, RlSettings};
+use selfplay_learn::advantage::GroupScale;
+
+use crate::o1::rl::config::{Algorithm, RlSettings};
 use crate::o1::rl::policy_gradient::{ppo_advantages, sequence_advantages};
 use crate::o1::rl::update::Row;
 
@@ -43,7 +45,7 @@ fn grpo_scales_by_the_group_std_or_not_at_all() {
     let std = (4.0f64 * 0.25 / 3.0).sqrt(); // unbiased std of {1, 0, 0, 1}
     let grpo = sequence_advantages(&RlSettings::default(), &scores, &groups).unwrap();
     assert!(close(grpo[0], 0.5 / (std + 1e-6)) && close(grpo[1], -0.5 / (std + 1e-6)), "{grpo:?}");
-    let dr = RlSettings { group_scale: GroupScaling::None, ..RlSettings::default() };
+    let dr = RlSettings { group_scale: GroupScale::None, ..RlSettings::default() };
     assert_eq!(sequence_advantages(&dr, &scores, &groups).unwrap(), vec![0.5, -0.5, -0.5, 0.5]);
 }
 

@@ -138,8 +138,8 @@ fn kl_penalty_runs_for_every_algorithm() {
         let metrics = run(&mut model, &mut optimizer, &settings, 1..=2);
         // Step 1 starts at the reference, so its KL is zero; step 2 has moved away from it.
         let algorithm = settings.algorithm;
-        assert!(metrics[0].kl_ref.abs() < 1e-6, "{algorithm:?}: {}", metrics[0].kl_ref);
-        assert!(metrics[1].kl_ref > 0.0, "{algorithm:?}: {}", metrics[1].kl_ref);
+        assert!(metrics[0].terms.kl_ref.abs() < 1e-6, "{algorithm:?}: {}", metrics[0].terms.kl_ref);
+        assert!(metrics[1].terms.kl_ref > 0.0, "{algorithm:?}: {}", metrics[1].terms.kl_ref);
     }
 }
 
@@ -158,7 +158,7 @@ fn runs_repeat_and_resume_bit_identically() {
         let (mut b, mut b_opt) = fresh();
         let metrics_b = run(&mut b, &mut b_opt, &settings, 1..=2);
         assert_eq!(flat_weights(&a), flat_weights(&b));
-        assert_eq!(metrics_a[1].loss, metrics_b[1].loss);
+        assert_eq!(metrics_a[1].terms.loss, metrics_b[1].terms.loss);
 
         let (mut c, mut c_opt) = fresh();
         run(&mut c, &mut c_opt, &settings, 1..=1);
