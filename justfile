@@ -21,6 +21,14 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     for c in selfplay-tensor selfplay-reward selfplay-search selfplay-learn selfplay-kvcache; do cargo build -p $c --no-default-features; done
 
+# Everything CI checks on a fresh clone: fmt, clippy, no_std builds, import cycles, docs, tests, NVRTC.
+ci:
+    bash .ci/run
+
+# The API docs of every crate, as CI builds them (warnings are errors).
+doc:
+    RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps
+
 # Compile every CUDA kernel with NVRTC from PyPI (no GPU needed), as CI does.
 kernels-check:
     tools/ci_nvrtc.sh cargo test -p selfplay-kernels

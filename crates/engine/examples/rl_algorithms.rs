@@ -2,7 +2,7 @@
 //! reward, accuracy and time per step, then the greedy accuracy on held-out problems:
 //!
 //! ```text
-//! cargo run --release -p selfplay --example rl_algorithms -- runs/demo/sft_model 20 grpo,rloo,ppo,expert_iteration
+//! cargo run --release -p selfplay-engine --example rl_algorithms -- runs/demo/sft_model 20 grpo,rloo,ppo,expert_iteration
 //! ```
 //!
 //! Arguments: the model directory (a demo's `sft_model/`), steps per algorithm (default 10), the
