@@ -3,8 +3,9 @@
 //! Losses take flat slices (chosen-token log-probabilities of the current, old and reference policies,
 //! advantages, masks, values, returns) laid out as padded `[batch, len]` rows ([`SeqShape`]), and return the
 //! loss, its gradient with respect to the inputs that carry one, and diagnostics. The model's backward pass
-//! consumes those gradients; this crate never sees a model. Every loss is generic over [`Real`] (f32 to
-//! train, f64 to check gradients by finite differences).
+//! consumes those gradients; this crate never sees a model. Every loss is generic over [`Float`] (f32 to
+//! train, f64 to check gradients by finite differences), the workspace's float trait from `selfplay-tensor`;
+//! the losses use its portable (`libm`) `exp`/`ln`, so their numbers are the same on every platform.
 //!
 //! One GRPO update, from rewards to a parameter step (the model supplies log-probabilities and consumes
 //! `grad_logprobs` in its backward pass):
@@ -60,7 +61,6 @@ pub mod kl;
 pub mod optim;
 pub mod policy;
 pub mod preference;
-pub mod real;
 pub mod schedule;
 pub mod shape;
 pub mod supervised;
@@ -68,7 +68,7 @@ pub mod value;
 
 pub use agg::{BatchTotals, LossAgg};
 pub use error::{LearnError, Result};
-pub use real::Real;
+pub use selfplay_tensor::Float;
 pub use shape::SeqShape;
 
 /// A scalar loss and its gradient with respect to one input.
