@@ -16,12 +16,19 @@ What produces each number (nothing here is re-derived by hand unless said so):
                    label smoothing on "sigmoid"; the cDPO form -(1-e)logsig(bz)-e logsig(-bz) is written out in torch.
   optim.json       torch.optim.AdamW (foreach=False), torch.nn.utils.clip_grad_norm_, transformers
                    get_cosine_schedule_with_warmup / get_cosine_with_min_lr_schedule_with_warmup.
+  distill.json     torch.nn.functional.cross_entropy(logits, target_probs) (soft targets: visit frequencies,
+                   softmax targets), per-row weights as (cross_entropy(..., reduction="none") * w).mean(), and a
+                   legal-action mask as illegal logits filled with -1e30 (exp underflows to exactly 0 in float64);
+                   gradients by autograd. Its own generator, so adding it changed no other fixture.
 
 verl is installed with `pip install verl --no-deps` (plus `pip install omegaconf`); its package __init__ pulls in ray,
 so this script registers `verl` as a bare namespace (its __init__.py is not run) and stubs the three optional
 modules core_algos' import chain touches but the functions used here never call: tensordict, codetiming, ray.
 
-Run: python3 tools/make_learn_fixtures.py   (CPU, float64, a few seconds)
+Run: python3 tools/make_learn_fixtures.py [SECTION ...]   (CPU, float64, a few seconds)
+SECTION is a fixture name without .json (advantages, policy, value_kl, supervised, preference, optim, distill);
+none means all. Each section draws from the one shared generator in the order above, so a subset rewrites its
+files only when it is a prefix of that order; distill has its own generator and needs only torch.
 """
 import importlib
 import importlib.abc
@@ -73,7 +80,7 @@ def import_verl_core_algos():
     return ca, actor
 
 
-ca, actor_cfg = import_verl_core_algos()
+ca, actor_cfg = None, None  # verl's core_algos and actor config, imported by main() for the sections using them
 
 
 def lst(t):
@@ -388,15 +395,60 @@ def optim(gen):
     write("optim.json", dict(adamw=adamw, clip=clip_cases, schedule=sched))
 
 
+def distill(gen):
+    """Soft-target cross-entropy over full logits (AlphaZero / Gumbel MuZero policy targets, distillation)."""
+    cases = []
+    f = torch.nn.functional
+    for kind, rows, vocab, weighted, masked in [("softmax", 4, 7, False, False), ("visits", 5, 9, False, False),
+                                                ("visits", 5, 6, True, False), ("visits", 4, 9, False, True),
+                                                ("softmax", 6, 8, True, True)]:
+        logits = (torch.randn(rows, vocab, generator=gen) * 2.0).requires_grad_(True)
+        legal = torch.rand(rows, vocab, generator=gen) < 0.7 if masked else torch.ones(rows, vocab, dtype=torch.bool)
+        legal[:, 0] = True
+        if kind == "softmax":  # a teacher's distribution
+            q = torch.softmax(torch.randn(rows, vocab, generator=gen) * 1.5, -1)
+        else:  # visit frequencies of a 64-simulation search: counts / total, with exact zeros
+            w = torch.rand(rows, vocab, generator=gen) ** 3
+            counts = torch.floor(64.0 * w / w.sum(-1, keepdim=True))
+            counts[:, 0] += 64.0 - counts.sum(-1)
+            q = counts / 64.0
+        if masked:  # no probability on illegal actions: move it to action 0 (always legal)
+            q[:, 0] += (q * ~legal).sum(-1)
+            q = q * legal
+        weights = torch.rand(rows, generator=gen) * 2.0 if weighted else None
+        x = logits.masked_fill(~legal, -1e30) if masked else logits
+        if weighted:
+            loss = (f.cross_entropy(x, q, reduction="none") * weights).mean()
+        else:
+            loss = f.cross_entropy(x, q)
+        loss.backward()
+        cases.append(dict(kind=kind, rows=rows, vocab=vocab, logits=lst(logits), targets=lst(q),
+                          weights=None if weights is None else weights.tolist(),
+                          legal=lst(legal.double()) if masked else None, loss=loss.item(), grad_logits=lst(logits.grad)))
+    write("distill.json", cases)
+
+
+SECTIONS = ["advantages", "policy", "value_kl", "supervised", "preference", "optim"]
+VERL = {"advantages", "policy", "value_kl", "supervised"}
+
+
 def main():
+    global ca, actor_cfg
     os.makedirs(OUT, exist_ok=True)
+    wanted = sys.argv[1:] or SECTIONS + ["distill"]
+    unknown = set(wanted) - set(SECTIONS) - {"distill"}
+    if unknown:
+        sys.exit(f"unknown section(s): {sorted(unknown)}; choose from {SECTIONS + ['distill']}")
+    if VERL & set(wanted):
+        ca, actor_cfg = import_verl_core_algos()
     gen = torch.Generator().manual_seed(20260521)
-    advantages(gen)
-    policy(gen)
-    value_kl(gen)
-    supervised(gen)
-    preference(gen)
-    optim(gen)
+    for name in SECTIONS:  # the shared generator: every earlier section's draws happen, written or not
+        if name in wanted:
+            globals()[name](gen)
+        elif any(later in wanted for later in SECTIONS[SECTIONS.index(name) + 1:]):
+            sys.exit(f"section {name} must run too: later sections draw from the generator after it")
+    if "distill" in wanted:
+        distill(torch.Generator().manual_seed(20260522))
     print("fixtures written to", os.path.normpath(OUT))
     for f in sorted(os.listdir(OUT)):
         print(f"  {f}: {os.path.getsize(os.path.join(OUT, f))} bytes")

@@ -9,8 +9,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{LearnError, Result};
-use crate::real::Real;
 use crate::shape::{SeqShape, check_param, check_seq};
+use selfplay_tensor::Float;
 
 /// Token-level advantages and the returns a value head regresses to; zero at masked slots.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +28,7 @@ pub struct Advantages<T> {
 /// running advantage. `returns = A + V` (before whitening). With `whiten`, advantages are shifted and scaled
 /// to zero mean and unit variance over all unmasked tokens (unbiased variance, `+1e-8` under the root, as
 /// verl's `masked_whiten`); a single unmasked token whitens to 0.
-pub fn gae<T: Real>(
+pub fn gae<T: Float>(
     shape: SeqShape,
     rewards: &[T],
     values: &[T],
@@ -68,14 +68,14 @@ pub fn gae<T: Real>(
     if whiten {
         whiten_masked(&mut adv, mask);
     }
-    Ok(Advantages { advantages: to_real(&adv), returns: to_real(&ret) })
+    Ok(Advantages { advantages: to_float(&adv), returns: to_float(&ret) })
 }
 
 /// Token advantages shifted and scaled to zero mean and unit (unbiased) variance over the unmasked slots,
 /// masked slots 0 (verl's `masked_whiten`). Composes REINFORCE++-baseline, verl's
 /// `compute_reinforce_plus_plus_baseline_outcome_advantage`:
 /// `whiten_tokens(broadcast_to_tokens(grpo_advantages(.., GroupScale::None, ..)))`.
-pub fn whiten_tokens<T: Real>(xs: &[T], mask: &[bool]) -> Result<Vec<T>> {
+pub fn whiten_tokens<T: Float>(xs: &[T], mask: &[bool]) -> Result<Vec<T>> {
     if mask.len() != xs.len() {
         return Err(LearnError::LengthMismatch { name: "mask", expected: xs.len(), got: mask.len() });
     }
@@ -85,7 +85,7 @@ pub fn whiten_tokens<T: Real>(xs: &[T], mask: &[bool]) -> Result<Vec<T>> {
     }
     let mut wide: Vec<f64> = xs.iter().map(|x| x.to_f64()).collect();
     whiten_masked(&mut wide, mask);
-    Ok(to_real(&wide))
+    Ok(to_float(&wide))
 }
 
 /// Zero mean, unit (unbiased) variance over the unmasked slots; masked slots stay 0.
@@ -123,7 +123,7 @@ pub enum GroupScale {
 /// its advantage is its score over `1 + eps`; a group whose scores are all equal has std 0 and advantage
 /// `0 / eps = 0`. verl uses `eps = 1e-6`, TRL `1e-4`. With [`GroupScale::BatchStd`] a batch of one sequence
 /// has std 1, by the same convention.
-pub fn grpo_advantages<T: Real>(scores: &[T], group_ids: &[u64], scale: GroupScale, eps: f64) -> Result<Vec<T>> {
+pub fn grpo_advantages<T: Float>(scores: &[T], group_ids: &[u64], scale: GroupScale, eps: f64) -> Result<Vec<T>> {
     let groups = Groups::new(scores, group_ids)?;
     check_param("eps", eps, 0.0)?;
     let batch_std = match scale {
@@ -150,7 +150,7 @@ pub fn grpo_advantages<T: Real>(scores: &[T], group_ids: &[u64], scale: GroupSca
 /// RLOO advantages per sequence (Ahmadian et al. 2024): score minus the mean of the *other* scores of its
 /// group, `n/(n−1) · (score − mean_group)`, as verl's `compute_rloo_outcome_advantage`. A group of one keeps
 /// its raw score (verl's convention: no baseline is available).
-pub fn rloo_advantages<T: Real>(scores: &[T], group_ids: &[u64]) -> Result<Vec<T>> {
+pub fn rloo_advantages<T: Float>(scores: &[T], group_ids: &[u64]) -> Result<Vec<T>> {
     let groups = Groups::new(scores, group_ids)?;
     let out = groups
         .scores
@@ -168,7 +168,7 @@ pub fn rloo_advantages<T: Real>(scores: &[T], group_ids: &[u64]) -> Result<Vec<T
 /// REINFORCE with a per-sequence baseline, token level: the discounted reward-to-go of each unmasked token
 /// minus its sequence's baseline (e.g. the greedy completion's reward, ReMax). With `gamma = 1` this is verl's
 /// `compute_remax_outcome_advantage`. Returns are the rewards-to-go.
-pub fn reinforce_advantages<T: Real>(
+pub fn reinforce_advantages<T: Float>(
     shape: SeqShape,
     rewards: &[T],
     mask: &[bool],
@@ -201,7 +201,7 @@ pub fn reinforce_advantages<T: Real>(
 
 /// Spreads one value per sequence over its unmasked tokens (masked slots 0): the token-level advantages
 /// the policy losses take, from per-sequence GRPO/RLOO advantages.
-pub fn broadcast_to_tokens<T: Real>(shape: SeqShape, per_seq: &[T], mask: &[bool]) -> Result<Vec<T>> {
+pub fn broadcast_to_tokens<T: Float>(shape: SeqShape, per_seq: &[T], mask: &[bool]) -> Result<Vec<T>> {
     shape.check_len("mask", mask)?;
     check_seq("per_seq", per_seq, shape.batch)?;
     let mut out = vec![T::ZERO; mask.len()];
@@ -225,7 +225,7 @@ struct Groups {
 }
 
 impl Groups {
-    fn new<T: Real>(scores: &[T], group_ids: &[u64]) -> Result<Self> {
+    fn new<T: Float>(scores: &[T], group_ids: &[u64]) -> Result<Self> {
         if scores.is_empty() {
             return Err(LearnError::Empty { name: "scores" });
         }
@@ -265,6 +265,6 @@ fn std_or_one(xs: &[f64]) -> f64 {
     libm::sqrt(xs.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / (xs.len() - 1) as f64)
 }
 
-fn to_real<T: Real>(xs: &[f64]) -> Vec<T> {
+fn to_float<T: Float>(xs: &[f64]) -> Vec<T> {
     xs.iter().map(|&x| T::from_f64(x)).collect()
 }

@@ -7,8 +7,8 @@ use alloc::vec;
 use alloc::vec::Vec;
 
 use crate::error::{LearnError, Result};
-use crate::real::Real;
 use crate::shape::{SeqShape, check_param};
+use selfplay_tensor::Float;
 
 /// How per-token losses are averaged (the names are verl's `loss_agg_mode`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -31,7 +31,7 @@ impl LossAgg {
     /// The weight of each token slot: `loss = Σ w_t ℓ_t`. Masked slots get 0. Sequences without any unmasked
     /// token are excluded from the sequence means (as verl does); a batch without any unmasked token is an
     /// error, since every mode would divide by zero.
-    pub fn weights<T: Real>(&self, shape: SeqShape, mask: &[bool]) -> Result<Vec<T>> {
+    pub fn weights<T: Float>(&self, shape: SeqShape, mask: &[bool]) -> Result<Vec<T>> {
         shape.check_len("mask", mask)?;
         let counts: Vec<usize> = shape.seq_counts(mask).collect();
         let total: usize = counts.iter().sum();
@@ -126,12 +126,12 @@ impl core::str::FromStr for LossAgg {
 }
 
 /// `Σ w_t x_t` over unmasked slots (masked slots have weight 0 and are skipped, so padding never leaks in).
-pub(crate) fn weighted_sum<T: Real>(weights: &[T], xs: &[T]) -> T {
+pub(crate) fn weighted_sum<T: Float>(weights: &[T], xs: &[T]) -> T {
     weights.iter().zip(xs).filter(|(w, _)| **w != T::ZERO).fold(T::ZERO, |acc, (&w, &x)| acc + w * x)
 }
 
 /// Mean of `xs` over unmasked slots (0 when none): the diagnostics' `masked_mean`.
-pub(crate) fn masked_mean<T: Real>(xs: impl Iterator<Item = T>, mask: &[bool]) -> T {
+pub(crate) fn masked_mean<T: Float>(xs: impl Iterator<Item = T>, mask: &[bool]) -> T {
     let (sum, n) = xs.zip(mask).filter(|(_, m)| **m).fold((T::ZERO, 0usize), |(s, n), (x, _)| (s + x, n + 1));
     if n == 0 { T::ZERO } else { sum / T::from_usize(n) }
 }

@@ -39,6 +39,34 @@ pub enum LearnError {
         /// Its position (flat index).
         index: usize,
     },
+    /// A negative number where only non-negative ones make sense (a probability, a weight).
+    #[error("negative value in `{name}` at index {index}")]
+    Negative {
+        /// The input holding the value.
+        name: &'static str,
+        /// Its position (flat index).
+        index: usize,
+    },
+    /// A row that should be a probability distribution does not sum to 1.
+    #[error("row {row} of `{name}` sums to {sum}, not 1 (tolerance {tolerance})")]
+    NotADistribution {
+        /// The input holding the row.
+        name: &'static str,
+        /// The row.
+        row: usize,
+        /// Its sum.
+        sum: f64,
+        /// The tolerance it was checked with.
+        tolerance: f64,
+    },
+    /// A target puts probability on an action the legal-action mask excludes.
+    #[error("target probability on illegal action {index} (row {row})")]
+    IllegalTarget {
+        /// The row.
+        row: usize,
+        /// The flat index of the slot.
+        index: usize,
+    },
     /// A hyper-parameter outside its valid range.
     #[error("invalid hyper-parameter `{name}`: {reason}")]
     InvalidConfig {

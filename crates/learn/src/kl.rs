@@ -6,8 +6,8 @@ use alloc::vec::Vec;
 use crate::LossGrad;
 use crate::agg::{LossAgg, weighted_sum};
 use crate::error::Result;
-use crate::real::Real;
 use crate::shape::{SeqShape, check_param};
+use selfplay_tensor::Float;
 
 /// Estimator of KL(π‖π_ref) from one sample, with `d = log π − log π_ref`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub enum KlEstimator {
 
 impl KlEstimator {
     /// The estimate for one token and its derivative with respect to `log π`.
-    pub fn value_and_grad<T: Real>(self, logprob: T, ref_logprob: T) -> (T, T) {
+    pub fn value_and_grad<T: Float>(self, logprob: T, ref_logprob: T) -> (T, T) {
         let d = logprob - ref_logprob;
         match self {
             KlEstimator::K1 => (d, T::ONE),
@@ -45,7 +45,7 @@ impl KlEstimator {
                 let lim = T::from_f64(20.0);
                 let neg_d = -d;
                 let kl = neg_d.clamp(-lim, lim);
-                let ratio = kl.exp();
+                let ratio = kl.exp_portable();
                 let raw = ratio - kl - T::ONE;
                 let ten = T::from_f64(10.0);
                 let value = raw.clamp(-ten, ten);
@@ -72,7 +72,7 @@ impl core::str::FromStr for KlEstimator {
 }
 
 /// Per-token KL estimates (0 at masked slots), e.g. to subtract `β·kl` from token rewards.
-pub fn kl_per_token<T: Real>(
+pub fn kl_per_token<T: Float>(
     shape: SeqShape,
     estimator: KlEstimator,
     logprobs: &[T],
@@ -91,7 +91,7 @@ pub fn kl_per_token<T: Real>(
 }
 
 /// Token rewards with a KL penalty: `scores − β·kl` at unmasked slots, as verl's `apply_kl_penalty`.
-pub fn penalize_rewards<T: Real>(scores: &[T], kl: &[T], beta: f64) -> Result<Vec<T>> {
+pub fn penalize_rewards<T: Float>(scores: &[T], kl: &[T], beta: f64) -> Result<Vec<T>> {
     if kl.len() != scores.len() {
         return Err(crate::LearnError::LengthMismatch { name: "kl", expected: scores.len(), got: kl.len() });
     }
@@ -114,7 +114,7 @@ pub struct KlLoss {
 
 impl KlLoss {
     /// The aggregated KL and its gradient with respect to `logprobs` (0 at masked slots).
-    pub fn compute<T: Real>(
+    pub fn compute<T: Float>(
         &self,
         shape: SeqShape,
         logprobs: &[T],

@@ -1,10 +1,12 @@
-//! Learning for reasoning RL: advantages, policy/value/KL/DPO/BC losses with gradients, AdamW, schedules (no_std + alloc).
+//! Learning for reasoning RL: advantages, policy/value/KL/DPO/BC/soft-CE losses with gradients, AdamW, schedules (no_std + alloc).
 //!
 //! Losses take flat slices (chosen-token log-probabilities of the current, old and reference policies,
 //! advantages, masks, values, returns) laid out as padded `[batch, len]` rows ([`SeqShape`]), and return the
 //! loss, its gradient with respect to the inputs that carry one, and diagnostics. The model's backward pass
-//! consumes those gradients; this crate never sees a model. Every loss is generic over [`Real`] (f32 to
-//! train, f64 to check gradients by finite differences).
+//! consumes those gradients; this crate never sees a model. [`distill`] takes full `[rows, vocab]` logits
+//! instead: cross-entropy to soft targets (AlphaZero's visit counts, Gumbel MuZero's improved policy). Every loss is generic over [`Float`] (f32 to
+//! train, f64 to check gradients by finite differences), the workspace's float trait from `selfplay-tensor`;
+//! the losses use its portable (`libm`) `exp`/`ln`, so their numbers are the same on every platform.
 //!
 //! One GRPO update, from rewards to a parameter step (the model supplies log-probabilities and consumes
 //! `grad_logprobs` in its backward pass):
@@ -55,12 +57,12 @@ use alloc::vec::Vec;
 
 pub mod advantage;
 pub mod agg;
+pub mod distill;
 pub mod error;
 pub mod kl;
 pub mod optim;
 pub mod policy;
 pub mod preference;
-pub mod real;
 pub mod schedule;
 pub mod shape;
 pub mod supervised;
@@ -68,7 +70,7 @@ pub mod value;
 
 pub use agg::{BatchTotals, LossAgg};
 pub use error::{LearnError, Result};
-pub use real::Real;
+pub use selfplay_tensor::Float;
 pub use shape::SeqShape;
 
 /// A scalar loss and its gradient with respect to one input.

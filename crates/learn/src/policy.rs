@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 
 use crate::agg::{LossAgg, masked_mean, weighted_sum};
 use crate::error::{LearnError, Result};
-use crate::real::Real;
 use crate::shape::{SeqShape, check_param};
+use selfplay_tensor::Float;
 
 /// Whose probability ratio is clipped.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +109,7 @@ pub struct PolicyLoss<T> {
 }
 
 /// The clipped surrogate loss, its gradient and diagnostics.
-pub fn policy_loss<T: Real>(config: &PpoConfig, batch: &PolicyBatch<'_, T>) -> Result<PolicyLoss<T>> {
+pub fn policy_loss<T: Float>(config: &PpoConfig, batch: &PolicyBatch<'_, T>) -> Result<PolicyLoss<T>> {
     config.validate()?;
     let shape = batch.shape;
     shape.check("logprobs", batch.logprobs)?;
@@ -170,11 +170,11 @@ struct TokenTerm<T> {
     dual_clipped: bool,
 }
 
-impl<T: Real> Clip<T> {
+impl<T: Float> Clip<T> {
     /// `max(−A·r, −A·clip(r))`, then at most `−A·c` when `A < 0` and dual clip is on. `passes` is false where
     /// the log-ratio clamp is active (no gradient through it).
     fn term(&self, a: T, log_ratio: T, passes: bool) -> TokenTerm<T> {
-        let ratio = log_ratio.exp();
+        let ratio = log_ratio.exp_portable();
         let unclipped = -a * ratio;
         let clipped_term = -a * ratio.clamp(self.lo, self.hi);
         let mut loss = unclipped.max(clipped_term);
@@ -198,7 +198,7 @@ impl<T: Real> Clip<T> {
 /// Per token: the clamped log importance ratio and whether gradient flows through it (not when a clamp is
 /// active). Token level: `clamp(log π − log π_old, ±20)`. Sequence level: the sequence's mean log-ratio over
 /// unmasked tokens, clamped above at 10.
-fn log_ratios<T: Real>(level: RatioLevel, shape: SeqShape, batch: &PolicyBatch<'_, T>) -> Vec<(T, bool)> {
+fn log_ratios<T: Float>(level: RatioLevel, shape: SeqShape, batch: &PolicyBatch<'_, T>) -> Vec<(T, bool)> {
     let diffs = batch.logprobs.iter().zip(batch.old_logprobs).map(|(&lp, &old)| lp - old);
     match level {
         RatioLevel::Token => {
@@ -224,7 +224,7 @@ fn log_ratios<T: Real>(level: RatioLevel, shape: SeqShape, batch: &PolicyBatch<'
 }
 
 /// The aggregated entropy and the gradient of `−coef · agg(entropy)`.
-fn entropy_bonus<T: Real>(coef: f64, shape: SeqShape, entropy: Option<&[T]>, w: &[T]) -> Result<(T, Vec<T>)> {
+fn entropy_bonus<T: Float>(coef: f64, shape: SeqShape, entropy: Option<&[T]>, w: &[T]) -> Result<(T, Vec<T>)> {
     match entropy {
         Some(h) => {
             shape.check("entropy", h)?;

@@ -4,8 +4,8 @@
 use alloc::vec::Vec;
 
 use crate::error::{LearnError, Result};
-use crate::real::Real;
 use crate::shape::{check_param, check_seq};
+use selfplay_tensor::Float;
 
 /// Which preference objective, over the margin `z = (log π(y_w) − log π_ref(y_w)) − (log π(y_l) − log π_ref(y_l))`.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -85,7 +85,7 @@ impl PreferenceLoss {
     }
 
     /// Loss and derivative with respect to the margin `z` for one pair.
-    fn pair<T: Real>(&self, z: T) -> (T, T) {
+    fn pair<T: Float>(&self, z: T) -> (T, T) {
         match *self {
             PreferenceLoss::Sigmoid { beta, label_smoothing } => {
                 let (b, eps) = (T::from_f64(beta), T::from_f64(label_smoothing));
@@ -111,7 +111,7 @@ impl PreferenceLoss {
     }
 
     /// The mean loss over the pairs of `batch`.
-    pub fn compute<T: Real>(&self, batch: &PreferenceBatch<'_, T>) -> Result<PreferenceOutput<T>> {
+    pub fn compute<T: Float>(&self, batch: &PreferenceBatch<'_, T>) -> Result<PreferenceOutput<T>> {
         self.validate()?;
         let n = batch.chosen.len();
         if n == 0 {

@@ -1,7 +1,7 @@
 //! The padded `[batch, len]` layout every token-level input shares, and the checks run on each input.
 
 use crate::error::{LearnError, Result};
-use crate::real::Real;
+use selfplay_tensor::Float;
 
 /// A batch of `batch` sequences padded to `len` tokens, stored row-major in flat slices: token `t` of
 /// sequence `i` is at `i * len + t`. A boolean mask of the same layout marks the tokens that count.
@@ -43,7 +43,7 @@ impl SeqShape {
 
     /// Checks a token-level float input: length, and finite at every slot (masked or not, since a NaN in
     /// padding usually means a bug upstream).
-    pub(crate) fn check<T: Real>(&self, name: &'static str, xs: &[T]) -> Result<()> {
+    pub(crate) fn check<T: Float>(&self, name: &'static str, xs: &[T]) -> Result<()> {
         self.check_len(name, xs)?;
         check_finite(name, xs)
     }
@@ -55,7 +55,7 @@ impl SeqShape {
 }
 
 /// Checks a float input is free of NaN and infinities.
-pub(crate) fn check_finite<T: Real>(name: &'static str, xs: &[T]) -> Result<()> {
+pub(crate) fn check_finite<T: Float>(name: &'static str, xs: &[T]) -> Result<()> {
     match xs.iter().position(|x| !x.is_finite()) {
         Some(index) => Err(LearnError::NonFinite { name, index }),
         None => Ok(()),
@@ -63,7 +63,7 @@ pub(crate) fn check_finite<T: Real>(name: &'static str, xs: &[T]) -> Result<()> 
 }
 
 /// Checks a per-sequence input has `expected` elements, all finite.
-pub(crate) fn check_seq<T: Real>(name: &'static str, xs: &[T], expected: usize) -> Result<()> {
+pub(crate) fn check_seq<T: Float>(name: &'static str, xs: &[T], expected: usize) -> Result<()> {
     if xs.len() != expected {
         return Err(LearnError::LengthMismatch { name, expected, got: xs.len() });
     }

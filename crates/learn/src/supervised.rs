@@ -6,15 +6,15 @@ use alloc::vec::Vec;
 use crate::LossGrad;
 use crate::agg::{LossAgg, weighted_sum};
 use crate::error::Result;
-use crate::real::Real;
 use crate::shape::SeqShape;
+use selfplay_tensor::Float;
 
 /// `agg(−weight_t · log π(y_t))` and its gradient with respect to `logprobs`.
 ///
 /// The weights scale each token's loss; the aggregation still counts unmasked tokens (so token-mean with
 /// weights `w` is `Σ −w log π / #tokens`). `None` means weight 1: plain cross-entropy, PyTorch's
 /// `cross_entropy(reduction="mean")` over unmasked tokens with [`LossAgg::TokenMean`].
-pub fn bc_loss<T: Real>(
+pub fn bc_loss<T: Float>(
     shape: SeqShape,
     logprobs: &[T],
     mask: &[bool],

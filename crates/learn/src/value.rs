@@ -4,8 +4,8 @@ use alloc::vec::Vec;
 
 use crate::agg::{LossAgg, masked_mean, weighted_sum};
 use crate::error::Result;
-use crate::real::Real;
 use crate::shape::{SeqShape, check_param};
+use selfplay_tensor::Float;
 
 /// Loss, gradient and clip fraction of the value loss.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ pub struct ValueLoss<T> {
 /// Value loss of `values` (current predictions, carry gradient) against `returns`. With `clip = Some(c)`,
 /// predictions more than `c` away from `old_values` are also scored clipped and the worse of the two counts
 /// (PPO's pessimistic value clipping); `None` is the plain squared error.
-pub fn value_loss<T: Real>(
+pub fn value_loss<T: Float>(
     shape: SeqShape,
     values: &[T],
     old_values: &[T],

@@ -3,6 +3,7 @@
 
 use proptest::prelude::*;
 use selfplay_learn::advantage::{GroupScale, gae, grpo_advantages, reinforce_advantages, rloo_advantages};
+use selfplay_learn::distill::{SoftCrossEntropy, SoftTargets, soft_cross_entropy};
 use selfplay_learn::kl::{KlEstimator, KlLoss};
 use selfplay_learn::policy::{PolicyBatch, PpoConfig, RatioLevel, policy_loss};
 use selfplay_learn::preference::{PreferenceBatch, PreferenceLoss};
@@ -104,6 +105,78 @@ fn typed_errors() {
 }
 
 #[test]
+fn soft_cross_entropy_rejects_bad_targets_with_typed_errors() {
+    let logits = [0.5f64, -0.2, 1.0, 0.0, 0.3, 0.1];
+    let q = [0.2f64, 0.3, 0.5, 1.0, 0.0, 0.0];
+    let ok = SoftTargets { rows: 2, vocab: 3, logits: &logits, targets: &q, weights: None, legal: None };
+    assert!(soft_cross_entropy(&ok).is_ok());
+    let err = |b: SoftTargets<'_, f64>| soft_cross_entropy(&b).unwrap_err();
+    assert_eq!(err(SoftTargets { rows: 0, ..ok }), LearnError::Empty { name: "rows" });
+    assert_eq!(err(SoftTargets { vocab: 0, ..ok }), LearnError::Empty { name: "vocab" });
+    assert_eq!(
+        err(SoftTargets { rows: usize::MAX, ..ok }),
+        LearnError::InvalidConfig { name: "shape", reason: "rows * vocab overflows" }
+    );
+    assert_eq!(
+        err(SoftTargets { logits: &logits[..5], ..ok }),
+        LearnError::LengthMismatch { name: "logits", expected: 6, got: 5 }
+    );
+    assert_eq!(
+        err(SoftTargets { targets: &q[..3], ..ok }),
+        LearnError::LengthMismatch { name: "targets", expected: 6, got: 3 }
+    );
+    assert_eq!(
+        err(SoftTargets { weights: Some(&[1.0]), ..ok }),
+        LearnError::LengthMismatch { name: "weights", expected: 2, got: 1 }
+    );
+    assert_eq!(
+        err(SoftTargets { legal: Some(&[true; 5]), ..ok }),
+        LearnError::LengthMismatch { name: "legal", expected: 6, got: 5 }
+    );
+    assert_eq!(
+        err(SoftTargets { weights: Some(&[1.0, -0.5]), ..ok }),
+        LearnError::Negative { name: "weights", index: 1 }
+    );
+    assert_eq!(
+        err(SoftTargets { weights: Some(&[f64::NAN, 1.0]), ..ok }),
+        LearnError::NonFinite { name: "weights", index: 0 }
+    );
+    let nan_logit = [0.5, f64::NAN, 1.0, 0.0, 0.3, 0.1];
+    assert_eq!(err(SoftTargets { logits: &nan_logit, ..ok }), LearnError::NonFinite { name: "logits", index: 1 });
+    let masked_inf = [0.5, f64::NEG_INFINITY, 1.0, 0.0, 0.3, 0.1];
+    assert_eq!(err(SoftTargets { logits: &masked_inf, ..ok }), LearnError::NonFinite { name: "logits", index: 1 });
+    let negative = [0.5, -0.1, 0.6, 1.0, 0.0, 0.0];
+    assert_eq!(err(SoftTargets { targets: &negative, ..ok }), LearnError::Negative { name: "targets", index: 1 });
+    let inf_target = [0.5, 0.5, 0.0, f64::INFINITY, 0.0, 0.0];
+    assert_eq!(err(SoftTargets { targets: &inf_target, ..ok }), LearnError::NonFinite { name: "targets", index: 3 });
+    let short = [0.2, 0.3, 0.5, 0.5, 0.2, 0.2];
+    assert!(matches!(
+        err(SoftTargets { targets: &short, ..ok }),
+        LearnError::NotADistribution { name: "targets", row: 1, sum, .. } if (sum - 0.9).abs() < 1e-12
+    ));
+    assert!(SoftCrossEntropy { sum_tolerance: 0.2 }.compute(&SoftTargets { targets: &short, ..ok }).is_ok());
+    assert!(matches!(
+        SoftCrossEntropy { sum_tolerance: f64::NAN }.compute(&ok),
+        Err(LearnError::InvalidConfig { name: "sum_tolerance", .. })
+    ));
+    // With a mask, illegal logits may be -inf (never read) but an illegal action may not carry probability.
+    let legal = [true, false, true, true, true, false];
+    assert!(soft_cross_entropy(&SoftTargets { logits: &masked_inf, legal: Some(&legal), ..ok }).is_err());
+    let q_legal = [0.4, 0.0, 0.6, 1.0, 0.0, 0.0];
+    let masked = SoftTargets { logits: &masked_inf, targets: &q_legal, legal: Some(&legal), ..ok };
+    assert!(soft_cross_entropy(&masked).is_ok_and(|o| o.loss.is_finite() && o.grad[1] == 0.0));
+    assert_eq!(
+        err(SoftTargets { targets: &q, legal: Some(&legal), ..ok }),
+        LearnError::IllegalTarget { row: 0, index: 1 }
+    );
+    let no_legal = [false, false, false, true, true, true];
+    assert_eq!(
+        err(SoftTargets { targets: &q_legal, legal: Some(&no_legal), ..ok }),
+        LearnError::IllegalTarget { row: 0, index: 0 }
+    );
+}
+
+#[test]
 fn degenerate_groups_follow_verl() {
     // A group of one: mean 0, std 1. All-equal rewards: std 0, advantage 0 (not NaN).
     let adv = grpo_advantages(&[0.7f64, 1.0, 1.0, 1.0], &[5, 9, 9, 9], GroupScale::GroupStd, 1e-6).unwrap();
@@ -153,5 +226,11 @@ proptest! {
         let _ = grpo_advantages(&xs, &ids, GroupScale::GroupStd, 1e-6);
         let _ = rloo_advantages(&xs, &ids);
         let _ = PreferenceLoss::Ipo { beta: 0.1 }.compute(&PreferenceBatch { chosen: &a, rejected: &b, ref_chosen: &c, ref_rejected: &a });
+        let legal = if sequence { Some(mask.as_slice()) } else { None };
+        let soft = SoftTargets { rows: batch, vocab: len, logits: &a, targets: &b, weights: Some(&xs), legal };
+        if let Ok(out) = (SoftCrossEntropy { sum_tolerance: 1e300 }).compute(&soft) {
+            prop_assert_eq!(out.grad.len(), n);
+        }
+        let _ = soft_cross_entropy(&SoftTargets { weights: None, ..soft });
     }
 }

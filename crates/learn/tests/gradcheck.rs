@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use selfplay_learn::distill::{SoftTargets, soft_cross_entropy};
 use selfplay_learn::kl::{KlEstimator, KlLoss};
 use selfplay_learn::policy::{PolicyBatch, PpoConfig, RatioLevel, policy_loss};
 use selfplay_learn::preference::{PreferenceBatch, PreferenceLoss};
@@ -137,6 +138,49 @@ fn bc_loss_gradients_match_finite_differences() {
         for weights in [None, Some(w.as_slice())] {
             let run = |x: &[f64]| bc_loss(shape, x, &mask, weights, agg).unwrap();
             check_gradient(&format!("bc {agg:?}"), |x| run(x).loss, &lp, &run(&lp).grad);
+        }
+    }
+}
+
+/// Random target distributions: `rows` rows of `vocab` probabilities, zero where `legal` is false, some
+/// entries exactly zero, each row normalised in f64.
+fn distributions(rng: &mut Stream, rows: usize, vocab: usize, legal: Option<&[bool]>) -> Vec<f64> {
+    let mut q = rng.vec(rows * vocab, -0.3, 1.0);
+    for (i, x) in q.iter_mut().enumerate() {
+        if *x < 0.0 || legal.is_some_and(|m| !m[i]) {
+            *x = 0.0;
+        }
+    }
+    for row in q.chunks_exact_mut(vocab) {
+        let s: f64 = row.iter().sum();
+        if s == 0.0 {
+            row.fill(1.0 / vocab as f64);
+        } else {
+            row.iter_mut().for_each(|x| *x /= s);
+        }
+    }
+    q
+}
+
+#[test]
+fn soft_cross_entropy_gradients_match_finite_differences() {
+    let mut rng = Stream::new(8);
+    let (rows, vocab) = (5, 9);
+    let logits = rng.vec(rows * vocab, -6.0, 6.0);
+    let weights = rng.vec(rows, 0.0, 2.0);
+    let mut legal: Vec<bool> = rng.vec(rows * vocab, 0.0, 1.0).iter().map(|&u| u < 0.7).collect();
+    for row in legal.chunks_exact_mut(vocab) {
+        row[0] = true;
+    }
+    for mask in [None, Some(legal.as_slice())] {
+        let q = distributions(&mut rng, rows, vocab, mask);
+        for w in [None, Some(weights.as_slice())] {
+            let run = |x: &[f64]| {
+                let batch = SoftTargets { rows, vocab, logits: x, targets: &q, weights: w, legal: mask };
+                soft_cross_entropy(&batch).unwrap()
+            };
+            let what = format!("soft CE mask {} weights {}", mask.is_some(), w.is_some());
+            check_gradient(&what, |x| run(x).loss, &logits, &run(&logits).grad);
         }
     }
 }

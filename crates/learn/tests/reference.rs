@@ -8,6 +8,7 @@ use common::*;
 use selfplay_learn::advantage::{
     GroupScale, broadcast_to_tokens, gae, grpo_advantages, reinforce_advantages, rloo_advantages, whiten_tokens,
 };
+use selfplay_learn::distill::{SoftTargets, soft_cross_entropy};
 use selfplay_learn::kl::{AdaptiveKl, KlEstimator, KlLoss};
 use selfplay_learn::optim::{AdamW, AdamWConfig, clip_grad_norm};
 use selfplay_learn::policy::{PolicyBatch, PpoConfig, RatioLevel, policy_loss};
@@ -341,4 +342,46 @@ fn broadcast_puts_sequence_values_on_unmasked_tokens() {
     let m = [true, true, false, true, false, false];
     let out = broadcast_to_tokens(shape, &[1.5, -2.0], &m).unwrap();
     assert_eq!(out, vec![1.5, 1.5, 0.0, -2.0, 0.0, 0.0]);
+}
+
+#[test]
+fn soft_cross_entropy_matches_torch() {
+    let fx = fixture("distill.json");
+    let cases = fx.as_array().unwrap();
+    assert!(cases.iter().any(|c| !c["legal"].is_null()) && cases.iter().any(|c| !c["weights"].is_null()));
+    for case in cases {
+        let (rows, vocab) = (case["rows"].as_u64().unwrap() as usize, case["vocab"].as_u64().unwrap() as usize);
+        let legal: Option<Vec<bool>> =
+            (!case["legal"].is_null()).then(|| f64s(case, "legal").into_iter().map(|x| x != 0.0).collect());
+        let weights = (!case["weights"].is_null()).then(|| f64s(case, "weights"));
+        let (logits, targets) = (f64s(case, "logits"), f64s(case, "targets"));
+        let what =
+            format!("soft CE {} {rows}x{vocab} weights {} mask {}", case["kind"], weights.is_some(), legal.is_some());
+        let batch = SoftTargets {
+            rows,
+            vocab,
+            logits: &logits,
+            targets: &targets,
+            weights: weights.as_deref(),
+            legal: legal.as_deref(),
+        };
+        let out = soft_cross_entropy(&batch).unwrap();
+        assert_close(&format!("{what} loss"), &[out.loss], &[num(case, "loss")], ATOL, RTOL);
+        assert_close(&format!("{what} grad"), &out.grad, &f64s(case, "grad_logits"), ATOL, RTOL);
+        // f32, as training runs it.
+        let (logits32, targets32) = (f32s(case, "logits"), f32s(case, "targets"));
+        let weights32 = weights.as_ref().map(|w| w.iter().map(|&x| x as f32).collect::<Vec<f32>>());
+        let batch32 = SoftTargets {
+            rows,
+            vocab,
+            logits: &logits32,
+            targets: &targets32,
+            weights: weights32.as_deref(),
+            legal: legal.as_deref(),
+        };
+        let out32 = soft_cross_entropy(&batch32).unwrap();
+        let grad32: Vec<f64> = out32.grad.iter().map(|&g| f64::from(g)).collect();
+        assert_close(&format!("{what} f32 loss"), &[f64::from(out32.loss)], &[num(case, "loss")], 1e-5, 1e-5);
+        assert_close(&format!("{what} f32 grad"), &grad32, &f64s(case, "grad_logits"), 1e-6, 1e-4);
+    }
 }

@@ -15,17 +15,18 @@ use std::marker::PhantomData;
 
 use selfplay_kvcache::{BlockId, KvCacheConfig, KvCacheError, PagedKvCache, SeqId};
 
-use crate::backend::{AttnSpan, Backend, PagedSpan, Scalar};
+use crate::backend::{AttnSpan, Backend, PagedSpan};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::transformer::CacheStep;
+use selfplay_tensor::Float;
 
 /// Tokens per block unless a caller picks otherwise (as in vLLM and the GPU pool).
 pub const DEFAULT_BLOCK_SIZE: usize = 16;
 
 /// Paged keys and values of every layer for any number of sequences, in a fixed pool of blocks.
 #[derive(Debug)]
-pub struct KvCache<T: Scalar, B: Backend<T>> {
+pub struct KvCache<T: Float, B: Backend<T>> {
     blocks: PagedKvCache,
     /// Per layer `(keys, values)`, each `[num_blocks · block_size, kv_dim]`.
     layers: Vec<(B::Owned, B::Owned)>,
@@ -55,7 +56,7 @@ impl StepPlan {
     }
 }
 
-impl<T: Scalar, B: Backend<T>> KvCache<T, B> {
+impl<T: Float, B: Backend<T>> KvCache<T, B> {
     /// A cache of `num_blocks` blocks of `block_size` tokens for a model of shape `cfg`.
     pub fn new(b: &B, cfg: &ModelConfig, num_blocks: usize, block_size: usize) -> Result<Self, ModelError> {
         let too_large =

@@ -6,6 +6,9 @@
 //! * [`Evaluator`] is the seam to the caller's model: it maps `(state, action)` leaves to new states, rewards,
 //!   discounts, values and prior logits. Board games implement it directly; language reasoning uses
 //!   [`language::StepSearch`], where an action is one of K sampled reasoning steps.
+//! * [`Game`] is the interface of a two-player board game (legal moves, play, result, the observation tokens a
+//!   network reads); [`GameEvaluator`] searches any `Game` with a batched [`PolicyValue`] model (a network, or
+//!   [`RandomRollouts`]). [`games`] holds tic-tac-toe.
 //! * [`beam`] (step-level beam search) and [`best_of_n`] (best-of-N and voting) are the cheaper test-time searches.
 //! * [`export`] writes a tree as mctx-format JSON or Graphviz DOT.
 //!
@@ -37,6 +40,8 @@ pub mod config;
 pub mod error;
 pub mod evaluator;
 pub mod export;
+pub mod game;
+pub mod game_eval;
 pub mod games;
 pub mod language;
 pub mod mcts;
@@ -49,6 +54,8 @@ mod rng;
 pub use config::{Algorithm, GumbelConfig, MuZeroConfig, SearchConfig};
 pub use error::{Result, SearchError};
 pub use evaluator::{Evaluation, Evaluator, Leaf, LeafBatch, LeafOutputs};
+pub use game::{Game, GameError, Player};
+pub use game_eval::{GameEvalError, GameEvaluator, PolicyValue, RandomRollouts};
 pub use mcts::{PolicyOutput, Search};
 pub use qtransform::{EdgeStats, QTransform};
 pub use tree::{RootOutput, Tree};

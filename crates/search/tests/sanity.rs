@@ -3,8 +3,8 @@
 
 use selfplay_search::games::{TicTacToe, TicTacToeEvaluator};
 use selfplay_search::{
-    Algorithm, Evaluation, Evaluator, GumbelConfig, LeafBatch, LeafOutputs, MuZeroConfig, RootOutput, Search,
-    SearchConfig, SearchError, Tree,
+    Algorithm, Evaluation, Evaluator, Game, GumbelConfig, LeafBatch, LeafOutputs, MuZeroConfig, Player, RootOutput,
+    Search, SearchConfig, SearchError, Tree,
 };
 
 /// A one-step bandit: arm `a` pays `means[a]` and ends the episode.
@@ -105,13 +105,13 @@ fn winning_positions() -> Vec<TicTacToe> {
     let mut frontier = vec![TicTacToe::new()];
     let mut seen = std::collections::HashSet::new();
     while let Some(b) = frontier.pop() {
-        if !seen.insert(b) || b.is_over() {
+        if !seen.insert(b) || b.is_terminal() {
             continue;
         }
         if b.solve() == 1 {
             out.push(b);
         }
-        frontier.extend((0..9).filter_map(|c| b.play(c)));
+        frontier.extend((0..9).filter_map(|c| b.after(c).ok()));
     }
     out.sort_by_key(|b| format!("{b:?}"));
     out
@@ -131,13 +131,13 @@ fn finds_forced_wins() {
     }
 }
 
-/// Plays a whole game; `search_plays` says which player (1 or 2) the search is; the opponent picks
+/// Plays a whole game; `search_plays` says which player the search is; the opponent picks
 /// perfect moves (`perfect`) or uniformly random legal ones. Returns the winner.
-fn play_game(config: SearchConfig, search_plays: u8, perfect: bool, seed: u64) -> (Option<u8>, Vec<usize>) {
+fn play_game(config: SearchConfig, search_plays: Player, perfect: bool, seed: u64) -> (Option<Player>, Vec<usize>) {
     let mut board = TicTacToe::new();
     let mut moves = Vec::new();
     let mut k = seed;
-    while !board.is_over() {
+    while !board.is_terminal() {
         let m = if board.to_move() == search_plays {
             search_move(board, config, k)
         } else if perfect {
@@ -147,7 +147,7 @@ fn play_game(config: SearchConfig, search_plays: u8, perfect: bool, seed: u64) -
             let legal: Vec<usize> = (0..9).filter(|&c| board.is_legal(c)).collect();
             legal[(k.wrapping_mul(2654435761) >> 7) as usize % legal.len()]
         };
-        board = board.play(m).expect("legal move");
+        board.play(m).expect("legal move");
         moves.push(m);
         k += 1;
     }
@@ -161,12 +161,12 @@ fn never_loses_from_the_start_position() {
     // far more simulations to see a five-ply refutation (e.g. 1, 8, 2 where only 4 defends).
     let cases = [(greedy_muzero(800), true), (greedy_muzero(800), false), (greedy_gumbel(800), false)];
     for (config, perfect) in cases {
-        for player in [1u8, 2] {
+        for player in [Player::First, Player::Second] {
             for seed in 0..3 {
                 let (winner, moves) = play_game(config, player, perfect, seed);
                 assert!(
                     winner.is_none() || winner == Some(player),
-                    "{:?}: lost as {player} (perfect {perfect}) seed {seed}: {moves:?}",
+                    "{:?}: lost as {player:?} (perfect {perfect}) seed {seed}: {moves:?}",
                     config.algorithm
                 );
             }

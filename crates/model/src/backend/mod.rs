@@ -13,7 +13,7 @@
 //!   (attention, RoPE positions, embedding ids) take the boundaries as host-side metadata
 //!   ([`AttnSpan`], position lists). Device buffers cannot be cheaply sub-sliced on every backend;
 //!   offsets are easy everywhere.
-//! * **Generic over the scalar.** `Backend<T>` for a [`Scalar`] `T`: the CPU backend implements both
+//! * **Generic over the scalar.** `Backend<T>` for a [`Float`](selfplay_tensor::Float) `T`: the CPU backend implements both
 //!   `f32` (production) and `f64` (finite-difference gradient checks run the very same forward and
 //!   backward code in double precision). A GPU backend implements `Backend<f32>` only.
 //! * **Parameter gradients accumulate.** Backward ops add into gradient outputs that collect
@@ -28,11 +28,9 @@
 
 mod cpu;
 mod error;
-mod scalar;
 
 pub use cpu::CpuBackend;
 pub use error::{BackendError, BackendResult};
-pub use scalar::Scalar;
 
 use std::borrow::{Borrow, BorrowMut};
 
@@ -123,7 +121,7 @@ pub enum RopeDirection {
 /// lengths divided by the stated widths; callers (the transformer driver) guarantee consistent sizes.
 /// A device backend reports a size mismatch, like any device failure, as a [`BackendError`]; the CPU
 /// reference may panic on one (a bug in the driver, never user input).
-pub trait Backend<T: Scalar>: Send + Sync {
+pub trait Backend<T: selfplay_tensor::Float>: Send + Sync {
     /// The element storage the ops read and write (`[T]` on the CPU, a device buffer on a GPU).
     type Buf: ?Sized + Send + Sync;
     /// An owned, allocated buffer.

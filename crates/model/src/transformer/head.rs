@@ -4,9 +4,10 @@
 
 use std::borrow::{Borrow, BorrowMut};
 
-use crate::backend::{Backend, BackendResult, Gemm, Scalar};
+use crate::backend::{Backend, BackendResult, Gemm};
 use crate::config::ModelConfig;
 use crate::transformer::params::Params;
+use selfplay_tensor::Float;
 
 /// What the head's forward pass keeps (all packed over rows).
 #[derive(Debug)]
@@ -26,7 +27,7 @@ pub struct HeadActs<O> {
 }
 
 impl<O> HeadActs<O> {
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
+    pub fn new<T: Float, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
         let h = cfg.hidden_size;
         Ok(HeadActs {
             x_final: b.zeros(rows * h)?,
@@ -45,7 +46,7 @@ pub(crate) fn output_projection<'a, Buf: ?Sized>(p: &Params<&'a Buf>) -> &'a Buf
     p.lm_head.unwrap_or(p.embed_tokens)
 }
 
-pub fn forward<T: Scalar, B: Backend<T>>(
+pub fn forward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &Params<&B::Buf>,
@@ -74,7 +75,7 @@ pub struct HeadGrads<'g, Buf: ?Sized> {
 
 /// Writes the gradient of the last residual stream into `dx` and adds the head's parameter gradients.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<T: Scalar, B: Backend<T>>(
+pub fn backward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &Params<&B::Buf>,

@@ -9,10 +9,11 @@
 
 use std::borrow::{Borrow, BorrowMut};
 
-use crate::backend::{AttnShape, Backend, BackendResult, Gemm, PagedSpan, RopeDirection, Scalar};
+use crate::backend::{AttnShape, Backend, BackendResult, Gemm, PagedSpan, RopeDirection};
 use crate::config::ModelConfig;
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::params::LayerParams;
+use selfplay_tensor::Float;
 
 /// What one layer's forward pass keeps for its backward pass (all `[rows, ·]`, packed).
 #[derive(Debug)]
@@ -42,7 +43,7 @@ pub struct LayerActs<O> {
 
 impl<O> LayerActs<O> {
     /// Buffers for `rows` packed tokens.
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
+    pub fn new<T: Float, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
         let (h, q, kv, i) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
         Ok(LayerActs {
             x_in: b.zeros(rows * h)?,
@@ -92,7 +93,7 @@ pub(crate) fn attn_shape(cfg: &ModelConfig) -> AttnShape {
 
 /// `y = x·wᵀ (+ bias)`.
 #[allow(clippy::too_many_arguments)]
-fn linear<T: Scalar, B: Backend<T>>(
+fn linear<T: Float, B: Backend<T>>(
     b: &B,
     x: &B::Buf,
     w: &B::Buf,
@@ -110,7 +111,7 @@ fn linear<T: Scalar, B: Backend<T>>(
 }
 
 /// Runs one layer on the residual stream `x` (`[rows, hidden]`, updated in place).
-pub fn forward<T: Scalar, B: Backend<T>>(
+pub fn forward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &LayerParams<&B::Buf>,
@@ -182,7 +183,7 @@ pub struct LayerGradScratch<O> {
 }
 
 impl<O> LayerGradScratch<O> {
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
+    pub fn new<T: Float, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
         let (h, q, kv, i) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
         Ok(LayerGradScratch {
             d_act: b.zeros(rows * i)?,
@@ -199,7 +200,7 @@ impl<O> LayerGradScratch<O> {
 
 /// `dx_in += dy·w`, `dw += dyᵀ·x_in`, `d_bias += Σ dy` for `y = x·wᵀ + bias`.
 #[allow(clippy::too_many_arguments)]
-fn linear_backward<T: Scalar, B: Backend<T>>(
+fn linear_backward<T: Float, B: Backend<T>>(
     b: &B,
     x: &B::Buf,
     w: &B::Buf,
@@ -224,7 +225,7 @@ fn linear_backward<T: Scalar, B: Backend<T>>(
 /// Back-propagates `dx` (the gradient of the layer's output residual, updated in place to the
 /// gradient of its input) and adds every parameter gradient into `g`.
 #[allow(clippy::too_many_arguments)]
-pub fn backward<T: Scalar, B: Backend<T>>(
+pub fn backward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &LayerParams<&B::Buf>,

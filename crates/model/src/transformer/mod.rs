@@ -12,12 +12,13 @@ pub mod params;
 
 use std::borrow::{Borrow, BorrowMut};
 
-use crate::backend::{Backend, BackendResult, PagedSpan, Scalar};
+use crate::backend::{Backend, BackendResult, PagedSpan};
 use crate::config::ModelConfig;
 use batch::PackedBatch;
 use head::{HeadActs, HeadGrads};
 use layer::{KvSource, LayerActs, LayerGradScratch};
 use params::Params;
+use selfplay_tensor::Float;
 
 /// Every buffer a forward pass writes, owned by the backend.
 #[derive(Debug)]
@@ -29,7 +30,7 @@ pub struct Activations<O> {
 
 impl<O> Activations<O> {
     /// Buffers for `rows` packed tokens; `for_backward` keeps every layer's activations.
-    pub fn new<T: Scalar, B: Backend<T, Owned = O>>(
+    pub fn new<T: Float, B: Backend<T, Owned = O>>(
         b: &B,
         cfg: &ModelConfig,
         rows: usize,
@@ -54,7 +55,7 @@ pub struct CacheStep<'c, O> {
 }
 
 /// Runs the model over a packed batch; outputs end up in `acts.head`.
-pub fn forward<T: Scalar, B: Backend<T>>(
+pub fn forward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &Params<&B::Buf>,
@@ -88,7 +89,7 @@ pub fn forward<T: Scalar, B: Backend<T>>(
 
 /// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
 /// training forward pass (`acts` built with `for_backward`), adding every parameter's gradient into `g`.
-pub fn backward<T: Scalar, B: Backend<T>>(
+pub fn backward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &Params<&B::Buf>,

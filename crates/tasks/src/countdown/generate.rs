@@ -14,7 +14,7 @@
 
 use selfplay_reward::CountdownProblem;
 
-use super::CountdownConfig;
+use super::config::CountdownConfig;
 use super::solver::solve;
 use crate::error::TasksError;
 use crate::rng::{mix64, split_rng, uniform_inclusive};

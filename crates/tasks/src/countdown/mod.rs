@@ -1,8 +1,11 @@
 //! Countdown: combine given numbers with `+ − × ÷` to reach a target (the default task).
 
+mod config;
 pub mod generate;
 pub mod solver;
 pub mod trace;
+
+pub use config::CountdownConfig;
 
 use selfplay_reward::{
     CountdownProblem, CountdownVerifier, Reward, Verifier, check_steps, evaluate_answer, extract_answer,
@@ -10,49 +13,6 @@ use selfplay_reward::{
 
 use crate::error::TasksError;
 use crate::task::{Split, StepProgress, Task};
-
-/// Generator settings. Defaults follow Stream of Search: 3 to 5 numbers in 1..=99, target in 10..=100.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CountdownConfig {
-    /// Fewest numbers per problem.
-    pub min_count: usize,
-    /// Most numbers per problem (at most [`solver::MAX_SOLVE_NUMS`]).
-    pub max_count: usize,
-    /// Smallest number.
-    pub min_num: u64,
-    /// Largest number.
-    pub max_num: u64,
-    /// Smallest target.
-    pub min_target: u64,
-    /// Largest target.
-    pub max_target: u64,
-}
-
-impl Default for CountdownConfig {
-    fn default() -> Self {
-        CountdownConfig { min_count: 3, max_count: 5, min_num: 1, max_num: 99, min_target: 10, max_target: 100 }
-    }
-}
-
-/// Largest target range [`generate::held_out_targets`] will enumerate.
-const MAX_TARGET_RANGE: u64 = 1_000_000;
-
-impl CountdownConfig {
-    /// Checks the ranges are non-empty and searchable.
-    pub fn validate(&self) -> Result<(), TasksError> {
-        let bad = |msg: &str| Err(TasksError::InvalidConfig(msg.to_owned()));
-        if self.min_count == 0 || self.min_count > self.max_count || self.max_count > solver::MAX_SOLVE_NUMS {
-            return bad("need 1 <= min_count <= max_count <= 6");
-        }
-        if self.min_num > self.max_num || self.min_target > self.max_target {
-            return bad("number and target ranges must be non-empty");
-        }
-        if self.max_target - self.min_target >= MAX_TARGET_RANGE {
-            return bad("target range must hold at most 1,000,000 targets");
-        }
-        Ok(())
-    }
-}
 
 /// How [`CountdownTask::solution_trace`] writes solutions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -149,8 +149,8 @@ impl Stream {
 
 #[cfg(test)]
 mod tests {
-    use super::super::solver::solve;
     use super::*;
+    use crate::countdown::solver::solve;
     use selfplay_reward::{CountdownVerifier, Verdict, Verifier, check_steps};
 
     fn problem(nums: &[u64], target: u64) -> CountdownProblem {

@@ -13,7 +13,8 @@ use super::gemm::{MatRef, gemm_strided};
 use super::rows::SharedMut;
 use selfplay_kvcache::BlockId;
 
-use crate::backend::{AttnShape, AttnSpan, PagedSpan, Scalar};
+use crate::backend::{AttnShape, AttnSpan, PagedSpan};
+use selfplay_tensor::Float;
 
 /// Pointer geometry of one head's block inside a packed buffer.
 #[derive(Clone, Copy)]
@@ -71,7 +72,7 @@ fn check_spans(spans: &[AttnSpan], shape: AttnShape, q_len: usize, kv_len: usize
 
 /// `s[i, j] = scale · q_i·k_j` for one span and (query head, key head) pair, `s` being `[q_len, kv_len]`.
 #[allow(clippy::too_many_arguments)]
-fn scores<T: Scalar>(
+fn scores<T: Float>(
     q: &[T],
     k: &[T],
     span: &AttnSpan,
@@ -104,7 +105,7 @@ fn scores<T: Scalar>(
 ///
 /// # Safety
 /// `lse`, when given, must address those elements, with no other thread writing them.
-unsafe fn causal_softmax<T: Scalar>(s: &mut [T], span: &AttnSpan, h: usize, heads: usize, lse: Option<SharedMut<T>>) {
+unsafe fn causal_softmax<T: Float>(s: &mut [T], span: &AttnSpan, h: usize, heads: usize, lse: Option<SharedMut<T>>) {
     for (i, row) in s.chunks_exact_mut(span.kv_len.max(1)).enumerate() {
         let (seen, hidden) = row.split_at_mut(visible(span, i));
         let max = seen.iter().fold(T::NEG_INFINITY, |m, &x| m.max(x));
@@ -124,7 +125,7 @@ unsafe fn causal_softmax<T: Scalar>(s: &mut [T], span: &AttnSpan, h: usize, head
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn attention<T: Scalar>(
+pub(super) fn attention<T: Float>(
     q: &[T],
     k: &[T],
     v: &[T],
@@ -177,7 +178,7 @@ pub(super) fn attention<T: Scalar>(
 /// `a · b` with eight independent partial sums, so the loop vectorises (a single running sum would
 /// pin the order of every addition).
 #[inline]
-fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
+fn dot<T: Float>(a: &[T], b: &[T]) -> T {
     let mut lanes = [T::ZERO; 8];
     let (a8, b8) = (a.chunks_exact(8), b.chunks_exact(8));
     let tail: T = a8.remainder().iter().zip(b8.remainder()).map(|(&x, &y)| x * y).sum();
@@ -194,7 +195,7 @@ fn dot<T: Scalar>(a: &[T], b: &[T]) -> T {
 /// visited directly rather than through GEMM calls: a decode step has one query and a few blocks per
 /// head, where a GEMM call per block would cost more in dispatch than in arithmetic.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn paged_attention<T: Scalar>(
+pub(super) fn paged_attention<T: Float>(
     q: &[T],
     k_pool: &[T],
     v_pool: &[T],
@@ -264,7 +265,7 @@ pub(super) fn paged_attention<T: Scalar>(
 /// Gradients of [`attention`]. Spans' query rows and key/value rows must be disjoint (each span's
 /// key/value gradients are added by one task).
 #[allow(clippy::too_many_arguments)]
-pub(super) fn attention_backward<T: Scalar>(
+pub(super) fn attention_backward<T: Float>(
     q: &[T],
     k: &[T],
     v: &[T],

@@ -3,24 +3,24 @@
 use rayon::prelude::*;
 
 use super::rows::column_sums;
-use crate::backend::Scalar;
+use selfplay_tensor::Float;
 
 /// Elements per parallel task for elementwise work.
 const ELEM_CHUNK: usize = 1 << 14;
 
-pub(super) fn add<T: Scalar>(x: &mut [T], y: &[T]) {
+pub(super) fn add<T: Float>(x: &mut [T], y: &[T]) {
     x.par_chunks_mut(ELEM_CHUNK).zip(y.par_chunks(ELEM_CHUNK)).for_each(|(x, y)| {
         x.iter_mut().zip(y).for_each(|(a, &b)| *a += b);
     });
 }
 
-pub(super) fn add_bias<T: Scalar>(x: &mut [T], bias: &[T]) {
+pub(super) fn add_bias<T: Float>(x: &mut [T], bias: &[T]) {
     x.par_chunks_mut(bias.len()).with_min_len(64).for_each(|row| {
         row.iter_mut().zip(bias).for_each(|(a, &b)| *a += b);
     });
 }
 
-pub(super) fn bias_backward<T: Scalar>(d_y: &[T], cols: usize, d_bias: &mut [T]) {
+pub(super) fn bias_backward<T: Float>(d_y: &[T], cols: usize, d_bias: &mut [T]) {
     let sums = column_sums(d_y.len() / cols, cols, |row, acc: &mut [T]| {
         acc.iter_mut().zip(&d_y[row * cols..(row + 1) * cols]).for_each(|(a, &d)| *a += d);
     });
@@ -28,11 +28,11 @@ pub(super) fn bias_backward<T: Scalar>(d_y: &[T], cols: usize, d_bias: &mut [T])
 }
 
 #[inline]
-fn sigmoid<T: Scalar>(x: T) -> T {
+fn sigmoid<T: Float>(x: T) -> T {
     T::ONE / (T::ONE + (-x).exp())
 }
 
-pub(super) fn swiglu<T: Scalar>(gate: &[T], up: &[T], out: &mut [T]) {
+pub(super) fn swiglu<T: Float>(gate: &[T], up: &[T], out: &mut [T]) {
     out.par_chunks_mut(ELEM_CHUNK).zip(gate.par_chunks(ELEM_CHUNK)).zip(up.par_chunks(ELEM_CHUNK)).for_each(
         |((out, gate), up)| {
             for ((o, &g), &u) in out.iter_mut().zip(gate).zip(up) {
@@ -43,7 +43,7 @@ pub(super) fn swiglu<T: Scalar>(gate: &[T], up: &[T], out: &mut [T]) {
 }
 
 /// `d_up = d_out·silu(g)`, `d_gate = d_out·u·σ(g)·(1 + g·(1 − σ(g)))`.
-pub(super) fn swiglu_backward<T: Scalar>(gate: &[T], up: &[T], d_out: &[T], d_gate: &mut [T], d_up: &mut [T]) {
+pub(super) fn swiglu_backward<T: Float>(gate: &[T], up: &[T], d_out: &[T], d_gate: &mut [T], d_up: &mut [T]) {
     d_gate
         .par_chunks_mut(ELEM_CHUNK)
         .zip(d_up.par_chunks_mut(ELEM_CHUNK))

@@ -3,7 +3,8 @@
 
 use gemm::Parallelism;
 
-use crate::backend::{Gemm, Scalar};
+use crate::backend::Gemm;
+use selfplay_tensor::Float;
 
 /// A read-only strided matrix operand: element `(i, j)` lives at `ptr + i*rs + j*cs`.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +20,7 @@ pub(super) struct MatRef<T> {
 /// Every element addressed through `a`, `b` (for `i < m`/`k`, `j < k`/`n`) must be readable and every
 /// `dst` element `(i, j)` at `dst + i*dst_rs + j` writable, with no other thread writing them.
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn gemm_strided<T: Scalar>(
+pub(super) unsafe fn gemm_strided<T: Float>(
     m: usize,
     n: usize,
     k: usize,
@@ -71,7 +72,7 @@ pub(super) unsafe fn gemm_strided<T: Scalar>(
 }
 
 /// A whole-buffer product as described by [`Gemm`], using every rayon thread.
-pub(super) fn gemm_dense<T: Scalar>(g: Gemm, a: &[T], b: &[T], c: &mut [T]) {
+pub(super) fn gemm_dense<T: Float>(g: Gemm, a: &[T], b: &[T], c: &mut [T]) {
     let Gemm { m, n, k, trans_a, trans_b, accumulate } = g;
     assert!(a.len() == m * k && b.len() == k * n && c.len() == m * n, "gemm operand sizes do not match {g:?}");
     let a = if trans_a {
@@ -101,7 +102,7 @@ pub(super) fn gemm_dense<T: Scalar>(g: Gemm, a: &[T], b: &[T], c: &mut [T]) {
 }
 
 /// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-sized tiles.
-fn transpose<T: Scalar>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
+fn transpose<T: Float>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
     const TILE: usize = 32;
     let mut out = vec![T::ZERO; rows * cols];
     for r0 in (0..rows).step_by(TILE) {

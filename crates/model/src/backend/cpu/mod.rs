@@ -10,13 +10,14 @@ mod rope;
 mod rows;
 mod softmax;
 
-use crate::backend::{AttnShape, AttnSpan, Backend, BackendResult, Gemm, PagedSpan, RopeDirection, Scalar};
+use crate::backend::{AttnShape, AttnSpan, Backend, BackendResult, Gemm, PagedSpan, RopeDirection};
+use selfplay_tensor::Float;
 
 /// Runs every op on the CPU over host slices (`Buf = [T]`, `Owned = Vec<T>`), on rayon's global pool.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CpuBackend;
 
-impl<T: Scalar> Backend<T> for CpuBackend {
+impl<T: Float> Backend<T> for CpuBackend {
     type Buf = [T];
     type Owned = Vec<T>;
 

@@ -3,9 +3,9 @@
 use rayon::prelude::*;
 
 use super::rows::{ROW_CHUNK, column_sums};
-use crate::backend::Scalar;
+use selfplay_tensor::Float;
 
-pub(super) fn rms_norm<T: Scalar>(x: &[T], w: &[T], eps: f64, cols: usize, out: &mut [T], inv_rms: &mut [T]) {
+pub(super) fn rms_norm<T: Float>(x: &[T], w: &[T], eps: f64, cols: usize, out: &mut [T], inv_rms: &mut [T]) {
     let eps = T::from_f64(eps);
     let n = T::from_f64(cols as f64);
     out.par_chunks_mut(cols).zip(inv_rms.par_iter_mut()).zip(x.par_chunks(cols)).with_min_len(ROW_CHUNK).for_each(
@@ -22,7 +22,7 @@ pub(super) fn rms_norm<T: Scalar>(x: &[T], w: &[T], eps: f64, cols: usize, out: 
 
 /// With `g = d_out·w`: `d_x += r·g − x·r³·mean(g·x)`, `d_w += Σ_rows d_out·x·r`.
 #[allow(clippy::too_many_arguments)]
-pub(super) fn rms_norm_backward<T: Scalar>(
+pub(super) fn rms_norm_backward<T: Float>(
     d_out: &[T],
     x: &[T],
     w: &[T],

@@ -5,9 +5,10 @@
 use rayon::prelude::*;
 
 use super::rows::ROW_CHUNK;
-use crate::backend::{RopeDirection, Scalar};
+use crate::backend::RopeDirection;
+use selfplay_tensor::Float;
 
-pub(super) fn rope<T: Scalar>(
+pub(super) fn rope<T: Float>(
     x: &mut [T],
     positions: &[u32],
     heads: usize,

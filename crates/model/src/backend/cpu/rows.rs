@@ -3,14 +3,14 @@
 
 use rayon::prelude::*;
 
-use crate::backend::Scalar;
+use selfplay_tensor::Float;
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two cores.
 pub(super) const ROW_CHUNK: usize = 32;
 
 /// Sums, over all rows, the per-row contributions `f(row, acc)` adds into a `cols`-wide accumulator.
 /// Chunks of [`ROW_CHUNK`] rows are summed in parallel, then the chunk partials in order.
-pub(super) fn column_sums<T: Scalar>(rows: usize, cols: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
+pub(super) fn column_sums<T: Float>(rows: usize, cols: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
     let partials: Vec<Vec<T>> = (0..rows.div_ceil(ROW_CHUNK))
         .into_par_iter()
         .map(|chunk| {

@@ -3,12 +3,12 @@
 
 use rayon::prelude::*;
 
-use crate::backend::Scalar;
+use selfplay_tensor::Float;
 
 /// Rows per task: a logits row is a whole vocabulary wide.
 const LOGIT_ROWS: usize = 8;
 
-pub(super) fn log_softmax_stats<T: Scalar>(logits: &[T], vocab: usize, lse: &mut [T], entropy: &mut [T]) {
+pub(super) fn log_softmax_stats<T: Float>(logits: &[T], vocab: usize, lse: &mut [T], entropy: &mut [T]) {
     logits.par_chunks(vocab).zip(lse.par_iter_mut()).zip(entropy.par_iter_mut()).with_min_len(LOGIT_ROWS).for_each(
         |((z, lse), entropy)| {
             let max = z.iter().fold(T::NEG_INFINITY, |m, &v| m.max(v));
@@ -26,7 +26,7 @@ pub(super) fn log_softmax_stats<T: Scalar>(logits: &[T], vocab: usize, lse: &mut
 }
 
 #[allow(clippy::too_many_arguments)]
-pub(super) fn log_softmax_backward<T: Scalar>(
+pub(super) fn log_softmax_backward<T: Float>(
     logits: &[T],
     lse: &[T],
     entropy: &[T],
