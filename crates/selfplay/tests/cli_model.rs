@@ -175,7 +175,7 @@ fn eval_runs_every_method_deterministically() {
     let dir = scratch("eval");
     let model = char_model(&dir);
     let m = model.to_str().unwrap();
-    for method in ["greedy", "majority", "best_of_n", "best_of_n_value", "beam", "mcts", "gumbel"] {
+    for method in ["greedy", "sample", "majority", "best_of_n", "best_of_n_value", "beam", "mcts", "gumbel"] {
         let args =
             ["eval", "--model", m, "--method", method, "--budget", "2", "--problems", "3", "--max-new-tokens", "12"];
         let first = success(&args);

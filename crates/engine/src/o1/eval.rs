@@ -316,6 +316,25 @@ mod tests {
         assert_eq!(choices(&samples[1..2]), [None, Some(0), None]);
     }
 
+    /// `sample` is pass@1: at budget 1 it is the one sample's correctness (best-of-1's point), and at any budget
+    /// it never beats best-of-N, which succeeds when any sample does.
+    #[test]
+    fn sample_is_the_mean_accuracy_of_one_sample() {
+        let (model, tok) = (tiny_model(0.5, 2), tokenizer());
+        let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
+        let config = EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![4], seed: 5 };
+        let point = |method, budget| {
+            let search = SearchSettings::default();
+            evaluate(&model, None, &tok, &LowercaseTask, &problems, method, budget, &config, &search).unwrap()
+        };
+        assert_eq!(point(Method::Sample, 1).accuracy, point(Method::BestOfN, 1).accuracy);
+        let (sample, best) = (point(Method::Sample, 4), point(Method::BestOfN, 4));
+        assert_eq!(sample.method, "sample");
+        assert!(sample.accuracy <= best.accuracy, "{} > {}", sample.accuracy, best.accuracy);
+        assert!(sample.accuracy > 0.0 && sample.accuracy < 1.0, "the toy policy solves some, not all");
+        assert_eq!(sample.tokens, best.tokens);
+    }
+
     /// `evaluate` of one sampling method at one budget draws only what that budget needs, yet reports exactly
     /// the point the full sweep reports: row `s` of a problem is seeded by `s` alone, so the first `b` of 4
     /// samples are the `b` samples drawn on their own.
