@@ -5,7 +5,7 @@
 use selfplay_kvcache::KvCacheError;
 use selfplay_tensor::TensorError;
 
-use crate::backend::BackendError;
+use crate::backend::error::BackendError;
 
 /// Why a model could not be built or run on the given input.
 #[derive(Debug, thiserror::Error)]

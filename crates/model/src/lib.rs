@@ -27,6 +27,7 @@ pub mod init;
 pub mod io_error;
 pub mod kv_cache;
 pub mod model;
+pub mod rng;
 pub mod safetensors_io;
 pub mod sampler;
 pub mod tokenizer;

@@ -27,7 +27,7 @@
 //!   first; a GPU backend overrides it to avoid downloading logits.
 
 mod cpu;
-mod error;
+pub(crate) mod error;
 mod scalar;
 
 pub use cpu::CpuBackend;
@@ -333,5 +333,24 @@ pub trait Backend<T: Scalar>: Send + Sync {
                 crate::sampler::sample(&row, params, rng)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::{row_rng, sample};
+
+    /// The backend's batched op draws exactly what per-row sampling draws.
+    #[test]
+    fn backend_sample_matches_rows() {
+        let logits: Vec<f32> = (0..15).map(|i| ((i * 7) % 5) as f32 * 0.3).collect();
+        let params = SamplingParams { temperature: 0.8, top_k: 4, ..Default::default() };
+        let mut rngs: Vec<_> = (0..3).map(row_rng).collect();
+        let batched = Backend::<f32>::sample(&CpuBackend, &logits, 5, &params, &mut rngs).unwrap();
+        for (r, got) in batched.iter().enumerate() {
+            let want = sample(&logits[r * 5..(r + 1) * 5], &params, &mut row_rng(r as u64)).unwrap();
+            assert_eq!(*got, want);
+        }
     }
 }
