@@ -17,7 +17,7 @@ pub const DEFAULT_INIT_STD: f32 = 0.02;
 pub fn init_weights(cfg: &ModelConfig, std: f32, seed: u64) -> Result<ModelWeights, ModelError> {
     validate::config(cfg)?;
     if !(std.is_finite() && std >= 0.0) {
-        return Err(ModelError::value("initialisation std", format!("{std} is not a finite non-negative number")));
+        return Err(ModelError::value("initialisation std", "must be finite and non-negative"));
     }
     let mut weights = ModelWeights::zeros(cfg)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -48,4 +48,4 @@ pub use model::{CpuKvCache, ForwardOutput, Model, SequenceGrads, TokenStats, Tra
 pub use sampler::{Sampled, SamplingParams};
 pub use selfplay_kvcache::SeqId;
 pub use tokenizer::{CharTokenizer, SpecialIds, Tokenizer};
-pub use weights::{LayerWeights, ModelWeights};
+pub use weights::{LayerWeights, ModelWeights, ParamName};

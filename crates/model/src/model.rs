@@ -33,7 +33,7 @@ use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
 use crate::transformer::params::Params;
 use crate::transformer::{self, Activations};
-use crate::validate;
+use crate::validate::{self, Shapes};
 use crate::weights::ModelWeights;
 
 /// Most activation values one pass may allocate (2^33 `f32`s, 32 GiB).
@@ -47,6 +47,8 @@ pub type CpuKvCache = KvCache<f32, CpuBackend>;
 pub struct Model {
     config: ModelConfig,
     weights: ModelWeights,
+    /// Every parameter's name and shape, as the config calls for them (checked on every pass).
+    shapes: Shapes,
     backend: CpuBackend,
     /// Activation buffers of a finished training pass, kept for the next one of the same size
     /// (see [`Model::recycle`]): a training step then writes into warm memory instead of
@@ -59,6 +61,7 @@ impl Clone for Model {
         Model {
             config: self.config.clone(),
             weights: self.weights.clone(),
+            shapes: self.shapes.clone(),
             backend: self.backend,
             spare: Mutex::new(None),
         }
@@ -145,8 +148,8 @@ impl TrainPass {
 impl Model {
     /// Checks `weights` against `config` (every tensor's presence, shape and finiteness).
     pub fn new(config: ModelConfig, weights: ModelWeights) -> Result<Model, ModelError> {
-        validate::weights(&config, &weights)?;
-        Ok(Model { config, weights, backend: CpuBackend, spare: Mutex::new(None) })
+        let shapes = validate::weights(&config, &weights)?;
+        Ok(Model { config, weights, shapes, backend: CpuBackend, spare: Mutex::new(None) })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -168,21 +171,10 @@ impl Model {
         self.weights
     }
 
-    /// Cheap per-call check that the weights still have the config's shapes.
+    /// Cheap per-call check that the weights still have the config's shapes (allocates nothing
+    /// unless they do not).
     fn check_shapes(&self) -> Result<(), ModelError> {
-        let expected =
-            validate::shapes(&self.config).ok_or_else(|| ModelError::InvalidConfig("sizes overflow".into()))?;
-        let named = self.weights.named();
-        let expected = expected.into_list();
-        if named.len() != expected.len() {
-            return Err(ModelError::length("parameter tensors", expected.len(), named.len()));
-        }
-        for ((name, t), want) in named.into_iter().zip(expected) {
-            if t.dims() != want.as_slice() {
-                return Err(ModelError::WrongShape { name, expected: want, got: t.dims().to_vec() });
-            }
-        }
-        Ok(())
+        validate::matches(&self.shapes, &self.weights)
     }
 
     /// Refuses a batch whose training activations would exceed [`MAX_ACTIVATIONS`] values, so an
@@ -248,6 +240,7 @@ impl Model {
         tokens: &[&[u32]],
     ) -> Result<Vec<ForwardOutput>, ModelError> {
         self.check_shapes()?;
+        cache.check_fits(&self.config)?;
         if seqs.len() != tokens.len() {
             return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
         }
@@ -304,9 +297,9 @@ impl Model {
         out: &mut ModelWeights,
     ) -> Result<(), ModelError> {
         self.check_shapes()?;
-        validate::weights_like(&self.weights, out)?;
+        validate::matches(&self.shapes, out)?;
         if pass.config != self.config {
-            return Err(ModelError::InvalidConfig("the training pass was run by a model of another config".into()));
+            return Err(ModelError::ForeignPass);
         }
         let rows = pass.batch.rows();
         if grads.len() != pass.num_seqs() {
@@ -319,9 +312,9 @@ impl Model {
         for (i, (span, g)) in pass.batch.spans.iter().zip(grads).enumerate() {
             let (start, len) = (span.q_start, span.q_len);
             let pred = start..start + len - 1;
-            copy_grad(&format!("d_logprobs of sequence {i}"), Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
-            copy_grad(&format!("d_entropies of sequence {i}"), g.d_entropies, &mut d_entropy[pred.clone()])?;
-            copy_grad(&format!("d_values of sequence {i}"), g.d_values, &mut d_value[start..start + len])?;
+            copy_grad("d_logprobs", i, Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
+            copy_grad("d_entropies", i, g.d_entropies, &mut d_entropy[pred.clone()])?;
+            copy_grad("d_values", i, g.d_values, &mut d_value[start..start + len])?;
             targets[pred].copy_from_slice(&pass.batch.ids[start + 1..start + len]);
         }
         let params = Params::from_weights(&self.weights);
@@ -354,9 +347,12 @@ impl Model {
         let stats = pass.token_stats();
         let mut loss = 0.0f64;
         let mut d_logprobs = Vec::with_capacity(batch.len());
-        for (s, w) in stats.iter().zip(loss_weights) {
+        for (i, (s, w)) in stats.iter().zip(loss_weights).enumerate() {
             if w.len() != s.logprobs.len() {
-                return Err(ModelError::length("loss weights per sequence (len − 1)", s.logprobs.len(), w.len()));
+                let (expected, got) = (s.logprobs.len(), w.len());
+                return Err(ModelError::LengthMismatch {
+                    what: "loss weights (len − 1)", seq: Some(i), expected, got
+                });
             }
             loss -= s.logprobs.iter().zip(*w).map(|(&lp, &w)| f64::from(lp) * f64::from(w)).sum::<f64>();
             d_logprobs.push(w.iter().map(|&w| (-f64::from(w) / total) as f32).collect::<Vec<f32>>());
@@ -370,15 +366,15 @@ impl Model {
     }
 }
 
-/// Copies one sequence's gradient into its rows of a packed buffer (zeros when absent), checking
-/// its length and finiteness.
-fn copy_grad(what: &str, src: Option<&[f32]>, dst: &mut [f32]) -> Result<(), ModelError> {
+/// Copies sequence `seq`'s gradient `what` into its rows of a packed buffer (zeros when absent),
+/// checking its length and finiteness.
+fn copy_grad(what: &'static str, seq: usize, src: Option<&[f32]>, dst: &mut [f32]) -> Result<(), ModelError> {
     let Some(src) = src else { return Ok(()) };
     if src.len() != dst.len() {
-        return Err(ModelError::length(what, dst.len(), src.len()));
+        return Err(ModelError::LengthMismatch { what, seq: Some(seq), expected: dst.len(), got: src.len() });
     }
     if src.iter().any(|x| !x.is_finite()) {
-        return Err(ModelError::value(what, "holds NaN or infinity"));
+        return Err(ModelError::InvalidValue { what, seq: Some(seq), reason: "holds NaN or infinity" });
     }
     dst.copy_from_slice(src);
     Ok(())

@@ -117,7 +117,7 @@ fn forks_share_the_prompt_and_copy_on_write() {
 fn bad_inputs_are_typed_errors() {
     let m = model(true);
     assert!(matches!(m.forward(&[]), Err(ModelError::EmptyInput(_))));
-    assert!(matches!(m.forward(&[&[1], &[]]), Err(ModelError::EmptyInput(_))));
+    assert!(matches!(m.forward(&[&[1], &[]]), Err(ModelError::EmptySequence(1))));
     assert!(matches!(m.forward(&[&[1, 7]]), Err(ModelError::TokenOutOfRange { id: 7, vocab_size: 7 })));
     let big =
         crate::config::ModelConfig { vocab_size: 1 << 31, max_position_embeddings: 1 << 20, ..m.config().clone() };
@@ -136,7 +136,17 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(m.forward_cached(&mut cache, &[seq], &[&long]), Err(ModelError::SequenceTooLong { .. })));
     assert!(matches!(m.forward_cached(&mut cache, &[seq], &[]), Err(ModelError::LengthMismatch { .. })));
     assert_eq!(cache.len(seq).unwrap(), 0, "refused steps change nothing");
-    assert!(matches!(m.new_cache(usize::MAX), Err(ModelError::InvalidConfig(_))));
+    assert!(matches!(m.new_cache(usize::MAX), Err(ModelError::CacheTooLarge { .. })));
+    // A cache built for another model shape is refused before it is indexed.
+    let other = crate::config::ModelConfig { num_hidden_layers: 1, ..m.config().clone() };
+    let mut foreign = KvCache::<f32, CpuBackend>::new(&CpuBackend, &other, 4, 16).unwrap();
+    let s = foreign.add_sequence().unwrap();
+    let err = m.forward_cached(&mut foreign, &[s], &[&[1]]).unwrap_err();
+    assert!(matches!(err, ModelError::CacheMismatch { what: "layers", expected: 2, got: 1 }), "{err}");
+    let other = crate::config::ModelConfig { num_key_value_heads: 4, ..m.config().clone() };
+    let mut foreign = KvCache::<f32, CpuBackend>::new(&CpuBackend, &other, 4, 16).unwrap();
+    let s = foreign.add_sequence().unwrap();
+    assert!(matches!(m.forward_cached(&mut foreign, &[s], &[&[1]]), Err(ModelError::CacheMismatch { .. })));
     assert!(matches!(m.new_cache(0), Err(ModelError::KvCache(KvCacheError::InvalidConfig(_)))));
 
     let pass = m.forward_train(&[&[1, 2, 3]]).unwrap();
@@ -148,17 +158,23 @@ fn bad_inputs_are_typed_errors() {
     assert!(m.backward(&pass, &grads(&[]), &mut g).is_err());
     assert!(matches!(
         m.backward(&pass, &[SequenceGrads { d_logprobs: &short, d_entropies: None, d_values: None }], &mut g),
-        Err(ModelError::LengthMismatch { .. })
+        Err(ModelError::LengthMismatch { what: "d_logprobs", seq: Some(0), expected: 2, got: 1 })
     ));
-    assert!(matches!(
-        m.backward(&pass, &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None }], &mut g),
-        Err(ModelError::InvalidValue { .. })
-    ));
+    let err = m.backward(&pass, &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None }], &mut g);
+    let err = err.unwrap_err();
+    assert!(matches!(err, ModelError::InvalidValue { what: "d_logprobs", seq: Some(0), .. }));
+    assert_eq!(err.to_string(), "invalid value for d_logprobs of sequence 0: holds NaN or infinity");
+    // A gradient buffer of another shape (here with an untied lm_head) names the extra tensor.
     let mut wrong = model(false).weights().zeros_like();
     assert!(matches!(
         m.backward(&pass, &[SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None }], &mut wrong),
-        Err(ModelError::LengthMismatch { .. })
+        Err(ModelError::WrongShape { .. })
     ));
+    // A pass of a model with another config is refused.
+    let other = model(false);
+    let foreign = other.forward_train(&[&[1, 2, 3]]).unwrap();
+    let grads_ok = [SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None }];
+    assert!(matches!(m.backward(&foreign, &grads_ok, &mut g), Err(ModelError::ForeignPass)));
     assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[0.0, 0.0]]).is_err());
     assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[1.0]]).is_err());
 }
@@ -180,21 +196,32 @@ fn model_new_checks_every_tensor() {
             k += 1;
         });
         match Model::new(cfg.clone(), w) {
-            Err(ModelError::WrongShape { name: got, .. }) => assert_eq!(&got, name),
+            Err(ModelError::WrongShape { name: got, .. }) => assert_eq!(&got.to_string(), name),
             other => panic!("{name}: expected WrongShape, got {other:?}"),
         }
     }
     let mut w = good.clone();
     w.layers[1].up_proj.data_mut()[3] = f32::NAN;
     assert!(
-        matches!(Model::new(cfg.clone(), w), Err(ModelError::NonFiniteParameter(n)) if n.contains("layers.1.mlp.up_proj"))
+        matches!(Model::new(cfg.clone(), w), Err(ModelError::NonFiniteParameter(n)) if n.to_string() == "model.layers.1.mlp.up_proj.weight")
     );
+    // A missing tensor is reported by its name with no shape, an extra one with no expected shape.
     let mut w = good.clone();
     w.lm_head = None;
-    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::WrongShape { .. })));
+    let err = Model::new(cfg.clone(), w).unwrap_err();
+    assert!(matches!(&err, ModelError::WrongShape { got, .. } if got.is_empty()), "{err}");
+    assert_eq!(err.to_string(), "parameter lm_head.weight has shape [], expected [7, 8]");
     let mut w = good.clone();
     w.layers[0].k_bias = None;
-    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::WrongShape { .. })));
+    let err = Model::new(cfg.clone(), w).unwrap_err();
+    assert!(err.to_string().starts_with("parameter model.layers.0.self_attn.k_proj.bias has shape []"), "{err}");
+    let mut w = good.clone();
+    w.layers[1].o_bias = Some(selfplay_tensor::Tensor::zeros([8]).unwrap());
+    let err = Model::new(cfg.clone(), w).unwrap_err();
+    assert!(
+        err.to_string().starts_with("parameter model.layers.1.self_attn.o_proj.bias has shape [8], expected []"),
+        "{err}"
+    );
     let mut w = good.clone();
     w.layers.pop();
     assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::LengthMismatch { .. })));

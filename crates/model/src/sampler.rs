@@ -54,15 +54,14 @@ impl SamplingParams {
 
     /// Rejects NaN or out-of-range settings.
     pub fn validate(&self) -> Result<(), ModelError> {
-        let bad = |what: &str, v: f32, range: &str| Err(ModelError::value(what, format!("{v} is not in {range}")));
         if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return bad("temperature", self.temperature, "[0, inf)");
+            return Err(ModelError::value("temperature", "must be in [0, inf)"));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
-            return bad("top_p", self.top_p, "(0, 1]");
+            return Err(ModelError::value("top_p", "must be in (0, 1]"));
         }
         if !(0.0..=1.0).contains(&self.min_p) {
-            return bad("min_p", self.min_p, "[0, 1]");
+            return Err(ModelError::value("min_p", "must be in [0, 1]"));
         }
         Ok(())
     }
@@ -85,7 +84,7 @@ pub fn row_rng(seed: u64) -> ChaCha8Rng {
 
 fn check_logits(logits: &[f32]) -> Result<(), ModelError> {
     if logits.is_empty() {
-        return Err(ModelError::EmptyInput("no logits to sample from".into()));
+        return Err(ModelError::EmptyInput("no logits to sample from"));
     }
     if logits.iter().any(|x| x.is_nan() || *x == f32::INFINITY) {
         return Err(ModelError::value("logits", "hold NaN or +infinity"));

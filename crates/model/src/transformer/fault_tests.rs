@@ -190,6 +190,14 @@ impl Backend<f32> for FaultyBackend {
 
 /// One training step (activations, forward, backward) on `b`; `Ok` only if every op succeeded.
 fn train_step(b: &FaultyBackend) -> BackendResult {
+    match train_step_model(b) {
+        Ok(()) => Ok(()),
+        Err(ModelError::Backend(err)) => Err(err),
+        Err(other) => panic!("not a backend error: {other}"),
+    }
+}
+
+fn train_step_model(b: &FaultyBackend) -> Result<(), ModelError> {
     let cfg = tiny_config(false, true);
     let w = random_weights(&cfg, 1);
     let p = Params::from_weights(&w);

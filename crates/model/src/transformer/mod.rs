@@ -14,6 +14,7 @@ use std::borrow::{Borrow, BorrowMut};
 
 use crate::backend::{Backend, BackendResult, PagedSpan, Scalar};
 use crate::config::ModelConfig;
+use crate::error::ModelError;
 use batch::PackedBatch;
 use head::{HeadActs, HeadGrads};
 use layer::{KvSource, LayerActs, LayerGradScratch};
@@ -53,7 +54,8 @@ pub struct CacheStep<'c, O> {
     pub block_size: usize,
 }
 
-/// Runs the model over a packed batch; outputs end up in `acts.head`.
+/// Runs the model over a packed batch; outputs end up in `acts.head`. Activations (and a cache
+/// step) with fewer layers than `p` are refused; sizes are otherwise the caller's to keep consistent.
 pub fn forward<T: Scalar, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
@@ -61,7 +63,16 @@ pub fn forward<T: Scalar, B: Backend<T>>(
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
     mut cache: Option<CacheStep<'_, B::Owned>>,
-) -> BackendResult {
+) -> Result<(), ModelError> {
+    let layers = p.layers.len();
+    if acts.layers.is_empty() || (acts.layers.len() > 1 && acts.layers.len() != layers) {
+        return Err(ModelError::length("activation layers", layers, acts.layers.len()));
+    }
+    if let Some(step) = &cache
+        && step.layers.len() != layers
+    {
+        return Err(ModelError::CacheMismatch { what: "layers", expected: layers, got: step.layers.len() });
+    }
     let rows = batch.rows();
     let mut x = b.zeros(rows * cfg.hidden_size)?;
     b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut())?;
@@ -71,7 +82,9 @@ pub fn forward<T: Scalar, B: Backend<T>>(
         let kv = match cache.as_mut() {
             None => KvSource::Fresh,
             Some(step) => {
-                let (k, v) = &mut step.layers[l];
+                let Some((k, v)) = step.layers.get_mut(l) else {
+                    return Err(ModelError::CacheMismatch { what: "layers", expected: layers, got: l });
+                };
                 KvSource::Paged {
                     k: k.borrow_mut(),
                     v: v.borrow_mut(),
@@ -83,11 +96,12 @@ pub fn forward<T: Scalar, B: Backend<T>>(
         };
         layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv)?;
     }
-    head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head)
+    Ok(head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head)?)
 }
 
 /// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
-/// training forward pass (`acts` built with `for_backward`), adding every parameter's gradient into `g`.
+/// training forward pass (`acts` built with `for_backward`; any other is refused), adding every
+/// parameter's gradient into `g`.
 pub fn backward<T: Scalar, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
@@ -96,8 +110,10 @@ pub fn backward<T: Scalar, B: Backend<T>>(
     acts: &Activations<B::Owned>,
     d: HeadGrads<'_, B::Buf>,
     g: &mut Params<&mut B::Buf>,
-) -> BackendResult {
-    assert_eq!(acts.layers.len(), cfg.num_hidden_layers, "backward needs a forward pass that kept activations");
+) -> Result<(), ModelError> {
+    if acts.layers.len() != p.layers.len() || g.layers.len() != p.layers.len() {
+        return Err(ModelError::NoActivations);
+    }
     let rows = batch.rows();
     let mut dx = b.zeros(rows * cfg.hidden_size)?;
     head::backward(b, cfg, p, rows, &acts.head, d, dx.borrow_mut(), g)?;
@@ -105,7 +121,7 @@ pub fn backward<T: Scalar, B: Backend<T>>(
     for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
         layer::backward(b, cfg, lp, batch, a, dx.borrow_mut(), lg, &mut scratch)?;
     }
-    b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)
+    Ok(b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)?)
 }
 
 #[cfg(test)]

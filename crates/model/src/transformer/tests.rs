@@ -194,3 +194,21 @@ fn model_backward_matches_f64_reference() {
         }
     }
 }
+
+/// Backward over an inference pass (one reused layer of activations) is a typed error, not a panic.
+#[test]
+fn backward_refuses_an_inference_pass() {
+    let cfg = tiny_config(false, true);
+    let w = random_weights(&cfg, 2);
+    let p = Params::from_weights(&w);
+    let batch = PackedBatch::new(&BATCH, cfg.vocab_size, cfg.max_position_embeddings).unwrap();
+    let mut acts = Activations::new(&CpuBackend, &cfg, batch.rows(), false).unwrap();
+    forward(&CpuBackend, &cfg, &p, &batch, &mut acts, None).unwrap();
+    let rows = batch.rows();
+    let (targets, zeros) = (vec![0u32; rows], vec![0.0f32; rows]);
+    let d = HeadGrads { targets: &targets, d_logprob: &zeros[..], d_entropy: &zeros[..], d_value: &zeros[..] };
+    let mut grads = w.zeros_like();
+    let mut g = Params::from_weights_mut(&mut grads);
+    let err = backward(&CpuBackend, &cfg, &p, &batch, &acts, d, &mut g).unwrap_err();
+    assert!(matches!(err, crate::error::ModelError::NoActivations), "{err}");
+}
