@@ -12,12 +12,15 @@
 //! let stats = pass.token_stats();                    // logprobs of the actual next tokens, entropies, values
 //! // any loss over those (SFT cross-entropy, PPO/GRPO, value regression) gives, per sequence,
 //! // dL/dlogprob[t], optionally dL/dentropy[t] and dL/dvalue[t]:
-//! let grads = vec![SequenceGrads { d_logprobs: &dlp, d_entropies: None, d_values: Some(&dv) }];
+//! let grads = vec![SequenceGrads { d_logprobs: &dlp, d_entropies: None, d_values: Some(&dv), d_logits: None }];
 //! let mut g = model.weights().zeros_like();
 //! model.backward(&pass, &grads, &mut g)?;             // adds dL/dθ into g (same layout as the weights)
 //! ```
 //! For a sequence of `len` tokens, position `t < len − 1` predicts token `t + 1`: logprobs and
 //! entropies have `len − 1` entries, values `len` (one per prefix, including the whole sequence).
+//! A loss over whole next-token distributions (cross-entropy to soft targets, as AlphaZero trains its
+//! policy toward visit counts) reads [`TrainPass::seq_logits`] (`[len, vocab]`) and passes its
+//! gradient as [`SequenceGrads::d_logits`], in the same layout.
 //! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call.
 
 use std::sync::Mutex;
@@ -88,7 +91,8 @@ pub struct TokenStats {
     pub values: Vec<f32>,
 }
 
-/// The loss gradient for one sequence with respect to its [`TokenStats`].
+/// The loss gradient for one sequence of `len` tokens with respect to its [`TokenStats`] and,
+/// optionally, its whole logits. The terms add up: a loss may have any of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SequenceGrads<'a> {
     /// `[len − 1]`: `dL/d logprob[t]` (for cross-entropy with weights `w`: `−w_t / Σw`).
@@ -97,6 +101,12 @@ pub struct SequenceGrads<'a> {
     pub d_entropies: Option<&'a [f32]>,
     /// `[len]` when the loss has a value term.
     pub d_values: Option<&'a [f32]>,
+    /// `[len, vocab]` row-major when the loss is written in the logits themselves: row `t` is
+    /// `dL/d logits[t]`, the scores of the token after position `t` (the layout of
+    /// [`TrainPass::seq_logits`]). Every row is used, the last one too: it scores what follows the
+    /// whole sequence (a board game's policy at the current position). Cross-entropy to soft
+    /// targets `π` (AlphaZero's visit counts) with weight `w` gives `w·(softmax(logits[t]) − π_t)`.
+    pub d_logits: Option<&'a [f32]>,
 }
 
 /// A forward pass that kept its activations, ready for [`Model::backward`].
@@ -136,12 +146,19 @@ impl TrainPass {
             .collect()
     }
 
-    /// Sequence `i`'s logits, `[len, vocab]`.
+    /// Sequence `i`'s logits, `[len, vocab]`, as a tensor (a copy; see [`TrainPass::seq_logits`]).
     pub fn logits(&self, i: usize) -> Result<Tensor<f32>, ModelError> {
         let s = self.batch.spans.get(i).ok_or(ModelError::UnknownSequence(i))?;
-        let vocab = self.acts.head.logits.len() / self.batch.rows().max(1);
-        let data = self.acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
-        Ok(Tensor::from_vec([s.q_len, vocab], data)?)
+        Ok(Tensor::from_vec([s.q_len, self.config.vocab_size], self.seq_logits(i)?.to_vec())?)
+    }
+
+    /// Sequence `i`'s logits, `[len, vocab]` row-major, borrowed: row `t` scores the token after
+    /// position `t`. A loss over whole distributions reads them here and hands its gradient back
+    /// in the same layout as [`SequenceGrads::d_logits`].
+    pub fn seq_logits(&self, i: usize) -> Result<&[f32], ModelError> {
+        let s = self.batch.spans.get(i).ok_or(ModelError::UnknownSequence(i))?;
+        let vocab = self.config.vocab_size;
+        Ok(&self.acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab])
     }
 }
 
@@ -309,12 +326,17 @@ impl Model {
         let mut d_entropy = vec![0.0f32; rows];
         let mut d_value = vec![0.0f32; rows];
         let mut targets = vec![0u32; rows];
+        let vocab = self.config.vocab_size;
+        let mut d_logits = grads.iter().any(|g| g.d_logits.is_some()).then(|| vec![0.0f32; rows * vocab]);
         for (i, (span, g)) in pass.batch.spans.iter().zip(grads).enumerate() {
             let (start, len) = (span.q_start, span.q_len);
             let pred = start..start + len - 1;
             copy_grad("d_logprobs", i, Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
             copy_grad("d_entropies", i, g.d_entropies, &mut d_entropy[pred.clone()])?;
             copy_grad("d_values", i, g.d_values, &mut d_value[start..start + len])?;
+            if let Some(d_logits) = d_logits.as_mut() {
+                copy_grad("d_logits", i, g.d_logits, &mut d_logits[start * vocab..(start + len) * vocab])?;
+            }
             targets[pred].copy_from_slice(&pass.batch.ids[start + 1..start + len]);
         }
         let params = Params::from_weights(&self.weights);
@@ -324,6 +346,7 @@ impl Model {
             d_logprob: d_logprob.as_slice(),
             d_entropy: d_entropy.as_slice(),
             d_value: d_value.as_slice(),
+            d_logits: d_logits.as_deref(),
         };
         transformer::backward(&self.backend, &self.config, &params, &pass.batch, &pass.acts, d, &mut g)?;
         Ok(())
@@ -357,8 +380,10 @@ impl Model {
             loss -= s.logprobs.iter().zip(*w).map(|(&lp, &w)| f64::from(lp) * f64::from(w)).sum::<f64>();
             d_logprobs.push(w.iter().map(|&w| (-f64::from(w) / total) as f32).collect::<Vec<f32>>());
         }
-        let grads: Vec<SequenceGrads<'_>> =
-            d_logprobs.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+        let grads: Vec<SequenceGrads<'_>> = d_logprobs
+            .iter()
+            .map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None })
+            .collect();
         let mut out = self.weights.zeros_like();
         self.backward(&pass, &grads, &mut out)?;
         self.recycle(pass);

@@ -154,26 +154,39 @@ fn bad_inputs_are_typed_errors() {
     let ok = [0.5f32, 0.5];
     let short = [0.5f32];
     let nan = [f32::NAN, 0.0];
-    let grads = |d: &'static [f32]| vec![SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }];
+    let grads =
+        |d: &'static [f32]| vec![SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None }];
     assert!(m.backward(&pass, &grads(&[]), &mut g).is_err());
     assert!(matches!(
-        m.backward(&pass, &[SequenceGrads { d_logprobs: &short, d_entropies: None, d_values: None }], &mut g),
+        m.backward(
+            &pass,
+            &[SequenceGrads { d_logprobs: &short, d_entropies: None, d_values: None, d_logits: None }],
+            &mut g
+        ),
         Err(ModelError::LengthMismatch { what: "d_logprobs", seq: Some(0), expected: 2, got: 1 })
     ));
-    let err = m.backward(&pass, &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None }], &mut g);
+    let err = m.backward(
+        &pass,
+        &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None, d_logits: None }],
+        &mut g,
+    );
     let err = err.unwrap_err();
     assert!(matches!(err, ModelError::InvalidValue { what: "d_logprobs", seq: Some(0), .. }));
     assert_eq!(err.to_string(), "invalid value for d_logprobs of sequence 0: holds NaN or infinity");
     // A gradient buffer of another shape (here with an untied lm_head) names the extra tensor.
     let mut wrong = model(false).weights().zeros_like();
     assert!(matches!(
-        m.backward(&pass, &[SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None }], &mut wrong),
+        m.backward(
+            &pass,
+            &[SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None, d_logits: None }],
+            &mut wrong
+        ),
         Err(ModelError::WrongShape { .. })
     ));
     // A pass of a model with another config is refused.
     let other = model(false);
     let foreign = other.forward_train(&[&[1, 2, 3]]).unwrap();
-    let grads_ok = [SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None }];
+    let grads_ok = [SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None, d_logits: None }];
     assert!(matches!(m.backward(&foreign, &grads_ok, &mut g), Err(ModelError::ForeignPass)));
     assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[0.0, 0.0]]).is_err());
     assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[1.0]]).is_err());
@@ -261,7 +274,7 @@ fn sft_loss_is_weighted_mean_cross_entropy() {
     let pass = m.forward_train(&batch).unwrap();
     let d: [Vec<f32>; 2] = [vec![-0.2, 0.0, -0.4], vec![-0.2, -0.2]];
     let sg: Vec<SequenceGrads<'_>> =
-        d.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+        d.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None }).collect();
     let mut g = m.weights().zeros_like();
     m.backward(&pass, &sg, &mut g).unwrap();
     for ((name, a), (_, b)) in grads.named().into_iter().zip(g.named()) {
