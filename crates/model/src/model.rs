@@ -23,12 +23,14 @@
 //! gradient as [`SequenceGrads::d_logits`], in the same layout.
 //! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call.
 
-use std::sync::Mutex;
+use std::borrow::{Borrow, BorrowMut};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use selfplay_kvcache::SeqId;
 use selfplay_tensor::Tensor;
 
-use crate::backend::CpuBackend;
+use crate::backend::{Backend, CpuBackend, HostAccess};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
@@ -45,27 +47,45 @@ pub const MAX_ACTIVATIONS: usize = 1 << 33;
 /// The KV cache type of a CPU [`Model`].
 pub type CpuKvCache = KvCache<f32, CpuBackend>;
 
-/// A transformer ready to run: config and weights checked against each other.
-#[derive(Debug)]
-pub struct Model {
+/// A transformer ready to run on backend `B` (the CPU unless said otherwise): config and weights
+/// checked against each other.
+///
+/// The weights live on the host ([`Model::weights`], [`Model::weights_mut`]); a backend that computes
+/// on host memory (see [`HostAccess`]) uses them in place, a device backend gets a copy uploaded on
+/// the first pass and again after every [`Model::weights_mut`].
+pub struct Model<B: HostAccess = CpuBackend> {
     config: ModelConfig,
     weights: ModelWeights,
     /// Every parameter's name and shape, as the config calls for them (checked on every pass).
     shapes: Shapes,
-    backend: CpuBackend,
+    backend: B,
+    /// The weights on a backend that cannot read them from host memory; `None` until a pass needs
+    /// them and after [`Model::weights_mut`].
+    resident: Mutex<Option<Arc<Params<B::Owned>>>>,
     /// Activation buffers of a finished training pass, kept for the next one of the same size
     /// (see [`Model::recycle`]): a training step then writes into warm memory instead of
     /// allocating and page-faulting ~100 MB per step.
-    spare: Mutex<Option<Activations<Vec<f32>>>>,
+    spare: Mutex<Option<Activations<B::Owned>>>,
 }
 
-impl Clone for Model {
+impl<B: HostAccess + fmt::Debug> fmt::Debug for Model<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .field("weights", &self.weights)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: HostAccess + Clone> Clone for Model<B> {
     fn clone(&self) -> Self {
         Model {
             config: self.config.clone(),
             weights: self.weights.clone(),
             shapes: self.shapes.clone(),
-            backend: self.backend,
+            backend: self.backend.clone(),
+            resident: Mutex::new(None),
             spare: Mutex::new(None),
         }
     }
@@ -109,25 +129,66 @@ pub struct SequenceGrads<'a> {
     pub d_logits: Option<&'a [f32]>,
 }
 
-/// A forward pass that kept its activations, ready for [`Model::backward`].
+/// The head's outputs of a training pass copied to the host, for a backend whose buffers are not
+/// host memory.
 #[derive(Debug)]
-pub struct TrainPass {
+struct HostHead {
+    logits: Vec<f32>,
+    lse: Vec<f32>,
+    entropy: Vec<f32>,
+    values: Vec<f32>,
+}
+
+/// Borrowed views of the head's outputs, `[rows, vocab]` and `[rows]`.
+struct HeadView<'a> {
+    logits: &'a [f32],
+    lse: &'a [f32],
+    entropy: &'a [f32],
+    values: &'a [f32],
+}
+
+/// A forward pass that kept its activations, ready for [`Model::backward`].
+pub struct TrainPass<B: HostAccess = CpuBackend> {
     /// The config it ran under; backward refuses a pass from another model shape.
     config: ModelConfig,
     batch: PackedBatch,
-    acts: Activations<Vec<f32>>,
+    acts: Activations<B::Owned>,
+    /// The head's outputs on the host when the backend's buffers are not host memory.
+    host: Option<HostHead>,
 }
 
-impl TrainPass {
+impl<B: HostAccess> fmt::Debug for TrainPass<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrainPass").field("config", &self.config).field("batch", &self.batch).finish_non_exhaustive()
+    }
+}
+
+impl<B: HostAccess> TrainPass<B> {
     /// Number of sequences.
     pub fn num_seqs(&self) -> usize {
         self.batch.spans.len()
     }
 
+    fn head(&self) -> HeadView<'_> {
+        match &self.host {
+            Some(h) => HeadView { logits: &h.logits, lse: &h.lse, entropy: &h.entropy, values: &h.values },
+            // `host` is `None` exactly when all four are host memory (see `Model::forward_train`).
+            None => {
+                let h = &self.acts.head;
+                HeadView {
+                    logits: host_view::<B>(&h.logits),
+                    lse: host_view::<B>(&h.lse),
+                    entropy: host_view::<B>(&h.entropy),
+                    values: host_view::<B>(&h.values),
+                }
+            }
+        }
+    }
+
     /// Log-probabilities of each sequence's actual next tokens, entropies and values.
     pub fn token_stats(&self) -> Vec<TokenStats> {
-        let head = &self.acts.head;
-        let vocab = head.logits.len() / self.batch.rows().max(1);
+        let head = self.head();
+        let vocab = self.config.vocab_size;
         self.batch
             .spans
             .iter()
@@ -158,15 +219,67 @@ impl TrainPass {
     pub fn seq_logits(&self, i: usize) -> Result<&[f32], ModelError> {
         let s = self.batch.spans.get(i).ok_or(ModelError::UnknownSequence(i))?;
         let vocab = self.config.vocab_size;
-        Ok(&self.acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab])
+        Ok(&self.head().logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab])
     }
 }
 
-impl Model {
-    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness).
+/// Host data as a buffer of `B`: borrowed when `B` computes on host memory, else uploaded.
+enum Staged<'a, B: Backend<f32>> {
+    Host(&'a B::Buf),
+    Uploaded(B::Owned),
+}
+
+impl<B: HostAccess> Staged<'_, B> {
+    fn new<'a>(b: &B, data: &'a [f32]) -> Result<Staged<'a, B>, ModelError> {
+        Ok(match B::from_host(data) {
+            Some(buf) => Staged::Host(buf),
+            None => Staged::Uploaded(b.upload(data)?),
+        })
+    }
+
+    fn buf(&self) -> &B::Buf {
+        match self {
+            Staged::Host(buf) => buf,
+            Staged::Uploaded(owned) => owned.borrow(),
+        }
+    }
+}
+
+/// A buffer's elements when they are host memory (else empty).
+fn host_view<'a, B: HostAccess>(buf: &'a B::Owned) -> &'a [f32]
+where
+    B::Buf: 'a,
+{
+    B::as_host(buf.borrow()).unwrap_or_default()
+}
+
+/// A host copy of a whole buffer of `len` elements (borrowed when it is host memory).
+fn fetch<'a, B: HostAccess>(b: &B, buf: &'a B::Owned, len: usize) -> Result<std::borrow::Cow<'a, [f32]>, ModelError>
+where
+    B::Buf: 'a,
+{
+    if let Some(host) = B::as_host(buf.borrow()) {
+        return Ok(std::borrow::Cow::Borrowed(host));
+    }
+    let mut out = vec![0.0f32; len];
+    b.download(buf.borrow(), &mut out)?;
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+impl Model<CpuBackend> {
+    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness); the model
+    /// runs on the CPU.
     pub fn new(config: ModelConfig, weights: ModelWeights) -> Result<Model, ModelError> {
+        Model::with_backend(config, weights, CpuBackend)
+    }
+}
+
+impl<B: HostAccess> Model<B> {
+    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness); the model
+    /// runs every op on `backend`.
+    pub fn with_backend(config: ModelConfig, weights: ModelWeights, backend: B) -> Result<Model<B>, ModelError> {
         let shapes = validate::weights(&config, &weights)?;
-        Ok(Model { config, weights, shapes, backend: CpuBackend, spare: Mutex::new(None) })
+        Ok(Model { config, weights, shapes, backend, resident: Mutex::new(None), spare: Mutex::new(None) })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -177,9 +290,16 @@ impl Model {
         &self.weights
     }
 
+    /// The backend every op runs on.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
     /// Mutable access for optimisers. Replacing a tensor with one of another shape makes later
-    /// calls fail with [`ModelError::WrongShape`] (shapes are re-checked on every pass).
+    /// calls fail with [`ModelError::WrongShape`] (shapes are re-checked on every pass). A device
+    /// backend's copy of the weights is refreshed on the next pass.
     pub fn weights_mut(&mut self) -> &mut ModelWeights {
+        *self.resident.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         &mut self.weights
     }
 
@@ -192,6 +312,25 @@ impl Model {
     /// unless they do not).
     fn check_shapes(&self) -> Result<(), ModelError> {
         validate::matches(&self.shapes, &self.weights)
+    }
+
+    /// Runs `f` with the weights as buffers of the backend: the host tensors themselves when the
+    /// backend computes on host memory, else its resident copy (uploaded now if there is none).
+    fn with_params<R>(&self, f: impl FnOnce(&Params<&B::Buf>) -> Result<R, ModelError>) -> Result<R, ModelError> {
+        if let Ok(host) = Params::from_weights(&self.weights).try_map(|s| B::from_host(s).ok_or(())) {
+            return f(&host);
+        }
+        let resident = {
+            let mut slot = self.resident.lock().unwrap_or_else(PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let uploaded = Params::from_weights(&self.weights).try_map(|s| self.backend.upload(s))?;
+                    Arc::clone(slot.insert(Arc::new(uploaded)))
+                }
+            }
+        };
+        f(&resident.each_ref().map(|o| o.borrow()))
     }
 
     /// Refuses a batch whose training activations would exceed [`MAX_ACTIVATIONS`] values, so an
@@ -216,16 +355,18 @@ impl Model {
         PackedBatch::new(batch, self.config.vocab_size, self.config.max_position_embeddings)
     }
 
-    fn outputs(&self, batch: &PackedBatch, acts: &Activations<Vec<f32>>) -> Result<Vec<ForwardOutput>, ModelError> {
+    fn outputs(&self, batch: &PackedBatch, acts: &Activations<B::Owned>) -> Result<Vec<ForwardOutput>, ModelError> {
         let vocab = self.config.vocab_size;
+        let logits = fetch(&self.backend, &acts.head.logits, batch.rows() * vocab)?;
+        let values = fetch(&self.backend, &acts.head.values, batch.rows())?;
         batch
             .spans
             .iter()
             .map(|s| {
-                let logits = acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
+                let logits = logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
                 Ok(ForwardOutput {
                     logits: Tensor::from_vec([s.q_len, vocab], logits)?,
-                    values: acts.head.values[s.q_start..s.q_start + s.q_len].to_vec(),
+                    values: values[s.q_start..s.q_start + s.q_len].to_vec(),
                 })
             })
             .collect()
@@ -235,14 +376,13 @@ impl Model {
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Vec<ForwardOutput>, ModelError> {
         let packed = self.pack(batch)?;
         let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false)?;
-        let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None)?;
+        self.with_params(|params| transformer::forward(&self.backend, &self.config, params, &packed, &mut acts, None))?;
         self.outputs(&packed, &acts)
     }
 
     /// A paged KV cache of `num_blocks` blocks of [`DEFAULT_BLOCK_SIZE`] tokens; add sequences with
     /// [`KvCache::add_sequence`] or [`KvCache::fork`].
-    pub fn new_cache(&self, num_blocks: usize) -> Result<CpuKvCache, ModelError> {
+    pub fn new_cache(&self, num_blocks: usize) -> Result<KvCache<f32, B>, ModelError> {
         KvCache::new(&self.backend, &self.config, num_blocks, DEFAULT_BLOCK_SIZE)
     }
 
@@ -252,7 +392,7 @@ impl Model {
     /// before the cache changes.
     pub fn forward_cached(
         &self,
-        cache: &mut CpuKvCache,
+        cache: &mut KvCache<f32, B>,
         seqs: &[SeqId],
         tokens: &[&[u32]],
     ) -> Result<Vec<ForwardOutput>, ModelError> {
@@ -265,33 +405,47 @@ impl Model {
         let context = seqs.iter().map(|&s| cache.len(s)).collect::<Result<Vec<_>, _>>()?;
         let c = &self.config;
         let packed = PackedBatch::with_context(tokens, &context, c.vocab_size, c.max_position_embeddings)?;
-        let plan = cache.reserve(&self.backend, seqs, tokens)?;
-        let spans = plan.paged_spans(&packed.spans);
         let mut acts = Activations::new(&self.backend, c, packed.rows(), false)?;
-        let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, c, &params, &packed, &mut acts, Some(cache.step(&plan, &spans)))?;
-        cache.commit(seqs)?;
+        self.with_params(|params| {
+            let plan = cache.reserve(&self.backend, seqs, tokens)?;
+            let spans = plan.paged_spans(&packed.spans);
+            transformer::forward(&self.backend, c, params, &packed, &mut acts, Some(cache.step(&plan, &spans)))?;
+            cache.commit(seqs)
+        })?;
         self.outputs(&packed, &acts)
     }
 
     /// A forward pass that keeps what [`Model::backward`] needs.
-    pub fn forward_train(&self, batch: &[&[u32]]) -> Result<TrainPass, ModelError> {
+    pub fn forward_train(&self, batch: &[&[u32]]) -> Result<TrainPass<B>, ModelError> {
         let packed = self.pack(batch)?;
         // Every buffer is fully overwritten by the forward pass, so a spare of the right size is as
         // good as a fresh one.
         let spare = self.spare.lock().ok().and_then(|mut s| s.take());
         let mut acts = match spare {
-            Some(acts) if acts.head.values.len() == packed.rows() => acts,
+            Some(acts) if acts.rows == packed.rows() => acts,
             _ => Activations::new(&self.backend, &self.config, packed.rows(), true)?,
         };
-        let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None)?;
-        Ok(TrainPass { config: self.config.clone(), batch: packed, acts })
+        self.with_params(|params| transformer::forward(&self.backend, &self.config, params, &packed, &mut acts, None))?;
+        let h = &acts.head;
+        let on_host = [&h.logits, &h.lse, &h.entropy, &h.values].iter().all(|b| B::as_host((*b).borrow()).is_some());
+        let host = if on_host {
+            None
+        } else {
+            let rows = packed.rows();
+            let fetch = |buf: &B::Owned, len| fetch(&self.backend, buf, len).map(|c| c.into_owned());
+            Some(HostHead {
+                logits: fetch(&h.logits, rows * self.config.vocab_size)?,
+                lse: fetch(&h.lse, rows)?,
+                entropy: fetch(&h.entropy, rows)?,
+                values: fetch(&h.values, rows)?,
+            })
+        };
+        Ok(TrainPass { config: self.config.clone(), batch: packed, acts, host })
     }
 
     /// Hands a finished training pass's buffers back for reuse by the next [`Model::forward_train`]
     /// (optional; a training loop calls it after `backward`).
-    pub fn recycle(&self, pass: TrainPass) {
+    pub fn recycle(&self, pass: TrainPass<B>) {
         if pass.config == self.config
             && let Ok(mut spare) = self.spare.lock()
         {
@@ -305,11 +459,12 @@ impl Model {
     }
 
     /// Adds `dL/dθ` into `out` (shaped like the weights, e.g. `weights().zeros_like()`), given
-    /// each sequence's loss gradient with respect to its [`TokenStats`]. The weights must not have
-    /// changed since `pass` was computed (the gradient would mix two parameter sets).
+    /// each sequence's loss gradient with respect to its [`TokenStats`] (and optionally its logits).
+    /// The weights must not have changed since `pass` was computed (the gradient would mix two
+    /// parameter sets).
     pub fn backward(
         &self,
-        pass: &TrainPass,
+        pass: &TrainPass<B>,
         grads: &[SequenceGrads<'_>],
         out: &mut ModelWeights,
     ) -> Result<(), ModelError> {
@@ -339,17 +494,35 @@ impl Model {
             }
             targets[pred].copy_from_slice(&pass.batch.ids[start + 1..start + len]);
         }
-        let params = Params::from_weights(&self.weights);
-        let mut g = Params::from_weights_mut(out);
-        let d = HeadGrads {
+        let b = &self.backend;
+        let (d_logprob, d_entropy, d_value) =
+            (Staged::new(b, &d_logprob)?, Staged::new(b, &d_entropy)?, Staged::new(b, &d_value)?);
+        let d_logits = d_logits.as_deref().map(|d| Staged::new(b, d)).transpose()?;
+        let d = || HeadGrads {
             targets: &targets,
-            d_logprob: d_logprob.as_slice(),
-            d_entropy: d_entropy.as_slice(),
-            d_value: d_value.as_slice(),
-            d_logits: d_logits.as_deref(),
+            d_logprob: d_logprob.buf(),
+            d_entropy: d_entropy.buf(),
+            d_value: d_value.buf(),
+            d_logits: d_logits.as_ref().map(Staged::buf),
         };
-        transformer::backward(&self.backend, &self.config, &params, &pass.batch, &pass.acts, d, &mut g)?;
-        Ok(())
+        self.with_params(|params| {
+            let (cfg, batch, acts) = (&self.config, &pass.batch, &pass.acts);
+            // The gradient tensors themselves when the backend computes on host memory: backward adds
+            // into them in place.
+            if let Ok(mut g) = Params::from_weights_mut(out).try_map(|s| B::from_host_mut(s).ok_or(())) {
+                return transformer::backward(b, cfg, params, batch, acts, d(), &mut g);
+            }
+            // Otherwise into zeroed device buffers, then downloaded and added into `out`.
+            let mut device = Params::from_weights(out).try_map(|s| b.zeros(s.len()))?;
+            transformer::backward(b, cfg, params, batch, acts, d(), &mut device.each_mut().map(|o| o.borrow_mut()))?;
+            let mut host = Vec::new();
+            for (dst, src) in Params::from_weights_mut(out).into_list().into_iter().zip(device.into_list()) {
+                host.resize(dst.len(), 0.0);
+                b.download(src.borrow(), &mut host)?;
+                dst.iter_mut().zip(&host).for_each(|(a, &g)| *a += g);
+            }
+            Ok(())
+        })
     }
 
     /// Weighted next-token cross-entropy `L = −Σ_t w_t·log p_t / Σ_t w_t` over all sequences

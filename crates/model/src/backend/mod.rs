@@ -25,13 +25,18 @@
 //!   never fails (its `Err` arm is unreachable in practice), which costs nothing on its hot path.
 //! * **Sampling** has a host default ([`Backend::sample`]) so a backend need not implement it
 //!   first; a GPU backend overrides it to avoid downloading logits.
+//! * **A model on any backend.** [`crate::Model<B>`] runs on a `B: Backend<f32>` that also says, in
+//!   [`HostAccess`], whether its buffers are host memory: the CPU's are, so weights and gradients
+//!   are used in place; a device backend implements it empty and the model uploads and downloads.
 
 mod cpu;
 pub(crate) mod error;
+mod host;
 mod scalar;
 
 pub use cpu::CpuBackend;
 pub use error::{BackendError, BackendResult};
+pub use host::HostAccess;
 pub use scalar::Scalar;
 
 use std::borrow::{Borrow, BorrowMut};

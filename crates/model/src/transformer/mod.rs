@@ -26,6 +26,8 @@ pub struct Activations<O> {
     /// One set per layer when training; a single reused set for inference.
     pub layers: Vec<LayerActs<O>>,
     pub head: HeadActs<O>,
+    /// The packed rows the buffers hold.
+    pub rows: usize,
 }
 
 impl<O> Activations<O> {
@@ -40,6 +42,7 @@ impl<O> Activations<O> {
         Ok(Activations {
             layers: (0..sets).map(|_| LayerActs::new(b, cfg, rows)).collect::<BackendResult<_>>()?,
             head: HeadActs::new(b, cfg, rows)?,
+            rows,
         })
     }
 }
