@@ -129,6 +129,16 @@ pub struct SequenceGrads<'a> {
     pub d_logits: Option<&'a [f32]>,
 }
 
+/// The outputs at each stepped sequence's last new position, left on the backend (see
+/// [`Model::forward_cached_last`]).
+#[derive(Debug)]
+pub struct LastOutputs<O> {
+    /// `[seqs, vocab]`: row `i` scores the token after sequence `i`'s last position.
+    pub logits: O,
+    /// `[seqs]`: the value head there.
+    pub values: O,
+}
+
 /// The head's outputs of a training pass copied to the host, for a backend whose buffers are not
 /// host memory.
 #[derive(Debug)]
@@ -413,6 +423,41 @@ impl<B: HostAccess> Model<B> {
             cache.commit(seqs)
         })?;
         self.outputs(&packed, &acts)
+    }
+
+    /// [`Model::forward_cached`] for decoding: the same step, but the head (final norm, logits,
+    /// values) runs only at each sequence's last new position and its outputs stay on the backend,
+    /// for a sampler that runs there (a GPU's). A prefill of long prompts then computes and moves
+    /// one row of logits per sequence instead of one per token.
+    pub fn forward_cached_last(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        seqs: &[SeqId],
+        tokens: &[&[u32]],
+    ) -> Result<LastOutputs<B::Owned>, ModelError> {
+        self.check_shapes()?;
+        cache.check_fits(&self.config)?;
+        if seqs.len() != tokens.len() {
+            return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
+        }
+        self.check_batch_size(tokens.iter().map(|t| t.len()).sum())?;
+        let context = seqs.iter().map(|&s| cache.len(s)).collect::<Result<Vec<_>, _>>()?;
+        let c = &self.config;
+        let packed = PackedBatch::with_context(tokens, &context, c.vocab_size, c.max_position_embeddings)?;
+        let last = packed
+            .spans
+            .iter()
+            .map(|s| u32::try_from(s.q_start + s.q_len - 1).map_err(|_| ModelError::value("batch", "too many rows")))
+            .collect::<Result<Vec<u32>, _>>()?;
+        let mut acts = Activations::for_head_rows(&self.backend, c, packed.rows(), last.len())?;
+        self.with_params(|params| {
+            let plan = cache.reserve(&self.backend, seqs, tokens)?;
+            let spans = plan.paged_spans(&packed.spans);
+            let step = Some(cache.step(&plan, &spans));
+            transformer::forward_rows(&self.backend, c, params, &packed, &mut acts, step, &last)?;
+            cache.commit(seqs)
+        })?;
+        Ok(LastOutputs { logits: acts.head.logits, values: acts.head.values })
     }
 
     /// A forward pass that keeps what [`Model::backward`] needs.

@@ -281,3 +281,45 @@ fn sft_loss_is_weighted_mean_cross_entropy() {
         assert!(max_diff(a.data(), b.data()) < 1e-6, "{name}");
     }
 }
+
+/// `forward_cached_last` runs the same step as `forward_cached` and returns the logits and values
+/// of each sequence's last new position (the head on those rows only), leaving the cache in the same
+/// state: prefill then decode, sequences of different lengths, a fork.
+#[test]
+fn last_row_steps_match_full_steps() {
+    let m = model(false);
+    let seqs: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 0, 2], &[3, 1, 4], &[6, 5, 4, 3, 2]];
+    let (mut full, mut last) = (paged(&m, 16, 3), paged(&m, 16, 3));
+    let ids: Vec<SeqId> = (0..3).map(|_| full.add_sequence().unwrap()).collect();
+    let ids_last: Vec<SeqId> = (0..3).map(|_| last.add_sequence().unwrap()).collect();
+    assert_eq!(ids, ids_last);
+    let check = |full: &[crate::model::ForwardOutput], got: &crate::model::LastOutputs<Vec<f32>>| {
+        for (i, f) in full.iter().enumerate() {
+            let rows = f.values.len();
+            assert!(max_diff(&got.logits[i * 7..(i + 1) * 7], &f.logits.data()[(rows - 1) * 7..]) < 1e-5);
+            assert!((got.values[i] - f.values[rows - 1]).abs() < 1e-5);
+        }
+    };
+    let prompts: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 2]).collect();
+    check(
+        &m.forward_cached(&mut full, &ids, &prompts).unwrap(),
+        &m.forward_cached_last(&mut last, &ids, &prompts).unwrap(),
+    );
+    let forks = [full.fork(ids[0]).unwrap(), last.fork(ids[0]).unwrap()];
+    assert_eq!(forks[0], forks[1]);
+    for t in [2usize, 1] {
+        let tokens: Vec<&[u32]> = seqs.iter().map(|s| &s[s.len() - t..s.len() - t + 1]).collect();
+        let (mut all, mut all_ids) = (tokens.clone(), ids.clone());
+        all.push(&[5]);
+        all_ids.push(forks[0]);
+        check(
+            &m.forward_cached(&mut full, &all_ids, &all).unwrap(),
+            &m.forward_cached_last(&mut last, &all_ids, &all).unwrap(),
+        );
+    }
+    for &id in ids.iter().chain(&forks[..1]) {
+        assert_eq!(full.len(id).unwrap(), last.len(id).unwrap());
+    }
+    assert_eq!(full.free_blocks(), last.free_blocks());
+    assert!(m.forward_cached_last(&mut last, &ids, &[]).is_err());
+}

@@ -45,6 +45,17 @@ impl<O> Activations<O> {
             rows,
         })
     }
+
+    /// Inference buffers for `rows` packed tokens whose head runs on `head_rows` of them only
+    /// (see [`forward_rows`]).
+    pub fn for_head_rows<T: Scalar, B: Backend<T, Owned = O>>(
+        b: &B,
+        cfg: &ModelConfig,
+        rows: usize,
+        head_rows: usize,
+    ) -> BackendResult<Self> {
+        Ok(Activations { layers: vec![LayerActs::new(b, cfg, rows)?], head: HeadActs::new(b, cfg, head_rows)?, rows })
+    }
 }
 
 /// A paged KV cache's buffers for one forward step: per layer `(keys, values)` pools of `kv_dim`
@@ -65,8 +76,44 @@ pub fn forward<T: Scalar, B: Backend<T>>(
     p: &Params<&B::Buf>,
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
-    mut cache: Option<CacheStep<'_, B::Owned>>,
+    cache: Option<CacheStep<'_, B::Owned>>,
 ) -> Result<(), ModelError> {
+    let x = decoder(b, cfg, p, batch, acts, cache)?;
+    Ok(head::forward(b, cfg, p, batch.rows(), x.borrow(), &mut acts.head)?)
+}
+
+/// [`forward`] with the head (final norm, logits, values) run only on the packed rows `head_rows`,
+/// in that order (e.g. each sequence's last row when decoding): `acts` comes from
+/// [`Activations::for_head_rows`] and `acts.head` holds `head_rows.len()` rows.
+pub fn forward_rows<T: Scalar, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &mut Activations<B::Owned>,
+    cache: Option<CacheStep<'_, B::Owned>>,
+    head_rows: &[u32],
+) -> Result<(), ModelError> {
+    if head_rows.iter().any(|&r| r as usize >= batch.rows()) {
+        return Err(ModelError::value("head rows", "outside the batch"));
+    }
+    let x = decoder(b, cfg, p, batch, acts, cache)?;
+    let h = cfg.hidden_size;
+    // Gathering rows is an embedding lookup with the residual stream as the table.
+    let mut picked = b.zeros(head_rows.len() * h)?;
+    b.embedding(x.borrow(), head_rows, h, picked.borrow_mut())?;
+    Ok(head::forward(b, cfg, p, head_rows.len(), picked.borrow(), &mut acts.head)?)
+}
+
+/// The embedding and every decoder layer: the residual stream after the last layer, `[rows, hidden]`.
+fn decoder<T: Scalar, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &mut Activations<B::Owned>,
+    mut cache: Option<CacheStep<'_, B::Owned>>,
+) -> Result<B::Owned, ModelError> {
     let layers = p.layers.len();
     if acts.layers.is_empty() || (acts.layers.len() > 1 && acts.layers.len() != layers) {
         return Err(ModelError::length("activation layers", layers, acts.layers.len()));
@@ -99,7 +146,7 @@ pub fn forward<T: Scalar, B: Backend<T>>(
         };
         layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv)?;
     }
-    Ok(head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head)?)
+    Ok(x)
 }
 
 /// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
