@@ -1,5 +1,6 @@
 //! [`CudaBackend`]: the model's [`Backend`] seam on an NVIDIA GPU (f32), built from this crate's
-//! kernels and cuBLAS.
+//! kernels and cuBLAS. `selfplay_model::Model<CudaBackend>` (made with `Model::with_backend`) runs
+//! the model's own forward, cached decode and backward on the GPU.
 //!
 //! Every op returns the model's [`BackendResult`]: a CUDA failure (launch error, out of memory, lost
 //! device) or arguments a kernel refuses become a [`BackendError`] naming the op, with the typed
@@ -7,8 +8,8 @@
 //! driver propagates it with `?`, so a failing GPU surfaces as `ModelError::Backend`, never a panic.
 
 use cudarc::driver::CudaSlice;
-use selfplay_model::Backend;
 use selfplay_model::backend::{AttnShape, AttnSpan, BackendError, BackendResult, Gemm, RopeDirection};
+use selfplay_model::{Backend, HostAccess};
 
 use crate::blas::Blas;
 use crate::device::GpuContext;
@@ -49,6 +50,10 @@ impl CudaBackend {
         &self.blas
     }
 }
+
+/// Device buffers are not host memory: a `Model<CudaBackend>` uploads its weights once (again after
+/// `weights_mut`), downloads its outputs and gradients.
+impl HostAccess for CudaBackend {}
 
 impl Backend<f32> for CudaBackend {
     type Buf = CudaSlice<f32>;
