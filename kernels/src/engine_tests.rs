@@ -220,6 +220,12 @@ fn the_model_on_the_gpu_matches_the_cpu() {
         let want: Vec<f32> = c.iter().flat_map(|o| o.logits.data().to_vec()).collect();
         assert_close(&format!("decode step {step}"), &logits, &want, 1e-4);
     }
+    // A multi-token step continuing the cache (the paged prefill kernel).
+    let tokens: Vec<Vec<u32>> = (0..live.len() as u32).map(|i| vec![i + 1, 2 * i + 3, 40]).collect();
+    let tokens: Vec<&[u32]> = tokens.iter().map(|t| t.as_slice()).collect();
+    let c = cpu.forward_cached(&mut caches.0, &live, &tokens).unwrap();
+    let g = gpu.forward_cached(&mut caches.1, &live_gpu, &tokens).unwrap();
+    c.iter().zip(&g).for_each(|(c, g)| assert_close("continued prefill", g.logits.data(), c.logits.data(), 1e-4));
     // Training statistics and every gradient term.
     let train = (cpu.forward_train(&seqs).unwrap(), gpu.forward_train(&seqs).unwrap());
     let (cs, gs) = (train.0.token_stats(), train.1.token_stats());

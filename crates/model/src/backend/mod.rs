@@ -233,22 +233,7 @@ pub trait Backend<T: Scalar>: Send + Sync {
         out: &mut Self::Buf,
         lse: Option<&mut Self::Buf>,
     ) -> BackendResult {
-        let width = shape.kv_heads * shape.head_dim;
-        let total: usize = spans.iter().map(|s| s.kv_len).sum();
-        let (mut k, mut v) = (self.zeros(total * width)?, self.zeros(total * width)?);
-        let mut dense = Vec::with_capacity(spans.len());
-        let mut start = 0;
-        for s in spans {
-            for (i, block) in s.blocks.iter().take(s.kv_len.div_ceil(block_size.max(1))).enumerate() {
-                let rows = block_size.min(s.kv_len - i * block_size);
-                let (from, to) = (block.index() * block_size, start + i * block_size);
-                self.copy_rows(k_pool, from, k.borrow_mut(), to, rows, width)?;
-                self.copy_rows(v_pool, from, v.borrow_mut(), to, rows, width)?;
-            }
-            dense.push(AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: start, kv_len: s.kv_len });
-            start += s.kv_len;
-        }
-        self.attention(q, k.borrow(), v.borrow(), &dense, shape, out, lse)
+        gathered_paged_attention(self, q, k_pool, v_pool, spans, block_size, shape, out, lse)
     }
 
     /// Copies `rows` rows of width `cols` from row `src_row` to row `dst_row` of the same buffer (the
@@ -339,6 +324,39 @@ pub trait Backend<T: Scalar>: Send + Sync {
             })
             .collect()
     }
+}
+
+/// [`Backend::paged_attention`] by gathering every span's keys and values into contiguous buffers
+/// with [`Backend::copy_rows`] and running [`Backend::attention`]: the trait's default, and the
+/// fallback of a backend whose own paged kernels do not cover a case (e.g. writing `lse`).
+#[allow(clippy::too_many_arguments)]
+pub fn gathered_paged_attention<T: Scalar, B: Backend<T> + ?Sized>(
+    b: &B,
+    q: &B::Buf,
+    k_pool: &B::Buf,
+    v_pool: &B::Buf,
+    spans: &[PagedSpan<'_>],
+    block_size: usize,
+    shape: AttnShape,
+    out: &mut B::Buf,
+    lse: Option<&mut B::Buf>,
+) -> BackendResult {
+    let width = shape.kv_heads * shape.head_dim;
+    let total: usize = spans.iter().map(|s| s.kv_len).sum();
+    let (mut k, mut v) = (b.zeros(total * width)?, b.zeros(total * width)?);
+    let mut dense = Vec::with_capacity(spans.len());
+    let mut start = 0;
+    for s in spans {
+        for (i, block) in s.blocks.iter().take(s.kv_len.div_ceil(block_size.max(1))).enumerate() {
+            let rows = block_size.min(s.kv_len - i * block_size);
+            let (from, to) = (block.index() * block_size, start + i * block_size);
+            b.copy_rows(k_pool, from, k.borrow_mut(), to, rows, width)?;
+            b.copy_rows(v_pool, from, v.borrow_mut(), to, rows, width)?;
+        }
+        dense.push(AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: start, kv_len: s.kv_len });
+        start += s.kv_len;
+    }
+    b.attention(q, k.borrow(), v.borrow(), &dense, shape, out, lse)
 }
 
 #[cfg(test)]
