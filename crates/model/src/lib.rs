@@ -1,6 +1,10 @@
 //! Llama/Qwen2 transformer on CPU: Hugging Face config and safetensors, the [`Backend`] seam,
 //! forward and hand-written backward, KV cache, sampling and tokenizers.
 //!
+//! [`Model`] runs on the CPU ([`CpuBackend`]); `Model::with_backend(config, weights, backend)` runs
+//! the same forward, cached decode and backward on any other [`Backend`] that implements
+//! [`HostAccess`] (`selfplay-kernels`' `CudaBackend` on a GPU).
+//!
 //! ```no_run
 //! use selfplay_model::{GenerationConfig, Model, ModelDir, SamplingParams};
 //!
