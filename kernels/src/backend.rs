@@ -1,5 +1,6 @@
 //! [`CudaBackend`]: the model's [`Backend`] seam on an NVIDIA GPU (f32), built from this crate's
-//! kernels and cuBLAS.
+//! kernels and cuBLAS. `selfplay_model::Model<CudaBackend>` (made with `Model::with_backend`) runs
+//! the model's own forward, cached decode and backward on the GPU.
 //!
 //! Every op returns the model's [`BackendResult`]: a CUDA failure (launch error, out of memory, lost
 //! device) or arguments a kernel refuses become a [`BackendError`] naming the op, with the typed
@@ -7,8 +8,11 @@
 //! driver propagates it with `?`, so a failing GPU surfaces as `ModelError::Backend`, never a panic.
 
 use cudarc::driver::CudaSlice;
-use selfplay_model::Backend;
-use selfplay_model::backend::{AttnShape, AttnSpan, BackendError, BackendResult, Gemm, RopeDirection};
+use selfplay_kvcache::BlockId;
+use selfplay_model::backend::{
+    AttnShape, AttnSpan, BackendError, BackendResult, Gemm, PagedSpan, RopeDirection, gathered_paged_attention,
+};
+use selfplay_model::{Backend, HostAccess};
 
 use crate::blas::Blas;
 use crate::device::GpuContext;
@@ -49,6 +53,10 @@ impl CudaBackend {
         &self.blas
     }
 }
+
+/// Device buffers are not host memory: a `Model<CudaBackend>` uploads its weights once (again after
+/// `weights_mut`), downloads its outputs and gradients.
+impl HostAccess for CudaBackend {}
 
 impl Backend<f32> for CudaBackend {
     type Buf = CudaSlice<f32>;
@@ -181,6 +189,32 @@ impl Backend<f32> for CudaBackend {
         lse: Option<&mut CudaSlice<f32>>,
     ) -> BackendResult {
         op("attention", self.gpu.attention(q, k, v, spans, shape, out, lse))
+    }
+
+    /// The device's paged kernels (flash-decoding when every span has one query), reading the model's
+    /// per-layer pools through the block tables in place. They write no log-sum-exp: a call that asks
+    /// for one gathers the keys and runs dense attention instead (the model's cached steps never do).
+    fn paged_attention(
+        &self,
+        q: &CudaSlice<f32>,
+        k_pool: &CudaSlice<f32>,
+        v_pool: &CudaSlice<f32>,
+        spans: &[PagedSpan<'_>],
+        block_size: usize,
+        shape: AttnShape,
+        out: &mut CudaSlice<f32>,
+        lse: Option<&mut CudaSlice<f32>>,
+    ) -> BackendResult {
+        if lse.is_some() {
+            return gathered_paged_attention(self, q, k_pool, v_pool, spans, block_size, shape, out, lse);
+        }
+        let dense: Vec<AttnSpan> = spans
+            .iter()
+            .map(|s| AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: 0, kv_len: s.kv_len })
+            .collect();
+        let tables: Vec<&[BlockId]> = spans.iter().map(|s| s.blocks).collect();
+        let result = self.gpu.attention_paged_pools(q, k_pool, v_pool, &dense, &tables, block_size, shape, out);
+        op("paged_attention", result)
     }
 
     fn attention_backward(

@@ -258,6 +258,20 @@ fn paged_cache_ops_match_cpu() {
         .unwrap();
     assert_close("paged_attention out", &fetch(&b, &out), &out_c, 1e-5);
     assert_close("paged_attention lse", &fetch(&b, &lse), &lse_c, 1e-5);
+    // Without lse the device's paged kernels run (prefill spans here; then one query per span, the
+    // decode kernel): the same outputs.
+    let mut out = b.upload(&vec![f32::NAN; 9 * qw]).unwrap();
+    b.paged_attention(&dq, &dk, &dv, &spans, bs, shape, &mut out, None).unwrap();
+    assert_close("paged_attention out (paged kernels)", &fetch(&b, &out), &out_c, 1e-5);
+    let decode: Vec<PagedSpan<'_>> =
+        spans.iter().enumerate().map(|(i, s)| PagedSpan { q_start: i, q_len: 1, ..*s }).collect();
+    let mut out = b.upload(&vec![f32::NAN; 3 * qw]).unwrap();
+    let dq3 = b.upload(&q[..3 * qw]).unwrap();
+    b.paged_attention(&dq3, &dk, &dv, &decode, bs, shape, &mut out, None).unwrap();
+    let mut out_c = vec![0.0f64; 3 * qw];
+    Backend::<f64>::paged_attention(&CpuBackend, &qc[..3 * qw], &kc, &vc, &decode, bs, shape, &mut out_c, None)
+        .unwrap();
+    assert_close("paged_attention out (decode kernel)", &fetch(&b, &out), &out_c, 1e-5);
     let mut pool = b.upload(&k_pool).unwrap();
     b.copy_rows_within(&mut pool, 4, 20, 4, kw).unwrap();
     let mut want = kc;

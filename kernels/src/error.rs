@@ -31,6 +31,10 @@ pub enum KernelError {
     /// A kernel name listed in the sources is absent from its compiled module.
     #[error("kernel {0} missing from its compiled module")]
     MissingKernel(String),
+    /// The model refused a request or a pass failed (a GPU op's own failure is inside, as
+    /// `ModelError::Backend` with this crate's error as its source).
+    #[error(transparent)]
+    Model(#[from] selfplay_model::ModelError),
     /// Arguments whose sizes, ids or values do not fit the operation.
     #[error("invalid arguments to {op}: {reason}")]
     Invalid {

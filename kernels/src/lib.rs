@@ -11,6 +11,7 @@ pub mod compile;
 pub mod device;
 pub mod engine;
 mod error;
+pub mod gpu_model;
 pub mod ops;
 pub mod sources;
 mod training;
@@ -28,8 +29,9 @@ pub use backend::CudaBackend;
 pub use blas::Blas;
 pub use compile::{Arch, compile, nvrtc_available, nvrtc_version};
 pub use device::{GpuContext, driver_available};
-pub use engine::{Completion, GenerationRequest, GpuGenerator, GpuModel, SeqStep};
+pub use engine::{Completion, GenerationRequest, GpuGenerator};
 pub use error::{KernelError, Result};
+pub use gpu_model::{GpuModel, SeqStep};
 /// The 16-bit float types the kernels store (`half::bf16`, `half::f16`), re-exported for callers.
 pub use half;
 pub use ops::{DeviceKvPool, Element, KvGeometry, PagedBatch, SampleRequest};

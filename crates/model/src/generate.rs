@@ -8,6 +8,7 @@ use std::collections::HashMap;
 
 use selfplay_kvcache::SeqId;
 
+use crate::backend::HostAccess;
 use crate::error::ModelError;
 use crate::kv_cache::DEFAULT_BLOCK_SIZE;
 use crate::model::{ForwardOutput, Model};
@@ -50,7 +51,7 @@ pub struct Generation {
     pub finish: FinishReason,
 }
 
-impl Model {
+impl<B: HostAccess> Model<B> {
     /// Completes every prompt; `seeds[i]` seeds row `i`'s sampling stream.
     pub fn generate(
         &self,

@@ -2,10 +2,11 @@
 //! `N(0, initializer_range²)` (0.02 by default), norms at one, biases at zero.
 
 use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+use rand_core::SeedableRng;
 
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+pub use crate::rng::{standard_normal, unit_open};
 use crate::validate;
 use crate::weights::ModelWeights;
 
@@ -16,7 +17,7 @@ pub const DEFAULT_INIT_STD: f32 = 0.02;
 pub fn init_weights(cfg: &ModelConfig, std: f32, seed: u64) -> Result<ModelWeights, ModelError> {
     validate::config(cfg)?;
     if !(std.is_finite() && std >= 0.0) {
-        return Err(ModelError::value("initialisation std", format!("{std} is not a finite non-negative number")));
+        return Err(ModelError::value("initialisation std", "must be finite and non-negative"));
     }
     let mut weights = ModelWeights::zeros(cfg)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -28,18 +29,6 @@ pub fn init_weights(cfg: &ModelConfig, std: f32, seed: u64) -> Result<ModelWeigh
         }
     });
     Ok(weights)
-}
-
-/// A standard normal draw (Box–Muller, in `f64`).
-pub fn standard_normal(rng: &mut impl Rng) -> f32 {
-    let u1 = unit_open(rng);
-    let u2 = unit_open(rng);
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-}
-
-/// Uniform in `(0, 1]` with 53 random bits.
-pub fn unit_open(rng: &mut impl Rng) -> f64 {
-    ((rng.next_u64() >> 11) + 1) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -59,8 +59,7 @@ impl StepPlan {
 impl<T: Float, B: Backend<T>> KvCache<T, B> {
     /// A cache of `num_blocks` blocks of `block_size` tokens for a model of shape `cfg`.
     pub fn new(b: &B, cfg: &ModelConfig, num_blocks: usize, block_size: usize) -> Result<Self, ModelError> {
-        let too_large =
-            || ModelError::InvalidConfig(format!("a KV cache of {num_blocks} blocks of {block_size} is too large"));
+        let too_large = || ModelError::CacheTooLarge { num_blocks, block_size };
         let config = KvCacheConfig {
             num_blocks: u32::try_from(num_blocks).map_err(|_| too_large())?,
             block_size: u32::try_from(block_size).map_err(|_| too_large())?,
@@ -83,6 +82,22 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
             max_len: cfg.max_position_embeddings,
             _scalar: PhantomData,
         })
+    }
+
+    /// Refuses a cache built for a model of another shape, whose pools the model's forward would
+    /// index out of bounds.
+    pub(crate) fn check_fits(&self, cfg: &ModelConfig) -> Result<(), ModelError> {
+        let mismatch = |what, expected, got| Err(ModelError::CacheMismatch { what, expected, got });
+        if self.layers.len() != cfg.num_hidden_layers {
+            return mismatch("layers", cfg.num_hidden_layers, self.layers.len());
+        }
+        if self.kv_dim != cfg.kv_dim() {
+            return mismatch("key/value width", cfg.kv_dim(), self.kv_dim);
+        }
+        if self.max_len != cfg.max_position_embeddings {
+            return mismatch("context length", cfg.max_position_embeddings, self.max_len);
+        }
+        Ok(())
     }
 
     /// Tokens per block.
@@ -133,7 +148,11 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
         let mut given_up: BTreeMap<BlockId, u32> = BTreeMap::new();
         for (i, (&seq, new)) in seqs.iter().zip(tokens).enumerate() {
             if seqs[..i].contains(&seq) {
-                return Err(ModelError::value("cache step", format!("sequence {seq:?} appears twice")));
+                return Err(ModelError::InvalidValue {
+                    what: "cache step",
+                    seq: Some(i),
+                    reason: "names a sequence twice",
+                });
             }
             let (len, table) = (self.blocks.len(seq)?, self.blocks.block_table(seq)?);
             if len + new.len() > self.max_len {

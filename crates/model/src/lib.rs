@@ -1,6 +1,10 @@
 //! Llama/Qwen2 transformer on CPU: Hugging Face config and safetensors, the [`Backend`] seam,
 //! forward and hand-written backward, KV cache, sampling and tokenizers.
 //!
+//! [`Model`] runs on the CPU ([`CpuBackend`]); `Model::with_backend(config, weights, backend)` runs
+//! the same forward, cached decode and backward on any other [`Backend`] that implements
+//! [`HostAccess`] (`selfplay-kernels`' `CudaBackend` on a GPU).
+//!
 //! ```no_run
 //! use selfplay_model::{GenerationConfig, Model, ModelDir, SamplingParams};
 //!
@@ -27,6 +31,7 @@ pub mod init;
 pub mod io_error;
 pub mod kv_cache;
 pub mod model;
+pub mod rng;
 pub mod safetensors_io;
 pub mod sampler;
 pub mod tokenizer;
@@ -35,7 +40,7 @@ mod validate;
 pub mod weights;
 
 pub use atomic::write_file_atomic;
-pub use backend::{Backend, CpuBackend};
+pub use backend::{Backend, CpuBackend, HostAccess};
 pub use checkpoint::{ModelDir, save_model_dir, save_model_dir_with};
 pub use config::{Architecture, ModelConfig};
 pub use error::ModelError;
@@ -43,8 +48,8 @@ pub use generate::{FinishReason, Generation, GenerationConfig};
 pub use init::{DEFAULT_INIT_STD, init_weights};
 pub use io_error::IoError;
 pub use kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
-pub use model::{CpuKvCache, ForwardOutput, Model, SequenceGrads, TokenStats, TrainPass};
+pub use model::{CpuKvCache, ForwardOutput, LastOutputs, Model, SequenceGrads, TokenStats, TrainPass};
 pub use sampler::{Sampled, SamplingParams};
 pub use selfplay_kvcache::SeqId;
 pub use tokenizer::{CharTokenizer, SpecialIds, Tokenizer};
-pub use weights::{LayerWeights, ModelWeights};
+pub use weights::{LayerWeights, ModelWeights, ParamName};

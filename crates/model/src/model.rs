@@ -12,20 +12,25 @@
 //! let stats = pass.token_stats();                    // logprobs of the actual next tokens, entropies, values
 //! // any loss over those (SFT cross-entropy, PPO/GRPO, value regression) gives, per sequence,
 //! // dL/dlogprob[t], optionally dL/dentropy[t] and dL/dvalue[t]:
-//! let grads = vec![SequenceGrads { d_logprobs: &dlp, d_entropies: None, d_values: Some(&dv) }];
+//! let grads = vec![SequenceGrads { d_logprobs: &dlp, d_entropies: None, d_values: Some(&dv), d_logits: None }];
 //! let mut g = model.weights().zeros_like();
 //! model.backward(&pass, &grads, &mut g)?;             // adds dL/dθ into g (same layout as the weights)
 //! ```
 //! For a sequence of `len` tokens, position `t < len − 1` predicts token `t + 1`: logprobs and
 //! entropies have `len − 1` entries, values `len` (one per prefix, including the whole sequence).
+//! A loss over whole next-token distributions (cross-entropy to soft targets, as AlphaZero trains its
+//! policy toward visit counts) reads [`TrainPass::seq_logits`] (`[len, vocab]`) and passes its
+//! gradient as [`SequenceGrads::d_logits`], in the same layout.
 //! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call.
 
-use std::sync::Mutex;
+use std::borrow::{Borrow, BorrowMut};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use selfplay_kvcache::SeqId;
 use selfplay_tensor::Tensor;
 
-use crate::backend::CpuBackend;
+use crate::backend::{Backend, CpuBackend, HostAccess};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
@@ -33,7 +38,7 @@ use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
 use crate::transformer::params::Params;
 use crate::transformer::{self, Activations};
-use crate::validate;
+use crate::validate::{self, Shapes};
 use crate::weights::ModelWeights;
 
 /// Most activation values one pass may allocate (2^33 `f32`s, 32 GiB).
@@ -42,24 +47,45 @@ pub const MAX_ACTIVATIONS: usize = 1 << 33;
 /// The KV cache type of a CPU [`Model`].
 pub type CpuKvCache = KvCache<f32, CpuBackend>;
 
-/// A transformer ready to run: config and weights checked against each other.
-#[derive(Debug)]
-pub struct Model {
+/// A transformer ready to run on backend `B` (the CPU unless said otherwise): config and weights
+/// checked against each other.
+///
+/// The weights live on the host ([`Model::weights`], [`Model::weights_mut`]); a backend that computes
+/// on host memory (see [`HostAccess`]) uses them in place, a device backend gets a copy uploaded on
+/// the first pass and again after every [`Model::weights_mut`].
+pub struct Model<B: HostAccess = CpuBackend> {
     config: ModelConfig,
     weights: ModelWeights,
-    backend: CpuBackend,
+    /// Every parameter's name and shape, as the config calls for them (checked on every pass).
+    shapes: Shapes,
+    backend: B,
+    /// The weights on a backend that cannot read them from host memory; `None` until a pass needs
+    /// them and after [`Model::weights_mut`].
+    resident: Mutex<Option<Arc<Params<B::Owned>>>>,
     /// Activation buffers of a finished training pass, kept for the next one of the same size
     /// (see [`Model::recycle`]): a training step then writes into warm memory instead of
     /// allocating and page-faulting ~100 MB per step.
-    spare: Mutex<Option<Activations<Vec<f32>>>>,
+    spare: Mutex<Option<Activations<B::Owned>>>,
 }
 
-impl Clone for Model {
+impl<B: HostAccess + fmt::Debug> fmt::Debug for Model<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("config", &self.config)
+            .field("weights", &self.weights)
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: HostAccess + Clone> Clone for Model<B> {
     fn clone(&self) -> Self {
         Model {
             config: self.config.clone(),
             weights: self.weights.clone(),
-            backend: self.backend,
+            shapes: self.shapes.clone(),
+            backend: self.backend.clone(),
+            resident: Mutex::new(None),
             spare: Mutex::new(None),
         }
     }
@@ -85,7 +111,8 @@ pub struct TokenStats {
     pub values: Vec<f32>,
 }
 
-/// The loss gradient for one sequence with respect to its [`TokenStats`].
+/// The loss gradient for one sequence of `len` tokens with respect to its [`TokenStats`] and,
+/// optionally, its whole logits. The terms add up: a loss may have any of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SequenceGrads<'a> {
     /// `[len − 1]`: `dL/d logprob[t]` (for cross-entropy with weights `w`: `−w_t / Σw`).
@@ -94,27 +121,84 @@ pub struct SequenceGrads<'a> {
     pub d_entropies: Option<&'a [f32]>,
     /// `[len]` when the loss has a value term.
     pub d_values: Option<&'a [f32]>,
+    /// `[len, vocab]` row-major when the loss is written in the logits themselves: row `t` is
+    /// `dL/d logits[t]`, the scores of the token after position `t` (the layout of
+    /// [`TrainPass::seq_logits`]). Every row is used, the last one too: it scores what follows the
+    /// whole sequence (a board game's policy at the current position). Cross-entropy to soft
+    /// targets `π` (AlphaZero's visit counts) with weight `w` gives `w·(softmax(logits[t]) − π_t)`.
+    pub d_logits: Option<&'a [f32]>,
+}
+
+/// The outputs at each stepped sequence's last new position, left on the backend (see
+/// [`Model::forward_cached_last`]).
+#[derive(Debug)]
+pub struct LastOutputs<O> {
+    /// `[seqs, vocab]`: row `i` scores the token after sequence `i`'s last position.
+    pub logits: O,
+    /// `[seqs]`: the value head there.
+    pub values: O,
+}
+
+/// The head's outputs of a training pass copied to the host, for a backend whose buffers are not
+/// host memory.
+#[derive(Debug)]
+struct HostHead {
+    logits: Vec<f32>,
+    lse: Vec<f32>,
+    entropy: Vec<f32>,
+    values: Vec<f32>,
+}
+
+/// Borrowed views of the head's outputs, `[rows, vocab]` and `[rows]`.
+struct HeadView<'a> {
+    logits: &'a [f32],
+    lse: &'a [f32],
+    entropy: &'a [f32],
+    values: &'a [f32],
 }
 
 /// A forward pass that kept its activations, ready for [`Model::backward`].
-#[derive(Debug)]
-pub struct TrainPass {
+pub struct TrainPass<B: HostAccess = CpuBackend> {
     /// The config it ran under; backward refuses a pass from another model shape.
     config: ModelConfig,
     batch: PackedBatch,
-    acts: Activations<Vec<f32>>,
+    acts: Activations<B::Owned>,
+    /// The head's outputs on the host when the backend's buffers are not host memory.
+    host: Option<HostHead>,
 }
 
-impl TrainPass {
+impl<B: HostAccess> fmt::Debug for TrainPass<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TrainPass").field("config", &self.config).field("batch", &self.batch).finish_non_exhaustive()
+    }
+}
+
+impl<B: HostAccess> TrainPass<B> {
     /// Number of sequences.
     pub fn num_seqs(&self) -> usize {
         self.batch.spans.len()
     }
 
+    fn head(&self) -> HeadView<'_> {
+        match &self.host {
+            Some(h) => HeadView { logits: &h.logits, lse: &h.lse, entropy: &h.entropy, values: &h.values },
+            // `host` is `None` exactly when all four are host memory (see `Model::forward_train`).
+            None => {
+                let h = &self.acts.head;
+                HeadView {
+                    logits: host_view::<B>(&h.logits),
+                    lse: host_view::<B>(&h.lse),
+                    entropy: host_view::<B>(&h.entropy),
+                    values: host_view::<B>(&h.values),
+                }
+            }
+        }
+    }
+
     /// Log-probabilities of each sequence's actual next tokens, entropies and values.
     pub fn token_stats(&self) -> Vec<TokenStats> {
-        let head = &self.acts.head;
-        let vocab = head.logits.len() / self.batch.rows().max(1);
+        let head = self.head();
+        let vocab = self.config.vocab_size;
         self.batch
             .spans
             .iter()
@@ -133,20 +217,79 @@ impl TrainPass {
             .collect()
     }
 
-    /// Sequence `i`'s logits, `[len, vocab]`.
+    /// Sequence `i`'s logits, `[len, vocab]`, as a tensor (a copy; see [`TrainPass::seq_logits`]).
     pub fn logits(&self, i: usize) -> Result<Tensor<f32>, ModelError> {
         let s = self.batch.spans.get(i).ok_or(ModelError::UnknownSequence(i))?;
-        let vocab = self.acts.head.logits.len() / self.batch.rows().max(1);
-        let data = self.acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
-        Ok(Tensor::from_vec([s.q_len, vocab], data)?)
+        Ok(Tensor::from_vec([s.q_len, self.config.vocab_size], self.seq_logits(i)?.to_vec())?)
+    }
+
+    /// Sequence `i`'s logits, `[len, vocab]` row-major, borrowed: row `t` scores the token after
+    /// position `t`. A loss over whole distributions reads them here and hands its gradient back
+    /// in the same layout as [`SequenceGrads::d_logits`].
+    pub fn seq_logits(&self, i: usize) -> Result<&[f32], ModelError> {
+        let s = self.batch.spans.get(i).ok_or(ModelError::UnknownSequence(i))?;
+        let vocab = self.config.vocab_size;
+        Ok(&self.head().logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab])
     }
 }
 
-impl Model {
-    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness).
+/// Host data as a buffer of `B`: borrowed when `B` computes on host memory, else uploaded.
+enum Staged<'a, B: Backend<f32>> {
+    Host(&'a B::Buf),
+    Uploaded(B::Owned),
+}
+
+impl<B: HostAccess> Staged<'_, B> {
+    fn new<'a>(b: &B, data: &'a [f32]) -> Result<Staged<'a, B>, ModelError> {
+        Ok(match B::from_host(data) {
+            Some(buf) => Staged::Host(buf),
+            None => Staged::Uploaded(b.upload(data)?),
+        })
+    }
+
+    fn buf(&self) -> &B::Buf {
+        match self {
+            Staged::Host(buf) => buf,
+            Staged::Uploaded(owned) => owned.borrow(),
+        }
+    }
+}
+
+/// A buffer's elements when they are host memory (else empty).
+fn host_view<'a, B: HostAccess>(buf: &'a B::Owned) -> &'a [f32]
+where
+    B::Buf: 'a,
+{
+    B::as_host(buf.borrow()).unwrap_or_default()
+}
+
+/// A host copy of a whole buffer of `len` elements (borrowed when it is host memory).
+fn fetch<'a, B: HostAccess>(b: &B, buf: &'a B::Owned, len: usize) -> Result<std::borrow::Cow<'a, [f32]>, ModelError>
+where
+    B::Buf: 'a,
+{
+    if let Some(host) = B::as_host(buf.borrow()) {
+        return Ok(std::borrow::Cow::Borrowed(host));
+    }
+    let mut out = vec![0.0f32; len];
+    b.download(buf.borrow(), &mut out)?;
+    Ok(std::borrow::Cow::Owned(out))
+}
+
+impl Model<CpuBackend> {
+    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness); the model
+    /// runs on the CPU.
     pub fn new(config: ModelConfig, weights: ModelWeights) -> Result<Model, ModelError> {
-        validate::weights(&config, &weights)?;
-        Ok(Model { config, weights, backend: CpuBackend, spare: Mutex::new(None) })
+        Model::with_backend(config, weights, CpuBackend)
+    }
+}
+
+impl<B: HostAccess> Model<B> {
+    /// Checks `weights` against `config` (every tensor's presence, shape and finiteness); the model
+    /// runs every op on `backend`.
+    pub fn with_backend(config: ModelConfig, weights: ModelWeights, backend: B) -> Result<Model<B>, ModelError> {
+        let shapes = validate::weights(&config, &weights)?;
+        Ok(Model { config, weights, shapes, backend, resident: Mutex::new(None), spare: Mutex::new(None) })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -157,9 +300,16 @@ impl Model {
         &self.weights
     }
 
+    /// The backend every op runs on.
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
     /// Mutable access for optimisers. Replacing a tensor with one of another shape makes later
-    /// calls fail with [`ModelError::WrongShape`] (shapes are re-checked on every pass).
+    /// calls fail with [`ModelError::WrongShape`] (shapes are re-checked on every pass). A device
+    /// backend's copy of the weights is refreshed on the next pass.
     pub fn weights_mut(&mut self) -> &mut ModelWeights {
+        *self.resident.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
         &mut self.weights
     }
 
@@ -168,21 +318,29 @@ impl Model {
         self.weights
     }
 
-    /// Cheap per-call check that the weights still have the config's shapes.
+    /// Cheap per-call check that the weights still have the config's shapes (allocates nothing
+    /// unless they do not).
     fn check_shapes(&self) -> Result<(), ModelError> {
-        let expected =
-            validate::shapes(&self.config).ok_or_else(|| ModelError::InvalidConfig("sizes overflow".into()))?;
-        let named = self.weights.named();
-        let expected = expected.into_list();
-        if named.len() != expected.len() {
-            return Err(ModelError::length("parameter tensors", expected.len(), named.len()));
+        validate::matches(&self.shapes, &self.weights)
+    }
+
+    /// Runs `f` with the weights as buffers of the backend: the host tensors themselves when the
+    /// backend computes on host memory, else its resident copy (uploaded now if there is none).
+    fn with_params<R>(&self, f: impl FnOnce(&Params<&B::Buf>) -> Result<R, ModelError>) -> Result<R, ModelError> {
+        if let Ok(host) = Params::from_weights(&self.weights).try_map(|s| B::from_host(s).ok_or(())) {
+            return f(&host);
         }
-        for ((name, t), want) in named.into_iter().zip(expected) {
-            if t.dims() != want.as_slice() {
-                return Err(ModelError::WrongShape { name, expected: want, got: t.dims().to_vec() });
+        let resident = {
+            let mut slot = self.resident.lock().unwrap_or_else(PoisonError::into_inner);
+            match slot.as_ref() {
+                Some(r) => Arc::clone(r),
+                None => {
+                    let uploaded = Params::from_weights(&self.weights).try_map(|s| self.backend.upload(s))?;
+                    Arc::clone(slot.insert(Arc::new(uploaded)))
+                }
             }
-        }
-        Ok(())
+        };
+        f(&resident.each_ref().map(|o| o.borrow()))
     }
 
     /// Refuses a batch whose training activations would exceed [`MAX_ACTIVATIONS`] values, so an
@@ -207,16 +365,18 @@ impl Model {
         PackedBatch::new(batch, self.config.vocab_size, self.config.max_position_embeddings)
     }
 
-    fn outputs(&self, batch: &PackedBatch, acts: &Activations<Vec<f32>>) -> Result<Vec<ForwardOutput>, ModelError> {
+    fn outputs(&self, batch: &PackedBatch, acts: &Activations<B::Owned>) -> Result<Vec<ForwardOutput>, ModelError> {
         let vocab = self.config.vocab_size;
+        let logits = fetch(&self.backend, &acts.head.logits, batch.rows() * vocab)?;
+        let values = fetch(&self.backend, &acts.head.values, batch.rows())?;
         batch
             .spans
             .iter()
             .map(|s| {
-                let logits = acts.head.logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
+                let logits = logits[s.q_start * vocab..(s.q_start + s.q_len) * vocab].to_vec();
                 Ok(ForwardOutput {
                     logits: Tensor::from_vec([s.q_len, vocab], logits)?,
-                    values: acts.head.values[s.q_start..s.q_start + s.q_len].to_vec(),
+                    values: values[s.q_start..s.q_start + s.q_len].to_vec(),
                 })
             })
             .collect()
@@ -226,14 +386,13 @@ impl Model {
     pub fn forward(&self, batch: &[&[u32]]) -> Result<Vec<ForwardOutput>, ModelError> {
         let packed = self.pack(batch)?;
         let mut acts = Activations::new(&self.backend, &self.config, packed.rows(), false)?;
-        let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None)?;
+        self.with_params(|params| transformer::forward(&self.backend, &self.config, params, &packed, &mut acts, None))?;
         self.outputs(&packed, &acts)
     }
 
     /// A paged KV cache of `num_blocks` blocks of [`DEFAULT_BLOCK_SIZE`] tokens; add sequences with
     /// [`KvCache::add_sequence`] or [`KvCache::fork`].
-    pub fn new_cache(&self, num_blocks: usize) -> Result<CpuKvCache, ModelError> {
+    pub fn new_cache(&self, num_blocks: usize) -> Result<KvCache<f32, B>, ModelError> {
         KvCache::new(&self.backend, &self.config, num_blocks, DEFAULT_BLOCK_SIZE)
     }
 
@@ -243,11 +402,12 @@ impl Model {
     /// before the cache changes.
     pub fn forward_cached(
         &self,
-        cache: &mut CpuKvCache,
+        cache: &mut KvCache<f32, B>,
         seqs: &[SeqId],
         tokens: &[&[u32]],
     ) -> Result<Vec<ForwardOutput>, ModelError> {
         self.check_shapes()?;
+        cache.check_fits(&self.config)?;
         if seqs.len() != tokens.len() {
             return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
         }
@@ -255,33 +415,82 @@ impl Model {
         let context = seqs.iter().map(|&s| cache.len(s)).collect::<Result<Vec<_>, _>>()?;
         let c = &self.config;
         let packed = PackedBatch::with_context(tokens, &context, c.vocab_size, c.max_position_embeddings)?;
-        let plan = cache.reserve(&self.backend, seqs, tokens)?;
-        let spans = plan.paged_spans(&packed.spans);
         let mut acts = Activations::new(&self.backend, c, packed.rows(), false)?;
-        let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, c, &params, &packed, &mut acts, Some(cache.step(&plan, &spans)))?;
-        cache.commit(seqs)?;
+        self.with_params(|params| {
+            let plan = cache.reserve(&self.backend, seqs, tokens)?;
+            let spans = plan.paged_spans(&packed.spans);
+            transformer::forward(&self.backend, c, params, &packed, &mut acts, Some(cache.step(&plan, &spans)))?;
+            cache.commit(seqs)
+        })?;
         self.outputs(&packed, &acts)
     }
 
+    /// [`Model::forward_cached`] for decoding: the same step, but the head (final norm, logits,
+    /// values) runs only at each sequence's last new position and its outputs stay on the backend,
+    /// for a sampler that runs there (a GPU's). A prefill of long prompts then computes and moves
+    /// one row of logits per sequence instead of one per token.
+    pub fn forward_cached_last(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        seqs: &[SeqId],
+        tokens: &[&[u32]],
+    ) -> Result<LastOutputs<B::Owned>, ModelError> {
+        self.check_shapes()?;
+        cache.check_fits(&self.config)?;
+        if seqs.len() != tokens.len() {
+            return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
+        }
+        self.check_batch_size(tokens.iter().map(|t| t.len()).sum())?;
+        let context = seqs.iter().map(|&s| cache.len(s)).collect::<Result<Vec<_>, _>>()?;
+        let c = &self.config;
+        let packed = PackedBatch::with_context(tokens, &context, c.vocab_size, c.max_position_embeddings)?;
+        let last = packed
+            .spans
+            .iter()
+            .map(|s| u32::try_from(s.q_start + s.q_len - 1).map_err(|_| ModelError::value("batch", "too many rows")))
+            .collect::<Result<Vec<u32>, _>>()?;
+        let mut acts = Activations::for_head_rows(&self.backend, c, packed.rows(), last.len())?;
+        self.with_params(|params| {
+            let plan = cache.reserve(&self.backend, seqs, tokens)?;
+            let spans = plan.paged_spans(&packed.spans);
+            let step = Some(cache.step(&plan, &spans));
+            transformer::forward_rows(&self.backend, c, params, &packed, &mut acts, step, &last)?;
+            cache.commit(seqs)
+        })?;
+        Ok(LastOutputs { logits: acts.head.logits, values: acts.head.values })
+    }
+
     /// A forward pass that keeps what [`Model::backward`] needs.
-    pub fn forward_train(&self, batch: &[&[u32]]) -> Result<TrainPass, ModelError> {
+    pub fn forward_train(&self, batch: &[&[u32]]) -> Result<TrainPass<B>, ModelError> {
         let packed = self.pack(batch)?;
         // Every buffer is fully overwritten by the forward pass, so a spare of the right size is as
         // good as a fresh one.
         let spare = self.spare.lock().ok().and_then(|mut s| s.take());
         let mut acts = match spare {
-            Some(acts) if acts.head.values.len() == packed.rows() => acts,
+            Some(acts) if acts.rows == packed.rows() => acts,
             _ => Activations::new(&self.backend, &self.config, packed.rows(), true)?,
         };
-        let params = Params::from_weights(&self.weights);
-        transformer::forward(&self.backend, &self.config, &params, &packed, &mut acts, None)?;
-        Ok(TrainPass { config: self.config.clone(), batch: packed, acts })
+        self.with_params(|params| transformer::forward(&self.backend, &self.config, params, &packed, &mut acts, None))?;
+        let h = &acts.head;
+        let on_host = [&h.logits, &h.lse, &h.entropy, &h.values].iter().all(|b| B::as_host((*b).borrow()).is_some());
+        let host = if on_host {
+            None
+        } else {
+            let rows = packed.rows();
+            let fetch = |buf: &B::Owned, len| fetch(&self.backend, buf, len).map(|c| c.into_owned());
+            Some(HostHead {
+                logits: fetch(&h.logits, rows * self.config.vocab_size)?,
+                lse: fetch(&h.lse, rows)?,
+                entropy: fetch(&h.entropy, rows)?,
+                values: fetch(&h.values, rows)?,
+            })
+        };
+        Ok(TrainPass { config: self.config.clone(), batch: packed, acts, host })
     }
 
     /// Hands a finished training pass's buffers back for reuse by the next [`Model::forward_train`]
     /// (optional; a training loop calls it after `backward`).
-    pub fn recycle(&self, pass: TrainPass) {
+    pub fn recycle(&self, pass: TrainPass<B>) {
         if pass.config == self.config
             && let Ok(mut spare) = self.spare.lock()
         {
@@ -295,18 +504,19 @@ impl Model {
     }
 
     /// Adds `dL/dθ` into `out` (shaped like the weights, e.g. `weights().zeros_like()`), given
-    /// each sequence's loss gradient with respect to its [`TokenStats`]. The weights must not have
-    /// changed since `pass` was computed (the gradient would mix two parameter sets).
+    /// each sequence's loss gradient with respect to its [`TokenStats`] (and optionally its logits).
+    /// The weights must not have changed since `pass` was computed (the gradient would mix two
+    /// parameter sets).
     pub fn backward(
         &self,
-        pass: &TrainPass,
+        pass: &TrainPass<B>,
         grads: &[SequenceGrads<'_>],
         out: &mut ModelWeights,
     ) -> Result<(), ModelError> {
         self.check_shapes()?;
-        validate::weights_like(&self.weights, out)?;
+        validate::matches(&self.shapes, out)?;
         if pass.config != self.config {
-            return Err(ModelError::InvalidConfig("the training pass was run by a model of another config".into()));
+            return Err(ModelError::ForeignPass);
         }
         let rows = pass.batch.rows();
         if grads.len() != pass.num_seqs() {
@@ -316,24 +526,48 @@ impl Model {
         let mut d_entropy = vec![0.0f32; rows];
         let mut d_value = vec![0.0f32; rows];
         let mut targets = vec![0u32; rows];
+        let vocab = self.config.vocab_size;
+        let mut d_logits = grads.iter().any(|g| g.d_logits.is_some()).then(|| vec![0.0f32; rows * vocab]);
         for (i, (span, g)) in pass.batch.spans.iter().zip(grads).enumerate() {
             let (start, len) = (span.q_start, span.q_len);
             let pred = start..start + len - 1;
-            copy_grad(&format!("d_logprobs of sequence {i}"), Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
-            copy_grad(&format!("d_entropies of sequence {i}"), g.d_entropies, &mut d_entropy[pred.clone()])?;
-            copy_grad(&format!("d_values of sequence {i}"), g.d_values, &mut d_value[start..start + len])?;
+            copy_grad("d_logprobs", i, Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
+            copy_grad("d_entropies", i, g.d_entropies, &mut d_entropy[pred.clone()])?;
+            copy_grad("d_values", i, g.d_values, &mut d_value[start..start + len])?;
+            if let Some(d_logits) = d_logits.as_mut() {
+                copy_grad("d_logits", i, g.d_logits, &mut d_logits[start * vocab..(start + len) * vocab])?;
+            }
             targets[pred].copy_from_slice(&pass.batch.ids[start + 1..start + len]);
         }
-        let params = Params::from_weights(&self.weights);
-        let mut g = Params::from_weights_mut(out);
-        let d = HeadGrads {
+        let b = &self.backend;
+        let (d_logprob, d_entropy, d_value) =
+            (Staged::new(b, &d_logprob)?, Staged::new(b, &d_entropy)?, Staged::new(b, &d_value)?);
+        let d_logits = d_logits.as_deref().map(|d| Staged::new(b, d)).transpose()?;
+        let d = || HeadGrads {
             targets: &targets,
-            d_logprob: d_logprob.as_slice(),
-            d_entropy: d_entropy.as_slice(),
-            d_value: d_value.as_slice(),
+            d_logprob: d_logprob.buf(),
+            d_entropy: d_entropy.buf(),
+            d_value: d_value.buf(),
+            d_logits: d_logits.as_ref().map(Staged::buf),
         };
-        transformer::backward(&self.backend, &self.config, &params, &pass.batch, &pass.acts, d, &mut g)?;
-        Ok(())
+        self.with_params(|params| {
+            let (cfg, batch, acts) = (&self.config, &pass.batch, &pass.acts);
+            // The gradient tensors themselves when the backend computes on host memory: backward adds
+            // into them in place.
+            if let Ok(mut g) = Params::from_weights_mut(out).try_map(|s| B::from_host_mut(s).ok_or(())) {
+                return transformer::backward(b, cfg, params, batch, acts, d(), &mut g);
+            }
+            // Otherwise into zeroed device buffers, then downloaded and added into `out`.
+            let mut device = Params::from_weights(out).try_map(|s| b.zeros(s.len()))?;
+            transformer::backward(b, cfg, params, batch, acts, d(), &mut device.each_mut().map(|o| o.borrow_mut()))?;
+            let mut host = Vec::new();
+            for (dst, src) in Params::from_weights_mut(out).into_list().into_iter().zip(device.into_list()) {
+                host.resize(dst.len(), 0.0);
+                b.download(src.borrow(), &mut host)?;
+                dst.iter_mut().zip(&host).for_each(|(a, &g)| *a += g);
+            }
+            Ok(())
+        })
     }
 
     /// Weighted next-token cross-entropy `L = −Σ_t w_t·log p_t / Σ_t w_t` over all sequences
@@ -354,15 +588,20 @@ impl Model {
         let stats = pass.token_stats();
         let mut loss = 0.0f64;
         let mut d_logprobs = Vec::with_capacity(batch.len());
-        for (s, w) in stats.iter().zip(loss_weights) {
+        for (i, (s, w)) in stats.iter().zip(loss_weights).enumerate() {
             if w.len() != s.logprobs.len() {
-                return Err(ModelError::length("loss weights per sequence (len − 1)", s.logprobs.len(), w.len()));
+                let (expected, got) = (s.logprobs.len(), w.len());
+                return Err(ModelError::LengthMismatch {
+                    what: "loss weights (len − 1)", seq: Some(i), expected, got
+                });
             }
             loss -= s.logprobs.iter().zip(*w).map(|(&lp, &w)| f64::from(lp) * f64::from(w)).sum::<f64>();
             d_logprobs.push(w.iter().map(|&w| (-f64::from(w) / total) as f32).collect::<Vec<f32>>());
         }
-        let grads: Vec<SequenceGrads<'_>> =
-            d_logprobs.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+        let grads: Vec<SequenceGrads<'_>> = d_logprobs
+            .iter()
+            .map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None })
+            .collect();
         let mut out = self.weights.zeros_like();
         self.backward(&pass, &grads, &mut out)?;
         self.recycle(pass);
@@ -370,15 +609,15 @@ impl Model {
     }
 }
 
-/// Copies one sequence's gradient into its rows of a packed buffer (zeros when absent), checking
-/// its length and finiteness.
-fn copy_grad(what: &str, src: Option<&[f32]>, dst: &mut [f32]) -> Result<(), ModelError> {
+/// Copies sequence `seq`'s gradient `what` into its rows of a packed buffer (zeros when absent),
+/// checking its length and finiteness.
+fn copy_grad(what: &'static str, seq: usize, src: Option<&[f32]>, dst: &mut [f32]) -> Result<(), ModelError> {
     let Some(src) = src else { return Ok(()) };
     if src.len() != dst.len() {
-        return Err(ModelError::length(what, dst.len(), src.len()));
+        return Err(ModelError::LengthMismatch { what, seq: Some(seq), expected: dst.len(), got: src.len() });
     }
     if src.iter().any(|x| !x.is_finite()) {
-        return Err(ModelError::value(what, "holds NaN or infinity"));
+        return Err(ModelError::InvalidValue { what, seq: Some(seq), reason: "holds NaN or infinity" });
     }
     dst.copy_from_slice(src);
     Ok(())

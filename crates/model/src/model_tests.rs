@@ -117,7 +117,7 @@ fn forks_share_the_prompt_and_copy_on_write() {
 fn bad_inputs_are_typed_errors() {
     let m = model(true);
     assert!(matches!(m.forward(&[]), Err(ModelError::EmptyInput(_))));
-    assert!(matches!(m.forward(&[&[1], &[]]), Err(ModelError::EmptyInput(_))));
+    assert!(matches!(m.forward(&[&[1], &[]]), Err(ModelError::EmptySequence(1))));
     assert!(matches!(m.forward(&[&[1, 7]]), Err(ModelError::TokenOutOfRange { id: 7, vocab_size: 7 })));
     let big =
         crate::config::ModelConfig { vocab_size: 1 << 31, max_position_embeddings: 1 << 20, ..m.config().clone() };
@@ -136,7 +136,17 @@ fn bad_inputs_are_typed_errors() {
     assert!(matches!(m.forward_cached(&mut cache, &[seq], &[&long]), Err(ModelError::SequenceTooLong { .. })));
     assert!(matches!(m.forward_cached(&mut cache, &[seq], &[]), Err(ModelError::LengthMismatch { .. })));
     assert_eq!(cache.len(seq).unwrap(), 0, "refused steps change nothing");
-    assert!(matches!(m.new_cache(usize::MAX), Err(ModelError::InvalidConfig(_))));
+    assert!(matches!(m.new_cache(usize::MAX), Err(ModelError::CacheTooLarge { .. })));
+    // A cache built for another model shape is refused before it is indexed.
+    let other = crate::config::ModelConfig { num_hidden_layers: 1, ..m.config().clone() };
+    let mut foreign = KvCache::<f32, CpuBackend>::new(&CpuBackend, &other, 4, 16).unwrap();
+    let s = foreign.add_sequence().unwrap();
+    let err = m.forward_cached(&mut foreign, &[s], &[&[1]]).unwrap_err();
+    assert!(matches!(err, ModelError::CacheMismatch { what: "layers", expected: 2, got: 1 }), "{err}");
+    let other = crate::config::ModelConfig { num_key_value_heads: 4, ..m.config().clone() };
+    let mut foreign = KvCache::<f32, CpuBackend>::new(&CpuBackend, &other, 4, 16).unwrap();
+    let s = foreign.add_sequence().unwrap();
+    assert!(matches!(m.forward_cached(&mut foreign, &[s], &[&[1]]), Err(ModelError::CacheMismatch { .. })));
     assert!(matches!(m.new_cache(0), Err(ModelError::KvCache(KvCacheError::InvalidConfig(_)))));
 
     let pass = m.forward_train(&[&[1, 2, 3]]).unwrap();
@@ -144,21 +154,40 @@ fn bad_inputs_are_typed_errors() {
     let ok = [0.5f32, 0.5];
     let short = [0.5f32];
     let nan = [f32::NAN, 0.0];
-    let grads = |d: &'static [f32]| vec![SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }];
+    let grads =
+        |d: &'static [f32]| vec![SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None }];
     assert!(m.backward(&pass, &grads(&[]), &mut g).is_err());
     assert!(matches!(
-        m.backward(&pass, &[SequenceGrads { d_logprobs: &short, d_entropies: None, d_values: None }], &mut g),
-        Err(ModelError::LengthMismatch { .. })
+        m.backward(
+            &pass,
+            &[SequenceGrads { d_logprobs: &short, d_entropies: None, d_values: None, d_logits: None }],
+            &mut g
+        ),
+        Err(ModelError::LengthMismatch { what: "d_logprobs", seq: Some(0), expected: 2, got: 1 })
     ));
-    assert!(matches!(
-        m.backward(&pass, &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None }], &mut g),
-        Err(ModelError::InvalidValue { .. })
-    ));
+    let err = m.backward(
+        &pass,
+        &[SequenceGrads { d_logprobs: &nan, d_entropies: None, d_values: None, d_logits: None }],
+        &mut g,
+    );
+    let err = err.unwrap_err();
+    assert!(matches!(err, ModelError::InvalidValue { what: "d_logprobs", seq: Some(0), .. }));
+    assert_eq!(err.to_string(), "invalid value for d_logprobs of sequence 0: holds NaN or infinity");
+    // A gradient buffer of another shape (here with an untied lm_head) names the extra tensor.
     let mut wrong = model(false).weights().zeros_like();
     assert!(matches!(
-        m.backward(&pass, &[SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None }], &mut wrong),
-        Err(ModelError::LengthMismatch { .. })
+        m.backward(
+            &pass,
+            &[SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None, d_logits: None }],
+            &mut wrong
+        ),
+        Err(ModelError::WrongShape { .. })
     ));
+    // A pass of a model with another config is refused.
+    let other = model(false);
+    let foreign = other.forward_train(&[&[1, 2, 3]]).unwrap();
+    let grads_ok = [SequenceGrads { d_logprobs: &ok, d_entropies: None, d_values: None, d_logits: None }];
+    assert!(matches!(m.backward(&foreign, &grads_ok, &mut g), Err(ModelError::ForeignPass)));
     assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[0.0, 0.0]]).is_err());
     assert!(m.sft_loss_and_grads(&[&[1, 2, 3]], &[&[1.0]]).is_err());
 }
@@ -180,21 +209,32 @@ fn model_new_checks_every_tensor() {
             k += 1;
         });
         match Model::new(cfg.clone(), w) {
-            Err(ModelError::WrongShape { name: got, .. }) => assert_eq!(&got, name),
+            Err(ModelError::WrongShape { name: got, .. }) => assert_eq!(&got.to_string(), name),
             other => panic!("{name}: expected WrongShape, got {other:?}"),
         }
     }
     let mut w = good.clone();
     w.layers[1].up_proj.data_mut()[3] = f32::NAN;
     assert!(
-        matches!(Model::new(cfg.clone(), w), Err(ModelError::NonFiniteParameter(n)) if n.contains("layers.1.mlp.up_proj"))
+        matches!(Model::new(cfg.clone(), w), Err(ModelError::NonFiniteParameter(n)) if n.to_string() == "model.layers.1.mlp.up_proj.weight")
     );
+    // A missing tensor is reported by its name with no shape, an extra one with no expected shape.
     let mut w = good.clone();
     w.lm_head = None;
-    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::WrongShape { .. })));
+    let err = Model::new(cfg.clone(), w).unwrap_err();
+    assert!(matches!(&err, ModelError::WrongShape { got, .. } if got.is_empty()), "{err}");
+    assert_eq!(err.to_string(), "parameter lm_head.weight has shape [], expected [7, 8]");
     let mut w = good.clone();
     w.layers[0].k_bias = None;
-    assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::WrongShape { .. })));
+    let err = Model::new(cfg.clone(), w).unwrap_err();
+    assert!(err.to_string().starts_with("parameter model.layers.0.self_attn.k_proj.bias has shape []"), "{err}");
+    let mut w = good.clone();
+    w.layers[1].o_bias = Some(selfplay_tensor::Tensor::zeros([8]).unwrap());
+    let err = Model::new(cfg.clone(), w).unwrap_err();
+    assert!(
+        err.to_string().starts_with("parameter model.layers.1.self_attn.o_proj.bias has shape [8], expected []"),
+        "{err}"
+    );
     let mut w = good.clone();
     w.layers.pop();
     assert!(matches!(Model::new(cfg.clone(), w), Err(ModelError::LengthMismatch { .. })));
@@ -234,10 +274,52 @@ fn sft_loss_is_weighted_mean_cross_entropy() {
     let pass = m.forward_train(&batch).unwrap();
     let d: [Vec<f32>; 2] = [vec![-0.2, 0.0, -0.4], vec![-0.2, -0.2]];
     let sg: Vec<SequenceGrads<'_>> =
-        d.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+        d.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None }).collect();
     let mut g = m.weights().zeros_like();
     m.backward(&pass, &sg, &mut g).unwrap();
     for ((name, a), (_, b)) in grads.named().into_iter().zip(g.named()) {
         assert!(max_diff(a.data(), b.data()) < 1e-6, "{name}");
     }
+}
+
+/// `forward_cached_last` runs the same step as `forward_cached` and returns the logits and values
+/// of each sequence's last new position (the head on those rows only), leaving the cache in the same
+/// state: prefill then decode, sequences of different lengths, a fork.
+#[test]
+fn last_row_steps_match_full_steps() {
+    let m = model(false);
+    let seqs: [&[u32]; 3] = [&[1, 2, 3, 4, 5, 6, 0, 2], &[3, 1, 4], &[6, 5, 4, 3, 2]];
+    let (mut full, mut last) = (paged(&m, 16, 3), paged(&m, 16, 3));
+    let ids: Vec<SeqId> = (0..3).map(|_| full.add_sequence().unwrap()).collect();
+    let ids_last: Vec<SeqId> = (0..3).map(|_| last.add_sequence().unwrap()).collect();
+    assert_eq!(ids, ids_last);
+    let check = |full: &[crate::model::ForwardOutput], got: &crate::model::LastOutputs<Vec<f32>>| {
+        for (i, f) in full.iter().enumerate() {
+            let rows = f.values.len();
+            assert!(max_diff(&got.logits[i * 7..(i + 1) * 7], &f.logits.data()[(rows - 1) * 7..]) < 1e-5);
+            assert!((got.values[i] - f.values[rows - 1]).abs() < 1e-5);
+        }
+    };
+    let prompts: Vec<&[u32]> = seqs.iter().map(|s| &s[..s.len() - 2]).collect();
+    check(
+        &m.forward_cached(&mut full, &ids, &prompts).unwrap(),
+        &m.forward_cached_last(&mut last, &ids, &prompts).unwrap(),
+    );
+    let forks = [full.fork(ids[0]).unwrap(), last.fork(ids[0]).unwrap()];
+    assert_eq!(forks[0], forks[1]);
+    for t in [2usize, 1] {
+        let tokens: Vec<&[u32]> = seqs.iter().map(|s| &s[s.len() - t..s.len() - t + 1]).collect();
+        let (mut all, mut all_ids) = (tokens.clone(), ids.clone());
+        all.push(&[5]);
+        all_ids.push(forks[0]);
+        check(
+            &m.forward_cached(&mut full, &all_ids, &all).unwrap(),
+            &m.forward_cached_last(&mut last, &all_ids, &all).unwrap(),
+        );
+    }
+    for &id in ids.iter().chain(&forks[..1]) {
+        assert_eq!(full.len(id).unwrap(), last.len(id).unwrap());
+    }
+    assert_eq!(full.free_blocks(), last.free_blocks());
+    assert!(m.forward_cached_last(&mut last, &ids, &[]).is_err());
 }

@@ -4,6 +4,8 @@
 //! them, so loading and saving never transposes. The same struct holds gradients (see
 //! [`ModelWeights::zeros_like`]), which lets the optimiser walk parameters and gradients in step.
 
+use std::fmt;
+
 use selfplay_tensor::{Tensor, TensorError};
 
 use crate::config::ModelConfig;
@@ -55,6 +57,67 @@ pub struct ModelWeights {
     pub value_bias: Tensor<f32>,
 }
 
+/// A parameter's Hugging Face name without allocating: a static name, or a static suffix after
+/// `model.layers.{layer}.`. `Display` writes the full name (`model.layers.3.mlp.up_proj.weight`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ParamName {
+    /// The decoder layer, for a layer's parameter.
+    pub layer: Option<usize>,
+    /// The whole name, or the suffix after `model.layers.{layer}.`.
+    pub name: &'static str,
+}
+
+impl ParamName {
+    /// A parameter outside the decoder layers (`model.norm.weight`).
+    pub const fn top(name: &'static str) -> Self {
+        ParamName { layer: None, name }
+    }
+
+    /// Layer `layer`'s parameter with suffix `name` (`mlp.up_proj.weight`).
+    pub const fn layer(layer: usize, name: &'static str) -> Self {
+        ParamName { layer: Some(layer), name }
+    }
+}
+
+impl fmt::Display for ParamName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.layer {
+            Some(l) => write!(f, "model.layers.{l}.{}", self.name),
+            None => f.write_str(self.name),
+        }
+    }
+}
+
+/// Calls `$f(suffix, tensor)` for every tensor of a [`LayerWeights`] in [`ModelWeights::named`] order;
+/// `$l` is the layer (`&` or `&mut` borrow of its fields).
+macro_rules! each_layer_tensor {
+    ($l:expr, $f:expr, $($m:tt)*) => {{
+        let l = $l;
+        let mut f = $f;
+        f("input_layernorm.weight", $($m)* l.input_layernorm);
+        f("self_attn.q_proj.weight", $($m)* l.q_proj);
+        f("self_attn.k_proj.weight", $($m)* l.k_proj);
+        f("self_attn.v_proj.weight", $($m)* l.v_proj);
+        if let Some(b) = $($m)* l.q_bias {
+            f("self_attn.q_proj.bias", b);
+        }
+        if let Some(b) = $($m)* l.k_bias {
+            f("self_attn.k_proj.bias", b);
+        }
+        if let Some(b) = $($m)* l.v_bias {
+            f("self_attn.v_proj.bias", b);
+        }
+        f("self_attn.o_proj.weight", $($m)* l.o_proj);
+        if let Some(b) = $($m)* l.o_bias {
+            f("self_attn.o_proj.bias", b);
+        }
+        f("post_attention_layernorm.weight", $($m)* l.post_attention_layernorm);
+        f("mlp.gate_proj.weight", $($m)* l.gate_proj);
+        f("mlp.up_proj.weight", $($m)* l.up_proj);
+        f("mlp.down_proj.weight", $($m)* l.down_proj);
+    }};
+}
+
 impl LayerWeights {
     fn zeros(cfg: &ModelConfig) -> Result<Self, TensorError> {
         let (h, q, kv, i) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.intermediate_size);
@@ -76,65 +139,6 @@ impl LayerWeights {
             down_proj: Tensor::zeros([h, i])?,
         })
     }
-
-    /// `(suffix, tensor)` pairs; the suffix follows `model.layers.{i}.`.
-    fn named(&self) -> Vec<(&'static str, &Tensor<f32>)> {
-        let mut out = vec![
-            ("input_layernorm.weight", &self.input_layernorm),
-            ("self_attn.q_proj.weight", &self.q_proj),
-            ("self_attn.k_proj.weight", &self.k_proj),
-            ("self_attn.v_proj.weight", &self.v_proj),
-        ];
-        for (name, bias) in [
-            ("self_attn.q_proj.bias", &self.q_bias),
-            ("self_attn.k_proj.bias", &self.k_bias),
-            ("self_attn.v_proj.bias", &self.v_bias),
-        ] {
-            if let Some(b) = bias {
-                out.push((name, b));
-            }
-        }
-        out.push(("self_attn.o_proj.weight", &self.o_proj));
-        if let Some(b) = &self.o_bias {
-            out.push(("self_attn.o_proj.bias", b));
-        }
-        out.extend([
-            ("post_attention_layernorm.weight", &self.post_attention_layernorm),
-            ("mlp.gate_proj.weight", &self.gate_proj),
-            ("mlp.up_proj.weight", &self.up_proj),
-            ("mlp.down_proj.weight", &self.down_proj),
-        ]);
-        out
-    }
-
-    fn named_mut(&mut self) -> Vec<(&'static str, &mut Tensor<f32>)> {
-        let mut out = vec![
-            ("input_layernorm.weight", &mut self.input_layernorm),
-            ("self_attn.q_proj.weight", &mut self.q_proj),
-            ("self_attn.k_proj.weight", &mut self.k_proj),
-            ("self_attn.v_proj.weight", &mut self.v_proj),
-        ];
-        for (name, bias) in [
-            ("self_attn.q_proj.bias", &mut self.q_bias),
-            ("self_attn.k_proj.bias", &mut self.k_bias),
-            ("self_attn.v_proj.bias", &mut self.v_bias),
-        ] {
-            if let Some(b) = bias {
-                out.push((name, b));
-            }
-        }
-        out.push(("self_attn.o_proj.weight", &mut self.o_proj));
-        if let Some(b) = &mut self.o_bias {
-            out.push(("self_attn.o_proj.bias", b));
-        }
-        out.extend([
-            ("post_attention_layernorm.weight", &mut self.post_attention_layernorm),
-            ("mlp.gate_proj.weight", &mut self.gate_proj),
-            ("mlp.up_proj.weight", &mut self.up_proj),
-            ("mlp.down_proj.weight", &mut self.down_proj),
-        ]);
-        out
-    }
 }
 
 impl ModelWeights {
@@ -154,51 +158,83 @@ impl ModelWeights {
     /// Zeros shaped like `self` (a gradient buffer for these parameters).
     pub fn zeros_like(&self) -> Self {
         let mut out = self.clone();
-        out.visit_mut(|_, t| t.data_mut().fill(0.0));
+        out.for_each_mut(|_, t| t.data_mut().fill(0.0));
         out
     }
 
-    /// Every parameter with its Hugging Face name, in a fixed order (the order of `safetensors` files
-    /// we write and of the optimiser's state).
-    pub fn named(&self) -> Vec<(String, &Tensor<f32>)> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), &self.embed_tokens)];
+    /// Calls `f` on every parameter with its name, in a fixed order (the order of `safetensors`
+    /// files we write and of the optimiser's state). Allocates nothing.
+    pub fn for_each<'a>(&'a self, mut f: impl FnMut(ParamName, &'a Tensor<f32>)) {
+        f(ParamName::top("model.embed_tokens.weight"), &self.embed_tokens);
         for (i, layer) in self.layers.iter().enumerate() {
-            out.extend(layer.named().into_iter().map(|(s, t)| (format!("model.layers.{i}.{s}"), t)));
+            each_layer_tensor!(layer, |s, t| f(ParamName::layer(i, s), t), &);
         }
-        out.push(("model.norm.weight".to_string(), &self.norm));
+        f(ParamName::top("model.norm.weight"), &self.norm);
         if let Some(head) = &self.lm_head {
-            out.push(("lm_head.weight".to_string(), head));
+            f(ParamName::top("lm_head.weight"), head);
         }
-        out.push(("value_head.weight".to_string(), &self.value_head));
-        out.push(("value_head.bias".to_string(), &self.value_bias));
+        f(ParamName::top("value_head.weight"), &self.value_head);
+        f(ParamName::top("value_head.bias"), &self.value_bias);
+    }
+
+    /// Like [`ModelWeights::for_each`], mutably.
+    pub fn for_each_mut<'a>(&'a mut self, mut f: impl FnMut(ParamName, &'a mut Tensor<f32>)) {
+        f(ParamName::top("model.embed_tokens.weight"), &mut self.embed_tokens);
+        for (i, layer) in self.layers.iter_mut().enumerate() {
+            each_layer_tensor!(layer, |s, t| f(ParamName::layer(i, s), t), &mut);
+        }
+        f(ParamName::top("model.norm.weight"), &mut self.norm);
+        if let Some(head) = &mut self.lm_head {
+            f(ParamName::top("lm_head.weight"), head);
+        }
+        f(ParamName::top("value_head.weight"), &mut self.value_head);
+        f(ParamName::top("value_head.bias"), &mut self.value_bias);
+    }
+
+    /// Every parameter with its Hugging Face name, in [`ModelWeights::for_each`] order.
+    pub fn named(&self) -> Vec<(String, &Tensor<f32>)> {
+        let mut out = Vec::new();
+        self.for_each(|name, t| out.push((name.to_string(), t)));
         out
     }
 
     /// Like [`ModelWeights::named`], mutably.
     pub fn named_mut(&mut self) -> Vec<(String, &mut Tensor<f32>)> {
-        let mut out = vec![("model.embed_tokens.weight".to_string(), &mut self.embed_tokens)];
-        for (i, layer) in self.layers.iter_mut().enumerate() {
-            out.extend(layer.named_mut().into_iter().map(|(s, t)| (format!("model.layers.{i}.{s}"), t)));
-        }
-        out.push(("model.norm.weight".to_string(), &mut self.norm));
-        if let Some(head) = &mut self.lm_head {
-            out.push(("lm_head.weight".to_string(), head));
-        }
-        out.push(("value_head.weight".to_string(), &mut self.value_head));
-        out.push(("value_head.bias".to_string(), &mut self.value_bias));
+        let mut out = Vec::new();
+        self.for_each_mut(|name, t| out.push((name.to_string(), t)));
         out
     }
 
-    /// Calls `f` on every parameter, mutably, in [`ModelWeights::named`] order.
+    /// Every parameter in [`ModelWeights::for_each`] order, without names.
+    pub fn tensors(&self) -> Vec<&Tensor<f32>> {
+        let mut out = Vec::new();
+        self.for_each(|_, t| out.push(t));
+        out
+    }
+
+    /// Like [`ModelWeights::tensors`], mutably (what an optimiser step walks).
+    pub fn tensors_mut(&mut self) -> Vec<&mut Tensor<f32>> {
+        let mut out = Vec::new();
+        self.for_each_mut(|_, t| out.push(t));
+        out
+    }
+
+    /// Calls `f` on every parameter with its full name, mutably, in [`ModelWeights::named`] order.
     pub fn visit_mut(&mut self, mut f: impl FnMut(&str, &mut Tensor<f32>)) {
-        for (name, t) in self.named_mut() {
+        let mut name = String::new();
+        self.for_each_mut(|n, t| {
+            use std::fmt::Write;
+            name.clear();
+            let _ = write!(name, "{n}");
             f(&name, t);
-        }
+        });
     }
 
     /// Total number of scalars.
     pub fn num_params(&self) -> usize {
-        self.named().iter().map(|(_, t)| t.numel()).sum()
+        let mut n = 0;
+        self.for_each(|_, t| n += t.numel());
+        n
     }
 
     /// The output projection: `lm_head`, or the embeddings when tied.

@@ -93,8 +93,10 @@ fn gradients_match_pytorch_autograd() {
         let seqs: Vec<&[u32]> = exp.sequences.iter().map(|s| s.tokens.as_slice()).collect();
         let d_logprobs: Vec<Vec<f32>> =
             exp.sequences.iter().map(|s| s.ce_weights.iter().map(|w| -w).collect()).collect();
-        let grads: Vec<SequenceGrads<'_>> =
-            d_logprobs.iter().map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None }).collect();
+        let grads: Vec<SequenceGrads<'_>> = d_logprobs
+            .iter()
+            .map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None })
+            .collect();
         let pass = model.forward_train(&seqs).unwrap();
         let mut ours = model.weights().zeros_like();
         model.backward(&pass, &grads, &mut ours).unwrap();

@@ -1,6 +1,6 @@
 //! The paged KV cache on the device: the pool, per-step metadata, KV append, block copies and paged attention.
 
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+use cudarc::driver::{CudaSlice, CudaView, LaunchConfig, PushKernelArg};
 use selfplay_kvcache::{BlockCopy, BlockId};
 use selfplay_model::backend::{AttnShape, AttnSpan};
 
@@ -137,9 +137,21 @@ impl GpuContext {
         positions: &[u32],
         shape: AttnShape,
     ) -> Result<PagedBatch> {
+        self.paged_batch_for(pool.geometry(), spans, block_tables, slots, positions, shape)
+    }
+
+    /// [`GpuContext::paged_batch`] for a pool of geometry `g`, wherever it is held.
+    fn paged_batch_for(
+        &self,
+        g: KvGeometry,
+        spans: &[AttnSpan],
+        block_tables: &[&[BlockId]],
+        slots: &[u32],
+        positions: &[u32],
+        shape: AttnShape,
+    ) -> Result<PagedBatch> {
         const OP: &str = "paged_batch";
         check_shape(OP, shape)?;
-        let g = pool.geometry();
         if g.kv_heads != shape.kv_heads || g.head_dim != shape.head_dim {
             return Err(invalid(OP, format!("pool {g:?} does not match {shape:?}")));
         }
@@ -253,18 +265,66 @@ impl GpuContext {
         out: &mut CudaSlice<E>,
     ) -> Result<()> {
         const OP: &str = "attention_paged";
-        let (shape, g) = (batch.shape, pool.geometry());
-        if batch.geometry != g {
+        if batch.geometry != pool.geometry() {
             return Err(invalid(OP, "batch prepared for another pool"));
         }
+        let range = pool.layer_range(OP, layer)?;
+        let (kc, vc) = (pool.k.slice(range.clone()), pool.v.slice(range));
+        self.launch_attention_paged(q, &kc, &vc, batch, out)
+    }
+
+    /// Paged attention against one layer's key and value pools held in buffers of their own, each
+    /// `[num_blocks · block_size, kv_heads · head_dim]` (the layout of `selfplay_model::KvCache`'s
+    /// pools): span `i`'s queries are its last `q_len` positions of `kv_len`, whose keys and values
+    /// (the new ones already written) are read through `block_tables[i]`; `kv_start` is ignored.
+    /// The decode kernel when every span has one query, the paged prefill kernel otherwise. Writes
+    /// `out` only (no log-sum-exp).
+    #[allow(clippy::too_many_arguments)]
+    pub fn attention_paged_pools(
+        &self,
+        q: &CudaSlice<f32>,
+        k_pool: &CudaSlice<f32>,
+        v_pool: &CudaSlice<f32>,
+        spans: &[AttnSpan],
+        block_tables: &[&[BlockId]],
+        block_size: usize,
+        shape: AttnShape,
+        out: &mut CudaSlice<f32>,
+    ) -> Result<()> {
+        const OP: &str = "attention_paged_pools";
+        let block_elems = block_size * shape.kv_heads * shape.head_dim;
+        if block_elems == 0 || k_pool.len() != v_pool.len() || !k_pool.len().is_multiple_of(block_elems) {
+            let reason = format!("pools of {} and {} elements, blocks of {block_elems}", k_pool.len(), v_pool.len());
+            return Err(invalid(OP, reason));
+        }
+        let geometry = KvGeometry {
+            layers: 1,
+            num_blocks: k_pool.len() / block_elems,
+            block_size,
+            kv_heads: shape.kv_heads,
+            head_dim: shape.head_dim,
+        };
+        let mut batch = self.paged_batch_for(geometry, spans, block_tables, &[], &[], shape)?;
+        self.launch_attention_paged(q, &k_pool.slice(..), &v_pool.slice(..), &mut batch, out)
+    }
+
+    /// Launches the paged attention kernels of `batch` on one layer's pools `kc`, `vc`.
+    fn launch_attention_paged<E: Element>(
+        &self,
+        q: &CudaSlice<E>,
+        kc: &CudaView<'_, E>,
+        vc: &CudaView<'_, E>,
+        batch: &mut PagedBatch,
+        out: &mut CudaSlice<E>,
+    ) -> Result<()> {
+        const OP: &str = "attention_paged";
+        let (shape, g) = (batch.shape, batch.geometry);
         if batch.max_q == 0 {
             return Ok(());
         }
         let q_width = shape.heads * shape.head_dim;
         need(OP, "q", q.len(), batch.rows * q_width)?;
         need(OP, "out", out.len(), batch.rows * q_width)?;
-        let range = pool.layer_range(OP, layer)?;
-        let (kc, vc) = (pool.k.slice(range.clone()), pool.v.slice(range));
         let (mb, bs) = (to_i32(OP, "max blocks", batch.max_blocks)?, to_i32(OP, "block size", g.block_size)?);
         let (h, kvh, d) = (
             to_i32(OP, "heads", shape.heads)?,
@@ -276,7 +336,7 @@ impl GpuContext {
         let n_batch = to_u32(OP, "spans", batch.batch)?;
         if !batch.decode {
             let mut b = self.stream().launch_builder(self.kernel("attention_prefill_paged", E::SUFFIX)?);
-            b.arg(q).arg(&kc).arg(&vc).arg(out).arg(&batch.spans).arg(&batch.blocks);
+            b.arg(q).arg(kc).arg(vc).arg(out).arg(&batch.spans).arg(&batch.blocks);
             b.arg(&mb).arg(&bs).arg(&h).arg(&kvh).arg(&d).arg(&qs).arg(&scale);
             let cfg = LaunchConfig {
                 grid_dim: (
@@ -294,7 +354,7 @@ impl GpuContext {
         }
         let chunks = (shape.heads / shape.kv_heads).div_ceil(MAX_GROUP);
         let mut b = self.stream().launch_builder(self.kernel("attention_decode", E::SUFFIX)?);
-        b.arg(q).arg(&kc).arg(&vc).arg(&mut *out).arg(&mut batch.partial).arg(&batch.spans).arg(&batch.blocks);
+        b.arg(q).arg(kc).arg(vc).arg(&mut *out).arg(&mut batch.partial).arg(&batch.spans).arg(&batch.blocks);
         b.arg(&mb).arg(&bs).arg(&h).arg(&kvh).arg(&d).arg(&qs).arg(&scale);
         let cfg = LaunchConfig {
             grid_dim: (to_u32(OP, "kv heads", shape.kv_heads * chunks)?, n_batch, batch.splits as u32),

@@ -211,7 +211,12 @@ fn update(model: &mut Model, optimizer: &mut ModelOptimizer, batch: &[&Labelled]
         }
     }
     let grads: Vec<SequenceGrads<'_>> = (0..batch.len())
-        .map(|i| SequenceGrads { d_logprobs: &d_logprobs[i], d_entropies: None, d_values: Some(&d_values[i]) })
+        .map(|i| SequenceGrads {
+            d_logprobs: &d_logprobs[i],
+            d_entropies: None,
+            d_values: Some(&d_values[i]),
+            d_logits: None,
+        })
         .collect();
     let mut weight_grads = model.weights().zeros_like();
     model.backward(&pass, &grads, &mut weight_grads)?;

@@ -25,12 +25,17 @@
 //!   never fails (its `Err` arm is unreachable in practice), which costs nothing on its hot path.
 //! * **Sampling** has a host default ([`Backend::sample`]) so a backend need not implement it
 //!   first; a GPU backend overrides it to avoid downloading logits.
+//! * **A model on any backend.** [`crate::Model<B>`] runs on a `B: Backend<f32>` that also says, in
+//!   [`HostAccess`], whether its buffers are host memory: the CPU's are, so weights and gradients
+//!   are used in place; a device backend implements it empty and the model uploads and downloads.
 
 mod cpu;
-mod error;
+pub(crate) mod error;
+mod host;
 
 pub use cpu::CpuBackend;
 pub use error::{BackendError, BackendResult};
+pub use host::HostAccess;
 
 use std::borrow::{Borrow, BorrowMut};
 
@@ -226,22 +231,7 @@ pub trait Backend<T: selfplay_tensor::Float>: Send + Sync {
         out: &mut Self::Buf,
         lse: Option<&mut Self::Buf>,
     ) -> BackendResult {
-        let width = shape.kv_heads * shape.head_dim;
-        let total: usize = spans.iter().map(|s| s.kv_len).sum();
-        let (mut k, mut v) = (self.zeros(total * width)?, self.zeros(total * width)?);
-        let mut dense = Vec::with_capacity(spans.len());
-        let mut start = 0;
-        for s in spans {
-            for (i, block) in s.blocks.iter().take(s.kv_len.div_ceil(block_size.max(1))).enumerate() {
-                let rows = block_size.min(s.kv_len - i * block_size);
-                let (from, to) = (block.index() * block_size, start + i * block_size);
-                self.copy_rows(k_pool, from, k.borrow_mut(), to, rows, width)?;
-                self.copy_rows(v_pool, from, v.borrow_mut(), to, rows, width)?;
-            }
-            dense.push(AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: start, kv_len: s.kv_len });
-            start += s.kv_len;
-        }
-        self.attention(q, k.borrow(), v.borrow(), &dense, shape, out, lse)
+        gathered_paged_attention(self, q, k_pool, v_pool, spans, block_size, shape, out, lse)
     }
 
     /// Copies `rows` rows of width `cols` from row `src_row` to row `dst_row` of the same buffer (the
@@ -331,5 +321,57 @@ pub trait Backend<T: selfplay_tensor::Float>: Send + Sync {
                 crate::sampler::sample(&row, params, rng)
             })
             .collect()
+    }
+}
+
+/// [`Backend::paged_attention`] by gathering every span's keys and values into contiguous buffers
+/// with [`Backend::copy_rows`] and running [`Backend::attention`]: the trait's default, and the
+/// fallback of a backend whose own paged kernels do not cover a case (e.g. writing `lse`).
+#[allow(clippy::too_many_arguments)]
+pub fn gathered_paged_attention<T: selfplay_tensor::Float, B: Backend<T> + ?Sized>(
+    b: &B,
+    q: &B::Buf,
+    k_pool: &B::Buf,
+    v_pool: &B::Buf,
+    spans: &[PagedSpan<'_>],
+    block_size: usize,
+    shape: AttnShape,
+    out: &mut B::Buf,
+    lse: Option<&mut B::Buf>,
+) -> BackendResult {
+    let width = shape.kv_heads * shape.head_dim;
+    let total: usize = spans.iter().map(|s| s.kv_len).sum();
+    let (mut k, mut v) = (b.zeros(total * width)?, b.zeros(total * width)?);
+    let mut dense = Vec::with_capacity(spans.len());
+    let mut start = 0;
+    for s in spans {
+        for (i, block) in s.blocks.iter().take(s.kv_len.div_ceil(block_size.max(1))).enumerate() {
+            let rows = block_size.min(s.kv_len - i * block_size);
+            let (from, to) = (block.index() * block_size, start + i * block_size);
+            b.copy_rows(k_pool, from, k.borrow_mut(), to, rows, width)?;
+            b.copy_rows(v_pool, from, v.borrow_mut(), to, rows, width)?;
+        }
+        dense.push(AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: start, kv_len: s.kv_len });
+        start += s.kv_len;
+    }
+    b.attention(q, k.borrow(), v.borrow(), &dense, shape, out, lse)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sampler::{row_rng, sample};
+
+    /// The backend's batched op draws exactly what per-row sampling draws.
+    #[test]
+    fn backend_sample_matches_rows() {
+        let logits: Vec<f32> = (0..15).map(|i| ((i * 7) % 5) as f32 * 0.3).collect();
+        let params = SamplingParams { temperature: 0.8, top_k: 4, ..Default::default() };
+        let mut rngs: Vec<_> = (0..3).map(row_rng).collect();
+        let batched = Backend::<f32>::sample(&CpuBackend, &logits, 5, &params, &mut rngs).unwrap();
+        for (r, got) in batched.iter().enumerate() {
+            let want = sample(&logits[r * 5..(r + 1) * 5], &params, &mut row_rng(r as u64)).unwrap();
+            assert_eq!(*got, want);
+        }
     }
 }

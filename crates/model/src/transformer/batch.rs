@@ -30,7 +30,7 @@ impl PackedBatch {
         max_len: usize,
     ) -> Result<Self, ModelError> {
         if batch.is_empty() {
-            return Err(ModelError::EmptyInput("the batch has no sequences".into()));
+            return Err(ModelError::EmptyInput("the batch has no sequences"));
         }
         let total: usize = batch.iter().map(|s| s.len()).sum();
         let mut packed = PackedBatch {
@@ -43,7 +43,7 @@ impl PackedBatch {
         }
         for (i, (seq, &ctx)) in batch.iter().zip(context).enumerate() {
             if seq.is_empty() {
-                return Err(ModelError::EmptyInput(format!("sequence {i} has no tokens")));
+                return Err(ModelError::EmptySequence(i));
             }
             let len = ctx + seq.len();
             if len > max_len {

@@ -190,6 +190,14 @@ impl Backend<f32> for FaultyBackend {
 
 /// One training step (activations, forward, backward) on `b`; `Ok` only if every op succeeded.
 fn train_step(b: &FaultyBackend) -> BackendResult {
+    match train_step_model(b) {
+        Ok(()) => Ok(()),
+        Err(ModelError::Backend(err)) => Err(err),
+        Err(other) => panic!("not a backend error: {other}"),
+    }
+}
+
+fn train_step_model(b: &FaultyBackend) -> Result<(), ModelError> {
     let cfg = tiny_config(false, true);
     let w = random_weights(&cfg, 1);
     let p = Params::from_weights(&w);
@@ -198,7 +206,14 @@ fn train_step(b: &FaultyBackend) -> BackendResult {
     forward(b, &cfg, &p, &batch, &mut acts, None)?;
     let rows = batch.rows();
     let (targets, ones) = (vec![0u32; rows], vec![1.0f32; rows]);
-    let d = HeadGrads { targets: &targets, d_logprob: &ones[..], d_entropy: &ones[..], d_value: &ones[..] };
+    let d_logits = vec![0.5f32; rows * cfg.vocab_size];
+    let d = HeadGrads {
+        targets: &targets,
+        d_logprob: &ones[..],
+        d_entropy: &ones[..],
+        d_value: &ones[..],
+        d_logits: Some(&d_logits[..]),
+    };
     let mut grads = w.zeros_like();
     let mut g = Params::from_weights_mut(&mut grads);
     backward(b, &cfg, &p, &batch, &acts, d, &mut g)

@@ -68,9 +68,15 @@ pub fn forward<T: Float, B: Backend<T>>(
 pub struct HeadGrads<'g, Buf: ?Sized> {
     /// Target token of each row (ignored where `d_logprob` is zero).
     pub targets: &'g [u32],
+    /// `[rows]`: with respect to the log-probability of the row's target.
     pub d_logprob: &'g Buf,
+    /// `[rows]`: with respect to the entropy of the row's next-token distribution.
     pub d_entropy: &'g Buf,
+    /// `[rows]`: with respect to the value head.
     pub d_value: &'g Buf,
+    /// `[rows, vocab]`: with respect to the logits themselves (a loss over whole distributions,
+    /// e.g. cross-entropy to soft targets), added to what the terms above give.
+    pub d_logits: Option<&'g Buf>,
 }
 
 /// Writes the gradient of the last residual stream into `dx` and adds the head's parameter gradients.
@@ -96,6 +102,9 @@ pub fn backward<T: Float, B: Backend<T>>(
         d.d_entropy,
         d_logits.borrow_mut(),
     )?;
+    if let Some(extra) = d.d_logits {
+        b.add(d_logits.borrow_mut(), extra)?;
+    }
     let mut d_xf = b.zeros(rows * h)?;
     b.gemm(Gemm::linear_input_grad(rows, h, v), d_logits.borrow(), output_projection(p), d_xf.borrow_mut())?;
     b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, d_xf.borrow_mut())?;

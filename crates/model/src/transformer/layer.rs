@@ -147,13 +147,14 @@ pub fn forward<T: Float, B: Backend<T>>(
                 b.copy_rows(a.k.borrow(), row, k, slot, len, kvd)?;
                 b.copy_rows(a.v.borrow(), row, v, slot, len, kvd)?;
             }
-            let (q, out, lse) = (a.q.borrow(), a.attn.borrow_mut(), Some(a.lse.borrow_mut()));
+            let (q, out) = (a.q.borrow(), a.attn.borrow_mut());
             if spans.iter().all(|s| s.kv_len == s.q_len) {
                 // Nothing cached before this step: the batch's own rows are every key, as in a forward
                 // without a cache (same op, same numbers).
-                b.attention(q, a.k.borrow(), a.v.borrow(), &batch.spans, shape, out, lse)?;
+                b.attention(q, a.k.borrow(), a.v.borrow(), &batch.spans, shape, out, Some(a.lse.borrow_mut()))?;
             } else {
-                b.paged_attention(q, k, v, spans, block_size, shape, out, lse)?;
+                // A cached step is inference: nothing reads the log-sum-exp a backward pass would need.
+                b.paged_attention(q, k, v, spans, block_size, shape, out, None)?;
             }
         }
     }

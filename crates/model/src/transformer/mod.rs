@@ -14,6 +14,7 @@ use std::borrow::{Borrow, BorrowMut};
 
 use crate::backend::{Backend, BackendResult, PagedSpan};
 use crate::config::ModelConfig;
+use crate::error::ModelError;
 use batch::PackedBatch;
 use head::{HeadActs, HeadGrads};
 use layer::{KvSource, LayerActs, LayerGradScratch};
@@ -26,6 +27,8 @@ pub struct Activations<O> {
     /// One set per layer when training; a single reused set for inference.
     pub layers: Vec<LayerActs<O>>,
     pub head: HeadActs<O>,
+    /// The packed rows the buffers hold.
+    pub rows: usize,
 }
 
 impl<O> Activations<O> {
@@ -40,7 +43,19 @@ impl<O> Activations<O> {
         Ok(Activations {
             layers: (0..sets).map(|_| LayerActs::new(b, cfg, rows)).collect::<BackendResult<_>>()?,
             head: HeadActs::new(b, cfg, rows)?,
+            rows,
         })
+    }
+
+    /// Inference buffers for `rows` packed tokens whose head runs on `head_rows` of them only
+    /// (see [`forward_rows`]).
+    pub fn for_head_rows<T: Float, B: Backend<T, Owned = O>>(
+        b: &B,
+        cfg: &ModelConfig,
+        rows: usize,
+        head_rows: usize,
+    ) -> BackendResult<Self> {
+        Ok(Activations { layers: vec![LayerActs::new(b, cfg, rows)?], head: HeadActs::new(b, cfg, head_rows)?, rows })
     }
 }
 
@@ -54,15 +69,61 @@ pub struct CacheStep<'c, O> {
     pub block_size: usize,
 }
 
-/// Runs the model over a packed batch; outputs end up in `acts.head`.
+/// Runs the model over a packed batch; outputs end up in `acts.head`. Activations (and a cache
+/// step) with fewer layers than `p` are refused; sizes are otherwise the caller's to keep consistent.
 pub fn forward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
     p: &Params<&B::Buf>,
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
+    cache: Option<CacheStep<'_, B::Owned>>,
+) -> Result<(), ModelError> {
+    let x = decoder(b, cfg, p, batch, acts, cache)?;
+    Ok(head::forward(b, cfg, p, batch.rows(), x.borrow(), &mut acts.head)?)
+}
+
+/// [`forward`] with the head (final norm, logits, values) run only on the packed rows `head_rows`,
+/// in that order (e.g. each sequence's last row when decoding): `acts` comes from
+/// [`Activations::for_head_rows`] and `acts.head` holds `head_rows.len()` rows.
+pub fn forward_rows<T: Float, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &mut Activations<B::Owned>,
+    cache: Option<CacheStep<'_, B::Owned>>,
+    head_rows: &[u32],
+) -> Result<(), ModelError> {
+    if head_rows.iter().any(|&r| r as usize >= batch.rows()) {
+        return Err(ModelError::value("head rows", "outside the batch"));
+    }
+    let x = decoder(b, cfg, p, batch, acts, cache)?;
+    let h = cfg.hidden_size;
+    // Gathering rows is an embedding lookup with the residual stream as the table.
+    let mut picked = b.zeros(head_rows.len() * h)?;
+    b.embedding(x.borrow(), head_rows, h, picked.borrow_mut())?;
+    Ok(head::forward(b, cfg, p, head_rows.len(), picked.borrow(), &mut acts.head)?)
+}
+
+/// The embedding and every decoder layer: the residual stream after the last layer, `[rows, hidden]`.
+fn decoder<T: Float, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &mut Activations<B::Owned>,
     mut cache: Option<CacheStep<'_, B::Owned>>,
-) -> BackendResult {
+) -> Result<B::Owned, ModelError> {
+    let layers = p.layers.len();
+    if acts.layers.is_empty() || (acts.layers.len() > 1 && acts.layers.len() != layers) {
+        return Err(ModelError::length("activation layers", layers, acts.layers.len()));
+    }
+    if let Some(step) = &cache
+        && step.layers.len() != layers
+    {
+        return Err(ModelError::CacheMismatch { what: "layers", expected: layers, got: step.layers.len() });
+    }
     let rows = batch.rows();
     let mut x = b.zeros(rows * cfg.hidden_size)?;
     b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut())?;
@@ -72,7 +133,9 @@ pub fn forward<T: Float, B: Backend<T>>(
         let kv = match cache.as_mut() {
             None => KvSource::Fresh,
             Some(step) => {
-                let (k, v) = &mut step.layers[l];
+                let Some((k, v)) = step.layers.get_mut(l) else {
+                    return Err(ModelError::CacheMismatch { what: "layers", expected: layers, got: l });
+                };
                 KvSource::Paged {
                     k: k.borrow_mut(),
                     v: v.borrow_mut(),
@@ -84,11 +147,12 @@ pub fn forward<T: Float, B: Backend<T>>(
         };
         layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv)?;
     }
-    head::forward(b, cfg, p, rows, x.borrow(), &mut acts.head)
+    Ok(x)
 }
 
 /// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
-/// training forward pass (`acts` built with `for_backward`), adding every parameter's gradient into `g`.
+/// training forward pass (`acts` built with `for_backward`; any other is refused), adding every
+/// parameter's gradient into `g`.
 pub fn backward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
@@ -97,8 +161,10 @@ pub fn backward<T: Float, B: Backend<T>>(
     acts: &Activations<B::Owned>,
     d: HeadGrads<'_, B::Buf>,
     g: &mut Params<&mut B::Buf>,
-) -> BackendResult {
-    assert_eq!(acts.layers.len(), cfg.num_hidden_layers, "backward needs a forward pass that kept activations");
+) -> Result<(), ModelError> {
+    if acts.layers.len() != p.layers.len() || g.layers.len() != p.layers.len() {
+        return Err(ModelError::NoActivations);
+    }
     let rows = batch.rows();
     let mut dx = b.zeros(rows * cfg.hidden_size)?;
     head::backward(b, cfg, p, rows, &acts.head, d, dx.borrow_mut(), g)?;
@@ -106,7 +172,7 @@ pub fn backward<T: Float, B: Backend<T>>(
     for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
         layer::backward(b, cfg, lp, batch, a, dx.borrow_mut(), lg, &mut scratch)?;
     }
-    b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)
+    Ok(b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)?)
 }
 
 #[cfg(test)]

@@ -53,6 +53,24 @@ impl<S> LayerParams<S> {
         }
     }
 
+    fn try_map<U, E>(self, f: &mut impl FnMut(S) -> Result<U, E>) -> Result<LayerParams<U>, E> {
+        Ok(LayerParams {
+            input_layernorm: f(self.input_layernorm)?,
+            q_proj: f(self.q_proj)?,
+            k_proj: f(self.k_proj)?,
+            v_proj: f(self.v_proj)?,
+            q_bias: self.q_bias.map(&mut *f).transpose()?,
+            k_bias: self.k_bias.map(&mut *f).transpose()?,
+            v_bias: self.v_bias.map(&mut *f).transpose()?,
+            o_proj: f(self.o_proj)?,
+            o_bias: self.o_bias.map(&mut *f).transpose()?,
+            post_attention_layernorm: f(self.post_attention_layernorm)?,
+            gate_proj: f(self.gate_proj)?,
+            up_proj: f(self.up_proj)?,
+            down_proj: f(self.down_proj)?,
+        })
+    }
+
     fn each_ref(&self) -> LayerParams<&S> {
         LayerParams {
             input_layernorm: &self.input_layernorm,
@@ -111,6 +129,19 @@ impl<S> Params<S> {
             value_head: f(self.value_head),
             value_bias: f(self.value_bias),
         }
+    }
+
+    /// Applies a fallible `f` to every field in [`ModelWeights::named`] order, stopping at the first
+    /// error (e.g. uploading every tensor to a device).
+    pub fn try_map<U, E>(self, mut f: impl FnMut(S) -> Result<U, E>) -> Result<Params<U>, E> {
+        Ok(Params {
+            embed_tokens: f(self.embed_tokens)?,
+            layers: self.layers.into_iter().map(|l| l.try_map(&mut f)).collect::<Result<_, E>>()?,
+            norm: f(self.norm)?,
+            lm_head: self.lm_head.map(&mut f).transpose()?,
+            value_head: f(self.value_head)?,
+            value_bias: f(self.value_bias)?,
+        })
     }
 
     /// A reference to every field.

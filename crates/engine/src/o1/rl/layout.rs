@@ -44,6 +44,7 @@ impl RowGrads {
             d_logprobs: &self.d_logprobs,
             d_entropies: self.d_entropies.as_deref(),
             d_values: self.d_values.as_deref(),
+            d_logits: None,
         }
     }
 }
