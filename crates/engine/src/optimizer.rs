@@ -63,11 +63,12 @@ impl ModelOptimizer {
 
     /// Clips `grads` and applies one AdamW step at the schedule's learning rate for the current step.
     pub fn step(&mut self, weights: &mut ModelWeights, grads: &mut ModelWeights) -> Result<UpdateStats, LearnError> {
-        let mut grad_slices: Vec<&mut [f32]> = grads.named_mut().into_iter().map(|(_, t)| t.data_mut()).collect();
+        // Walked in `named()` order without building the names.
+        let mut grad_slices: Vec<&mut [f32]> = grads.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
         let grad_norm = clip_grad_norm(&mut grad_slices, self.config.max_grad_norm);
         let lr = self.schedule.lr(self.config.lr, self.adamw.step_count());
         let grad_refs: Vec<&[f32]> = grad_slices.iter().map(|g| &**g).collect();
-        let mut params: Vec<&mut [f32]> = weights.named_mut().into_iter().map(|(_, t)| t.data_mut()).collect();
+        let mut params: Vec<&mut [f32]> = weights.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
         self.adamw.step(&mut params, &grad_refs, lr)?;
         Ok(UpdateStats { grad_norm, lr })
     }
