@@ -239,3 +239,54 @@ fn optimizer_tensors(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("selfplay-ckpt-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    /// Pruning keeps the newest by stage order then step, whatever the names' alphabetical order (`rl` sorts
+    /// before `sft`), never the current one, and leaves directories it does not recognise alone.
+    #[test]
+    fn pruning_keeps_the_newest_by_stage_then_step() {
+        let run = scratch("prune");
+        let checkpoints = CheckpointDir::of_run(&run);
+        for name in ["sft-0000001", "sft-0000002", "rl-0000000", "rl-0000001", "notes", "other-0000009"] {
+            std::fs::create_dir_all(checkpoints.root().join(name)).unwrap();
+        }
+        checkpoints.prune("rl-0000001", 2, &["sft", "rl", "eval"]).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(checkpoints.root())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["notes", "other-0000009", "rl-0000000", "rl-0000001"]);
+        std::fs::remove_dir_all(&run).unwrap();
+    }
+
+    #[test]
+    fn only_checkpoint_names_parse() {
+        assert_eq!(parse_name("sft-0001500"), Some(("sft", 1500)));
+        assert_eq!(parse_name("value_model-0000003"), Some(("value_model", 3)));
+        for bad in ["", "sft", "sft-", "-12", "../x-1", ".hidden-1", "sft-12a", "a/b-1"] {
+            assert_eq!(parse_name(bad), None, "{bad}");
+        }
+    }
+
+    /// A `latest` that names no checkpoint directory is an error, not a path to follow.
+    #[test]
+    fn a_tampered_latest_is_refused() {
+        let run = scratch("latest");
+        let checkpoints = CheckpointDir::of_run(&run);
+        std::fs::create_dir_all(checkpoints.root()).unwrap();
+        std::fs::write(checkpoints.root().join(LATEST_FILE), "../../etc").unwrap();
+        let loaded = checkpoints.load_latest_state::<u8, u8>();
+        assert!(matches!(loaded, Err(EngineError::BadLatest { .. })), "{loaded:?}");
+        std::fs::remove_dir_all(&run).unwrap();
+    }
+}
