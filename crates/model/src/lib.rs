@@ -40,7 +40,7 @@ mod validate;
 pub mod weights;
 
 pub use atomic::write_file_atomic;
-pub use backend::{Backend, CpuBackend, HostAccess};
+pub use backend::{Backend, CountingBackend, CpuBackend, HostAccess};
 pub use checkpoint::{ModelDir, save_model_dir, save_model_dir_with};
 pub use config::{Architecture, ModelConfig};
 pub use error::ModelError;

@@ -3,8 +3,8 @@
 //! (forward, cached prefill/fork/decode, generation, training statistics, backward with every
 //! gradient term, the SFT step), and the counters show the ops really ran on the wrapper.
 //!
-//! Two wrappers: [`Counting`] computes on host slices like the CPU ([`HostAccess`] says so), so the
-//! model uses its weights and gradient buffers in place; [`Device`] keeps its buffers in its own type
+//! Two wrappers: the library's [`CountingBackend`] computes on host slices like the CPU ([`HostAccess`] says
+//! so), so the model uses its weights and gradient buffers in place; [`Device`] keeps its buffers in its own type
 //! and keeps [`HostAccess`]'s defaults, as a GPU backend does, so the model uploads its weights
 //! (again after `weights_mut`), uploads loss gradients, downloads outputs and gradients.
 
@@ -16,7 +16,8 @@ use std::sync::Mutex;
 use common::{expected, fixture};
 use selfplay_model::backend::{AttnShape, AttnSpan, BackendResult, Gemm, PagedSpan, RopeDirection};
 use selfplay_model::{
-    Backend, CpuBackend, GenerationConfig, HostAccess, KvCache, Model, ModelDir, SamplingParams, SeqId, SequenceGrads,
+    Backend, CountingBackend, CpuBackend, GenerationConfig, HostAccess, KvCache, Model, ModelDir, SamplingParams,
+    SeqId, SequenceGrads,
 };
 
 /// Op name → number of calls.
@@ -33,10 +34,6 @@ impl Counts {
     }
 }
 
-/// A host-memory backend: counts, then runs the op on the CPU.
-#[derive(Debug, Default)]
-struct Counting(Counts);
-
 /// A device buffer stand-in: host memory the model cannot see as such.
 #[derive(Debug, Clone, PartialEq)]
 struct DevBuf(Vec<f32>);
@@ -44,18 +41,6 @@ struct DevBuf(Vec<f32>);
 /// A device-style backend: its own buffer type, so the model takes the upload/download path.
 #[derive(Debug, Default)]
 struct Device(Counts);
-
-impl HostAccess for Counting {
-    fn as_host(buf: &[f32]) -> Option<&[f32]> {
-        Some(buf)
-    }
-    fn from_host(data: &[f32]) -> Option<&[f32]> {
-        Some(data)
-    }
-    fn from_host_mut(data: &mut [f32]) -> Option<&mut [f32]> {
-        Some(data)
-    }
-}
 
 impl HostAccess for Device {}
 
@@ -451,7 +436,6 @@ macro_rules! delegate {
     };
 }
 
-delegate!(Counting, [f32], Vec<f32>, |v: Vec<f32>| v, |x| x, |y| y);
 delegate!(Device, DevBuf, DevBuf, DevBuf, |x| &x.0[..], |y| &mut y.0[..]);
 
 fn bits(xs: &[f32]) -> Vec<u32> {
@@ -546,9 +530,10 @@ fn a_counting_backend_gives_the_cpu_numbers_bit_for_bit() {
         let (dir, seqs) = fixture_model(name);
         let seqs: Vec<&[u32]> = seqs.iter().map(|s| s.as_slice()).collect();
         let cpu = Model::new(dir.config.clone(), dir.weights.clone()).unwrap();
-        let counted = Model::with_backend(dir.config, dir.weights, Counting::default()).unwrap();
+        let counted = Model::with_backend(dir.config, dir.weights, CountingBackend::new(CpuBackend)).unwrap();
         assert!(everything(&cpu, &seqs, true) == everything(&counted, &seqs, true), "{name}: numbers differ");
-        let counts = &counted.backend().0;
+        let counts = counted.backend().counts();
+        let get = |op: &str| counts.get(op).copied().unwrap_or(0);
         for op in [
             "embedding",
             "gemm",
@@ -566,10 +551,10 @@ fn a_counting_backend_gives_the_cpu_numbers_bit_for_bit() {
             "embedding_backward",
             "add",
         ] {
-            assert!(counts.get(op) > 0, "{name}: {op} never ran on the wrapper");
+            assert!(get(op) > 0, "{name}: {op} never ran on the wrapper");
         }
         // Host memory: the weights and gradients were used in place, nothing was uploaded.
-        assert_eq!((counts.get("upload"), counts.get("download")), (0, 0), "{name}");
+        assert_eq!((get("upload"), get("download")), (0, 0), "{name}");
     }
 }
 

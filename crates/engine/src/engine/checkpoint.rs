@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use selfplay_learn::optim::AdamWState;
 use selfplay_model::safetensors_io::{read_safetensors, serialize};
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{Model, ModelDir, ModelError, save_model_dir_with, write_file_atomic};
+use selfplay_model::{HostAccess, Model, ModelDir, ModelError, ModelWeights, save_model_dir_with, write_file_atomic};
 use selfplay_tensor::{DType, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -58,8 +58,8 @@ pub struct TrainerState<C, R> {
 pub struct Checkpoint<C, R> {
     /// Where the run stood.
     pub state: TrainerState<C, R>,
-    /// The model's weights.
-    pub model: Model,
+    /// The model's config and weights (a recipe puts them on its backend with `Model::with_backend`).
+    pub model: ModelDir,
     /// The stage's optimizer moments and step count, when it has an optimizer.
     pub optimizer: Option<AdamWState>,
 }
@@ -83,10 +83,10 @@ impl CheckpointDir {
 
     /// Writes a checkpoint of `model` and `optimizer` at `state`, points `latest` at it, and deletes all but the
     /// newest `keep` checkpoints, newest by position in `stage_order` and then by step. Returns its directory.
-    pub fn save<C: Serialize, R: Serialize>(
+    pub fn save<C: Serialize, R: Serialize, B: HostAccess>(
         &self,
         state: &TrainerState<C, R>,
-        model: &Model,
+        model: &Model<B>,
         tokenizer: &dyn Tokenizer,
         optimizer: Option<&AdamWState>,
         keep: usize,
@@ -192,15 +192,15 @@ fn read_state<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<Tr
 /// Reads the checkpoint in `dir`.
 pub fn load<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<Checkpoint<C, R>, EngineError> {
     let state = read_state(dir)?;
-    let saved = ModelDir::load(dir)?;
-    let model = Model::new(saved.config, saved.weights)?;
+    let model = ModelDir::load(dir)?;
     let path = dir.join(OPTIMIZER_FILE);
-    let optimizer = if path.exists() { Some(read_moments(dir, &path, &model, state.optimizer_steps)?) } else { None };
+    let optimizer =
+        if path.exists() { Some(read_moments(dir, &path, &model.weights, state.optimizer_steps)?) } else { None };
     Ok(Checkpoint { state, model, optimizer })
 }
 
 /// AdamW's moments for every parameter of `model`, checked for presence and size.
-fn read_moments(dir: &Path, path: &Path, model: &Model, steps: u64) -> Result<AdamWState, EngineError> {
+fn read_moments(dir: &Path, path: &Path, weights: &ModelWeights, steps: u64) -> Result<AdamWState, EngineError> {
     let mut tensors = read_safetensors(path)?;
     let mut take = |kind: &str, name: &str, expected: usize| -> Result<Vec<f32>, EngineError> {
         let key = format!("{kind}.{name}");
@@ -212,7 +212,7 @@ fn read_moments(dir: &Path, path: &Path, model: &Model, steps: u64) -> Result<Ad
         Ok(tensor.data().to_vec())
     };
     let (mut m, mut v) = (Vec::new(), Vec::new());
-    for (name, param) in model.weights().named() {
+    for (name, param) in weights.named() {
         m.push(take("m", &name, param.numel())?);
         v.push(take("v", &name, param.numel())?);
     }
@@ -220,8 +220,8 @@ fn read_moments(dir: &Path, path: &Path, model: &Model, steps: u64) -> Result<Ad
 }
 
 /// The moments as named tensors shaped like their parameters.
-fn optimizer_tensors(
-    model: &Model,
+fn optimizer_tensors<B: HostAccess>(
+    model: &Model<B>,
     state: &AdamWState,
     dir: &Path,
 ) -> Result<BTreeMap<String, Tensor<f32>>, EngineError> {

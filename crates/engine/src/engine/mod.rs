@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use selfplay_learn::optim::AdamWState;
-use selfplay_model::Model;
+use selfplay_model::{CpuBackend, HostAccess, Model};
 
 pub use checkpoint::{Checkpoint, CheckpointDir, TrainerState};
 pub use error::EngineError;
@@ -37,16 +37,21 @@ use crate::optimizer::ModelOptimizer;
 
 /// What a recipe's stages share: the model they train in turn, the recipe's record (checkpointed with it), the
 /// run's directory and its clock.
-#[derive(Debug)]
-pub struct Context<'a, R> {
-    /// The policy every stage works on.
-    pub model: Model,
+pub struct Context<'a, R, B: HostAccess = CpuBackend> {
+    /// The policy every stage works on, on backend `B`.
+    pub model: Model<B>,
     /// Everything the recipe has measured so far (serialisable: it is part of every checkpoint).
     pub record: R,
     /// The run directory.
     pub out: &'a Path,
     /// The run's wall clock over all its sessions.
     pub clock: RunClock,
+}
+
+impl<R: std::fmt::Debug, B: HostAccess> std::fmt::Debug for Context<'_, R, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").field("record", &self.record).field("out", &self.out).finish_non_exhaustive()
+    }
 }
 
 /// Wall-clock time of a run that may span several sessions (a resumed run adds its checkpoint's time).
@@ -69,7 +74,7 @@ impl RunClock {
 }
 
 /// One unit of training or evaluation: its own steps, metrics and optimizer, over a shared [`Context`].
-pub trait Stage<R> {
+pub trait Stage<R, B: HostAccess = CpuBackend> {
     /// The recipe's error type; engine failures convert into it.
     type Error: From<EngineError>;
 
@@ -85,14 +90,15 @@ pub trait Stage<R> {
     fn steps(&self) -> u64;
 
     /// Prepares to take steps after `done` (0 when fresh), restoring the optimizer moments its checkpoint kept.
-    fn start(&mut self, cx: &mut Context<'_, R>, done: u64, restored: Option<AdamWState>) -> Result<(), Self::Error>;
+    fn start(&mut self, cx: &mut Context<'_, R, B>, done: u64, restored: Option<AdamWState>)
+    -> Result<(), Self::Error>;
 
     /// Takes step `step` (counted from 1) and reports its metrics.
-    fn step(&mut self, cx: &mut Context<'_, R>, step: u64) -> Result<StepRecord, Self::Error>;
+    fn step(&mut self, cx: &mut Context<'_, R, B>, step: u64) -> Result<StepRecord, Self::Error>;
 
     /// The optimizer whose moments its checkpoints keep, if it trains.
     fn optimizer(&self) -> Option<&ModelOptimizer>;
 
     /// Runs once after its last step (or at once, without steps): save what it made, measure it.
-    fn finish(&mut self, cx: &mut Context<'_, R>) -> Result<(), Self::Error>;
+    fn finish(&mut self, cx: &mut Context<'_, R, B>) -> Result<(), Self::Error>;
 }

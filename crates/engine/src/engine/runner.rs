@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use selfplay_learn::optim::AdamWState;
 use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{HostAccess, ModelDir};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -53,8 +54,8 @@ pub struct Resumed {
 }
 
 impl Resumed {
-    /// Splits a checkpoint into where it stands, the state it recorded and the model.
-    pub fn from_checkpoint<C, R>(checkpoint: Checkpoint<C, R>) -> (Resumed, TrainerState<C, R>, selfplay_model::Model) {
+    /// Splits a checkpoint into where it stands, the state it recorded and the saved model.
+    pub fn from_checkpoint<C, R>(checkpoint: Checkpoint<C, R>) -> (Resumed, TrainerState<C, R>, ModelDir) {
         let Checkpoint { state, model, optimizer } = checkpoint;
         let resumed =
             Resumed { stage: state.stage.clone(), stage_index: state.stage_index, step: state.step, optimizer };
@@ -118,10 +119,10 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
     }
 
     /// Runs `stages` in order over `cx`, from `resumed`'s position or from the start.
-    pub fn run<R: Serialize, E: From<EngineError>>(
+    pub fn run<R: Serialize, B: HostAccess, E: From<EngineError>>(
         &mut self,
-        cx: &mut Context<'_, R>,
-        stages: &mut [&mut dyn Stage<R, Error = E>],
+        cx: &mut Context<'_, R, B>,
+        stages: &mut [&mut dyn Stage<R, B, Error = E>],
         resumed: Option<Resumed>,
     ) -> Result<Outcome, E> {
         let order: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
@@ -175,12 +176,12 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
     }
 
     /// Checkpoints `stage` at `step` if `due` or the stop signal fires; the outcome of a stop.
-    fn checkpoint_or_stop<R: Serialize, E: From<EngineError>>(
+    fn checkpoint_or_stop<R: Serialize, B: HostAccess, E: From<EngineError>>(
         &mut self,
-        cx: &Context<'_, R>,
+        cx: &Context<'_, R, B>,
         order: &[&'static str],
         index: usize,
-        stage: &dyn Stage<R, Error = E>,
+        stage: &dyn Stage<R, B, Error = E>,
         step: u64,
         due: bool,
     ) -> Result<Option<Outcome>, EngineError> {

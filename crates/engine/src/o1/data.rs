@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use selfplay_model::HostAccess;
 use selfplay_model::{CharTokenizer, Model, save_model_dir};
 use selfplay_tasks::{CountdownTask, Split, Task};
 use selfplay_tensor::DType;
@@ -40,13 +41,13 @@ impl RecipeData {
     }
 
     /// Greedy accuracy on the held-out problems.
-    pub fn greedy_accuracy(&self, model: &Model) -> Result<f64, O1Error> {
+    pub fn greedy_accuracy<B: HostAccess>(&self, model: &Model<B>) -> Result<f64, O1Error> {
         let (accuracy, _) = greedy(model, &self.tokenizer, &self.task, &self.eval, self.config.max_new_tokens)?;
         Ok(accuracy)
     }
 
     /// Saves `model` as a Hugging Face directory with the tokenizer, weights in f32.
-    pub fn save_model(&self, model: &Model, dir: &Path) -> Result<(), O1Error> {
+    pub fn save_model<B: HostAccess>(&self, model: &Model<B>, dir: &Path) -> Result<(), O1Error> {
         save_model_dir(dir, model.config(), model.weights(), Some(&self.tokenizer), DType::F32)?;
         Ok(())
     }

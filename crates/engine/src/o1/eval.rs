@@ -5,6 +5,7 @@
 //! Every sampling method at budget `b` uses the first `b` of the same `max_budget` samples per problem, so
 //! the curves differ only by how methods choose, never by sampling noise between budgets.
 
+use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{GenerationConfig, IoError, Model, ModelError, SamplingParams};
 use selfplay_reward::{best_score, majority_vote};
@@ -37,9 +38,9 @@ pub enum EvalError {
 
 /// Held-out accuracy, tokens and FLOPs per problem of `method` at `budget` (greedy ignores the budget).
 #[allow(clippy::too_many_arguments)]
-pub fn evaluate<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
+pub fn evaluate<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    value_model: Option<&Model<B>>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -100,8 +101,8 @@ struct Judged {
 }
 
 /// Greedy accuracy and mean completion tokens per problem.
-pub fn greedy<T: Task>(
-    model: &Model,
+pub fn greedy<B: HostAccess, T: Task>(
+    model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -118,9 +119,9 @@ pub fn greedy<T: Task>(
 /// `best_of_n_value` at every budget. `best_of_n_value` picks among the samples with a well-formed answer by
 /// `value_model`'s score when one is given (it then also pays for the value model's forward pass over every
 /// sample), else by the policy's own value head.
-pub fn test_time<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
+pub fn test_time<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    value_model: Option<&Model<B>>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -133,7 +134,11 @@ pub fn test_time<T: Task>(
 
 /// Mean prompt length (BOS included) and the forward FLOPs per token of a sequence whose completion is
 /// `completion_tokens` long, taken at its mean context.
-fn cost_model<'a, T: Task>(model: &'a Model, task: &T, problems: &[T::Problem]) -> (f64, impl Fn(f64) -> f64 + 'a) {
+fn cost_model<'a, B: HostAccess, T: Task>(
+    model: &'a Model<B>,
+    task: &T,
+    problems: &[T::Problem],
+) -> (f64, impl Fn(f64) -> f64 + 'a) {
     let n = problems.len().max(1) as f64;
     let prompt_tokens: f64 = problems.iter().map(|p| task.prompt(p).len() as f64 + 1.0).sum::<f64>() / n;
     let per_token = move |completion_tokens: f64| {
@@ -143,8 +148,8 @@ fn cost_model<'a, T: Task>(model: &'a Model, task: &T, problems: &[T::Problem]) 
 }
 
 /// Greedy decoding's point (budget 1).
-fn greedy_point<T: Task>(
-    model: &Model,
+fn greedy_point<B: HostAccess, T: Task>(
+    model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -167,9 +172,9 @@ const SWEPT_SAMPLING_METHODS: [Method; 3] = [Method::Majority, Method::BestOfN, 
 /// `methods` (sampling ones: sample, majority, best-of-N, best-of-N by value) at every budget of `config`, from
 /// one draw of the largest; points by budget, then in the order of `methods`.
 #[allow(clippy::too_many_arguments)]
-fn sampling_points<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
+fn sampling_points<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    value_model: Option<&Model<B>>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -242,9 +247,9 @@ fn choices(samples: &[Judged]) -> [Option<usize>; 3] {
 /// `samples` completions per problem, each verified, keyed for voting and valued by `value_model` (or, without
 /// one, by the policy's value head as recorded while decoding).
 #[allow(clippy::too_many_arguments)]
-fn judge<T: Task>(
-    model: &Model,
-    value_model: Option<&Model>,
+fn judge<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    value_model: Option<&Model<B>>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],

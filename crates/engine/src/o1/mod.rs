@@ -18,7 +18,7 @@ pub mod value_model;
 
 pub use config::RunConfig;
 pub use error::O1Error;
-pub use recipe::{Outcome, default_out, run, saved_config};
+pub use recipe::{Outcome, default_out, run, run_on, saved_config};
 pub use record::{O1Record, TrainPoint};
 pub use report::Report;
 pub use rl::RlStage;

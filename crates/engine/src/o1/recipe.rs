@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use selfplay_model::{DEFAULT_INIT_STD, Model, ModelDir, init_weights};
+use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, ModelDir, init_weights};
 
 use super::config::RunConfig;
 use super::data::RecipeData;
@@ -24,7 +24,9 @@ use super::rl::RlStage;
 use super::sft::SftStage;
 use super::sweep::EvalStage;
 use crate::engine::runner::Resumed;
-use crate::engine::{CheckpointDir, Context, Outcome as RunnerOutcome, RunClock, Runner, RunnerSettings, StopSignal};
+use crate::engine::{
+    CheckpointDir, Context, EngineError, Outcome as RunnerOutcome, RunClock, Runner, RunnerSettings, StopSignal,
+};
 
 /// Where the demo writes by default.
 pub fn default_out() -> PathBuf {
@@ -53,26 +55,39 @@ pub fn saved_config(out: &Path) -> Result<Option<RunConfig>, O1Error> {
     Ok(state.map(|s| s.config))
 }
 
-/// Runs (or, with `resume`, continues) the loop under `config`, writing everything under `out`.
+/// Runs (or, with `resume`, continues) the loop under `config`, writing everything under `out`, on the CPU.
 ///
 /// A fresh run clears `out`'s checkpoints and metrics first. A resumed run requires `out`'s checkpoint to have
 /// been written with the same `config`; without any checkpoint it starts from the beginning.
 pub fn run(config: &RunConfig, out: &Path, resume: bool, stop: StopSignal<'_>) -> Result<Outcome, O1Error> {
+    run_on(CpuBackend, config, out, resume, stop)
+}
+
+/// [`run`] with every model (policy, reference, value model) on `backend`: a GPU backend, or one that wraps
+/// the CPU's to count or replace ops.
+pub fn run_on<B: HostAccess + Clone>(
+    backend: B,
+    config: &RunConfig,
+    out: &Path,
+    resume: bool,
+    stop: StopSignal<'_>,
+) -> Result<Outcome, O1Error> {
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
     let data = RecipeData::generate(config)?;
     let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, &data.tokenizer, resume, stop)?;
-    std::fs::write(out.join("config.toml"), config.to_toml()?)
-        .map_err(crate::engine::EngineError::io(&out.join("config.toml")))?;
+    let config_file = out.join("config.toml");
+    std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
 
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
-            let (resumed, state, model) = Resumed::from_checkpoint(checkpoint);
+            let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
+            let model = Model::with_backend(saved.config, saved.weights, backend)?;
             let clock = RunClock::starting_at(state.elapsed_seconds);
             (Context { model, record: state.record, out, clock }, Some(resumed))
         }
         None => {
-            let model = initial_model(config, &data)?;
+            let model = initial_model(config, &data, backend)?;
             (Context { model, record: O1Record::default(), out, clock: RunClock::starting_at(0.0) }, None)
         }
     };
@@ -87,7 +102,7 @@ pub fn run(config: &RunConfig, out: &Path, resume: bool, stop: StopSignal<'_>) -
 }
 
 /// The model before training: `init_from`'s, or a random one.
-fn initial_model(config: &RunConfig, data: &RecipeData) -> Result<Model, O1Error> {
+fn initial_model<B: HostAccess>(config: &RunConfig, data: &RecipeData, backend: B) -> Result<Model<B>, O1Error> {
     let expected = config.model_config(&data.tokenizer);
     let model = match &config.init_from {
         Some(dir) => {
@@ -95,9 +110,11 @@ fn initial_model(config: &RunConfig, data: &RecipeData) -> Result<Model, O1Error
             if saved.config != expected {
                 return Err(O1Error::InitShape { dir: dir.clone() });
             }
-            Model::new(saved.config, saved.weights)?
+            Model::with_backend(saved.config, saved.weights, backend)?
         }
-        None => Model::new(expected.clone(), init_weights(&expected, DEFAULT_INIT_STD, config.seed)?)?,
+        None => {
+            Model::with_backend(expected.clone(), init_weights(&expected, DEFAULT_INIT_STD, config.seed)?, backend)?
+        }
     };
     eprintln!("model: {} parameters", model.weights().num_params());
     Ok(model)

@@ -6,6 +6,7 @@
 use std::time::Instant;
 
 use selfplay_learn::optim::AdamWState;
+use selfplay_model::HostAccess;
 use selfplay_model::SamplingParams;
 use selfplay_tasks::Task;
 
@@ -38,7 +39,7 @@ impl<'a> EvalStage<'a> {
     }
 }
 
-impl Stage<O1Record> for EvalStage<'_> {
+impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
     type Error = O1Error;
 
     fn name(&self) -> &'static str {
@@ -49,11 +50,11 @@ impl Stage<O1Record> for EvalStage<'_> {
         0
     }
 
-    fn start(&mut self, _: &mut Context<'_, O1Record>, _: u64, _: Option<AdamWState>) -> Result<(), O1Error> {
+    fn start(&mut self, _: &mut Context<'_, O1Record, B>, _: u64, _: Option<AdamWState>) -> Result<(), O1Error> {
         Ok(())
     }
 
-    fn step(&mut self, _: &mut Context<'_, O1Record>, _: u64) -> Result<StepRecord, O1Error> {
+    fn step(&mut self, _: &mut Context<'_, O1Record, B>, _: u64) -> Result<StepRecord, O1Error> {
         Err(O1Error::NotStarted("eval"))
     }
 
@@ -61,7 +62,7 @@ impl Stage<O1Record> for EvalStage<'_> {
         None
     }
 
-    fn finish(&mut self, cx: &mut Context<'_, O1Record>) -> Result<(), O1Error> {
+    fn finish(&mut self, cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         let data = self.data;
         let config = &data.config;
         let model = &cx.model;

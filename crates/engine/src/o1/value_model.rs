@@ -24,6 +24,7 @@ use rand_core::{Rng, SeedableRng};
 use selfplay_learn::LearnError;
 use selfplay_learn::value::value_loss;
 use selfplay_learn::{LossAgg, SeqShape};
+use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{GenerationConfig, IoError, Model, ModelError, SamplingParams, SequenceGrads};
 use selfplay_tasks::Task;
@@ -106,15 +107,15 @@ pub struct ValueModelReport {
 
 /// Trains a value model from `policy` (its copy) on `settings.problems` of `problems`.
 #[allow(clippy::too_many_arguments)]
-pub fn train<T: Task>(
-    policy: &Model,
+pub fn train<B: HostAccess + Clone, T: Task>(
+    policy: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
     settings: &ValueModelSettings,
     max_new_tokens: usize,
     seed: u64,
-) -> Result<(Model, ValueModelReport), ValueModelError> {
+) -> Result<(Model<B>, ValueModelReport), ValueModelError> {
     if problems.is_empty() || settings.problems == 0 || settings.samples_per_problem == 0 || settings.batch_size == 0 {
         return Err(ValueModelError::Empty);
     }
@@ -153,8 +154,8 @@ pub fn train<T: Task>(
 }
 
 /// Samples and labels the training data.
-fn label<T: Task>(
-    policy: &Model,
+fn label<B: HostAccess, T: Task>(
+    policy: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -186,7 +187,11 @@ fn label<T: Task>(
 
 /// One regression step: every completion position (each prefix that ends inside the completion) toward the
 /// completion's verdict; returns the loss.
-fn update(model: &mut Model, optimizer: &mut ModelOptimizer, batch: &[&Labelled]) -> Result<f32, ValueModelError> {
+fn update<B: HostAccess>(
+    model: &mut Model<B>,
+    optimizer: &mut ModelOptimizer,
+    batch: &[&Labelled],
+) -> Result<f32, ValueModelError> {
     let sequences: Vec<&[u32]> = batch.iter().map(|b| b.tokens.as_slice()).collect();
     let pass = model.forward_train(&sequences)?;
     let stats = pass.token_stats();
@@ -227,7 +232,11 @@ fn update(model: &mut Model, optimizer: &mut ModelOptimizer, batch: &[&Labelled]
 /// The value model's score of each completion: its value at the last token of `prompts[i]` followed by
 /// `completions[i]` (the stop token included: the prefix that says the solution is finished); NaN for an empty
 /// completion.
-pub fn score(model: &Model, prompts: &[&[u32]], completions: &[&[u32]]) -> Result<Vec<f32>, ValueModelError> {
+pub fn score<B: HostAccess>(
+    model: &Model<B>,
+    prompts: &[&[u32]],
+    completions: &[&[u32]],
+) -> Result<Vec<f32>, ValueModelError> {
     const ROWS_PER_BATCH: usize = 256;
     let sequences: Vec<Vec<u32>> = prompts.iter().zip(completions).map(|(p, c)| [*p, *c].concat()).collect();
     let mut out = Vec::with_capacity(sequences.len());

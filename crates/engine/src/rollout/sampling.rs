@@ -4,6 +4,7 @@
 //! function of (seed, prompt index, sample index) alone: a completion never depends on the chunking or
 //! on which other prompts share its batch.
 
+use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{Generation, GenerationConfig};
 use selfplay_model::{IoError, Model, ModelError};
@@ -36,8 +37,8 @@ pub fn row_seed(seed: u64, prompt: u64, sample: u64) -> u64 {
 /// `samples` completions for each prompt; `out[p][s]` is sample `s` of prompt `p`. `prompt_ids[p]` names
 /// prompt `p` for seeding (e.g. its index in the problem set), so the same problem gets the same samples
 /// whichever batch it is drawn in.
-pub fn sample(
-    model: &Model,
+pub fn sample<B: HostAccess>(
+    model: &Model<B>,
     prompts: &[Vec<u32>],
     prompt_ids: &[u64],
     samples: usize,

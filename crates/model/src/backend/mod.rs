@@ -29,10 +29,12 @@
 //!   [`HostAccess`], whether its buffers are host memory: the CPU's are, so weights and gradients
 //!   are used in place; a device backend implements it empty and the model uploads and downloads.
 
+mod counting;
 mod cpu;
 pub(crate) mod error;
 mod host;
 
+pub use counting::CountingBackend;
 pub use cpu::CpuBackend;
 pub use error::{BackendError, BackendResult};
 pub use host::HostAccess;

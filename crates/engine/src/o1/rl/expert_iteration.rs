@@ -15,6 +15,7 @@
 
 use std::collections::BTreeSet;
 
+use selfplay_model::HostAccess;
 use selfplay_model::Model;
 
 use super::config::RlSettings;
@@ -36,9 +37,9 @@ pub(crate) fn select(rollouts: &Rollouts) -> Vec<bool> {
 
 /// The rows and plan of an expert-iteration round: the kept samples cloned, and (when the value head
 /// trains) every sample regressed on its score.
-pub(crate) fn prepare(
+pub(crate) fn prepare<B: HostAccess>(
     rollouts: &Rollouts,
-    reference: Option<&Model>,
+    reference: Option<&Model<B>>,
     settings: &RlSettings,
     max_new_tokens: usize,
 ) -> Result<(Vec<Row>, Plan), RlError> {

@@ -28,6 +28,7 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use selfplay_model::HostAccess;
 use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_tasks::Task;
@@ -52,9 +53,9 @@ const STEP_MIX: u64 = 0x2545_F491_4F6C_DD1D;
 /// pass per step; pass `None` to skip it). `optimizer` is normally built from
 /// [`RlSettings::optim_config`]. Completions are at most `max_new_tokens` long.
 #[allow(clippy::too_many_arguments)]
-pub fn step<T: Task>(
-    model: &mut Model,
-    reference: Option<&Model>,
+pub fn step<B: HostAccess, T: Task>(
+    model: &mut Model<B>,
+    reference: Option<&Model<B>>,
     optimizer: &mut ModelOptimizer,
     tokenizer: &dyn Tokenizer,
     task: &T,

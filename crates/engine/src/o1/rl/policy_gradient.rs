@@ -10,6 +10,7 @@
 
 use selfplay_learn::SeqShape;
 use selfplay_learn::advantage::{gae, grpo_advantages, rloo_advantages};
+use selfplay_model::HostAccess;
 use selfplay_model::Model;
 
 use super::config::{Algorithm, RlSettings};
@@ -23,9 +24,9 @@ const GROUP_STD_EPS: f64 = 1e-6;
 
 /// The rows and plan of a GRPO or RLOO update: every completion of a group with differing scores, its
 /// tokens all carrying the completion's advantage.
-pub(crate) fn prepare_grouped(
+pub(crate) fn prepare_grouped<B: HostAccess>(
     rollouts: &Rollouts,
-    reference: Option<&Model>,
+    reference: Option<&Model<B>>,
     settings: &RlSettings,
     max_new_tokens: usize,
 ) -> Result<(Vec<Row>, Plan), RlError> {
@@ -43,9 +44,9 @@ pub(crate) fn prepare_grouped(
 }
 
 /// The rows and plan of a PPO update: every completion, with GAE's token advantages and returns.
-pub(crate) fn prepare_ppo(
+pub(crate) fn prepare_ppo<B: HostAccess>(
     rollouts: &Rollouts,
-    reference: Option<&Model>,
+    reference: Option<&Model<B>>,
     settings: &RlSettings,
     max_new_tokens: usize,
 ) -> Result<(Vec<Row>, Plan), RlError> {

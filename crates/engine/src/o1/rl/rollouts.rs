@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
+use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{FinishReason, Generation, Model};
 use selfplay_tasks::Task;
@@ -51,8 +52,8 @@ impl Rollouts {
     /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
     /// the overlong penalty when `settings` turn them on).
     #[allow(clippy::too_many_arguments)]
-    pub fn collect<T: Task>(
-        model: &Model,
+    pub fn collect<B: HostAccess, T: Task>(
+        model: &Model<B>,
         tokenizer: &dyn Tokenizer,
         task: &T,
         problems: &[T::Problem],
@@ -135,8 +136,8 @@ impl Rollouts {
 /// values come from one forward pass of `model` over it (what sampling would have recorded at temperature 1),
 /// with the tokens the searches generated and their FLOPs.
 #[allow(clippy::too_many_arguments)]
-fn search<T: Task>(
-    model: &Model,
+fn search<B: HostAccess, T: Task>(
+    model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],

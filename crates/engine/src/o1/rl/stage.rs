@@ -2,7 +2,7 @@
 //! measured every `[eval] every` steps (the train-time curve), every step's FLOPs charged to it.
 
 use selfplay_learn::optim::AdamWState;
-use selfplay_model::{Model, ModelDir};
+use selfplay_model::{CpuBackend, HostAccess, Model, ModelDir};
 
 use super::{RlError, step};
 use crate::engine::{Context, Stage, StepRecord};
@@ -13,22 +13,27 @@ use crate::o1::record::{O1Record, TrainPoint};
 use crate::optimizer::ModelOptimizer;
 
 /// The RL stage.
-#[derive(Debug)]
-pub struct RlStage<'a> {
+pub struct RlStage<'a, B: HostAccess = CpuBackend> {
     data: &'a RecipeData,
     optimizer: Option<ModelOptimizer>,
     /// The frozen policy the KL penalty pulls toward (`sft_model/`), when the penalty is on.
-    reference: Option<Model>,
+    reference: Option<Model<B>>,
 }
 
-impl<'a> RlStage<'a> {
+impl<B: HostAccess> std::fmt::Debug for RlStage<'_, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RlStage").field("reference", &self.reference.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl<'a, B: HostAccess> RlStage<'a, B> {
     /// The stage over `data`.
     pub fn new(data: &'a RecipeData) -> Self {
         RlStage { data, optimizer: None, reference: None }
     }
 }
 
-impl Stage<O1Record> for RlStage<'_> {
+impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
     type Error = O1Error;
 
     fn name(&self) -> &'static str {
@@ -45,7 +50,7 @@ impl Stage<O1Record> for RlStage<'_> {
 
     fn start(
         &mut self,
-        cx: &mut Context<'_, O1Record>,
+        cx: &mut Context<'_, O1Record, B>,
         done: u64,
         restored: Option<AdamWState>,
     ) -> Result<(), O1Error> {
@@ -57,14 +62,14 @@ impl Stage<O1Record> for RlStage<'_> {
         self.optimizer = Some(optimizer);
         self.reference = if config.rl.kl_coef > 0.0 && done < self.steps() {
             let saved = ModelDir::load(&cx.out.join("sft_model"))?;
-            Some(Model::new(saved.config, saved.weights)?)
+            Some(Model::with_backend(saved.config, saved.weights, cx.model.backend().clone())?)
         } else {
             None
         };
         Ok(())
     }
 
-    fn step(&mut self, cx: &mut Context<'_, O1Record>, index: u64) -> Result<StepRecord, O1Error> {
+    fn step(&mut self, cx: &mut Context<'_, O1Record, B>, index: u64) -> Result<StepRecord, O1Error> {
         let data = self.data;
         let config = &data.config;
         let optimizer = self.optimizer.as_mut().ok_or(O1Error::NotStarted("rl"))?;
@@ -99,7 +104,7 @@ impl Stage<O1Record> for RlStage<'_> {
         self.optimizer.as_ref()
     }
 
-    fn finish(&mut self, _cx: &mut Context<'_, O1Record>) -> Result<(), O1Error> {
+    fn finish(&mut self, _cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         self.reference = None;
         Ok(())
     }

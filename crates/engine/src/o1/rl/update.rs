@@ -13,6 +13,7 @@ use selfplay_learn::kl::{KlEstimator, KlLoss, kl_per_token};
 use selfplay_learn::policy::{PolicyBatch, PpoConfig, policy_loss};
 use selfplay_learn::supervised::bc_loss;
 use selfplay_learn::value::value_loss;
+use selfplay_model::HostAccess;
 use selfplay_model::{Model, ModelWeights, SequenceGrads, TokenStats};
 use serde::{Deserialize, Serialize};
 
@@ -158,7 +159,11 @@ impl Batch<'_> {
 }
 
 /// The loss of `rows` under `plan` and its gradient with respect to the model's weights.
-pub(crate) fn loss_and_grads(model: &Model, rows: &[&Row], plan: &Plan) -> Result<(Terms, ModelWeights), RlError> {
+pub(crate) fn loss_and_grads<B: HostAccess>(
+    model: &Model<B>,
+    rows: &[&Row],
+    plan: &Plan,
+) -> Result<(Terms, ModelWeights), RlError> {
     let layout = Layout::new(rows.iter().map(|r| (r.prompt_len, r.completion_len())).collect())?;
     let tokens: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
     let pass = model.forward_train(&tokens)?;
@@ -292,8 +297,8 @@ pub(crate) struct UpdateSummary {
 /// Trains on `rows`: `plan.epochs` passes, each shuffling the rows (when there is more than one
 /// minibatch) and taking one optimiser update per minibatch. Minibatches with nothing to learn are
 /// skipped.
-pub(crate) fn run(
-    model: &mut Model,
+pub(crate) fn run<B: HostAccess>(
+    model: &mut Model<B>,
     optimizer: &mut ModelOptimizer,
     rows: &[Row],
     plan: &Plan,
@@ -335,7 +340,7 @@ fn shuffle(order: &mut [usize], rng: &mut ChaCha8Rng) {
 }
 
 /// Fills in every row's log-probabilities under `reference` (one forward pass over the rows).
-pub(crate) fn attach_reference(reference: Option<&Model>, rows: &mut [Row]) -> Result<(), RlError> {
+pub(crate) fn attach_reference<B: HostAccess>(reference: Option<&Model<B>>, rows: &mut [Row]) -> Result<(), RlError> {
     let Some(reference) = reference else { return Ok(()) };
     if rows.is_empty() {
         return Ok(());

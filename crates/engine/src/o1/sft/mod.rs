@@ -10,6 +10,7 @@ use std::time::Instant;
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use selfplay_learn::LearnError;
+use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{IoError, Model, ModelError};
 use serde::Serialize;
@@ -75,8 +76,8 @@ pub struct SftStepMetrics {
 
 /// Step `step` (counted from 1): a batch of `batch_size` examples drawn with replacement by a generator seeded
 /// from `(seed, step)` alone, so a run resumed at any step draws exactly the batches it would have drawn.
-pub fn step(
-    model: &mut Model,
+pub fn step<B: HostAccess>(
+    model: &mut Model<B>,
     optimizer: &mut ModelOptimizer,
     examples: &[SftExample],
     batch_size: usize,

@@ -1,6 +1,7 @@
 //! Policy initialisation as the recipe's first stage.
 
 use selfplay_learn::optim::AdamWState;
+use selfplay_model::HostAccess;
 use selfplay_tasks::Task;
 
 use super::{SftError, SftExample};
@@ -26,9 +27,14 @@ impl<'a> SftStage<'a> {
     pub fn new(data: &'a RecipeData) -> Self {
         SftStage { data, examples: Vec::new(), optimizer: None }
     }
+
+    /// `[sft] steps`, or none when the run starts from `init_from`.
+    fn total_steps(&self) -> u64 {
+        if self.data.config.init_from.is_some() { 0 } else { self.data.config.sft.steps }
+    }
 }
 
-impl Stage<O1Record> for SftStage<'_> {
+impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
     type Error = O1Error;
 
     fn name(&self) -> &'static str {
@@ -40,17 +46,17 @@ impl Stage<O1Record> for SftStage<'_> {
     }
 
     fn steps(&self) -> u64 {
-        if self.data.config.init_from.is_some() { 0 } else { self.data.config.sft.steps }
+        self.total_steps()
     }
 
     fn start(
         &mut self,
-        cx: &mut Context<'_, O1Record>,
+        cx: &mut Context<'_, O1Record, B>,
         done: u64,
         restored: Option<AdamWState>,
     ) -> Result<(), O1Error> {
         let config = &self.data.config;
-        let steps = self.steps();
+        let steps = self.total_steps();
         let optim = OptimConfig::warmup_cosine(config.sft.lr, config.sft.weight_decay, steps);
         let mut optimizer = ModelOptimizer::new(cx.model.weights(), optim).map_err(SftError::from)?;
         if let Some(moments) = restored {
@@ -71,7 +77,7 @@ impl Stage<O1Record> for SftStage<'_> {
         Ok(())
     }
 
-    fn step(&mut self, cx: &mut Context<'_, O1Record>, step: u64) -> Result<StepRecord, O1Error> {
+    fn step(&mut self, cx: &mut Context<'_, O1Record, B>, step: u64) -> Result<StepRecord, O1Error> {
         let config = &self.data.config;
         let optimizer = self.optimizer.as_mut().ok_or(O1Error::NotStarted("sft"))?;
         let m = super::step(&mut cx.model, optimizer, &self.examples, config.sft.batch_size, config.seed, step)?;
@@ -86,7 +92,7 @@ impl Stage<O1Record> for SftStage<'_> {
         self.optimizer.as_ref()
     }
 
-    fn finish(&mut self, cx: &mut Context<'_, O1Record>) -> Result<(), O1Error> {
+    fn finish(&mut self, cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         self.examples = Vec::new();
         self.data.save_model(&cx.model, &cx.out.join("sft_model"))?;
         let accuracy = self.data.greedy_accuracy(&cx.model)?;

@@ -14,6 +14,7 @@
 //!   Sequential Halving winner), completed greedily when it is not finished yet. The completion's tokens are
 //!   charged too.
 
+use selfplay_model::HostAccess;
 use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_reward::StepAggregation;
@@ -51,8 +52,8 @@ struct Pick {
 
 /// Runs `method` at `budget` on every problem; `out[i]` is problem `i`'s result.
 #[allow(clippy::too_many_arguments)]
-pub fn solve<T: Task>(
-    model: &Model,
+pub fn solve<B: HostAccess, T: Task>(
+    model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -71,8 +72,8 @@ pub fn solve<T: Task>(
 
 /// The test-time curve of `method`: accuracy, mean tokens and mean FLOPs per problem at every budget.
 #[allow(clippy::too_many_arguments)]
-pub fn search_test_time<T: Task>(
-    model: &Model,
+pub fn search_test_time<B: HostAccess, T: Task>(
+    model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -89,8 +90,8 @@ pub fn search_test_time<T: Task>(
 /// call per method, but the methods share one cache of expansions (the same prefix gets the same samples in every
 /// method), so the wall time is about that of expanding the union of their trees.
 #[allow(clippy::too_many_arguments)]
-pub fn search_test_time_methods<T: Task>(
-    model: &Model,
+pub fn search_test_time_methods<B: HostAccess, T: Task>(
+    model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -132,8 +133,8 @@ pub fn search_test_time_methods<T: Task>(
 }
 
 /// One fresh search of every distinct problem, its picks completed and judged, spread back over the problems.
-fn run<T: Task>(
-    policy: &mut TransformerPolicy<'_, T>,
+fn run<B: HostAccess, T: Task>(
+    policy: &mut TransformerPolicy<'_, T, B>,
     method: Method,
     budget: u32,
 ) -> Result<Vec<Solved>, StepSearchError> {
@@ -171,7 +172,10 @@ fn run<T: Task>(
 }
 
 /// Beam search of each distinct problem with beam width `width` and K expansions per beam.
-fn beam<T: Task>(policy: &mut TransformerPolicy<'_, T>, width: usize) -> Result<Vec<Pick>, StepSearchError> {
+fn beam<B: HostAccess, T: Task>(
+    policy: &mut TransformerPolicy<'_, T, B>,
+    width: usize,
+) -> Result<Vec<Pick>, StepSearchError> {
     let config = BeamConfig {
         beam_width: width,
         expansions_per_beam: policy.candidates(),
@@ -198,8 +202,8 @@ fn beam<T: Task>(policy: &mut TransformerPolicy<'_, T>, width: usize) -> Result<
 
 /// MCTS or Gumbel MuZero with `simulations` simulations on every distinct problem's tree, all trees' leaves
 /// evaluated together.
-fn tree_search<T: Task>(
-    policy: &mut TransformerPolicy<'_, T>,
+fn tree_search<B: HostAccess, T: Task>(
+    policy: &mut TransformerPolicy<'_, T, B>,
     method: Method,
     simulations: usize,
 ) -> Result<Vec<Pick>, StepSearchError> {
@@ -264,8 +268,8 @@ fn search_config(method: Method, simulations: usize, k: usize) -> SearchConfig {
 }
 
 /// The highest-scoring solution among `solutions` that the task accepts (the first on ties), if any.
-fn first_accepted<'s, T: Task>(
-    policy: &TransformerPolicy<'_, T>,
+fn first_accepted<'s, B: HostAccess, T: Task>(
+    policy: &TransformerPolicy<'_, T, B>,
     solutions: impl Iterator<Item = &'s Vec<Step>>,
 ) -> Result<Option<Vec<Step>>, StepSearchError> {
     let mut best: Option<(f32, &Vec<Step>)> = None;

@@ -21,6 +21,7 @@
 use std::collections::{HashMap, HashSet};
 
 use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{CpuBackend, HostAccess};
 use selfplay_model::{FinishReason, Generation, GenerationConfig, Model, SamplingParams};
 use selfplay_search::language::{Candidate, StepModel};
 use selfplay_tasks::Task;
@@ -88,8 +89,8 @@ struct Row<'p> {
 /// The transformer over a fixed problem set, as a [`StepModel`] (implemented for `&mut TransformerPolicy`, so
 /// searches borrow it and its cache outlives them).
 #[derive(Debug)]
-pub struct TransformerPolicy<'a, T: Task> {
-    model: &'a Model,
+pub struct TransformerPolicy<'a, T: Task, B: HostAccess = CpuBackend> {
+    model: &'a Model<B>,
     tokenizer: &'a dyn Tokenizer,
     task: &'a T,
     settings: SearchSettings,
@@ -110,10 +111,10 @@ pub struct TransformerPolicy<'a, T: Task> {
     spent: Vec<Spent>,
 }
 
-impl<'a, T: Task> TransformerPolicy<'a, T> {
+impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
     /// A policy for `problems`, sampling with `settings` and completions of at most `max_new_tokens` tokens.
     pub fn new(
-        model: &'a Model,
+        model: &'a Model<B>,
         tokenizer: &'a dyn Tokenizer,
         task: &'a T,
         problems: &'a [T::Problem],
@@ -374,7 +375,7 @@ impl<'a, T: Task> TransformerPolicy<'a, T> {
     }
 }
 
-impl<T: Task> StepModel for &mut TransformerPolicy<'_, T> {
+impl<T: Task, B: HostAccess> StepModel for &mut TransformerPolicy<'_, T, B> {
     type Step = Step;
     type Error = StepSearchError;
 

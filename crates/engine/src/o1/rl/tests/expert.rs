@@ -1,7 +1,7 @@
 //! Expert iteration keeps exactly the verified, distinct completions, and its update is the supervised
 //! (SFT) loss on them.
 
-use selfplay_model::{FinishReason, Generation};
+use selfplay_model::{CpuBackend, FinishReason, Generation};
 
 use super::tiny_model;
 use crate::o1::rl::config::{Algorithm, RlSettings};
@@ -54,7 +54,7 @@ fn update_is_the_sft_loss_on_the_kept_rows() {
     let model = tiny_model(0.3, 3);
     let settings = RlSettings { algorithm: Algorithm::ExpertIteration, value_coef: 0.0, ..RlSettings::default() };
     let rollouts = rollouts();
-    let (rows, plan) = prepare(&rollouts, None, &settings, 8).unwrap();
+    let (rows, plan) = prepare::<CpuBackend>(&rollouts, None, &settings, 8).unwrap();
     let kept: Vec<Vec<u32>> = vec![vec![1, 40, 30, 70, 2], vec![1, 40, 30, 73, 2], vec![1, 41, 30, 70, 2]];
     assert_eq!(rows.iter().map(|r| r.tokens.clone()).collect::<Vec<_>>(), kept);
     let refs: Vec<_> = rows.iter().collect();
@@ -75,7 +75,7 @@ fn update_is_the_sft_loss_on_the_kept_rows() {
 
     // With the value head training, the wrong samples join as value-only rows.
     let with_values = RlSettings { value_coef: 0.1, ..settings };
-    let (rows, _) = prepare(&rollouts, None, &with_values, 8).unwrap();
+    let (rows, _) = prepare::<CpuBackend>(&rollouts, None, &with_values, 8).unwrap();
     assert_eq!(rows.len(), 6);
     assert_eq!(rows.iter().filter(|r| r.learn_policy).count(), 3);
 }
