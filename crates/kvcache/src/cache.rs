@@ -211,12 +211,22 @@ impl PagedKvCache {
     /// Reserves slots for `tokens` at the end of the sequence. If the last block is partly filled and
     /// shared with a fork, the sequence first gets a private copy of it (returned in `copies`).
     pub fn append(&mut self, id: SeqId, tokens: &[u32]) -> Result<Reservation> {
+        let mut reservation = Reservation::default();
+        self.append_into(id, tokens, &mut reservation)?;
+        Ok(reservation)
+    }
+
+    /// [`PagedKvCache::append`] into `out`'s vectors (cleared first), so a decode loop that keeps
+    /// `out` allocates nothing here but the sequence's own growth.
+    pub fn append_into(&mut self, id: SeqId, tokens: &[u32], out: &mut Reservation) -> Result<()> {
+        out.slots.clear();
+        out.copies.clear();
         let bs = self.block_size();
         let seq = self.seq(id)?;
         let len = seq.tokens.len();
         let new_len = len.checked_add(tokens.len()).ok_or(KvCacheError::SequenceTooLong(usize::MAX))?;
         if tokens.is_empty() {
-            return Ok(Reservation::default());
+            return Ok(());
         }
         if new_len > self.pool.capacity() * bs {
             return Err(KvCacheError::SequenceTooLong(new_len));
@@ -228,29 +238,28 @@ impl PagedKvCache {
         let needed = new_len.div_ceil(bs) - seq.blocks.len() + usize::from(partial_shared.is_some());
         self.make_free(needed)?;
 
-        let mut copies = Vec::new();
-        let mut fresh = Vec::with_capacity(needed);
-        for _ in 0..needed {
-            fresh.push(self.pool.allocate()?);
-        }
-        let mut fresh = fresh.into_iter();
         let seq = self.sequences.get_mut(&id).ok_or(KvCacheError::UnknownSequence(id))?;
+        let mut fresh = needed;
         if let Some(src) = partial_shared {
-            let dst = fresh.next().ok_or(KvCacheError::OutOfBlocks { needed, available: 0 })?;
+            // `src` stays referenced by another sequence, so releasing it frees nothing and the
+            // blocks allocated are those of allocating all `needed` first.
+            let dst = self.pool.allocate()?;
+            fresh -= 1;
             if let Some(entry) = seq.blocks.get_mut(len / bs) {
                 *entry = dst;
             }
             self.pool.release(src);
-            copies.push(BlockCopy { src, dst });
+            out.copies.push(BlockCopy { src, dst });
         }
-        seq.blocks.extend(fresh);
+        for _ in 0..fresh {
+            seq.blocks.push(self.pool.allocate()?);
+        }
         seq.tokens.extend_from_slice(tokens);
-        let mut slots = Vec::with_capacity(tokens.len());
         for position in len..new_len {
             let block = seq.blocks.get(position / bs).copied().ok_or(KvCacheError::SequenceTooLong(new_len))?;
-            slots.push(slot_index(block, position % bs, self.config.block_size)?);
+            out.slots.push(slot_index(block, position % bs, self.config.block_size)?);
         }
-        Ok(Reservation { slots, copies })
+        Ok(())
     }
 
     /// Declares that every reserved slot of the sequence has been written, so its full blocks may be

@@ -13,12 +13,13 @@ use std::borrow::BorrowMut;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 
-use selfplay_kvcache::{BlockId, KvCacheConfig, KvCacheError, PagedKvCache, SeqId};
+use selfplay_kvcache::{BlockId, KvCacheConfig, KvCacheError, PagedKvCache, Reservation, SeqId};
 
 use crate::backend::{AttnSpan, Backend, PagedSpan};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
-use crate::transformer::CacheStep;
+use crate::transformer::batch::PackedBatch;
+use crate::transformer::{Activations, CacheStep};
 use selfplay_tensor::Float;
 
 /// Tokens per block unless a caller picks otherwise (as in vLLM and the GPU pool).
@@ -33,16 +34,46 @@ pub struct KvCache<T: Float, B: Backend<T>> {
     block_size: usize,
     kv_dim: usize,
     max_len: usize,
+    /// Buffers the model's forward steps over this cache reuse (see [`StepScratch`]).
+    scratch: StepScratch<B::Owned>,
     _scalar: PhantomData<T>,
 }
 
+/// What one forward step over a cache keeps for the next: activations, the packed batch and the
+/// step's metadata. A decode step of the same batch size then allocates nothing.
+#[derive(Debug)]
+pub(crate) struct StepScratch<O> {
+    /// Inference activations of the last step.
+    pub(crate) acts: Option<Activations<O>>,
+    pub(crate) batch: PackedBatch,
+    /// Each stepped sequence's cached length before the step.
+    pub(crate) context: Vec<usize>,
+    pub(crate) plan: StepPlan,
+    /// An emptied vector for the step's paged spans (see `transformer::params::recycle`).
+    pub(crate) spans: Vec<PagedSpan<'static>>,
+}
+
+impl<O> Default for StepScratch<O> {
+    fn default() -> Self {
+        StepScratch {
+            acts: None,
+            batch: PackedBatch::default(),
+            context: Vec::new(),
+            plan: StepPlan::default(),
+            spans: Vec::new(),
+        }
+    }
+}
+
 /// Where one forward step's new keys and values go (host metadata, made by [`KvCache::reserve`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct StepPlan {
     /// The pool row of every new token, in packed order.
     slots: Vec<u32>,
     /// Each stepped sequence's block table after the step.
     tables: Vec<Vec<BlockId>>,
+    /// One sequence's reservation, reused while reserving.
+    reservation: Reservation,
 }
 
 impl StepPlan {
@@ -53,6 +84,17 @@ impl StepPlan {
             .zip(&self.tables)
             .map(|(s, table)| PagedSpan { q_start: s.q_start, q_len: s.q_len, kv_len: s.kv_len, blocks: table })
             .collect()
+    }
+
+    /// [`StepPlan::paged_spans`] into `out` (cleared first).
+    pub(crate) fn paged_spans_into<'p>(&'p self, spans: &[AttnSpan], out: &mut Vec<PagedSpan<'p>>) {
+        out.clear();
+        out.extend(spans.iter().zip(&self.tables).map(|(s, table)| PagedSpan {
+            q_start: s.q_start,
+            q_len: s.q_len,
+            kv_len: s.kv_len,
+            blocks: table,
+        }));
     }
 }
 
@@ -80,6 +122,7 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
             block_size,
             kv_dim: cfg.kv_dim(),
             max_len: cfg.max_position_embeddings,
+            scratch: StepScratch::default(),
             _scalar: PhantomData,
         })
     }
@@ -139,6 +182,19 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
     /// every check, including that the pool has the blocks, runs before anything changes. Runs the
     /// copy-on-write block copies on the backend, then returns where the new keys and values go.
     pub(crate) fn reserve(&mut self, b: &B, seqs: &[SeqId], tokens: &[&[u32]]) -> Result<StepPlan, ModelError> {
+        let mut plan = StepPlan::default();
+        self.reserve_into(b, seqs, tokens, &mut plan)?;
+        Ok(plan)
+    }
+
+    /// [`KvCache::reserve`] into `plan`'s buffers.
+    pub(crate) fn reserve_into(
+        &mut self,
+        b: &B,
+        seqs: &[SeqId],
+        tokens: &[&[u32]],
+        plan: &mut StepPlan,
+    ) -> Result<(), ModelError> {
         if seqs.len() != tokens.len() {
             return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
         }
@@ -177,9 +233,10 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
             let available = self.blocks.free_blocks();
             return Err(KvCacheError::OutOfBlocks { needed, available }.into());
         }
-        let mut slots = Vec::with_capacity(tokens.iter().map(|t| t.len()).sum());
+        let StepPlan { slots, tables, reservation } = plan;
+        slots.clear();
         for (&seq, new) in seqs.iter().zip(tokens) {
-            let reservation = self.blocks.append(seq, new)?;
+            self.blocks.append_into(seq, new, reservation)?;
             for copy in &reservation.copies {
                 let (src, dst) = (copy.src.index() * bs, copy.dst.index() * bs);
                 for (k, v) in &mut self.layers {
@@ -187,11 +244,24 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
                     b.copy_rows_within(v.borrow_mut(), src, dst, bs, self.kv_dim)?;
                 }
             }
-            slots.extend(reservation.slots);
+            slots.extend_from_slice(&reservation.slots);
         }
-        let tables =
-            seqs.iter().map(|&s| Ok(self.blocks.block_table(s)?.to_vec())).collect::<Result<_, ModelError>>()?;
-        Ok(StepPlan { slots, tables })
+        tables.truncate(seqs.len());
+        tables.resize_with(seqs.len(), Vec::new);
+        for (table, &s) in tables.iter_mut().zip(seqs) {
+            table.clear();
+            table.extend_from_slice(self.blocks.block_table(s)?);
+        }
+        Ok(())
+    }
+
+    /// Takes the buffers a forward step reuses (put them back with [`KvCache::put_scratch`]).
+    pub(crate) fn take_scratch(&mut self) -> StepScratch<B::Owned> {
+        std::mem::take(&mut self.scratch)
+    }
+
+    pub(crate) fn put_scratch(&mut self, scratch: StepScratch<B::Owned>) {
+        self.scratch = scratch;
     }
 
     /// The buffers and metadata the transformer needs for a reserved step.

@@ -48,7 +48,7 @@ pub use generate::{FinishReason, Generation, GenerationConfig};
 pub use init::{DEFAULT_INIT_STD, init_weights};
 pub use io_error::IoError;
 pub use kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
-pub use model::{CpuKvCache, ForwardOutput, LastOutputs, Model, SequenceGrads, TokenStats, TrainPass};
+pub use model::{CpuKvCache, ForwardOutput, LastOutputs, Model, SequenceGrads, StepOutputs, TokenStats, TrainPass};
 pub use sampler::{Sampled, SamplingParams};
 pub use selfplay_kvcache::SeqId;
 pub use tokenizer::{CharTokenizer, SpecialIds, Tokenizer};

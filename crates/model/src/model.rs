@@ -33,11 +33,12 @@ use selfplay_tensor::Tensor;
 use crate::backend::{Backend, CpuBackend, HostAccess};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
+use crate::kv_cache::StepScratch;
 use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
-use crate::transformer::params::Params;
-use crate::transformer::{self, Activations};
+use crate::transformer::params::{LayerParams, Params, recycle};
+use crate::transformer::{self, Activations, GradScratch};
 use crate::validate::{self, Shapes};
 use crate::weights::ModelWeights;
 
@@ -62,10 +63,39 @@ pub struct Model<B: HostAccess = CpuBackend> {
     /// The weights on a backend that cannot read them from host memory; `None` until a pass needs
     /// them and after [`Model::weights_mut`].
     resident: Mutex<Option<Arc<Params<B::Owned>>>>,
-    /// Activation buffers of a finished training pass, kept for the next one of the same size
-    /// (see [`Model::recycle`]): a training step then writes into warm memory instead of
-    /// allocating and page-faulting ~100 MB per step.
-    spare: Mutex<Option<Activations<B::Owned>>>,
+    /// Buffers of finished passes, kept for the next ones of the same size (see [`Model::recycle`]):
+    /// a training step then writes into warm memory instead of allocating and page-faulting
+    /// ~100 MB per step.
+    spare: Mutex<Workspace<B::Owned>>,
+    /// Emptied vectors of per-layer views, reused by every pass (see [`recycle`]).
+    views: Mutex<Vec<Vec<LayerParams<&'static [f32]>>>>,
+}
+
+/// What a [`Model`] keeps between training passes.
+#[derive(Debug)]
+struct Workspace<O> {
+    /// A finished training pass's activations and packed batch.
+    pass: Option<(Activations<O>, PackedBatch)>,
+    /// The backward pass's gradient buffers.
+    grads: Option<GradScratch<O>>,
+    /// The backward pass's host inputs.
+    host: BackwardHost,
+}
+
+impl<O> Default for Workspace<O> {
+    fn default() -> Self {
+        Workspace { pass: None, grads: None, host: BackwardHost::default() }
+    }
+}
+
+/// The loss gradients of a backward pass packed over rows, on the host.
+#[derive(Debug, Default)]
+struct BackwardHost {
+    d_logprob: Vec<f32>,
+    d_entropy: Vec<f32>,
+    d_value: Vec<f32>,
+    targets: Vec<u32>,
+    d_logits: Vec<f32>,
 }
 
 impl<B: HostAccess + fmt::Debug> fmt::Debug for Model<B> {
@@ -86,7 +116,8 @@ impl<B: HostAccess + Clone> Clone for Model<B> {
             shapes: self.shapes.clone(),
             backend: self.backend.clone(),
             resident: Mutex::new(None),
-            spare: Mutex::new(None),
+            spare: Mutex::default(),
+            views: Mutex::default(),
         }
     }
 }
@@ -127,6 +158,45 @@ pub struct SequenceGrads<'a> {
     /// whole sequence (a board game's policy at the current position). Cross-entropy to soft
     /// targets `π` (AlphaZero's visit counts) with weight `w` gives `w·(softmax(logits[t]) − π_t)`.
     pub d_logits: Option<&'a [f32]>,
+}
+
+/// The outputs of one [`Model::forward_cached_into`] step: every new position's logits and value,
+/// packed sequence after sequence, in buffers reused by the next step.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepOutputs {
+    /// `[rows, vocab]` over the packed new positions.
+    logits: Vec<f32>,
+    /// `[rows]`.
+    values: Vec<f32>,
+    /// Each sequence's first packed row and number of rows.
+    spans: Vec<(usize, usize)>,
+    vocab: usize,
+}
+
+impl StepOutputs {
+    /// Number of sequences stepped.
+    pub fn num_seqs(&self) -> usize {
+        self.spans.len()
+    }
+
+    /// Sequence `i`'s logits, `[new tokens, vocab]`: row `t` scores the token after its `t`-th new token.
+    pub fn logits(&self, i: usize) -> Option<&[f32]> {
+        let &(start, len) = self.spans.get(i)?;
+        self.logits.get(start * self.vocab..(start + len) * self.vocab)
+    }
+
+    /// The logits after sequence `i`'s last new token (what a decoder samples from), `[vocab]`.
+    pub fn last_logits(&self, i: usize) -> Option<&[f32]> {
+        let &(start, len) = self.spans.get(i)?;
+        let row = start + len.checked_sub(1)?;
+        self.logits.get(row * self.vocab..(row + 1) * self.vocab)
+    }
+
+    /// Sequence `i`'s values, one per new token.
+    pub fn values(&self, i: usize) -> Option<&[f32]> {
+        let &(start, len) = self.spans.get(i)?;
+        self.values.get(start..start + len)
+    }
 }
 
 /// The outputs at each stepped sequence's last new position, left on the backend (see
@@ -197,24 +267,34 @@ impl<B: HostAccess> TrainPass<B> {
 
     /// Log-probabilities of each sequence's actual next tokens, entropies and values.
     pub fn token_stats(&self) -> Vec<TokenStats> {
+        let mut out = Vec::with_capacity(self.num_seqs());
+        self.token_stats_into(&mut out);
+        out
+    }
+
+    /// [`TrainPass::token_stats`] into `out` (one entry per sequence), reusing its vectors: a
+    /// training loop that keeps `out` allocates nothing here once warm.
+    pub fn token_stats_into(&self, out: &mut Vec<TokenStats>) {
         let head = self.head();
         let vocab = self.config.vocab_size;
-        self.batch
-            .spans
-            .iter()
-            .map(|s| {
-                let rows = s.q_start..s.q_start + s.q_len;
-                let predicting = s.q_start..s.q_start + s.q_len - 1;
-                TokenStats {
-                    logprobs: predicting
-                        .clone()
-                        .map(|r| head.logits[r * vocab + self.batch.ids[r + 1] as usize] - head.lse[r])
-                        .collect(),
-                    entropies: head.entropy[predicting].to_vec(),
-                    values: head.values[rows].to_vec(),
-                }
-            })
-            .collect()
+        out.truncate(self.num_seqs());
+        out.resize_with(self.num_seqs(), || TokenStats {
+            logprobs: Vec::new(),
+            entropies: Vec::new(),
+            values: Vec::new(),
+        });
+        for (s, stats) in self.batch.spans.iter().zip(out.iter_mut()) {
+            let rows = s.q_start..s.q_start + s.q_len;
+            let predicting = s.q_start..s.q_start + s.q_len - 1;
+            stats.logprobs.clear();
+            stats.logprobs.extend(
+                predicting.clone().map(|r| head.logits[r * vocab + self.batch.ids[r + 1] as usize] - head.lse[r]),
+            );
+            stats.entropies.clear();
+            stats.entropies.extend_from_slice(&head.entropy[predicting]);
+            stats.values.clear();
+            stats.values.extend_from_slice(&head.values[rows]);
+        }
     }
 
     /// Sequence `i`'s logits, `[len, vocab]`, as a tensor (a copy; see [`TrainPass::seq_logits`]).
@@ -276,6 +356,20 @@ where
     Ok(std::borrow::Cow::Owned(out))
 }
 
+/// Copies a whole buffer of `len` elements into `out` (resized to it), without allocating once
+/// `out` is large enough.
+fn copy_to_host<B: HostAccess>(b: &B, buf: &B::Owned, len: usize, out: &mut Vec<f32>) -> Result<(), ModelError> {
+    out.clear();
+    match B::as_host(buf.borrow()) {
+        Some(host) => out.extend_from_slice(host),
+        None => {
+            out.resize(len, 0.0);
+            b.download(buf.borrow(), out)?;
+        }
+    }
+    Ok(())
+}
+
 impl Model<CpuBackend> {
     /// Checks `weights` against `config` (every tensor's presence, shape and finiteness); the model
     /// runs on the CPU.
@@ -289,7 +383,15 @@ impl<B: HostAccess> Model<B> {
     /// runs every op on `backend`.
     pub fn with_backend(config: ModelConfig, weights: ModelWeights, backend: B) -> Result<Model<B>, ModelError> {
         let shapes = validate::weights(&config, &weights)?;
-        Ok(Model { config, weights, shapes, backend, resident: Mutex::new(None), spare: Mutex::new(None) })
+        Ok(Model {
+            config,
+            weights,
+            shapes,
+            backend,
+            resident: Mutex::new(None),
+            spare: Mutex::default(),
+            views: Mutex::default(),
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -327,8 +429,13 @@ impl<B: HostAccess> Model<B> {
     /// Runs `f` with the weights as buffers of the backend: the host tensors themselves when the
     /// backend computes on host memory, else its resident copy (uploaded now if there is none).
     fn with_params<R>(&self, f: impl FnOnce(&Params<&B::Buf>) -> Result<R, ModelError>) -> Result<R, ModelError> {
-        if let Ok(host) = Params::from_weights(&self.weights).try_map(|s| B::from_host(s).ok_or(())) {
-            return f(&host);
+        if B::from_host(&[]).is_some()
+            && let Ok(host) =
+                Params::from_weights_in(&self.weights, self.take_views()).try_map(|s| B::from_host(s).ok_or(()))
+        {
+            let result = f(&host);
+            self.put_views(host.layers);
+            return result;
         }
         let resident = {
             let mut slot = self.resident.lock().unwrap_or_else(PoisonError::into_inner);
@@ -341,6 +448,19 @@ impl<B: HostAccess> Model<B> {
             }
         };
         f(&resident.each_ref().map(|o| o.borrow()))
+    }
+
+    /// An empty vector for per-layer views, on a recycled allocation when there is one.
+    fn take_views<T>(&self) -> Vec<T> {
+        let spare = self.views.lock().ok().and_then(|mut v| v.pop());
+        spare.map(recycle).unwrap_or_default()
+    }
+
+    /// Keeps a vector of per-layer views for a later pass.
+    fn put_views<T>(&self, views: Vec<T>) {
+        if let Ok(mut spare) = self.views.lock() {
+            spare.push(recycle(views));
+        }
     }
 
     /// Refuses a batch whose training activations would exceed [`MAX_ACTIVATIONS`] values, so an
@@ -406,23 +526,83 @@ impl<B: HostAccess> Model<B> {
         seqs: &[SeqId],
         tokens: &[&[u32]],
     ) -> Result<Vec<ForwardOutput>, ModelError> {
+        self.cached_step(cache, seqs, tokens, |batch, acts| self.outputs(batch, acts))
+    }
+
+    /// [`Model::forward_cached`] with the outputs written into `out`, whose buffers (like the
+    /// activations and step metadata the cache keeps) are reused from step to step: a decode loop
+    /// that keeps `out` allocates nothing in the model once warm. Same numbers as
+    /// [`Model::forward_cached`].
+    pub fn forward_cached_into(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        seqs: &[SeqId],
+        tokens: &[&[u32]],
+        out: &mut StepOutputs,
+    ) -> Result<(), ModelError> {
+        self.cached_step(cache, seqs, tokens, |batch, acts| {
+            let vocab = self.config.vocab_size;
+            out.vocab = vocab;
+            out.spans.clear();
+            out.spans.extend(batch.spans.iter().map(|s| (s.q_start, s.q_len)));
+            copy_to_host(&self.backend, &acts.head.logits, batch.rows() * vocab, &mut out.logits)?;
+            copy_to_host(&self.backend, &acts.head.values, batch.rows(), &mut out.values)
+        })
+    }
+
+    /// One forward step over the cache in the cache's reused buffers; `read` reads the outputs.
+    fn cached_step<R>(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        seqs: &[SeqId],
+        tokens: &[&[u32]],
+        read: impl FnOnce(&PackedBatch, &Activations<B::Owned>) -> Result<R, ModelError>,
+    ) -> Result<R, ModelError> {
         self.check_shapes()?;
         cache.check_fits(&self.config)?;
         if seqs.len() != tokens.len() {
             return Err(ModelError::length("token rows per sequence", seqs.len(), tokens.len()));
         }
         self.check_batch_size(tokens.iter().map(|t| t.len()).sum())?;
-        let context = seqs.iter().map(|&s| cache.len(s)).collect::<Result<Vec<_>, _>>()?;
+        let mut scratch = cache.take_scratch();
+        let result = self.cached_step_in(cache, seqs, tokens, &mut scratch, read);
+        cache.put_scratch(scratch);
+        result
+    }
+
+    fn cached_step_in<R>(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        seqs: &[SeqId],
+        tokens: &[&[u32]],
+        s: &mut StepScratch<B::Owned>,
+        read: impl FnOnce(&PackedBatch, &Activations<B::Owned>) -> Result<R, ModelError>,
+    ) -> Result<R, ModelError> {
+        s.context.clear();
+        for &seq in seqs {
+            s.context.push(cache.len(seq)?);
+        }
         let c = &self.config;
-        let packed = PackedBatch::with_context(tokens, &context, c.vocab_size, c.max_position_embeddings)?;
-        let mut acts = Activations::new(&self.backend, c, packed.rows(), false)?;
-        self.with_params(|params| {
-            let plan = cache.reserve(&self.backend, seqs, tokens)?;
-            let spans = plan.paged_spans(&packed.spans);
-            transformer::forward(&self.backend, c, params, &packed, &mut acts, Some(cache.step(&plan, &spans)))?;
+        s.batch.refill(tokens, Some(&s.context), c.vocab_size, c.max_position_embeddings)?;
+        // Every buffer a step reads is written first in that step, so the last step's are as good as new.
+        let mut acts = match s.acts.take() {
+            Some(acts) if acts.rows == s.batch.rows() && acts.layers.len() == 1 && acts.head_input.is_none() => acts,
+            _ => Activations::new(&self.backend, c, s.batch.rows(), false)?,
+        };
+        let (batch, plan, spans) = (&s.batch, &mut s.plan, &mut s.spans);
+        let stepped = self.with_params(|params| {
+            cache.reserve_into(&self.backend, seqs, tokens, plan)?;
+            let mut paged = recycle(std::mem::take(spans));
+            plan.paged_spans_into(&batch.spans, &mut paged);
+            let result =
+                transformer::forward(&self.backend, c, params, batch, &mut acts, Some(cache.step(plan, &paged)));
+            *spans = recycle(paged);
+            result?;
             cache.commit(seqs)
-        })?;
-        self.outputs(&packed, &acts)
+        });
+        let result = stepped.and_then(|()| read(batch, &acts));
+        s.acts = Some(acts);
+        result
     }
 
     /// [`Model::forward_cached`] for decoding: the same step, but the head (final norm, logits,
@@ -462,10 +642,15 @@ impl<B: HostAccess> Model<B> {
 
     /// A forward pass that keeps what [`Model::backward`] needs.
     pub fn forward_train(&self, batch: &[&[u32]]) -> Result<TrainPass<B>, ModelError> {
-        let packed = self.pack(batch)?;
+        self.check_batch_size(batch.iter().map(|s| s.len()).sum())?;
+        self.check_shapes()?;
+        let (spare, mut packed) = match self.spare.lock().ok().and_then(|mut s| s.pass.take()) {
+            Some((acts, packed)) => (Some(acts), packed),
+            None => (None, PackedBatch::default()),
+        };
+        packed.refill(batch, None, self.config.vocab_size, self.config.max_position_embeddings)?;
         // Every buffer is fully overwritten by the forward pass, so a spare of the right size is as
         // good as a fresh one.
-        let spare = self.spare.lock().ok().and_then(|mut s| s.take());
         let mut acts = match spare {
             Some(acts) if acts.rows == packed.rows() => acts,
             _ => Activations::new(&self.backend, &self.config, packed.rows(), true)?,
@@ -494,7 +679,7 @@ impl<B: HostAccess> Model<B> {
         if pass.config == self.config
             && let Ok(mut spare) = self.spare.lock()
         {
-            *spare = Some(pass.acts);
+            spare.pass = Some((pass.acts, pass.batch));
         }
     }
 
@@ -522,29 +707,63 @@ impl<B: HostAccess> Model<B> {
         if grads.len() != pass.num_seqs() {
             return Err(ModelError::length("sequence gradients", pass.num_seqs(), grads.len()));
         }
-        let mut d_logprob = vec![0.0f32; rows];
-        let mut d_entropy = vec![0.0f32; rows];
-        let mut d_value = vec![0.0f32; rows];
-        let mut targets = vec![0u32; rows];
+        let (mut host, scratch) = {
+            let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+            (std::mem::take(&mut spare.host), spare.grads.take())
+        };
+        let mut scratch = match scratch {
+            Some(s) if s.rows == rows => s,
+            _ => GradScratch::new(&self.backend, &self.config, rows)?,
+        };
+        let result = self.backward_in(pass, grads, out, &mut host, &mut scratch);
+        let mut spare = self.spare.lock().unwrap_or_else(PoisonError::into_inner);
+        spare.host = host;
+        spare.grads = Some(scratch);
+        result
+    }
+
+    /// [`Model::backward`] after its checks, in reused buffers.
+    fn backward_in(
+        &self,
+        pass: &TrainPass<B>,
+        grads: &[SequenceGrads<'_>],
+        out: &mut ModelWeights,
+        host: &mut BackwardHost,
+        scratch: &mut GradScratch<B::Owned>,
+    ) -> Result<(), ModelError> {
+        let rows = pass.batch.rows();
         let vocab = self.config.vocab_size;
-        let mut d_logits = grads.iter().any(|g| g.d_logits.is_some()).then(|| vec![0.0f32; rows * vocab]);
+        let BackwardHost { d_logprob, d_entropy, d_value, targets, d_logits } = host;
+        // Zeros where no sequence writes, as fresh buffers would be.
+        for buf in [&mut *d_logprob, &mut *d_entropy, &mut *d_value] {
+            buf.clear();
+            buf.resize(rows, 0.0);
+        }
+        targets.clear();
+        targets.resize(rows, 0);
+        let with_logits = grads.iter().any(|g| g.d_logits.is_some());
+        d_logits.clear();
+        if with_logits {
+            d_logits.resize(rows * vocab, 0.0);
+        }
         for (i, (span, g)) in pass.batch.spans.iter().zip(grads).enumerate() {
             let (start, len) = (span.q_start, span.q_len);
             let pred = start..start + len - 1;
             copy_grad("d_logprobs", i, Some(g.d_logprobs), &mut d_logprob[pred.clone()])?;
             copy_grad("d_entropies", i, g.d_entropies, &mut d_entropy[pred.clone()])?;
             copy_grad("d_values", i, g.d_values, &mut d_value[start..start + len])?;
-            if let Some(d_logits) = d_logits.as_mut() {
+            if with_logits {
                 copy_grad("d_logits", i, g.d_logits, &mut d_logits[start * vocab..(start + len) * vocab])?;
             }
             targets[pred].copy_from_slice(&pass.batch.ids[start + 1..start + len]);
         }
         let b = &self.backend;
         let (d_logprob, d_entropy, d_value) =
-            (Staged::new(b, &d_logprob)?, Staged::new(b, &d_entropy)?, Staged::new(b, &d_value)?);
-        let d_logits = d_logits.as_deref().map(|d| Staged::new(b, d)).transpose()?;
+            (Staged::new(b, d_logprob)?, Staged::new(b, d_entropy)?, Staged::new(b, d_value)?);
+        let d_logits = with_logits.then_some(d_logits.as_slice()).map(|d| Staged::new(b, d)).transpose()?;
+        let targets = targets.as_slice();
         let d = || HeadGrads {
-            targets: &targets,
+            targets,
             d_logprob: d_logprob.buf(),
             d_entropy: d_entropy.buf(),
             d_value: d_value.buf(),
@@ -554,12 +773,18 @@ impl<B: HostAccess> Model<B> {
             let (cfg, batch, acts) = (&self.config, &pass.batch, &pass.acts);
             // The gradient tensors themselves when the backend computes on host memory: backward adds
             // into them in place.
-            if let Ok(mut g) = Params::from_weights_mut(out).try_map(|s| B::from_host_mut(s).ok_or(())) {
-                return transformer::backward(b, cfg, params, batch, acts, d(), &mut g);
+            if B::from_host_mut(&mut []).is_some()
+                && let Ok(mut g) =
+                    Params::from_weights_mut_in(out, self.take_views()).try_map(|s| B::from_host_mut(s).ok_or(()))
+            {
+                let result = transformer::backward_with(b, cfg, params, batch, acts, d(), &mut g, scratch);
+                self.put_views(g.layers);
+                return result;
             }
             // Otherwise into zeroed device buffers, then downloaded and added into `out`.
             let mut device = Params::from_weights(out).try_map(|s| b.zeros(s.len()))?;
-            transformer::backward(b, cfg, params, batch, acts, d(), &mut device.each_mut().map(|o| o.borrow_mut()))?;
+            let mut g = device.each_mut().map(|o| o.borrow_mut());
+            transformer::backward_with(b, cfg, params, batch, acts, d(), &mut g, scratch)?;
             let mut host = Vec::new();
             for (dst, src) in Params::from_weights_mut(out).into_list().into_iter().zip(device.into_list()) {
                 host.resize(dst.len(), 0.0);

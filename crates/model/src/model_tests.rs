@@ -260,7 +260,7 @@ fn sft_loss_is_weighted_mean_cross_entropy() {
     let (loss, grads) = m.sft_loss_and_grads(&batch, &weights).unwrap();
     // A second call runs in the recycled buffers and gives bit-identical results.
     let (loss2, grads2) = m.sft_loss_and_grads(&batch, &weights).unwrap();
-    assert!(m.spare.lock().unwrap().is_some());
+    assert!(m.spare.lock().unwrap().pass.is_some());
     assert_eq!((loss, &grads), (loss2, &grads2));
     let stats = m.token_logprobs(&batch).unwrap();
     let want: f32 =

@@ -162,6 +162,12 @@ impl ModelWeights {
         out
     }
 
+    /// Sets every value to zero in place (a gradient buffer reused from step to step; allocates
+    /// nothing, unlike [`ModelWeights::zeros_like`]).
+    pub fn fill_zero(&mut self) {
+        self.for_each_mut(|_, t| t.data_mut().fill(0.0));
+    }
+
     /// Calls `f` on every parameter with its name, in a fixed order (the order of `safetensors`
     /// files we write and of the optimiser's state). Allocates nothing.
     pub fn for_each<'a>(&'a self, mut f: impl FnMut(ParamName, &'a Tensor<f32>)) {

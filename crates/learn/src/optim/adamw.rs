@@ -147,6 +147,70 @@ impl AdamW {
             }
         }
 
+        let (scalars, decay_factor) = self.advance(lr);
+        let tensors = params.iter_mut().zip(grads).zip(self.state.m.iter_mut().zip(self.state.v.iter_mut()));
+        for (((p, g), (m, v)), &decay) in tensors.zip(&self.decay) {
+            update_tensor(p, g, m, v, if decay { decay_factor } else { 1.0 }, &scalars);
+        }
+        Ok(())
+    }
+
+    /// [`AdamW::step`] over tensors the caller walks instead of lists of slices, so a step over a
+    /// model's weights builds no vectors: `walk` calls its visitor once per tensor with
+    /// `(parameter, gradient)`, in the order this optimizer was built for. It is called twice: first
+    /// to check every length and gradient (parameters untouched), then to update. Same numbers and
+    /// same errors as [`AdamW::step`] over the same tensors; nothing is modified when an error is
+    /// returned.
+    pub fn step_with(&mut self, lr: f32, mut walk: impl FnMut(&mut dyn FnMut(&mut [f32], &[f32]))) -> Result<()> {
+        self.config.validate()?;
+        if !(lr >= 0.0 && lr.is_finite()) {
+            return Err(LearnError::InvalidConfig { name: "lr", reason: "must be >= 0 and finite" });
+        }
+        let expected = self.state.m.len();
+        let (mut count, mut offset) = (0usize, 0usize);
+        let mut err: Option<LearnError> = None;
+        let (mut param_err, mut grad_err): (Option<LearnError>, Option<LearnError>) = (None, None);
+        walk(&mut |p, g| {
+            let t = count;
+            count += 1;
+            let Some(want) = self.state.m.get(t).map(Vec::len) else { return };
+            if param_err.is_none() && p.len() != want {
+                param_err =
+                    Some(LearnError::TensorLengthMismatch { name: "params", tensor: t, expected: want, got: p.len() });
+            }
+            if grad_err.is_none() && g.len() != want {
+                grad_err =
+                    Some(LearnError::TensorLengthMismatch { name: "grads", tensor: t, expected: want, got: g.len() });
+            }
+            if err.is_none()
+                && let Some(i) = first_non_finite(g)
+            {
+                err = Some(LearnError::NonFinite { name: "grads", index: offset + i });
+            }
+            offset += g.len();
+        });
+        // The order of `step`'s checks: tensor counts and lengths, then finiteness.
+        if count != expected {
+            return Err(LearnError::LengthMismatch { name: "params", expected, got: count });
+        }
+        if let Some(e) = param_err.or(grad_err).or(err) {
+            return Err(e);
+        }
+
+        let (scalars, decay_factor) = self.advance(lr);
+        let mut t = 0;
+        let (ms, vs, decay) = (&mut self.state.m, &mut self.state.v, &self.decay);
+        walk(&mut |p, g| {
+            if let (Some(m), Some(v), Some(&d)) = (ms.get_mut(t), vs.get_mut(t), decay.get(t)) {
+                update_tensor(p, g, m, v, if d { decay_factor } else { 1.0 }, &scalars);
+            }
+            t += 1;
+        });
+        Ok(())
+    }
+
+    /// Counts the step and returns its constants and the weight-decay factor.
+    fn advance(&mut self, lr: f32) -> (Scalars, f32) {
         self.state.step += 1;
         let (b1, b2) = self.config.betas;
         // Scalars in f64 as PyTorch computes them in Python, then rounded once.
@@ -161,12 +225,7 @@ impl AdamW {
             inv_bias2_sqrt: (1.0 / libm::sqrt(bias2)) as f32,
             eps: self.config.eps,
         };
-        let decay_factor = (1.0 - f64::from(lr) * f64::from(self.config.weight_decay)) as f32;
-        let tensors = params.iter_mut().zip(grads).zip(self.state.m.iter_mut().zip(self.state.v.iter_mut()));
-        for (((p, g), (m, v)), &decay) in tensors.zip(&self.decay) {
-            update_tensor(p, g, m, v, if decay { decay_factor } else { 1.0 }, &scalars);
-        }
-        Ok(())
+        (scalars, (1.0 - f64::from(lr) * f64::from(self.config.weight_decay)) as f32)
     }
 }
 
@@ -288,6 +347,38 @@ mod tests {
         for (x, want) in p.iter().zip([-0.1f32, 0.1, -0.1]) {
             assert!((x - want).abs() < 1e-5, "{x} vs {want}");
         }
+    }
+
+    #[test]
+    fn step_with_is_step_bit_for_bit() {
+        let lens = [5, 9, 1];
+        let config = AdamWConfig { betas: (0.9, 0.95), eps: 1e-8, weight_decay: 0.1 };
+        let init: Vec<Vec<f32>> = lens.iter().map(|&n| (0..n).map(|i| i as f32 * 0.3 - 1.0).collect()).collect();
+        let (mut a, mut b) = (AdamW::new(config, &lens), AdamW::new(config, &lens));
+        a.set_weight_decay_mask(&[true, false, true]).unwrap();
+        b.set_weight_decay_mask(&[true, false, true]).unwrap();
+        let (mut pa, mut pb) = (init.clone(), init);
+        run(&mut a, &mut pa, 0..6);
+        for s in 0..6 {
+            let g = grads(s, &lens);
+            b.step_with(1e-2, |visit| pb.iter_mut().zip(&g).for_each(|(p, g)| visit(p, g))).unwrap();
+        }
+        assert_eq!(pa, pb);
+        assert_eq!(a.state(), b.state());
+        // The same errors, and nothing changes.
+        let before = pb.clone();
+        let mut bad = grads(9, &lens);
+        bad[1][3] = f32::NAN;
+        let err = b.step_with(1e-2, |visit| pb.iter_mut().zip(&bad).for_each(|(p, g)| visit(p, g))).unwrap_err();
+        assert_eq!(err, LearnError::NonFinite { name: "grads", index: 8 });
+        let err =
+            b.step_with(1e-2, |visit| pb.iter_mut().zip(&bad).take(2).for_each(|(p, g)| visit(p, g))).unwrap_err();
+        assert_eq!(err, LearnError::LengthMismatch { name: "params", expected: 3, got: 2 });
+        let short = [vec![0.0; 5], vec![0.0; 8], vec![0.0; 1]];
+        let err = b.step_with(1e-2, |visit| pb.iter_mut().zip(&short).for_each(|(p, g)| visit(p, g))).unwrap_err();
+        assert_eq!(err, LearnError::TensorLengthMismatch { name: "grads", tensor: 1, expected: 9, got: 8 });
+        assert_eq!(pb, before);
+        assert_eq!(b.step_count(), 6);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use crate::backend::AttnSpan;
 use crate::error::ModelError;
 
 /// Sequences packed into `[total_tokens, ·]` rows.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct PackedBatch {
     /// Every token id, sequence after sequence.
     pub ids: Vec<u32>,
@@ -18,7 +18,9 @@ pub struct PackedBatch {
 impl PackedBatch {
     /// Packs `batch` for a forward pass without a cache, validating it against the model's limits.
     pub fn new(batch: &[&[u32]], vocab_size: usize, max_len: usize) -> Result<Self, ModelError> {
-        Self::with_context(batch, &vec![0; batch.len()], vocab_size, max_len)
+        let mut packed = PackedBatch::default();
+        packed.refill(batch, None, vocab_size, max_len)?;
+        Ok(packed)
     }
 
     /// Packs new tokens that follow `context[i]` cached tokens. Spans point at the batch's own rows
@@ -29,19 +31,39 @@ impl PackedBatch {
         vocab_size: usize,
         max_len: usize,
     ) -> Result<Self, ModelError> {
-        if batch.is_empty() {
-            return Err(ModelError::EmptyInput("the batch has no sequences"));
-        }
         let total: usize = batch.iter().map(|s| s.len()).sum();
         let mut packed = PackedBatch {
             ids: Vec::with_capacity(total),
             positions: Vec::with_capacity(total),
             spans: Vec::with_capacity(batch.len()),
         };
-        if context.len() != batch.len() {
+        packed.refill(batch, Some(context), vocab_size, max_len)?;
+        Ok(packed)
+    }
+
+    /// [`PackedBatch::with_context`] (or [`PackedBatch::new`] when `context` is `None`) into this
+    /// batch's buffers, allocating only to grow them. On an error the batch is left valid but
+    /// unspecified.
+    pub fn refill(
+        &mut self,
+        batch: &[&[u32]],
+        context: Option<&[usize]>,
+        vocab_size: usize,
+        max_len: usize,
+    ) -> Result<(), ModelError> {
+        self.ids.clear();
+        self.positions.clear();
+        self.spans.clear();
+        if batch.is_empty() {
+            return Err(ModelError::EmptyInput("the batch has no sequences"));
+        }
+        if let Some(context) = context
+            && context.len() != batch.len()
+        {
             return Err(ModelError::length("cached context per sequence", batch.len(), context.len()));
         }
-        for (i, (seq, &ctx)) in batch.iter().zip(context).enumerate() {
+        for (i, seq) in batch.iter().enumerate() {
+            let ctx = context.and_then(|c| c.get(i)).copied().unwrap_or(0);
             if seq.is_empty() {
                 return Err(ModelError::EmptySequence(i));
             }
@@ -52,12 +74,12 @@ impl PackedBatch {
             if let Some(&id) = seq.iter().find(|&&id| id as usize >= vocab_size) {
                 return Err(ModelError::TokenOutOfRange { id, vocab_size });
             }
-            let q_start = packed.ids.len();
-            packed.ids.extend_from_slice(seq);
-            packed.positions.extend((ctx..len).map(|p| p as u32));
-            packed.spans.push(AttnSpan { q_start, q_len: seq.len(), kv_start: q_start, kv_len: len });
+            let q_start = self.ids.len();
+            self.ids.extend_from_slice(seq);
+            self.positions.extend((ctx..len).map(|p| p as u32));
+            self.spans.push(AttnSpan { q_start, q_len: seq.len(), kv_start: q_start, kv_len: len });
         }
-        Ok(packed)
+        Ok(())
     }
 
     /// Number of packed rows.

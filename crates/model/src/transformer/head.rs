@@ -79,6 +79,21 @@ pub struct HeadGrads<'g, Buf: ?Sized> {
     pub d_logits: Option<&'g Buf>,
 }
 
+/// The head's gradient buffers for `rows` rows (overwritten before they are read, so reusable).
+#[derive(Debug)]
+pub struct HeadGradScratch<O> {
+    /// `[rows, vocab]`.
+    d_logits: O,
+    /// `[rows, hidden]`: the gradient after the final norm.
+    d_xf: O,
+}
+
+impl<O> HeadGradScratch<O> {
+    pub fn new<T: Float, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
+        Ok(HeadGradScratch { d_logits: b.zeros(rows * cfg.vocab_size)?, d_xf: b.zeros(rows * cfg.hidden_size)? })
+    }
+}
+
 /// Writes the gradient of the last residual stream into `dx` and adds the head's parameter gradients.
 #[allow(clippy::too_many_arguments)]
 pub fn backward<T: Float, B: Backend<T>>(
@@ -90,9 +105,11 @@ pub fn backward<T: Float, B: Backend<T>>(
     d: HeadGrads<'_, B::Buf>,
     dx: &mut B::Buf,
     g: &mut Params<&mut B::Buf>,
+    s: &mut HeadGradScratch<B::Owned>,
 ) -> BackendResult {
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
-    let mut d_logits = b.zeros(rows * v)?;
+    let HeadGradScratch { d_logits, d_xf } = s;
+    // Written whole: `log_softmax_backward` writes every element, the first product into `d_xf` overwrites.
     b.log_softmax_backward(
         a.logits.borrow(),
         a.lse.borrow(),
@@ -100,21 +117,20 @@ pub fn backward<T: Float, B: Backend<T>>(
         d.targets,
         d.d_logprob,
         d.d_entropy,
-        d_logits.borrow_mut(),
+        (*d_logits).borrow_mut(),
     )?;
     if let Some(extra) = d.d_logits {
-        b.add(d_logits.borrow_mut(), extra)?;
+        b.add((*d_logits).borrow_mut(), extra)?;
     }
-    let mut d_xf = b.zeros(rows * h)?;
-    b.gemm(Gemm::linear_input_grad(rows, h, v), d_logits.borrow(), output_projection(p), d_xf.borrow_mut())?;
-    b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, d_xf.borrow_mut())?;
+    b.gemm(Gemm::linear_input_grad(rows, h, v), (*d_logits).borrow(), output_projection(p), (*d_xf).borrow_mut())?;
+    b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, (*d_xf).borrow_mut())?;
     let d_out_proj = match g.lm_head.as_deref_mut() {
         Some(head) => head,
         None => &mut *g.embed_tokens,
     };
-    b.gemm(Gemm::linear_weight_grad(rows, h, v), d_logits.borrow(), a.xf.borrow(), d_out_proj)?;
+    b.gemm(Gemm::linear_weight_grad(rows, h, v), (*d_logits).borrow(), a.xf.borrow(), d_out_proj)?;
     b.gemm(Gemm::linear_weight_grad(rows, h, 1), d.d_value, a.xf.borrow(), g.value_head)?;
     b.bias_backward(d.d_value, 1, g.value_bias)?;
     b.fill_zero(dx)?;
-    b.rms_norm_backward(d_xf.borrow(), a.x_final.borrow(), p.norm, a.inv_f.borrow(), h, dx, g.norm)
+    b.rms_norm_backward((*d_xf).borrow(), a.x_final.borrow(), p.norm, a.inv_f.borrow(), h, dx, g.norm)
 }

@@ -16,7 +16,7 @@ use crate::backend::{Backend, BackendResult, PagedSpan};
 use crate::config::ModelConfig;
 use crate::error::ModelError;
 use batch::PackedBatch;
-use head::{HeadActs, HeadGrads};
+use head::{HeadActs, HeadGradScratch, HeadGrads};
 use layer::{KvSource, LayerActs, LayerGradScratch};
 use params::Params;
 use selfplay_tensor::Float;
@@ -27,6 +27,11 @@ pub struct Activations<O> {
     /// One set per layer when training; a single reused set for inference.
     pub layers: Vec<LayerActs<O>>,
     pub head: HeadActs<O>,
+    /// The residual stream, `[rows, hidden]`: after the last layer it is the head's input.
+    pub residual: O,
+    /// The rows the head reads, `[head rows, hidden]`, when it runs on some rows only
+    /// ([`Activations::for_head_rows`]).
+    pub head_input: Option<O>,
     /// The packed rows the buffers hold.
     pub rows: usize,
 }
@@ -43,6 +48,8 @@ impl<O> Activations<O> {
         Ok(Activations {
             layers: (0..sets).map(|_| LayerActs::new(b, cfg, rows)).collect::<BackendResult<_>>()?,
             head: HeadActs::new(b, cfg, rows)?,
+            residual: b.zeros(rows * cfg.hidden_size)?,
+            head_input: None,
             rows,
         })
     }
@@ -55,7 +62,36 @@ impl<O> Activations<O> {
         rows: usize,
         head_rows: usize,
     ) -> BackendResult<Self> {
-        Ok(Activations { layers: vec![LayerActs::new(b, cfg, rows)?], head: HeadActs::new(b, cfg, head_rows)?, rows })
+        Ok(Activations {
+            layers: vec![LayerActs::new(b, cfg, rows)?],
+            head: HeadActs::new(b, cfg, head_rows)?,
+            residual: b.zeros(rows * cfg.hidden_size)?,
+            head_input: Some(b.zeros(head_rows * cfg.hidden_size)?),
+            rows,
+        })
+    }
+}
+
+/// Gradient buffers of one backward pass over `rows` packed tokens, reusable by the next pass of
+/// the same size (every buffer is overwritten before it is read).
+#[derive(Debug)]
+pub struct GradScratch<O> {
+    /// The gradient of the residual stream, `[rows, hidden]`.
+    dx: O,
+    head: HeadGradScratch<O>,
+    layer: LayerGradScratch<O>,
+    /// The packed rows the buffers hold.
+    pub rows: usize,
+}
+
+impl<O> GradScratch<O> {
+    pub fn new<T: Float, B: Backend<T, Owned = O>>(b: &B, cfg: &ModelConfig, rows: usize) -> BackendResult<Self> {
+        Ok(GradScratch {
+            dx: b.zeros(rows * cfg.hidden_size)?,
+            head: HeadGradScratch::new(b, cfg, rows)?,
+            layer: LayerGradScratch::new(b, cfg, rows)?,
+            rows,
+        })
     }
 }
 
@@ -79,8 +115,8 @@ pub fn forward<T: Float, B: Backend<T>>(
     acts: &mut Activations<B::Owned>,
     cache: Option<CacheStep<'_, B::Owned>>,
 ) -> Result<(), ModelError> {
-    let x = decoder(b, cfg, p, batch, acts, cache)?;
-    Ok(head::forward(b, cfg, p, batch.rows(), x.borrow(), &mut acts.head)?)
+    decoder(b, cfg, p, batch, acts, cache)?;
+    Ok(head::forward(b, cfg, p, batch.rows(), acts.residual.borrow(), &mut acts.head)?)
 }
 
 /// [`forward`] with the head (final norm, logits, values) run only on the packed rows `head_rows`,
@@ -98,15 +134,18 @@ pub fn forward_rows<T: Float, B: Backend<T>>(
     if head_rows.iter().any(|&r| r as usize >= batch.rows()) {
         return Err(ModelError::value("head rows", "outside the batch"));
     }
-    let x = decoder(b, cfg, p, batch, acts, cache)?;
+    decoder(b, cfg, p, batch, acts, cache)?;
     let h = cfg.hidden_size;
+    let Some(picked) = acts.head_input.as_mut() else {
+        return Err(ModelError::value("activations", "made without head rows"));
+    };
     // Gathering rows is an embedding lookup with the residual stream as the table.
-    let mut picked = b.zeros(head_rows.len() * h)?;
-    b.embedding(x.borrow(), head_rows, h, picked.borrow_mut())?;
-    Ok(head::forward(b, cfg, p, head_rows.len(), picked.borrow(), &mut acts.head)?)
+    b.embedding(acts.residual.borrow(), head_rows, h, (*picked).borrow_mut())?;
+    Ok(head::forward(b, cfg, p, head_rows.len(), (*picked).borrow(), &mut acts.head)?)
 }
 
-/// The embedding and every decoder layer: the residual stream after the last layer, `[rows, hidden]`.
+/// The embedding and every decoder layer: leaves the residual stream after the last layer in
+/// `acts.residual`, `[rows, hidden]`.
 fn decoder<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
@@ -114,7 +153,7 @@ fn decoder<T: Float, B: Backend<T>>(
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
     mut cache: Option<CacheStep<'_, B::Owned>>,
-) -> Result<B::Owned, ModelError> {
+) -> Result<(), ModelError> {
     let layers = p.layers.len();
     if acts.layers.is_empty() || (acts.layers.len() > 1 && acts.layers.len() != layers) {
         return Err(ModelError::length("activation layers", layers, acts.layers.len()));
@@ -124,8 +163,7 @@ fn decoder<T: Float, B: Backend<T>>(
     {
         return Err(ModelError::CacheMismatch { what: "layers", expected: layers, got: step.layers.len() });
     }
-    let rows = batch.rows();
-    let mut x = b.zeros(rows * cfg.hidden_size)?;
+    let x = &mut acts.residual;
     b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut())?;
     let last_set = acts.layers.len().saturating_sub(1);
     for (l, lp) in p.layers.iter().enumerate() {
@@ -147,7 +185,7 @@ fn decoder<T: Float, B: Backend<T>>(
         };
         layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv)?;
     }
-    Ok(x)
+    Ok(())
 }
 
 /// Back-propagates per-row gradients of (chosen-token log-probability, entropy, value) through a
@@ -162,17 +200,36 @@ pub fn backward<T: Float, B: Backend<T>>(
     d: HeadGrads<'_, B::Buf>,
     g: &mut Params<&mut B::Buf>,
 ) -> Result<(), ModelError> {
+    let mut scratch = GradScratch::new(b, cfg, batch.rows())?;
+    backward_with(b, cfg, p, batch, acts, d, g, &mut scratch)
+}
+
+/// [`backward`] in caller-owned gradient buffers for `batch.rows()` rows (refused otherwise), so a
+/// training loop reuses them from step to step. The numbers are the same as [`backward`]'s.
+#[allow(clippy::too_many_arguments)]
+pub fn backward_with<T: Float, B: Backend<T>>(
+    b: &B,
+    cfg: &ModelConfig,
+    p: &Params<&B::Buf>,
+    batch: &PackedBatch,
+    acts: &Activations<B::Owned>,
+    d: HeadGrads<'_, B::Buf>,
+    g: &mut Params<&mut B::Buf>,
+    scratch: &mut GradScratch<B::Owned>,
+) -> Result<(), ModelError> {
     if acts.layers.len() != p.layers.len() || g.layers.len() != p.layers.len() {
         return Err(ModelError::NoActivations);
     }
     let rows = batch.rows();
-    let mut dx = b.zeros(rows * cfg.hidden_size)?;
-    head::backward(b, cfg, p, rows, &acts.head, d, dx.borrow_mut(), g)?;
-    let mut scratch = LayerGradScratch::new(b, cfg, rows)?;
-    for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
-        layer::backward(b, cfg, lp, batch, a, dx.borrow_mut(), lg, &mut scratch)?;
+    if scratch.rows != rows {
+        return Err(ModelError::length("gradient scratch rows", rows, scratch.rows));
     }
-    Ok(b.embedding_backward(dx.borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)?)
+    let GradScratch { dx, head: head_scratch, layer: layer_scratch, .. } = scratch;
+    head::backward(b, cfg, p, rows, &acts.head, d, (*dx).borrow_mut(), g, head_scratch)?;
+    for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
+        layer::backward(b, cfg, lp, batch, a, (*dx).borrow_mut(), lg, layer_scratch)?;
+    }
+    Ok(b.embedding_backward((*dx).borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)?)
 }
 
 #[cfg(test)]

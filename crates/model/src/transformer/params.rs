@@ -179,9 +179,23 @@ impl<S> Params<S> {
     }
 }
 
+/// An empty vector of element type `U` on `v`'s allocation when `T` and `U` have the same size and
+/// alignment (types that differ only in lifetimes, e.g. views of two borrows), else an empty vector
+/// that has allocated nothing: how a pass reuses the vectors of views it builds.
+pub fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
+    v.clear();
+    // An empty source collects in place (std's in-place iteration), or into `Vec::new()`.
+    v.into_iter().filter_map(|_| None).collect()
+}
+
 impl<'a> Params<&'a [f32]> {
     /// Borrows every tensor of `w`.
     pub fn from_weights(w: &'a ModelWeights) -> Self {
+        Self::from_weights_in(w, Vec::with_capacity(w.layers.len()))
+    }
+
+    /// [`Params::from_weights`] with the layer views in `layers`' allocation (cleared first).
+    pub fn from_weights_in(w: &'a ModelWeights, mut layers: Vec<LayerParams<&'a [f32]>>) -> Self {
         let layer = |l: &'a LayerWeights| LayerParams {
             input_layernorm: l.input_layernorm.data(),
             q_proj: l.q_proj.data(),
@@ -197,9 +211,11 @@ impl<'a> Params<&'a [f32]> {
             up_proj: l.up_proj.data(),
             down_proj: l.down_proj.data(),
         };
+        layers.clear();
+        layers.extend(w.layers.iter().map(layer));
         Params {
             embed_tokens: w.embed_tokens.data(),
-            layers: w.layers.iter().map(layer).collect(),
+            layers,
             norm: w.norm.data(),
             lm_head: w.lm_head.as_ref().map(|t| t.data()),
             value_head: w.value_head.data(),
@@ -211,6 +227,12 @@ impl<'a> Params<&'a [f32]> {
 impl<'a> Params<&'a mut [f32]> {
     /// Borrows every tensor of `w` mutably (a gradient buffer the backward pass adds into).
     pub fn from_weights_mut(w: &'a mut ModelWeights) -> Self {
+        let n = w.layers.len();
+        Self::from_weights_mut_in(w, Vec::with_capacity(n))
+    }
+
+    /// [`Params::from_weights_mut`] with the layer views in `layers`' allocation (cleared first).
+    pub fn from_weights_mut_in(w: &'a mut ModelWeights, mut layers: Vec<LayerParams<&'a mut [f32]>>) -> Self {
         let layer = |l: &'a mut LayerWeights| LayerParams {
             input_layernorm: l.input_layernorm.data_mut(),
             q_proj: l.q_proj.data_mut(),
@@ -226,9 +248,11 @@ impl<'a> Params<&'a mut [f32]> {
             up_proj: l.up_proj.data_mut(),
             down_proj: l.down_proj.data_mut(),
         };
+        layers.clear();
+        layers.extend(w.layers.iter_mut().map(layer));
         Params {
             embed_tokens: w.embed_tokens.data_mut(),
-            layers: w.layers.iter_mut().map(layer).collect(),
+            layers,
             norm: w.norm.data_mut(),
             lm_head: w.lm_head.as_mut().map(|t| t.data_mut()),
             value_head: w.value_head.data_mut(),

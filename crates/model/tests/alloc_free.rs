@@ -1,0 +1,451 @@
+//! Counts heap allocations of one training step and one decode step after warm-up.
+//!
+//! A counting `#[global_allocator]` attributes every allocation made while a measurement is on to
+//! either the model's own code or the backend's kernels: the model runs on [`Counted`], a backend
+//! that delegates every op to [`CpuBackend`] and marks the calling thread as "inside the backend"
+//! for the op's duration. Everything runs in a local rayon pool of one thread, so every op (and any
+//! parallel iterator inside it) runs on the thread that marks it, and `gemm` runs unthreaded.
+//! Allocations on any other thread while measuring are counted too (and reported), so nothing
+//! escapes the count; the tests of this file take a lock so they never measure each other.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use rand_chacha::ChaCha8Rng;
+use selfplay_model::backend::{AttnShape, AttnSpan, BackendResult, Gemm, PagedSpan, RopeDirection};
+use selfplay_model::{
+    Architecture, Backend, CpuBackend, HostAccess, Model, ModelConfig, ModelError, ModelWeights, Sampled,
+    SamplingParams, SequenceGrads, init_weights,
+};
+
+struct Counting;
+
+static ON: AtomicBool = AtomicBool::new(false);
+static MODEL: AtomicUsize = AtomicUsize::new(0);
+static KERNELS: AtomicUsize = AtomicUsize::new(0);
+static OTHER_THREADS: AtomicUsize = AtomicUsize::new(0);
+
+thread_local! {
+    /// Whether this thread runs the measured code.
+    static MEASURED: Cell<bool> = const { Cell::new(false) };
+    /// Nesting depth of backend ops on this thread.
+    static IN_BACKEND: Cell<u32> = const { Cell::new(0) };
+}
+
+fn note() {
+    if !ON.load(Ordering::Relaxed) {
+        return;
+    }
+    let measured = MEASURED.try_with(Cell::get).unwrap_or(false);
+    let counter = if !measured {
+        &OTHER_THREADS
+    } else if IN_BACKEND.try_with(Cell::get).unwrap_or(0) > 0 {
+        &KERNELS
+    } else {
+        &MODEL
+    };
+    counter.fetch_add(1, Ordering::Relaxed);
+}
+
+// SAFETY: every method forwards to `System` unchanged; counting touches only atomics and
+// const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: the caller's contract, forwarded.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations made by one measured closure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Counts {
+    /// By the model's own code (everything outside backend ops).
+    model: usize,
+    /// Inside the backend's ops (the CPU kernels).
+    kernels: usize,
+    /// On threads other than the measured one.
+    other_threads: usize,
+}
+
+fn measure<R>(f: impl FnOnce() -> R) -> (R, Counts) {
+    for c in [&MODEL, &KERNELS, &OTHER_THREADS] {
+        c.store(0, Ordering::SeqCst);
+    }
+    MEASURED.with(|m| m.set(true));
+    ON.store(true, Ordering::SeqCst);
+    let r = f();
+    ON.store(false, Ordering::SeqCst);
+    MEASURED.with(|m| m.set(false));
+    let counts = Counts {
+        model: MODEL.load(Ordering::SeqCst),
+        kernels: KERNELS.load(Ordering::SeqCst),
+        other_threads: OTHER_THREADS.load(Ordering::SeqCst),
+    };
+    (r, counts)
+}
+
+/// Marks the current thread as inside a backend op while alive.
+struct InBackend;
+
+impl InBackend {
+    fn enter() -> Self {
+        IN_BACKEND.with(|d| d.set(d.get() + 1));
+        InBackend
+    }
+}
+
+impl Drop for InBackend {
+    fn drop(&mut self) {
+        IN_BACKEND.with(|d| d.set(d.get() - 1));
+    }
+}
+
+/// [`CpuBackend`] with every op marked (see the module docs).
+#[derive(Debug, Clone, Copy, Default)]
+struct Counted;
+
+macro_rules! delegate {
+    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
+        $(fn $name(&self, $($arg: $ty),*) -> $ret {
+            let _mark = InBackend::enter();
+            Backend::<f32>::$name(&CpuBackend, $($arg),*)
+        })*
+    };
+}
+
+impl Backend<f32> for Counted {
+    type Buf = [f32];
+    type Owned = Vec<f32>;
+
+    delegate! {
+        zeros(len: usize) -> BackendResult<Vec<f32>>;
+        upload(data: &[f32]) -> BackendResult<Vec<f32>>;
+        download(buf: &[f32], out: &mut [f32]) -> BackendResult;
+        fill_zero(buf: &mut [f32]) -> BackendResult;
+        copy_rows(src: &[f32], src_row: usize, dst: &mut [f32], dst_row: usize, rows: usize, cols: usize) -> BackendResult;
+        embedding(table: &[f32], ids: &[u32], dim: usize, out: &mut [f32]) -> BackendResult;
+        embedding_backward(d_out: &[f32], ids: &[u32], dim: usize, d_table: &mut [f32]) -> BackendResult;
+        gemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> BackendResult;
+        add_bias(x: &mut [f32], bias: &[f32], cols: usize) -> BackendResult;
+        bias_backward(d_y: &[f32], cols: usize, d_bias: &mut [f32]) -> BackendResult;
+        add(x: &mut [f32], y: &[f32]) -> BackendResult;
+        rms_norm(x: &[f32], w: &[f32], eps: f64, cols: usize, out: &mut [f32], inv_rms: &mut [f32]) -> BackendResult;
+        rms_norm_backward(d_out: &[f32], x: &[f32], w: &[f32], inv_rms: &[f32], cols: usize, d_x: &mut [f32], d_w: &mut [f32]) -> BackendResult;
+        rope(x: &mut [f32], positions: &[u32], heads: usize, head_dim: usize, theta: f64, direction: RopeDirection) -> BackendResult;
+        attention(q: &[f32], k: &[f32], v: &[f32], spans: &[AttnSpan], shape: AttnShape, out: &mut [f32], lse: Option<&mut [f32]>) -> BackendResult;
+        paged_attention(q: &[f32], k_pool: &[f32], v_pool: &[f32], spans: &[PagedSpan<'_>], block_size: usize, shape: AttnShape, out: &mut [f32], lse: Option<&mut [f32]>) -> BackendResult;
+        copy_rows_within(buf: &mut [f32], src_row: usize, dst_row: usize, rows: usize, cols: usize) -> BackendResult;
+        attention_backward(q: &[f32], k: &[f32], v: &[f32], out: &[f32], d_out: &[f32], lse: &[f32], spans: &[AttnSpan], shape: AttnShape, d_q: &mut [f32], d_k: &mut [f32], d_v: &mut [f32]) -> BackendResult;
+        swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> BackendResult;
+        swiglu_backward(gate: &[f32], up: &[f32], d_out: &[f32], d_gate: &mut [f32], d_up: &mut [f32]) -> BackendResult;
+        log_softmax_stats(logits: &[f32], vocab: usize, lse: &mut [f32], entropy: &mut [f32]) -> BackendResult;
+        log_softmax_backward(logits: &[f32], lse: &[f32], entropy: &[f32], targets: &[u32], d_logprob: &[f32], d_entropy: &[f32], d_logits: &mut [f32]) -> BackendResult;
+        sample(logits: &[f32], vocab: usize, params: &SamplingParams, rngs: &mut [ChaCha8Rng]) -> Result<Vec<Sampled>, ModelError>;
+    }
+}
+
+impl HostAccess for Counted {
+    fn as_host(buf: &[f32]) -> Option<&[f32]> {
+        Some(buf)
+    }
+    fn from_host(data: &[f32]) -> Option<&[f32]> {
+        Some(data)
+    }
+    fn from_host_mut(data: &mut [f32]) -> Option<&mut [f32]> {
+        Some(data)
+    }
+}
+
+/// The tests of this file measure one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn cfg() -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Qwen2,
+        vocab_size: 61,
+        hidden_size: 32,
+        intermediate_size: 48,
+        num_hidden_layers: 2,
+        num_attention_heads: 4,
+        num_key_value_heads: 2,
+        head_dim: 8,
+        rms_norm_eps: 1e-6,
+        rope_theta: 10000.0,
+        max_position_embeddings: 128,
+        tie_word_embeddings: false,
+        attention_bias: true,
+        o_proj_bias: false,
+        bos_token_id: None,
+        eos_token_id: None,
+    }
+}
+
+fn model() -> Model<Counted> {
+    let c = cfg();
+    let w = init_weights(&c, 0.1, 11).unwrap();
+    Model::with_backend(c, w, Counted).unwrap()
+}
+
+fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(f)
+}
+
+fn sequences() -> Vec<Vec<u32>> {
+    vec![(0..23).map(|i| (i * 7 + 3) % 61).collect(), (0..17).map(|i| (i * 5 + 1) % 61).collect(), vec![4, 9, 2]]
+}
+
+/// FNV-1a over the bits of every value (a fingerprint for comparing runs bit for bit).
+fn fingerprint<'a>(values: impl IntoIterator<Item = &'a f32>) -> u64 {
+    values.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, x| (h ^ u64::from(x.to_bits())).wrapping_mul(0x100_0000_01b3))
+}
+
+/// One training step's allocations, phase by phase.
+#[derive(Debug, Default)]
+struct TrainCounts {
+    zero_grads: Counts,
+    forward: Counts,
+    stats: Counts,
+    backward: Counts,
+    recycle: Counts,
+}
+
+/// Per-sequence loss-gradient buffers, reused across steps.
+struct LossBufs {
+    d_logprobs: Vec<Vec<f32>>,
+    d_entropies: Vec<Vec<f32>>,
+    d_values: Vec<Vec<f32>>,
+    d_logits: Vec<f32>,
+}
+
+impl LossBufs {
+    fn new(seqs: &[Vec<u32>], vocab: usize) -> Self {
+        LossBufs {
+            d_logprobs: seqs.iter().map(|s| vec![0.0; s.len() - 1]).collect(),
+            d_entropies: seqs.iter().map(|s| vec![0.0; s.len() - 1]).collect(),
+            d_values: seqs.iter().map(|s| vec![0.0; s.len()]).collect(),
+            d_logits: vec![0.0; seqs[2].len() * vocab],
+        }
+    }
+}
+
+/// A loss with every kind of term: cross-entropy, an entropy bonus, value regression to 0.5, and
+/// (on the last sequence) a term written in the logits.
+fn loss_grads(stats: &[selfplay_model::TokenStats], logits: &[f32], bufs: &mut LossBufs) {
+    for (i, s) in stats.iter().enumerate() {
+        let n = s.logprobs.len() as f32;
+        bufs.d_logprobs[i].iter_mut().for_each(|d| *d = -1.0 / n);
+        bufs.d_entropies[i].iter_mut().zip(&s.entropies).for_each(|(d, &e)| *d = -0.01 * e.signum());
+        bufs.d_values[i].iter_mut().zip(&s.values).for_each(|(d, &v)| *d = v - 0.5);
+    }
+    bufs.d_logits.iter_mut().zip(logits).for_each(|(d, &z)| *d = 0.001 * z);
+}
+
+fn seq_grads(bufs: &LossBufs) -> [SequenceGrads<'_>; 3] {
+    std::array::from_fn(|i| SequenceGrads {
+        d_logprobs: &bufs.d_logprobs[i],
+        d_entropies: Some(&bufs.d_entropies[i]),
+        d_values: Some(&bufs.d_values[i]),
+        d_logits: (i == 2).then_some(bufs.d_logits.as_slice()),
+    })
+}
+
+/// One training step through the allocating API (a fresh gradient buffer, fresh statistics);
+/// returns its counts and a fingerprint of the logits, statistics and gradient.
+fn train_step_allocating(
+    model: &Model<Counted>,
+    batch: &[&[u32]],
+    grads: &mut ModelWeights,
+    bufs: &mut LossBufs,
+) -> (TrainCounts, u64) {
+    let mut c = TrainCounts::default();
+    let zeroed;
+    (zeroed, c.zero_grads) = measure(|| grads.zeros_like());
+    *grads = zeroed;
+    let pass;
+    (pass, c.forward) = measure(|| model.forward_train(batch).unwrap());
+    let stats;
+    (stats, c.stats) = measure(|| pass.token_stats());
+    loss_grads(&stats, pass.seq_logits(2).unwrap(), bufs);
+    let g = seq_grads(bufs);
+    ((), c.backward) = measure(|| model.backward(&pass, &g, grads).unwrap());
+    let mut bits: Vec<f32> = (0..3).flat_map(|i| pass.seq_logits(i).unwrap().to_vec()).collect();
+    bits.extend(stats.iter().flat_map(|s| s.logprobs.iter().chain(&s.entropies).chain(&s.values)));
+    grads.for_each(|_, t| bits.extend_from_slice(t.data()));
+    ((), c.recycle) = measure(|| model.recycle(pass));
+    (c, fingerprint(&bits))
+}
+
+/// One training step in reused buffers: the gradient zeroed in place, statistics into `stats`.
+fn train_step(
+    model: &Model<Counted>,
+    batch: &[&[u32]],
+    grads: &mut ModelWeights,
+    stats: &mut Vec<selfplay_model::TokenStats>,
+    bufs: &mut LossBufs,
+) -> (TrainCounts, u64) {
+    let mut c = TrainCounts::default();
+    ((), c.zero_grads) = measure(|| grads.fill_zero());
+    let pass;
+    (pass, c.forward) = measure(|| model.forward_train(batch).unwrap());
+    ((), c.stats) = measure(|| pass.token_stats_into(stats));
+    loss_grads(stats, pass.seq_logits(2).unwrap(), bufs);
+    let g = seq_grads(bufs);
+    ((), c.backward) = measure(|| model.backward(&pass, &g, grads).unwrap());
+    let mut bits: Vec<f32> = (0..3).flat_map(|i| pass.seq_logits(i).unwrap().to_vec()).collect();
+    bits.extend(stats.iter().flat_map(|s| s.logprobs.iter().chain(&s.entropies).chain(&s.values)));
+    grads.for_each(|_, t| bits.extend_from_slice(t.data()));
+    ((), c.recycle) = measure(|| model.recycle(pass));
+    (c, fingerprint(&bits))
+}
+
+#[test]
+fn training_step_allocates_nothing_in_the_model_after_warm_up() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    one_thread(|| {
+        let seqs = sequences();
+        let batch: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        // The allocating API on a fresh model: the reference numbers.
+        let fresh = model();
+        let mut grads = fresh.weights().zeros_like();
+        let mut bufs = LossBufs::new(&seqs, fresh.config().vocab_size);
+        let (counts, reference) = train_step_allocating(&fresh, &batch, &mut grads, &mut bufs);
+        eprintln!("allocating API: {counts:?}");
+
+        let model = model();
+        let mut grads = model.weights().zeros_like();
+        let mut stats = Vec::new();
+        for step in 0..4 {
+            let (c, print) = train_step(&model, &batch, &mut grads, &mut stats, &mut bufs);
+            eprintln!("training step {step}: {c:?}");
+            assert_eq!(print, reference, "step {step} computes the allocating API's numbers bit for bit");
+            let phases = [c.zero_grads, c.forward, c.stats, c.backward, c.recycle];
+            assert!(phases.iter().all(|p| p.other_threads == 0), "{c:?}");
+            if step > 0 {
+                assert!(phases.iter().all(|p| p.model == 0), "step {step} allocates in the model: {c:?}");
+            }
+        }
+    });
+}
+
+#[test]
+fn training_step_allocations() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    one_thread(|| {
+        let model = model();
+        let seqs = sequences();
+        let batch: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let mut grads = model.weights().zeros_like();
+        let mut bufs = LossBufs::new(&seqs, model.config().vocab_size);
+        let mut prints = Vec::new();
+        for step in 0..4 {
+            let (counts, print) = train_step_allocating(&model, &batch, &mut grads, &mut bufs);
+            eprintln!("training step {step}: {counts:?}");
+            prints.push(print);
+        }
+        eprintln!("training fingerprint {:016x}", prints[0]);
+        assert!(prints.iter().all(|&p| p == prints[0]), "every step computes the same numbers");
+    });
+}
+
+#[test]
+fn decode_step_allocations() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    one_thread(|| {
+        let model = model();
+        let vocab = model.config().vocab_size;
+        let mut cache = model.new_cache(32).unwrap();
+        let seqs: Vec<_> = (0..3).map(|_| cache.add_sequence().unwrap()).collect();
+        let prompts = sequences();
+        let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+        let out = model.forward_cached(&mut cache, &seqs, &prompts).unwrap();
+        let argmax = |row: &[f32]| {
+            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32
+        };
+        let mut next: [u32; 3] = std::array::from_fn(|i| {
+            let len = prompts[i].len();
+            argmax(&out[i].logits.data()[(len - 1) * vocab..])
+        });
+        let mut bits = Vec::new();
+        for step in 0..16 {
+            let tokens: [&[u32]; 3] = std::array::from_fn(|i| std::slice::from_ref(&next[i]));
+            let (out, counts) = measure(|| model.forward_cached(&mut cache, &seqs, &tokens).unwrap());
+            eprintln!("decode step {step}: {counts:?}");
+            for (n, o) in next.iter_mut().zip(&out) {
+                *n = argmax(o.logits.data());
+                bits.extend_from_slice(o.logits.data());
+                bits.extend_from_slice(&o.values);
+            }
+        }
+        eprintln!("decode fingerprint {:016x}", fingerprint(&bits));
+    });
+}
+
+#[test]
+fn decode_step_allocates_only_amortised_growth_in_the_model_after_warm_up() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    one_thread(|| {
+        let model = model();
+        let vocab = model.config().vocab_size;
+        let prompts = sequences();
+        let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+        // Two caches stepped alike: one through `forward_cached` (the reference), one through
+        // `forward_cached_into`.
+        let (mut a, mut b) = (model.new_cache(32).unwrap(), model.new_cache(32).unwrap());
+        let seqs: Vec<_> = (0..3).map(|_| a.add_sequence().unwrap()).collect();
+        let seqs_b: Vec<_> = (0..3).map(|_| b.add_sequence().unwrap()).collect();
+        let mut out = selfplay_model::StepOutputs::default();
+        let want = model.forward_cached(&mut a, &seqs, &prompts).unwrap();
+        model.forward_cached_into(&mut b, &seqs_b, &prompts, &mut out).unwrap();
+        let argmax = |row: &[f32]| {
+            row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32
+        };
+        let mut next = [0u32; 3];
+        for (i, w) in want.iter().enumerate() {
+            assert_eq!(w.logits.data(), out.logits(i).unwrap());
+            assert_eq!(w.values, out.values(i).unwrap());
+            next[i] = argmax(out.last_logits(i).unwrap());
+            assert_eq!(next[i], argmax(&w.logits.data()[(prompts[i].len() - 1) * vocab..]));
+        }
+        let mut total = 0;
+        for step in 0..16 {
+            let tokens: [&[u32]; 3] = std::array::from_fn(|i| std::slice::from_ref(&next[i]));
+            let want = model.forward_cached(&mut a, &seqs, &tokens).unwrap();
+            let ((), counts) = measure(|| model.forward_cached_into(&mut b, &seqs_b, &tokens, &mut out).unwrap());
+            eprintln!("decode step {step}: {counts:?}");
+            for (i, (n, w)) in next.iter_mut().zip(&want).enumerate() {
+                let got = out.last_logits(i).unwrap();
+                assert!(w.logits.data().iter().zip(got).all(|(x, y)| x.to_bits() == y.to_bits()), "step {step}");
+                assert_eq!(w.values, out.values(i).unwrap());
+                *n = argmax(got);
+            }
+            assert_eq!(counts.other_threads, 0);
+            // What remains is amortised growth (capacity doubling) of a sequence's token list and
+            // block tables as it grows: at most one on a step, a handful over the whole decode.
+            if step > 0 {
+                assert!(counts.model <= 1, "step {step}: {counts:?}");
+                total += counts.model;
+            }
+        }
+        assert!(total <= 3, "{total} allocations in 15 decode steps");
+    });
+}
