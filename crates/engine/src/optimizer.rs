@@ -2,7 +2,7 @@
 //! with the usual exemptions from weight decay (norms, biases, value-head bias) and global-norm clipping.
 
 use selfplay_learn::LearnError;
-use selfplay_learn::optim::{AdamW, AdamWConfig, AdamWState, clip_grad_norm};
+use selfplay_learn::optim::{AdamW, AdamWConfig, AdamWState, clip_grad_norm_with};
 use selfplay_learn::schedule::WarmupCosine;
 use selfplay_model::ModelWeights;
 
@@ -61,15 +61,14 @@ impl ModelOptimizer {
         Ok(ModelOptimizer { adamw, schedule, config })
     }
 
-    /// Clips `grads` and applies one AdamW step at the schedule's learning rate for the current step.
+    /// Clips `grads` and applies one AdamW step at the schedule's learning rate for the current step. Walks
+    /// parameters and gradients in place (in `named()` order, without building the names): allocates nothing.
     pub fn step(&mut self, weights: &mut ModelWeights, grads: &mut ModelWeights) -> Result<UpdateStats, LearnError> {
-        // Walked in `named()` order without building the names.
-        let mut grad_slices: Vec<&mut [f32]> = grads.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
-        let grad_norm = clip_grad_norm(&mut grad_slices, self.config.max_grad_norm);
+        let grad_norm = clip_grad_norm_with(self.config.max_grad_norm, |visit| {
+            grads.for_each_mut(|_, g| visit(g.data_mut()));
+        });
         let lr = self.schedule.lr(self.config.lr, self.adamw.step_count());
-        let grad_refs: Vec<&[f32]> = grad_slices.iter().map(|g| &**g).collect();
-        let mut params: Vec<&mut [f32]> = weights.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
-        self.adamw.step(&mut params, &grad_refs, lr)?;
+        self.adamw.step_with(lr, |visit| weights.for_each_pair_mut(grads, |p, g| visit(p.data_mut(), g.data())))?;
         Ok(UpdateStats { grad_norm, lr })
     }
 

@@ -197,6 +197,35 @@ impl ModelWeights {
         f(ParamName::top("value_head.bias"), &mut self.value_bias);
     }
 
+    /// The parameter `name` names, if the model has it.
+    pub fn get(&self, name: ParamName) -> Option<&Tensor<f32>> {
+        let Some(i) = name.layer else {
+            return match name.name {
+                "model.embed_tokens.weight" => Some(&self.embed_tokens),
+                "model.norm.weight" => Some(&self.norm),
+                "lm_head.weight" => self.lm_head.as_ref(),
+                "value_head.weight" => Some(&self.value_head),
+                "value_head.bias" => Some(&self.value_bias),
+                _ => None,
+            };
+        };
+        let mut found = None;
+        let layer = self.layers.get(i)?;
+        each_layer_tensor!(layer, |s: &'static str, t| if s == name.name { found = Some(t) }, &);
+        found
+    }
+
+    /// Calls `f` on every parameter of `self` (mutably) with the same-named one of `other`, in
+    /// [`ModelWeights::for_each`] order: an optimizer walks weights and gradients together this way,
+    /// allocating nothing. Parameters `other` lacks are skipped (the caller's count shows it).
+    pub fn for_each_pair_mut(&mut self, other: &ModelWeights, mut f: impl FnMut(&mut Tensor<f32>, &Tensor<f32>)) {
+        self.for_each_mut(|name, t| {
+            if let Some(o) = other.get(name) {
+                f(t, o);
+            }
+        });
+    }
+
     /// Every parameter with its Hugging Face name, in [`ModelWeights::for_each`] order.
     pub fn named(&self) -> Vec<(String, &Tensor<f32>)> {
         let mut out = Vec::new();

@@ -25,17 +25,22 @@ fn sum_of_squares(g: &[f32]) -> f64 {
 /// skip the step ([`crate::optim::AdamW::step`] also rejects such gradients). A NaN or negative `max_norm`
 /// clips nothing; `max_norm = 0` zeroes the gradients, as in PyTorch.
 pub fn clip_grad_norm(grads: &mut [&mut [f32]], max_norm: f32) -> f32 {
-    let norm = libm::sqrt(grads.iter().map(|g| sum_of_squares(g)).sum::<f64>()) as f32;
+    clip_grad_norm_with(max_norm, |visit| grads.iter_mut().for_each(|g| visit(g)))
+}
+
+/// [`clip_grad_norm`] over tensors the caller walks instead of a list of slices, so clipping a model's
+/// gradients builds no vector: `walk` calls its visitor once per tensor, in a fixed order; it is called once to
+/// measure and, when clipping, once more to scale. Same numbers as [`clip_grad_norm`] over the same tensors.
+pub fn clip_grad_norm_with(max_norm: f32, mut walk: impl FnMut(&mut dyn FnMut(&mut [f32]))) -> f32 {
+    let mut squares = -0.0f64;
+    walk(&mut |g| squares += sum_of_squares(g));
+    let norm = libm::sqrt(squares) as f32;
     if !norm.is_finite() || max_norm.is_nan() || max_norm < 0.0 {
         return norm;
     }
     let scale = (f64::from(max_norm) / (f64::from(norm) + 1e-6)) as f32;
     if scale < 1.0 {
-        for g in grads.iter_mut() {
-            for x in g.iter_mut() {
-                *x *= scale;
-            }
-        }
+        walk(&mut |g| g.iter_mut().for_each(|x| *x *= scale));
     }
     norm
 }

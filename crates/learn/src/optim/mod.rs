@@ -4,7 +4,7 @@ mod adamw;
 mod clip;
 
 pub use adamw::{AdamW, AdamWConfig, AdamWState};
-pub use clip::{clip_grad_norm, global_grad_norm};
+pub use clip::{clip_grad_norm, clip_grad_norm_with, global_grad_norm};
 
 /// Square root that LLVM can vectorise: the std method lowers to the `sqrt` intrinsic; `no_std` falls back to libm.
 #[inline(always)]

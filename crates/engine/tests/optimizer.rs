@@ -1,0 +1,110 @@
+//! The optimizer step over a model's weights: the same bits as AdamW and clipping over lists of slices (the
+//! learn crate's reference path), and no allocation after the first step (counted by a global allocator).
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use selfplay_engine::optimizer::{ModelOptimizer, OptimConfig};
+use selfplay_learn::optim::{AdamW, AdamWConfig, clip_grad_norm};
+use selfplay_model::{Architecture, ModelConfig, ModelWeights, init_weights};
+
+/// Counts allocations (and reallocations) of the whole test binary.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: defers every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` through `alloc`/`realloc` above.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: as for `dealloc`, and `new_size` is the caller's, valid by `realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn config() -> ModelConfig {
+    ModelConfig {
+        architecture: Architecture::Llama,
+        vocab_size: 19,
+        hidden_size: 16,
+        intermediate_size: 24,
+        num_hidden_layers: 2,
+        num_attention_heads: 2,
+        num_key_value_heads: 1,
+        head_dim: 8,
+        rms_norm_eps: 1e-5,
+        rope_theta: 10_000.0,
+        max_position_embeddings: 32,
+        tie_word_embeddings: false,
+        attention_bias: true,
+        o_proj_bias: true,
+        bos_token_id: None,
+        eos_token_id: None,
+    }
+}
+
+/// Gradients with a recognisable pattern, large enough for clipping to act.
+fn gradients(weights: &ModelWeights, step: usize) -> ModelWeights {
+    let mut grads = weights.zeros_like();
+    let mut k = step;
+    grads.for_each_mut(|_, t| {
+        for x in t.data_mut() {
+            k = k.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            *x = ((k >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 3.0;
+        }
+    });
+    grads
+}
+
+#[test]
+fn the_model_optimizer_takes_the_reference_steps_and_allocates_nothing_after_the_first() {
+    let config = config();
+    let start = init_weights(&config, 0.02, 3).unwrap();
+    let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, warmup_steps: 1, total_steps: 6, max_grad_norm: 1.0 };
+    let mut ours = start.clone();
+    let mut optimizer = ModelOptimizer::new(&ours, optim).unwrap();
+
+    // The reference: the learn crate's slice API over the same tensors, same decay mask and schedule.
+    let mut reference = start.clone();
+    let lens: Vec<usize> = reference.tensors().iter().map(|t| t.numel()).collect();
+    let mut adamw = AdamW::new(AdamWConfig { weight_decay: 0.1, ..AdamWConfig::default() }, &lens);
+    let mask: Vec<bool> =
+        reference.named().iter().map(|(n, _)| !(n.ends_with("norm.weight") || n.ends_with(".bias"))).collect();
+    adamw.set_weight_decay_mask(&mask).unwrap();
+    let schedule = selfplay_learn::schedule::WarmupCosine::new(1, 6);
+
+    let mut counted = Vec::new();
+    for step in 0..6 {
+        let mut grads = gradients(&start, step);
+        let mut reference_grads = grads.clone();
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let stats = optimizer.step(&mut ours, &mut grads).unwrap();
+        counted.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
+
+        let mut g: Vec<&mut [f32]> = reference_grads.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
+        let norm = clip_grad_norm(&mut g, 1.0);
+        let lr = schedule.lr(1e-2, adamw.step_count());
+        let g: Vec<&[f32]> = g.iter().map(|g| &**g).collect();
+        let mut p: Vec<&mut [f32]> = reference.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
+        adamw.step(&mut p, &g, lr).unwrap();
+        assert_eq!((stats.grad_norm.to_bits(), stats.lr.to_bits()), (norm.to_bits(), lr.to_bits()), "step {step}");
+        let bits = |w: &ModelWeights| {
+            w.tensors().iter().flat_map(|t| t.data().iter().map(|x| x.to_bits())).collect::<Vec<_>>()
+        };
+        assert!(bits(&ours) == bits(&reference), "step {step}: weights differ from the reference");
+    }
+    // This binary runs this one test, so the counter sees the optimizer alone: after the first step, nothing.
+    assert!(counted[1..].iter().all(|&n| n == 0), "allocations per step: {counted:?}");
+}
