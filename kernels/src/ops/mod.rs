@@ -1,5 +1,6 @@
 //! Typed launches of the custom kernels. Every wrapper checks sizes, ids and slots on the host before
-//! it launches, so caller mistakes become [`KernelError::Invalid`] instead of out-of-bounds device reads.
+//! it launches, so caller mistakes become [`KernelError::Invalid`](crate::KernelError::Invalid) instead of
+//! out-of-bounds device reads.
 
 mod paged;
 mod sampling;
