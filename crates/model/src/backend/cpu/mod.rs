@@ -4,6 +4,8 @@
 //! is written for clarity first and speed second.
 
 mod attention;
+#[cfg(test)]
+mod determinism_tests;
 mod elementwise;
 mod gemm;
 mod norm;
