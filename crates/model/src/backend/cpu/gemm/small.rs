@@ -73,37 +73,61 @@ fn reduce8<F: Float>(l: [F; 8]) -> F {
 unsafe fn horizontal_body<F: Float>(p: &Prod<F>) {
     debug_assert!(p.a.cs == 1 && p.b.rs == 1, "the horizontal path reads contiguous runs");
     for i in 0..p.m {
-        // SAFETY (pointer arithmetic only): row i of a, read below within k elements.
-        let x = p.a.ptr.wrapping_offset(i as isize * p.a.rs);
-        for j in 0..p.n {
-            let y = p.b.ptr.wrapping_offset(j as isize * p.b.cs);
-            let out = p.out(i, j);
-            let mut first = !p.accumulate;
-            for k0 in (0..p.k).step_by(H_CHUNK) {
-                let k1 = (k0 + H_CHUNK).min(p.k);
-                let mut lanes = [F::ZERO; 8];
-                let mut q = k0;
-                while q + 8 <= k1 {
-                    for (l, lane) in lanes.iter_mut().enumerate() {
-                        // SAFETY: q + l < k, inside row i of a and column j of b.
-                        *lane = unsafe { (*x.add(q + l)).fma(*y.add(q + l), *lane) };
-                    }
-                    q += 8;
+        let mut j = 0;
+        // Four outputs at a time: four independent chains hide the fma latency.
+        while j + 4 <= p.n {
+            // SAFETY: passed on; columns j..j+4 exist.
+            unsafe { horizontal_outputs::<F, 4>(p, i, j) };
+            j += 4;
+        }
+        while j < p.n {
+            // SAFETY: passed on; column j exists.
+            unsafe { horizontal_outputs::<F, 1>(p, i, j) };
+            j += 1;
+        }
+    }
+}
+
+/// Outputs `(i, j..j+N)` of the horizontal path (each element's arithmetic is its own).
+///
+/// # Safety
+/// As [`horizontal`]; `i < m`, `j + N ≤ n`.
+#[inline(always)]
+unsafe fn horizontal_outputs<F: Float, const N: usize>(p: &Prod<F>, i: usize, j: usize) {
+    // Row i of a and columns j.. of b, read below within k elements each.
+    let x = p.a.ptr.wrapping_offset(i as isize * p.a.rs);
+    let y: [*const F; N] = core::array::from_fn(|c| p.b.ptr.wrapping_offset((j + c) as isize * p.b.cs));
+    let mut first = !p.accumulate;
+    for k0 in (0..p.k).step_by(H_CHUNK) {
+        let k1 = (k0 + H_CHUNK).min(p.k);
+        let mut lanes = [[F::ZERO; 8]; N];
+        let mut q = k0;
+        while q + 8 <= k1 {
+            for (yc, lc) in y.iter().zip(lanes.iter_mut()) {
+                for (l, lane) in lc.iter_mut().enumerate() {
+                    // SAFETY: q + l < k, inside row i of a and column j + c of b.
+                    *lane = unsafe { (*x.add(q + l)).fma(*yc.add(q + l), *lane) };
                 }
-                if q < k1 {
-                    for (l, lane) in lanes.iter_mut().enumerate() {
-                        // SAFETY: read only below k1 ≤ k; the padding is zeros, as a masked load gives.
-                        let (xv, yv) =
-                            if q + l < k1 { unsafe { (*x.add(q + l), *y.add(q + l)) } } else { (F::ZERO, F::ZERO) };
-                        *lane = xv.fma(yv, *lane);
-                    }
+            }
+            q += 8;
+        }
+        if q < k1 {
+            for (yc, lc) in y.iter().zip(lanes.iter_mut()) {
+                for (l, lane) in lc.iter_mut().enumerate() {
+                    // SAFETY: read only below k1 ≤ k; the padding is zeros, as a masked load gives.
+                    let (xv, yv) =
+                        if q + l < k1 { unsafe { (*x.add(q + l), *yc.add(q + l)) } } else { (F::ZERO, F::ZERO) };
+                    *lane = xv.fma(yv, *lane);
                 }
-                let r = reduce8(lanes);
-                // SAFETY: out is this product's output element (i, j).
-                unsafe { *out = if first { p.beta * r } else { p.beta.fma(r, *out) } };
-                first = false;
             }
         }
+        for (c, lc) in lanes.into_iter().enumerate() {
+            let r = reduce8(lc);
+            let out = p.out(i, j + c);
+            // SAFETY: out is this product's output element (i, j + c).
+            unsafe { *out = if first { p.beta * r } else { p.beta.fma(r, *out) } };
+        }
+        first = false;
     }
 }
 

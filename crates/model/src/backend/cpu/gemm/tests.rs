@@ -238,12 +238,16 @@ fn strided_products_match_gemm_crate_on_the_reference_machine() {
         let (a_rows, a_cols) = if ta { (k, m) } else { (m, k) };
         let (b_rows, b_cols) = if tb { (n, k) } else { (k, n) };
         let (a_ld, b_ld) = (a_cols + pad_a, b_cols + pad_b);
-        let a = rng.values(a_rows * a_ld);
-        let b = rng.values(b_rows * b_ld);
+        // Now and then every other element (no unit stride at all).
+        let (sa, sb) = (1 + usize::from(rng.below(5) == 0), 1 + usize::from(rng.below(5) == 0));
+        let a = rng.values(a_rows * a_ld * sa);
+        let b = rng.values(b_rows * b_ld * sb);
         let dst_rs = if rng.below(4) == 0 { n } else { n + pad_c };
         let c0 = rng.values(m * dst_rs);
-        let a_ref = if ta { (1, a_ld as isize) } else { (a_ld as isize, 1) };
-        let b_ref = if tb { (1, b_ld as isize) } else { (b_ld as isize, 1) };
+        let (a_ld, b_ld) = ((a_ld * sa) as isize, (b_ld * sb) as isize);
+        let (sa, sb) = (sa as isize, sb as isize);
+        let a_ref = if ta { (sa, a_ld) } else { (a_ld, sa) };
+        let b_ref = if tb { (sb, b_ld) } else { (b_ld, sb) };
         let accumulate = rng.below(2) == 0;
         let scale = if rng.below(2) == 0 { 1.0 } else { 1.0 / (32.0f32).sqrt() };
         let mut want = c0.clone();
