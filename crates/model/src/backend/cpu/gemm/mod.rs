@@ -52,6 +52,18 @@
 //! the tiling, the vector width and the split over threads differ, and none of them reorders a sum.
 //! The kernel can be forced with `SELFPLAY_GEMM_KERNEL=portable|avx2|avx512` (a kernel the CPU lacks
 //! falls back to the best it has).
+//!
+//! # What a product's bits still depend on
+//!
+//! Only on the shape, the strides of the operands as passed (which pick the path), `accumulate`, the
+//! scale and the values: not on the CPU model, its caches, its vector width, the kernel or the rayon
+//! thread count. This rests on IEEE 754 binary32/binary64 arithmetic in the default environment (round
+//! to nearest even, subnormals kept — Rust never changes it, and no code here does) and on `mul_add`
+//! being one correctly rounded fused multiply-add, which Rust guarantees on every target (in hardware,
+//! or `fmaf`/`fma` from the C library, which must be exact). So the portable kernel gives the same bits
+//! even on CPUs without FMA or outside x86-64, only slowly. f64 products follow the same definition
+//! (they are not gemm's f64 order; only the gradient checks use f64). On a 32 KiB-L1 Xeon the results
+//! are now what gemm gave on the reference machine, not what it gave on the Xeon.
 
 mod blocked;
 mod float;
