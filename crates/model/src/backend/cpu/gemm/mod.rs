@@ -292,21 +292,6 @@ impl<F> Prod<F> {
     }
 }
 
-/// A pointer that may cross threads: the code sharing it gives each thread disjoint elements.
-#[derive(Debug, Clone, Copy)]
-struct SendPtr<F>(*mut F);
-// SAFETY: see the type's contract; users say which elements each thread touches.
-unsafe impl<F> Send for SendPtr<F> {}
-// SAFETY: as above.
-unsafe impl<F> Sync for SendPtr<F> {}
-
-impl<F> SendPtr<F> {
-    /// The pointer (a method, so that closures capture the whole `SendPtr`).
-    fn get(self) -> *mut F {
-        self.0
-    }
-}
-
 /// `dst[m, n] (+)= scale · a[m, k] · b[k, n]` over strided operands; `dst` rows are `dst_rs` apart.
 ///
 /// # Safety
