@@ -6,10 +6,9 @@
 //! `[rows, heads·head_dim]` buffers; the backward pass recomputes the probabilities from the saved
 //! log-sum-exp instead of storing `len²` probabilities per head (as FlashAttention does).
 
-use gemm::Parallelism;
 use rayon::prelude::*;
 
-use super::gemm::{MatRef, gemm_strided};
+use super::gemm::{MatRef, Threads, gemm_strided};
 use super::rows::SharedMut;
 use selfplay_kvcache::BlockId;
 
@@ -94,7 +93,7 @@ fn scores<T: Float>(
             qb.mat(q.as_ptr(), false),
             kb.mat(k.as_ptr(), true),
             scale,
-            Parallelism::None,
+            Threads::One,
         );
     }
 }
@@ -169,7 +168,7 @@ pub(super) fn attention<T: Float>(
                 MatRef { ptr: s.as_ptr(), rs: span.kv_len as isize, cs: 1 },
                 HeadBlock { row_start: span.kv_start, row_width: kw, col: g * head_dim }.mat(v.as_ptr(), false),
                 T::ONE,
-                Parallelism::None,
+                Threads::One,
             );
         }
     });
@@ -320,7 +319,7 @@ pub(super) fn attention_backward<T: Float>(
                         qb.mat(d_out.as_ptr(), false),
                         kb.mat(v.as_ptr(), true),
                         T::ONE,
-                        Parallelism::None,
+                        Threads::One,
                     );
                     // dV += Pᵀ · dO
                     gemm_strided(
@@ -333,7 +332,7 @@ pub(super) fn attention_backward<T: Float>(
                         MatRef { ptr: p.as_ptr(), rs: 1, cs: kl as isize },
                         qb.mat(d_out.as_ptr(), false),
                         T::ONE,
-                        Parallelism::None,
+                        Threads::One,
                     );
                 }
                 // dS = P ⊙ (dP − rowsum(dO ⊙ O)), kept in dp.
@@ -355,7 +354,7 @@ pub(super) fn attention_backward<T: Float>(
                         MatRef { ptr: dp.as_ptr(), rs: kl as isize, cs: 1 },
                         kb.mat(k.as_ptr(), false),
                         scale,
-                        Parallelism::None,
+                        Threads::One,
                     );
                     // dK += scale · dSᵀ · Q
                     gemm_strided(
@@ -368,7 +367,7 @@ pub(super) fn attention_backward<T: Float>(
                         MatRef { ptr: dp.as_ptr(), rs: 1, cs: kl as isize },
                         qb.mat(q.as_ptr(), false),
                         scale,
-                        Parallelism::None,
+                        Threads::One,
                     );
                 }
             }

@@ -1,8 +1,11 @@
-//! [`CpuBackend`]: the reference implementation of [`Backend`] on host memory, parallel with rayon
-//! and using the `gemm` crate's AVX-512/AVX2 kernels for every matrix product. It is the oracle the
-//! GPU backend is tested against, so each op is written for clarity first and speed second.
+//! [`CpuBackend`]: the reference implementation of [`Backend`] on host memory, parallel with rayon,
+//! its matrix products in a fixed order of arithmetic (see `gemm`) so that results do not depend on
+//! the CPU model or the thread count. It is the oracle the GPU backend is tested against, so each op
+//! is written for clarity first and speed second.
 
 mod attention;
+#[cfg(test)]
+mod determinism_tests;
 mod elementwise;
 mod gemm;
 mod norm;
