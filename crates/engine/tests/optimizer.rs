@@ -2,21 +2,33 @@
 //! learn crate's reference path), and no allocation after the first step (counted by a global allocator).
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::Cell;
 
 use selfplay_engine::optimizer::{ModelOptimizer, OptimConfig};
 use selfplay_learn::optim::{AdamW, AdamWConfig, clip_grad_norm};
 use selfplay_model::{Architecture, ModelConfig, ModelWeights, init_weights};
 
-/// Counts allocations (and reallocations) of the whole test binary.
+/// Counts allocations (and reallocations) made on each thread.
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
 
-// SAFETY: defers every call to the system allocator unchanged; only counts.
+fn note() {
+    // A thread being torn down has no counter left; it is not the one measured.
+    let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
+}
+
+fn allocations() -> usize {
+    ALLOCATIONS.with(Cell::get)
+}
+
+// SAFETY: defers every call to the system allocator unchanged; counting touches only a const-initialised
+// thread-local, which never allocates.
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        note();
         // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
         unsafe { System.alloc(layout) }
     }
@@ -25,7 +37,7 @@ unsafe impl GlobalAlloc for Counting {
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        note();
         // SAFETY: as for `dealloc`, and `new_size` is the caller's, valid by `realloc`'s contract.
         unsafe { System.realloc(ptr, layout, new_size) }
     }
@@ -89,9 +101,9 @@ fn the_model_optimizer_takes_the_reference_steps_and_allocates_nothing_after_the
     for step in 0..6 {
         let mut grads = gradients(&start, step);
         let mut reference_grads = grads.clone();
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = allocations();
         let stats = optimizer.step(&mut ours, &mut grads).unwrap();
-        counted.push(ALLOCATIONS.load(Ordering::SeqCst) - before);
+        counted.push(allocations() - before);
 
         let mut g: Vec<&mut [f32]> = reference_grads.tensors_mut().into_iter().map(|t| t.data_mut()).collect();
         let norm = clip_grad_norm(&mut g, 1.0);
@@ -105,6 +117,6 @@ fn the_model_optimizer_takes_the_reference_steps_and_allocates_nothing_after_the
         };
         assert!(bits(&ours) == bits(&reference), "step {step}: weights differ from the reference");
     }
-    // This binary runs this one test, so the counter sees the optimizer alone: after the first step, nothing.
+    // Counted on this thread only: after the first step, the optimizer allocates nothing.
     assert!(counted[1..].iter().all(|&n| n == 0), "allocations per step: {counted:?}");
 }

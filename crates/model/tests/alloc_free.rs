@@ -5,8 +5,9 @@
 //! that delegates every op to [`CpuBackend`] and marks the calling thread as "inside the backend"
 //! for the op's duration. Everything runs in a local rayon pool of one thread, so every op (and any
 //! parallel iterator inside it) runs on the thread that marks it, and `gemm` runs unthreaded.
-//! Allocations on any other thread while measuring are counted too (and reported), so nothing
-//! escapes the count; the tests of this file take a lock so they never measure each other.
+//! Allocations on any other thread while measuring are counted too and reported, not asserted: the
+//! test harness's own threads (printing a finished test's result) may allocate meanwhile. The tests of
+//! this file take a lock so they never measure each other.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -339,7 +340,6 @@ fn training_step_allocates_nothing_in_the_model_after_warm_up() {
             eprintln!("training step {step}: {c:?}");
             assert_eq!(print, reference, "step {step} computes the allocating API's numbers bit for bit");
             let phases = [c.zero_grads, c.forward, c.stats, c.backward, c.recycle];
-            assert!(phases.iter().all(|p| p.other_threads == 0), "{c:?}");
             if step > 0 {
                 assert!(phases.iter().all(|p| p.model == 0), "step {step} allocates in the model: {c:?}");
             }
@@ -438,7 +438,6 @@ fn decode_step_allocates_only_amortised_growth_in_the_model_after_warm_up() {
                 assert_eq!(w.values, out.values(i).unwrap());
                 *n = argmax(got);
             }
-            assert_eq!(counts.other_threads, 0);
             // What remains is amortised growth (capacity doubling) of a sequence's token list and
             // block tables as it grows: at most one on a step, a handful over the whole decode.
             if step > 0 {
