@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::float::{Float, Slot, with_scratch};
-use super::{Chunks, Kernel, MatRef, Prod, Threads};
+use super::types::{Chunks, MatRef, Prod, Threads};
 
 /// A micro-kernel: `c[rows, cols] = β·S` (when `overwrite`) or `fma(β, S, c)`, where `S = Σ_p a_p b_p`
 /// (one fma chain per element from zero, p in order) over `kc` steps of a strip of `a` (`rows × kc`,
@@ -38,18 +38,8 @@ pub(super) struct Micro<F> {
 pub(super) type PackFn<F> = unsafe fn(MatRef<F>, usize, usize, usize, usize, &mut [F]);
 
 /// Portable tile: rows × columns.
-const PORTABLE_MR: usize = 4;
-const PORTABLE_NR: usize = 8;
-
-/// The micro-kernel for `F` on `kernel`.
-pub(super) fn micro<F: Float>(kernel: Kernel) -> Micro<F> {
-    #[cfg(target_arch = "x86_64")]
-    if let Some(m) = super::x86::micro::<F>(kernel) {
-        return m;
-    }
-    let _ = kernel;
-    Micro { mr: PORTABLE_MR, nr: PORTABLE_NR, run: micro_portable::<F, PORTABLE_MR, PORTABLE_NR>, pack_bt: None }
-}
+pub(super) const PORTABLE_MR: usize = 4;
+pub(super) const PORTABLE_NR: usize = 8;
 
 /// The portable micro-kernel (any `MR × NR`), a plain-Rust build of [`micro_body`].
 ///

@@ -67,9 +67,11 @@
 
 mod blocked;
 mod float;
+mod select;
 mod small;
 #[cfg(test)]
 mod tests;
+mod types;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -80,49 +82,8 @@ use std::sync::OnceLock;
 use crate::backend::Gemm;
 use float::Float;
 use selfplay_tensor::Float as Element;
-
-/// A read-only strided matrix operand: element `(i, j)` lives at `ptr + i*rs + j*cs`.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct MatRef<T> {
-    pub ptr: *const T,
-    pub rs: isize,
-    pub cs: isize,
-}
-
-impl<T> MatRef<T> {
-    /// Element `(i, j)`.
-    ///
-    /// # Safety
-    /// The element must be readable.
-    #[inline(always)]
-    unsafe fn at(self, i: usize, j: usize) -> T
-    where
-        T: Copy,
-    {
-        // SAFETY: the caller's contract.
-        unsafe { *self.ptr.offset(i as isize * self.rs + j as isize * self.cs) }
-    }
-}
-
-/// Whether a product may spread over rayon's pool (never changes its result).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Threads {
-    /// On the calling thread only (the caller is already one of many parallel tasks).
-    One,
-    /// Over the current rayon pool when the product is large enough.
-    Pool,
-}
-
-/// The instruction set a product runs with. Ordered: a forced kernel is capped at the best the CPU has.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Kernel {
-    /// `mul_add` in plain Rust: any target.
-    Portable,
-    /// x86-64 with AVX2 and FMA.
-    Avx2,
-    /// x86-64 with AVX-512F (and AVX2, FMA).
-    Avx512,
-}
+use types::{Chunks, Prod, Side};
+pub(crate) use types::{Kernel, MatRef, Threads};
 
 /// The best kernel this CPU runs.
 fn hardware_kernel() -> Kernel {
@@ -179,36 +140,6 @@ pub(crate) fn force_kernel(kernel: Option<Kernel>) {
     FORCED.store(code, Ordering::Relaxed);
 }
 
-/// Which operand is scaled by β before it is multiplied (only the vector paths scale an operand; the
-/// others scale the sum).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Side {
-    A,
-    B,
-}
-
-/// How the depth is cut in the blocked path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunks {
-    /// 512, 512, …, the rest.
-    Fixed512,
-    /// `⌈k/⌈k/1024⌉⌉` each, the last one shorter.
-    Balanced1024,
-}
-
-impl Chunks {
-    /// The length of every chunk but the last.
-    fn size(self, k: usize) -> usize {
-        match self {
-            Chunks::Fixed512 => k.min(512),
-            Chunks::Balanced1024 => {
-                let kc = k.min(1024);
-                k.div_ceil(k.div_ceil(kc.max(1)))
-            }
-        }
-    }
-}
-
 /// The order of arithmetic of one product, decided from its shape and strides as gemm 0.19 decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Path {
@@ -262,35 +193,6 @@ fn plan(m: usize, n: usize, k: usize, l: Layout) -> Path {
         return Path::GemvRow;
     }
     if m2 <= 64 && n2 <= 64 { Path::Blocked(Chunks::Fixed512) } else { Path::Blocked(Chunks::Balanced1024) }
-}
-
-/// One product in flight: `dst[m, n] (+)= beta · a[m, k] · b[k, n]`, `dst` rows `dst_rs` apart.
-#[derive(Debug, Clone, Copy)]
-struct Prod<F> {
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: *mut F,
-    dst_rs: isize,
-    accumulate: bool,
-    a: MatRef<F>,
-    b: MatRef<F>,
-    beta: F,
-}
-
-// SAFETY: a `Prod` is only a description; whoever runs one upholds `gemm_strided`'s contract (its
-// elements readable, its output written by this product alone), and the parallel blocked path gives
-// every output tile to exactly one task.
-unsafe impl<F: Send> Send for Prod<F> {}
-// SAFETY: as above.
-unsafe impl<F: Sync> Sync for Prod<F> {}
-
-impl<F> Prod<F> {
-    /// The output element `(i, j)`.
-    #[inline(always)]
-    fn out(&self, i: usize, j: usize) -> *mut F {
-        self.dst.wrapping_offset(i as isize * self.dst_rs + j as isize)
-    }
 }
 
 /// `dst[m, n] (+)= scale · a[m, k] · b[k, n]` over strided operands; `dst` rows are `dst_rs` apart.
@@ -370,7 +272,7 @@ unsafe fn run<F: Float>(p: &Prod<F>, path: Path, threads: Threads, kernel: Kerne
     // out as they need (contiguous along k for the horizontal and row paths).
     unsafe {
         match path {
-            Path::Blocked(chunks) => blocked::blocked(p, chunks, threads, blocked::micro::<F>(kernel)),
+            Path::Blocked(chunks) => blocked::blocked(p, chunks, threads, select::micro::<F>(kernel)),
             Path::Horizontal => small::horizontal(p, kernel),
             Path::GemvRow => small::gemv_row(p, kernel),
             Path::GemvCol { beta_on } => small::gemv_col(p, beta_on, kernel),

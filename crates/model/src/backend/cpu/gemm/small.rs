@@ -15,7 +15,7 @@
 //! floating-point operations, so both give the same bits.
 
 use super::float::Float;
-use super::{Kernel, Prod, Side};
+use super::types::{Kernel, Prod, Side};
 
 /// Chunk length of the horizontal path.
 const H_CHUNK: usize = 1024;

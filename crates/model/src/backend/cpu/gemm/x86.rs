@@ -7,7 +7,7 @@ use core::arch::x86_64::*;
 
 use super::blocked::{Micro, micro_body};
 use super::float::Float;
-use super::{Kernel, MatRef};
+use super::types::{Kernel, MatRef};
 
 /// Rows of `a` per f32 tile (the `a` strip, `6·kc` floats, stays in L1).
 const MR: usize = 6;
