@@ -4,11 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use selfplay_e2e::tiny_run_config;
-use selfplay_engine::engine::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE, OPTIMIZER_FILE};
+use selfplay_engine::engine::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE, OPTIMIZER_FILE, STAGE_MODEL_DIR};
 use selfplay_engine::engine::seeded_metrics;
 use selfplay_engine::o1::Report;
 use selfplay_engine::o1::config::RunConfig;
 use selfplay_engine::o1::rl::{Algorithm, RlSettings};
+use selfplay_engine::o1::value_model::ValueModelSettings;
 use selfplay_engine::o1::{Outcome, run};
 use selfplay_engine::rollout::Method;
 
@@ -57,6 +58,41 @@ fn a_run_stopped_anywhere_resumes_bit_identically() {
         let resumed = finished(run(&config, &dir, true, &|_: &str, _| false).unwrap());
         assert_eq!(resumed, straight, "stopped at {stop_stage} {stop_step}");
         assert!(artefacts(&dir) == expected, "stopped at {stop_stage} {stop_step}: files differ");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    std::fs::remove_dir_all(&straight_dir).unwrap();
+}
+
+/// The value model's stage resumes like the others: stopped at its start, mid-way or at the hand-over to
+/// evaluation, the run ends with the same value model (its weights and moments travel in `stage_model/` and
+/// `optimizer.safetensors`), the same report and the same metrics.
+#[test]
+fn a_run_with_a_value_model_stopped_anywhere_resumes_bit_identically() {
+    let mut config = RunConfig { rl: RlSettings { steps: 1, ..tiny_run_config().rl }, ..tiny_run_config() };
+    config.value_model =
+        ValueModelSettings { enabled: true, problems: 4, samples_per_problem: 2, steps: 3, batch_size: 4, lr: 1e-3 };
+    let straight_dir = scratch("value-straight");
+    let straight = finished(run(&config, &straight_dir, false, &|_: &str, _| false).unwrap());
+    let value_model = |dir: &Path| std::fs::read(dir.join("value_model/model.safetensors")).unwrap();
+    let expected = (artefacts(&straight_dir), value_model(&straight_dir));
+    let report = straight.value_model.as_ref().expect("the report says what the value model did");
+    assert_eq!(report.samples, 8);
+    assert!(report.final_loss.is_some_and(|l| l.is_finite()) && report.trained_tokens > 0, "{report:?}");
+    let value_lines = expected.0.1.iter().filter(|m| m["stage"] == "value").count();
+    assert_eq!(value_lines, 3, "one metrics line per value-model step");
+
+    for (stop_stage, stop_step) in [("value", 0), ("value", 2), ("eval", 0)] {
+        let dir = scratch(&format!("value-{stop_stage}-{stop_step}"));
+        let stop = |stage: &str, step| stage == stop_stage && step == stop_step;
+        let Outcome::Interrupted { checkpoint, .. } = run(&config, &dir, false, &stop).unwrap() else {
+            panic!("the run ignored its stop signal");
+        };
+        let in_value_stage = stop_stage == "value";
+        assert_eq!(checkpoint.join(STAGE_MODEL_DIR).join("model.safetensors").is_file(), in_value_stage);
+        assert_eq!(checkpoint.join(OPTIMIZER_FILE).is_file(), in_value_stage);
+        let resumed = finished(run(&config, &dir, true, &|_: &str, _| false).unwrap());
+        assert_eq!(resumed, straight, "stopped at {stop_stage} {stop_step}");
+        assert!((artefacts(&dir), value_model(&dir)) == expected, "stopped at {stop_stage} {stop_step}: files differ");
         std::fs::remove_dir_all(&dir).unwrap();
     }
     std::fs::remove_dir_all(&straight_dir).unwrap();

@@ -19,6 +19,7 @@ use selfplay_engine::o1::config::RunConfig;
 use selfplay_engine::o1::rl::{Algorithm, RlSettings, step};
 use selfplay_engine::optimizer::ModelOptimizer;
 use selfplay_engine::rollout::{completion_text, encode_prompt};
+use selfplay_engine::train::Trainer;
 use selfplay_model::{CharTokenizer, GenerationConfig, Model, ModelDir, SamplingParams};
 use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
@@ -66,6 +67,7 @@ fn main() -> Result<(), Error> {
         // The starting policy is the KL penalty's reference.
         let reference = (settings.kl_coef > 0.0).then_some(&initial);
         let mut optimizer = ModelOptimizer::new(model.weights(), settings.optim_config())?;
+        let mut trainer = Trainer::new();
         let started = Instant::now();
         let (mut rollout_s, mut update_s, mut rollout_tok, mut update_tok) = (0.0, 0.0, 0, 0);
         for s in 1..=steps {
@@ -73,6 +75,7 @@ fn main() -> Result<(), Error> {
                 &mut model,
                 reference,
                 &mut optimizer,
+                &mut trainer,
                 &tokenizer,
                 &task,
                 &train,

@@ -6,6 +6,8 @@
 //!   [`engine::Runner`] (progress bars, `metrics.jsonl`, checkpoints named by stage and step, the stop signal,
 //!   bit-identical resume) and the shared [`engine::Context`].
 //! * [`rollout`]: attempts at problems — sampling and step-level search — named by one [`rollout::Method`].
+//! * [`train`]: the one batching path of every training loop (forward, a loss over token statistics,
+//!   backward into a kept gradient buffer, one optimizer update).
 //! * [`optimizer`], [`flops`]: AdamW over a model's weights; the FLOPs every curve is charged in.
 //! * [`o1`]: the Countdown o1 recipe as a list of stages: SFT, RL, evaluation.
 //!
@@ -30,3 +32,4 @@ pub mod flops;
 pub mod o1;
 pub mod optimizer;
 pub mod rollout;
+pub mod train;

@@ -71,7 +71,8 @@ pub fn save_model_dir(
 }
 
 /// [`save_model_dir`] plus `extra` files `(name, bytes)` published in the same atomic step (a training
-/// checkpoint adds its optimizer and trainer state, and must never appear without them).
+/// checkpoint adds its optimizer and trainer state, and must never appear without them). A name may sit in
+/// one subdirectory (`stage_model/config.json`), which is created.
 pub fn save_model_dir_with(
     dir: &Path,
     config: &ModelConfig,
@@ -80,26 +81,39 @@ pub fn save_model_dir_with(
     dtype: DType,
     extra: &[(&str, &[u8])],
 ) -> IoResult<()> {
+    let files = model_dir_files(config, weights, tokenizer, dtype)?;
+    replace_dir_atomic(dir, |tmp| {
+        let named = files.iter().map(|(name, bytes)| (*name, bytes.as_slice()));
+        for (name, bytes) in named.chain(extra.iter().copied()) {
+            let path = tmp.join(name);
+            if let Some(parent) = path.parent().filter(|p| *p != tmp) {
+                std::fs::create_dir_all(parent).map_err(|e| IoError::file(parent, e))?;
+            }
+            write_file_synced(&path, bytes)?;
+        }
+        Ok(())
+    })
+}
+
+/// The files of a model directory, in memory, as `(name, bytes)`: what [`save_model_dir`] writes (a checkpoint
+/// nests a second model's files in a subdirectory this way).
+pub fn model_dir_files(
+    config: &ModelConfig,
+    weights: &ModelWeights,
+    tokenizer: Option<&dyn Tokenizer>,
+    dtype: DType,
+) -> IoResult<Vec<(&'static str, Vec<u8>)>> {
     config.validate()?;
     let json = |value: &serde_json::Value, what: &str| {
         serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| IoError::json(what, e))
     };
-    let config_text = json(&config.to_hf_json(dtype), CONFIG_FILE)?;
-    let weights_bytes = serialize(weights.named(), dtype)?;
-    let tokenizer_files = match tokenizer {
-        Some(t) => Some((t.to_hf_json()?, json(&hf_tokenizer_config(t), TOKENIZER_CONFIG_FILE)?)),
-        None => None,
-    };
-    replace_dir_atomic(dir, |tmp| {
-        write_file_synced(&tmp.join(CONFIG_FILE), config_text.as_bytes())?;
-        write_file_synced(&tmp.join(WEIGHTS_FILE), &weights_bytes)?;
-        if let Some((tokenizer_json, tokenizer_config)) = &tokenizer_files {
-            write_file_synced(&tmp.join(TOKENIZER_FILE), tokenizer_json.as_bytes())?;
-            write_file_synced(&tmp.join(TOKENIZER_CONFIG_FILE), tokenizer_config.as_bytes())?;
-        }
-        for (name, bytes) in extra {
-            write_file_synced(&tmp.join(name), bytes)?;
-        }
-        Ok(())
-    })
+    let mut files = vec![
+        (CONFIG_FILE, json(&config.to_hf_json(dtype), CONFIG_FILE)?.into_bytes()),
+        (WEIGHTS_FILE, serialize(weights.named(), dtype)?),
+    ];
+    if let Some(t) = tokenizer {
+        files.push((TOKENIZER_FILE, t.to_hf_json()?.into_bytes()));
+        files.push((TOKENIZER_CONFIG_FILE, json(&hf_tokenizer_config(t), TOKENIZER_CONFIG_FILE)?.into_bytes()));
+    }
+    Ok(files)
 }

@@ -78,6 +78,7 @@ pub mod hf_config;
 pub mod init;
 pub mod io_error;
 pub mod kv_cache;
+pub mod loss;
 pub mod model;
 pub mod rng;
 pub mod safetensors_io;
@@ -89,7 +90,7 @@ pub mod weights;
 
 pub use atomic::write_file_atomic;
 pub use backend::{Backend, CountingBackend, CpuBackend, HostAccess};
-pub use checkpoint::{ModelDir, save_model_dir, save_model_dir_with};
+pub use checkpoint::{ModelDir, model_dir_files, save_model_dir, save_model_dir_with};
 pub use config::{Architecture, ModelConfig};
 pub use error::ModelError;
 pub use generate::{FinishReason, Generation, GenerationConfig};

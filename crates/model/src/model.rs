@@ -21,7 +21,8 @@
 //! A loss over whole next-token distributions (cross-entropy to soft targets, as AlphaZero trains its
 //! policy toward visit counts) reads [`TrainPass::seq_logits`] (`[len, vocab]`) and passes its
 //! gradient as [`SequenceGrads::d_logits`], in the same layout.
-//! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call.
+//! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call ([`crate::loss::weighted_nll`] its
+//! formula, for training loops that run their own passes).
 
 use std::borrow::{Borrow, BorrowMut};
 use std::fmt;
@@ -35,6 +36,7 @@ use crate::config::ModelConfig;
 use crate::error::ModelError;
 use crate::kv_cache::StepScratch;
 use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
+use crate::loss::{check_loss_weights, weighted_nll};
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
 use crate::transformer::params::{LayerParams, Params, recycle};
@@ -802,27 +804,9 @@ impl<B: HostAccess> Model<B> {
         batch: &[&[u32]],
         loss_weights: &[&[f32]],
     ) -> Result<(f32, ModelWeights), ModelError> {
-        if loss_weights.len() != batch.len() {
-            return Err(ModelError::length("loss weight rows", batch.len(), loss_weights.len()));
-        }
-        let total: f64 = loss_weights.iter().flat_map(|w| w.iter()).map(|&w| f64::from(w)).sum();
-        if loss_weights.iter().flat_map(|w| w.iter()).any(|w| !w.is_finite() || *w < 0.0) || total <= 0.0 {
-            return Err(ModelError::value("loss weights", "must be finite, non-negative and not all zero"));
-        }
+        check_loss_weights(batch.len(), loss_weights)?;
         let pass = self.forward_train(batch)?;
-        let stats = pass.token_stats();
-        let mut loss = 0.0f64;
-        let mut d_logprobs = Vec::with_capacity(batch.len());
-        for (i, (s, w)) in stats.iter().zip(loss_weights).enumerate() {
-            if w.len() != s.logprobs.len() {
-                let (expected, got) = (s.logprobs.len(), w.len());
-                return Err(ModelError::LengthMismatch {
-                    what: "loss weights (len − 1)", seq: Some(i), expected, got
-                });
-            }
-            loss -= s.logprobs.iter().zip(*w).map(|(&lp, &w)| f64::from(lp) * f64::from(w)).sum::<f64>();
-            d_logprobs.push(w.iter().map(|&w| (-f64::from(w) / total) as f32).collect::<Vec<f32>>());
-        }
+        let (loss, d_logprobs) = weighted_nll(&pass.token_stats(), loss_weights)?;
         let grads: Vec<SequenceGrads<'_>> = d_logprobs
             .iter()
             .map(|d| SequenceGrads { d_logprobs: d, d_entropies: None, d_values: None, d_logits: None })
@@ -830,7 +814,7 @@ impl<B: HostAccess> Model<B> {
         let mut out = self.weights.zeros_like();
         self.backward(&pass, &grads, &mut out)?;
         self.recycle(pass);
-        Ok(((loss / total) as f32, out))
+        Ok((loss, out))
     }
 }
 

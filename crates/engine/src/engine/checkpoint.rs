@@ -2,7 +2,8 @@
 //!
 //! A checkpoint is a Hugging Face model directory (weights in f32, so nothing is rounded), plus
 //! `optimizer.safetensors` (AdamW's moments, `m.<param>` and `v.<param>`, when the stage has an optimizer) and
-//! `trainer_state.json` (stage, step, the run's config, the recipe's record of everything measured so far). Each
+//! `trainer_state.json` (stage, step, the run's config, the recipe's record of everything measured so far), and
+//! `stage_model/` (a second model directory) when the stage trains a model of its own, such as a value model. Each
 //! is written whole into its own directory `checkpoints/<stage>-<step>/` (temporary name, fsync, rename), and only
 //! then does the one-line file `checkpoints/latest` switch to it, atomically: a crash at any instant leaves the
 //! previous checkpoint or the new one, never a mixture. Every step of a stage is a pure function of (weights,
@@ -15,7 +16,9 @@ use std::path::{Path, PathBuf};
 use selfplay_learn::optim::AdamWState;
 use selfplay_model::safetensors_io::{read_safetensors, serialize};
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{HostAccess, Model, ModelDir, ModelError, ModelWeights, save_model_dir_with, write_file_atomic};
+use selfplay_model::{
+    HostAccess, Model, ModelDir, ModelError, ModelWeights, model_dir_files, save_model_dir_with, write_file_atomic,
+};
 use selfplay_tensor::{DType, Tensor};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -30,6 +33,8 @@ pub const LATEST_FILE: &str = "latest";
 pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
 /// The optimizer's moments inside a checkpoint.
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+/// The subdirectory (a Hugging Face model directory) holding the model a stage trains besides the policy.
+pub const STAGE_MODEL_DIR: &str = "stage_model";
 
 /// Where a run stands: what `trainer_state.json` holds. `C` is the run's config, `R` the recipe's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -62,6 +67,9 @@ pub struct Checkpoint<C, R> {
     pub model: ModelDir,
     /// The stage's optimizer moments and step count, when it has an optimizer.
     pub optimizer: Option<AdamWState>,
+    /// The model the stage trains besides the policy, when it has one (its optimizer's moments are that
+    /// model's).
+    pub stage_model: Option<ModelDir>,
 }
 
 /// The checkpoints of one run directory.
@@ -81,12 +89,14 @@ impl CheckpointDir {
         &self.root
     }
 
-    /// Writes a checkpoint of `model` and `optimizer` at `state`, points `latest` at it, and deletes all but the
-    /// newest `keep` checkpoints, newest by position in `stage_order` and then by step. Returns its directory.
+    /// Writes a checkpoint of the policy `models.0`, the stage's own model `models.1` (if any) and `optimizer` (the
+    /// moments of the stage's model when it has one, else the policy's) at `state`, points `latest` at it, and
+    /// deletes all but the newest `keep` checkpoints, newest by position in `stage_order` and then by step.
+    /// Returns its directory.
     pub fn save<C: Serialize, R: Serialize, B: HostAccess>(
         &self,
         state: &TrainerState<C, R>,
-        model: &Model<B>,
+        models: (&Model<B>, Option<&Model<B>>),
         tokenizer: &dyn Tokenizer,
         optimizer: Option<&AdamWState>,
         keep: usize,
@@ -98,9 +108,10 @@ impl CheckpointDir {
         let state_json = serde_json::to_string_pretty(state)
             .map_err(|source| EngineError::TrainerState { path: dir.join(TRAINER_STATE_FILE), source })?
             + "\n";
+        let (model, stage_model) = models;
         let optimizer_bytes = match optimizer {
             Some(optimizer) => {
-                let moments = optimizer_tensors(model, optimizer, &dir)?;
+                let moments = optimizer_tensors(stage_model.unwrap_or(model), optimizer, &dir)?;
                 Some(serialize(moments.iter().map(|(name, t)| (name.clone(), t)), DType::F32)?)
             }
             None => None,
@@ -109,6 +120,14 @@ impl CheckpointDir {
         if let Some(bytes) = &optimizer_bytes {
             extra.push((OPTIMIZER_FILE, bytes));
         }
+        let stage_model_files = match stage_model {
+            Some(m) => model_dir_files(m.config(), m.weights(), None, DType::F32)?
+                .into_iter()
+                .map(|(name, bytes)| (format!("{STAGE_MODEL_DIR}/{name}"), bytes))
+                .collect(),
+            None => Vec::new(),
+        };
+        extra.extend(stage_model_files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())));
         save_model_dir_with(&dir, model.config(), model.weights(), Some(tokenizer), DType::F32, &extra)?;
         write_file_atomic(&self.root.join(LATEST_FILE), name.as_bytes())?;
         self.prune(&name, keep, stage_order)?;
@@ -193,10 +212,12 @@ fn read_state<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<Tr
 pub fn load<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<Checkpoint<C, R>, EngineError> {
     let state = read_state(dir)?;
     let model = ModelDir::load(dir)?;
+    let stage_model_dir = dir.join(STAGE_MODEL_DIR);
+    let stage_model = if stage_model_dir.is_dir() { Some(ModelDir::load(&stage_model_dir)?) } else { None };
+    let trained = &stage_model.as_ref().unwrap_or(&model).weights;
     let path = dir.join(OPTIMIZER_FILE);
-    let optimizer =
-        if path.exists() { Some(read_moments(dir, &path, &model.weights, state.optimizer_steps)?) } else { None };
-    Ok(Checkpoint { state, model, optimizer })
+    let optimizer = if path.exists() { Some(read_moments(dir, &path, trained, state.optimizer_steps)?) } else { None };
+    Ok(Checkpoint { state, model, optimizer, stage_model })
 }
 
 /// AdamW's moments for every parameter of `model`, checked for presence and size.

@@ -9,7 +9,7 @@
 //!
 //! ```text
 //! for each stage from the checkpoint's (or the first):
-//!     stage.start(cx, steps done, restored optimizer)
+//!     stage.start(cx, steps done, restored optimizer and stage model)
 //!     for each remaining step: stage.step(cx, step) -> metrics line; checkpoint when due or asked to stop
 //!     stage.finish(cx)
 //!     next stage.start(cx, 0, None); checkpoint at <next>-0000000
@@ -25,9 +25,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use selfplay_learn::optim::AdamWState;
-use selfplay_model::{CpuBackend, HostAccess, Model};
+use selfplay_model::{CpuBackend, HostAccess, Model, ModelDir};
 
-pub use checkpoint::{Checkpoint, CheckpointDir, TrainerState};
+pub use checkpoint::{Checkpoint, CheckpointDir, STAGE_MODEL_DIR, TrainerState};
 pub use error::EngineError;
 pub use metrics::{MetricsLog, StepRecord, seeded_metrics};
 pub use progress::Progress;
@@ -73,6 +73,15 @@ impl RunClock {
     }
 }
 
+/// What a checkpoint gives back to the stage it was written in, for [`Stage::start`].
+#[derive(Debug, Default)]
+pub struct Restored {
+    /// The optimizer's moments and step count, when the stage has an optimizer.
+    pub optimizer: Option<AdamWState>,
+    /// The model the stage trains besides the context's ([`Stage::stage_model`]): config and weights.
+    pub stage_model: Option<ModelDir>,
+}
+
 /// One unit of training or evaluation: its own steps, metrics and optimizer, over a shared [`Context`].
 pub trait Stage<R, B: HostAccess = CpuBackend> {
     /// The recipe's error type; engine failures convert into it.
@@ -89,15 +98,21 @@ pub trait Stage<R, B: HostAccess = CpuBackend> {
     /// Steps it takes (0 for a stage whose work is all in [`Stage::finish`]).
     fn steps(&self) -> u64;
 
-    /// Prepares to take steps after `done` (0 when fresh), restoring the optimizer moments its checkpoint kept.
-    fn start(&mut self, cx: &mut Context<'_, R, B>, done: u64, restored: Option<AdamWState>)
-    -> Result<(), Self::Error>;
+    /// Prepares to take steps after `done` (0 when fresh), restoring what its checkpoint kept (nothing when
+    /// fresh): the optimizer's moments and the stage's own model.
+    fn start(&mut self, cx: &mut Context<'_, R, B>, done: u64, restored: Restored) -> Result<(), Self::Error>;
 
     /// Takes step `step` (counted from 1) and reports its metrics.
     fn step(&mut self, cx: &mut Context<'_, R, B>, step: u64) -> Result<StepRecord, Self::Error>;
 
     /// The optimizer whose moments its checkpoints keep, if it trains.
     fn optimizer(&self) -> Option<&ModelOptimizer>;
+
+    /// A model the stage trains besides the context's policy (a value or reward model), which its optimizer
+    /// then steps: checkpoints keep it (`stage_model/`) and give it back to [`Stage::start`].
+    fn stage_model(&self) -> Option<&Model<B>> {
+        None
+    }
 
     /// Runs once after its last step (or at once, without steps): save what it made, measure it.
     fn finish(&mut self, cx: &mut Context<'_, R, B>) -> Result<(), Self::Error>;

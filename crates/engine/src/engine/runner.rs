@@ -3,7 +3,6 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use selfplay_learn::optim::AdamWState;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{HostAccess, ModelDir};
 use serde::Serialize;
@@ -13,7 +12,7 @@ use super::checkpoint::{Checkpoint, CheckpointDir, TrainerState};
 use super::error::EngineError;
 use super::metrics::MetricsLog;
 use super::progress::Progress;
-use super::{Context, Stage};
+use super::{Context, Restored, Stage};
 
 /// Asked after every completed step, with the stage's name and the step, whether to checkpoint and stop
 /// (Ctrl-C, or a test's chosen step). Step 0 of a stage is asked right after the previous stage finished.
@@ -44,21 +43,22 @@ pub enum Outcome {
     },
 }
 
-/// Where a resumed run continues: a checkpoint's stage, step and optimizer moments.
+/// Where a resumed run continues: a checkpoint's stage and step, and what it gives back to that stage.
 #[derive(Debug)]
 pub struct Resumed {
     stage: String,
     stage_index: usize,
     step: u64,
-    optimizer: Option<AdamWState>,
+    restored: Restored,
 }
 
 impl Resumed {
     /// Splits a checkpoint into where it stands, the state it recorded and the saved model.
     pub fn from_checkpoint<C, R>(checkpoint: Checkpoint<C, R>) -> (Resumed, TrainerState<C, R>, ModelDir) {
-        let Checkpoint { state, model, optimizer } = checkpoint;
+        let Checkpoint { state, model, optimizer, stage_model } = checkpoint;
+        let restored = Restored { optimizer, stage_model };
         let resumed =
-            Resumed { stage: state.stage.clone(), stage_index: state.stage_index, step: state.step, optimizer };
+            Resumed { stage: state.stage.clone(), stage_index: state.stage_index, step: state.step, restored };
         (resumed, state, model)
     }
 }
@@ -126,19 +126,19 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         resumed: Option<Resumed>,
     ) -> Result<Outcome, E> {
         let order: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
-        let (first, mut done, mut restored) = match resumed {
-            None => (0, 0, None),
+        let (first, mut done, restored) = match resumed {
+            None => (0, 0, Restored::default()),
             Some(r) => {
                 let known = order.get(r.stage_index) == Some(&r.stage.as_str())
                     && stages.get(r.stage_index).is_some_and(|s| r.step <= s.steps());
                 if !known {
                     return Err(EngineError::UnknownPosition { stage: r.stage, step: r.step }.into());
                 }
-                (r.stage_index, r.step, r.optimizer)
+                (r.stage_index, r.step, r.restored)
             }
         };
         if let Some(stage) = stages.get_mut(first) {
-            stage.start(cx, done, restored.take())?;
+            stage.start(cx, done, restored)?;
         }
         for index in first..stages.len() {
             let stage = &mut *stages[index];
@@ -166,7 +166,7 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
             stage.finish(cx)?;
             done = 0;
             if let Some(next) = stages.get_mut(index + 1) {
-                next.start(cx, 0, None)?;
+                next.start(cx, 0, Restored::default())?;
                 if let Some(outcome) = self.checkpoint_or_stop(cx, &order, index + 1, &**next, 0, true)? {
                     return Ok(outcome);
                 }
@@ -201,7 +201,8 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
             elapsed_seconds: cx.clock.elapsed(),
             optimizer_steps: optimizer.map_or(0, |o| o.step),
         };
-        let dir = self.checkpoints.save(&state, &cx.model, self.tokenizer, optimizer, self.settings.keep, order)?;
+        let models = (&cx.model, stage.stage_model());
+        let dir = self.checkpoints.save(&state, models, self.tokenizer, optimizer, self.settings.keep, order)?;
         Ok(stopping.then_some(Outcome::Interrupted { stage: name, step, checkpoint: dir }))
     }
 }

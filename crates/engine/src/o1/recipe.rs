@@ -4,8 +4,10 @@
 //! 1. `sft` ([`SftStage`]): supervised training on optimal solution traces (saved as `sft_model/`);
 //! 2. `rl` ([`RlStage`]): GRPO, RLOO, PPO with GAE or expert iteration with the exact verifier as reward, the
 //!    held-out greedy accuracy measured along the way (the train-time compute curve);
-//! 3. `eval` ([`EvalStage`]): an optional value model, then test-time compute: held-out accuracy of each method
-//!    at each budget (the test-time curves); the report (`report.json`, `report.md`, SVG and PNG plots) and the
+//! 3. `value` ([`ValueStage`], only with `[value_model] enabled`): a value model trained on the policy's labelled
+//!    samples (saved as `value_model/`), the judge of `best_of_n_value`;
+//! 4. `eval` ([`EvalStage`]): test-time compute: held-out accuracy of each method at each budget (the test-time
+//!    curves); the report (`report.json`, `report.md`, SVG and PNG plots) and the
 //!    final model as a Hugging Face directory (`model/`).
 //!
 //! The [`Runner`] writes `metrics.jsonl` and `config.toml`, checkpoints every `checkpoint.every` steps, at each
@@ -23,9 +25,10 @@ use super::report::Report;
 use super::rl::RlStage;
 use super::sft::SftStage;
 use super::sweep::EvalStage;
+use super::value_model::ValueStage;
 use crate::engine::runner::Resumed;
 use crate::engine::{
-    CheckpointDir, Context, EngineError, Outcome as RunnerOutcome, RunClock, Runner, RunnerSettings, StopSignal,
+    CheckpointDir, Context, EngineError, Outcome as RunnerOutcome, RunClock, Runner, RunnerSettings, Stage, StopSignal,
 };
 
 /// Where the demo writes by default.
@@ -92,7 +95,13 @@ pub fn run_on<B: HostAccess + Clone>(
         }
     };
     let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
-    match runner.run(&mut cx, &mut [&mut sft, &mut rl, &mut eval], resumed)? {
+    let mut value = ValueStage::new(&data);
+    let stages: &mut [&mut dyn Stage<O1Record, B, Error = O1Error>] = if config.value_model.enabled {
+        &mut [&mut sft, &mut rl, &mut value, &mut eval]
+    } else {
+        &mut [&mut sft, &mut rl, &mut eval]
+    };
+    match runner.run(&mut cx, stages, resumed)? {
         RunnerOutcome::Interrupted { stage, step, checkpoint } => Ok(Outcome::Interrupted { stage, step, checkpoint }),
         RunnerOutcome::Finished => {
             let report = eval.into_report().ok_or(O1Error::NotStarted("eval"))?;

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::value_model::ValueModelReport;
+
 /// One point of the train-time scaling curve.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainPoint {
@@ -24,4 +26,7 @@ pub struct O1Record {
     pub train_flops: f64,
     /// The train-time curve so far.
     pub train_curve: Vec<TrainPoint>,
+    /// The value model's data and training, once its stage has started (`[value_model] enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_model: Option<ValueModelReport>,
 }

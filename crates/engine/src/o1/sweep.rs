@@ -1,13 +1,12 @@
 //! The recipe's last stage: the test-time sweep on the trained policy, then `model/` and the report.
 //!
 //! It takes no steps: the sweep is deterministic, so a run resumed at this stage simply runs it again. With
-//! `[value_model] enabled` a value model is trained first (`value_model/`) and judges `best_of_n_value`.
+//! `[value_model] enabled` the value stage's `value_model/` judges `best_of_n_value`.
 
 use std::time::Instant;
 
-use selfplay_learn::optim::AdamWState;
-use selfplay_model::HostAccess;
 use selfplay_model::SamplingParams;
+use selfplay_model::{HostAccess, Model, ModelDir};
 use selfplay_tasks::Task;
 
 use super::data::RecipeData;
@@ -15,8 +14,7 @@ use super::error::O1Error;
 use super::eval::{EvalConfig, EvalError, test_time};
 use super::record::O1Record;
 use super::report::{Report, write_report};
-use super::value_model;
-use crate::engine::{Context, Stage, StepRecord};
+use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::optimizer::ModelOptimizer;
 use crate::rollout::step_search::search_test_time_methods;
 
@@ -50,7 +48,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
         0
     }
 
-    fn start(&mut self, _: &mut Context<'_, O1Record, B>, _: u64, _: Option<AdamWState>) -> Result<(), O1Error> {
+    fn start(&mut self, _: &mut Context<'_, O1Record, B>, _: u64, _: Restored) -> Result<(), O1Error> {
         Ok(())
     }
 
@@ -76,24 +74,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             seed: config.seed,
         };
         let value_model = if config.value_model.enabled {
-            let (value_model, trained) = value_model::train(
-                model,
-                &data.tokenizer,
-                &data.task,
-                &data.train,
-                &config.value_model,
-                config.max_new_tokens,
-                config.seed,
-            )?;
-            eprintln!(
-                "value model: {} samples ({:.0}% correct), final mse {:.3}, {:.0} s",
-                trained.samples,
-                100.0 * trained.positive_rate,
-                trained.final_loss,
-                trained.seconds
-            );
-            data.save_model(&value_model, &cx.out.join("value_model"))?;
-            Some(value_model)
+            let saved = ModelDir::load(&cx.out.join("value_model"))?;
+            Some(Model::with_backend(saved.config, saved.weights, model.backend().clone())?)
         } else {
             None
         };
@@ -127,6 +109,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             sft_accuracy,
             rl_accuracy,
             train_curve: cx.record.train_curve.clone(),
+            value_model: cx.record.value_model.clone(),
             test_time: points,
         };
         let files = write_report(cx.out, &report)?;

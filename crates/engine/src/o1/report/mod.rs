@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::record::TrainPoint;
+use super::value_model::ValueModelReport;
 use crate::rollout::TestTimePoint;
 use plot::{Chart, PlotError, Series, write_chart};
 
@@ -46,6 +47,9 @@ pub struct Report {
     /// Greedy accuracy after RL, on the same held-out problems.
     pub rl_accuracy: f64,
     pub train_curve: Vec<TrainPoint>,
+    /// The value model's data and fit, when one was trained (`[value_model] enabled`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_model: Option<ValueModelReport>,
     pub test_time: Vec<TestTimePoint>,
 }
 
@@ -152,6 +156,14 @@ fn markdown(report: &Report) -> String {
     for p in &report.train_curve {
         md.push_str(&format!("| {} | {:.3e} | {:.3} |\n", p.step, p.train_flops, p.accuracy));
     }
+    if let Some(v) = &report.value_model {
+        let mse = v.final_loss.map_or("-".to_string(), |l| format!("{l:.3}"));
+        md.push_str(&format!(
+            "\nValue model: {} labelled samples ({:.1}% correct), mean squared error {mse} on them.\n",
+            v.samples,
+            100.0 * v.positive_rate
+        ));
+    }
     md.push_str("\n## Test-time compute\n\n![accuracy vs budget](test_time_budget.svg)\n![accuracy vs FLOPs](test_time_flops.svg)\n\n");
     md.push_str(
         "| method | budget | tokens / problem | FLOPs / problem | accuracy |\n| --- | --- | --- | --- | --- |\n",
@@ -180,6 +192,7 @@ mod tests {
                 TrainPoint { step: 0, train_flops: 0.0, accuracy: 0.25 },
                 TrainPoint { step: 10, train_flops: 1e9, accuracy: 0.5 },
             ],
+            value_model: None,
             test_time: vec![
                 TestTimePoint { method: "majority".into(), budget: 4, tokens: 80.0, flops: 4e6, accuracy: 0.5 },
                 TestTimePoint { method: "majority".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },

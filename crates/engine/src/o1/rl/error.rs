@@ -40,9 +40,9 @@ pub enum RlError {
     /// The step search behind search rollouts failed.
     #[error("search rollouts: {0}")]
     Search(#[from] crate::rollout::step_search::StepSearchError),
-    /// The model returned fewer statistics of some kind than the batch has positions: a bug, never the input.
-    #[error("internal: the model returned fewer {0} than the batch has positions")]
-    Short(&'static str),
+    /// Rows and the model's statistics did not line up: a bug, never the input.
+    #[error(transparent)]
+    Layout(#[from] crate::train::LayoutError),
     /// Rows, positions and statistics disagree: a bug in this module, never the user's input.
     #[error("internal: {0}")]
     Internal(&'static str),

@@ -20,9 +20,9 @@ use selfplay_model::Model;
 
 use super::config::RlSettings;
 use super::error::RlError;
-use super::layout::ValueSlot;
 use super::rollouts::Rollouts;
 use super::update::{Objective, Plan, Row, attach_reference};
+use crate::train::ValueSlot;
 
 /// For each sample, whether it is kept for cloning: verified correct, not empty, and the first of its
 /// group with these tokens.

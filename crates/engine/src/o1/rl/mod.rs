@@ -3,9 +3,9 @@
 //!
 //! A step is sampling then learning. `rollouts` draws training problems, samples `group_size` completions
 //! for each and scores them with the task's verifier; each algorithm turns the scored samples into training
-//! rows (`policy_gradient`, `expert_iteration`); `update` runs the loss, the backward pass and the
-//! optimiser over them, the same for every algorithm; `layout` moves numbers between the model's positions
-//! and the learn crate's padded matrices.
+//! rows (`policy_gradient`, `expert_iteration`); `update` writes the loss over them, the same for every algorithm,
+//! and runs it through the engine's one training path ([`crate::train::Trainer`]); [`crate::train::Layout`] moves
+//! numbers between the model's positions and the learn crate's padded matrices.
 //!
 //! A step is a pure function of the model's weights, the optimiser's state, the seed, the step index and
 //! the inputs: its random generator is seeded from `(seed, step)` alone, so a run resumed from a
@@ -14,7 +14,6 @@
 mod config;
 mod error;
 mod expert_iteration;
-mod layout;
 mod metrics;
 mod policy_gradient;
 mod rollouts;
@@ -40,6 +39,7 @@ pub use stage::RlStage;
 pub use update::Terms;
 
 use crate::optimizer::ModelOptimizer;
+use crate::train::Trainer;
 use rollouts::Rollouts;
 
 /// Mixes the step index into the seed of the step's generator (an odd 64-bit constant, so distinct steps
@@ -51,12 +51,13 @@ const STEP_MIX: u64 = 0x2545_F491_4F6C_DD1D;
 /// `reference` is the frozen policy the KL penalty pulls toward (the SFT model): required when
 /// `settings.kl_coef > 0`; when given, `kl_ref` is measured even with the penalty off (one more forward
 /// pass per step; pass `None` to skip it). `optimizer` is normally built from
-/// [`RlSettings::optim_config`]. Completions are at most `max_new_tokens` long.
+/// [`RlSettings::optim_config`]; `trainer` keeps the gradient buffer from step to step. Completions are at most `max_new_tokens` long.
 #[allow(clippy::too_many_arguments)]
 pub fn step<B: HostAccess, T: Task>(
     model: &mut Model<B>,
     reference: Option<&Model<B>>,
     optimizer: &mut ModelOptimizer,
+    trainer: &mut Trainer,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
@@ -92,7 +93,7 @@ pub fn step<B: HostAccess, T: Task>(
         Algorithm::Ppo => policy_gradient::prepare_ppo(&rollouts, reference, settings, max_new_tokens)?,
         Algorithm::ExpertIteration => expert_iteration::prepare(&rollouts, reference, settings, max_new_tokens)?,
     };
-    let summary = update::run(model, optimizer, &rows, &plan, &mut rng)?;
+    let summary = update::run(model, optimizer, trainer, &rows, &plan, &mut rng)?;
     let trained = rows.iter().filter(|r| r.learn_policy).count();
     Ok(StepMetrics::new(step, &rollouts, &summary, trained, started.elapsed().as_secs_f64()))
 }

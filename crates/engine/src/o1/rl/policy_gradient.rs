@@ -15,9 +15,9 @@ use selfplay_model::Model;
 
 use super::config::{Algorithm, RlSettings};
 use super::error::RlError;
-use super::layout::{Layout, ValueSlot};
 use super::rollouts::{Rollouts, Scored};
 use super::update::{Objective, Plan, Row, attach_reference};
+use crate::train::{Layout, ValueSlot};
 
 /// verl's epsilon under the group standard deviation.
 const GROUP_STD_EPS: f64 = 1e-6;

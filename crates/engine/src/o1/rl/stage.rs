@@ -1,21 +1,22 @@
 //! RL as a stage of the o1 recipe: `[rl] steps` steps from the policy SFT left, the held-out greedy accuracy
 //! measured every `[eval] every` steps (the train-time curve), every step's FLOPs charged to it.
 
-use selfplay_learn::optim::AdamWState;
 use selfplay_model::{CpuBackend, HostAccess, Model, ModelDir};
 
 use super::{RlError, step};
-use crate::engine::{Context, Stage, StepRecord};
+use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::{forward_flops_per_token, train_flops_per_token};
 use crate::o1::data::RecipeData;
 use crate::o1::error::O1Error;
 use crate::o1::record::{O1Record, TrainPoint};
 use crate::optimizer::ModelOptimizer;
+use crate::train::Trainer;
 
 /// The RL stage.
 pub struct RlStage<'a, B: HostAccess = CpuBackend> {
     data: &'a RecipeData,
     optimizer: Option<ModelOptimizer>,
+    trainer: Trainer,
     /// The frozen policy the KL penalty pulls toward (`sft_model/`), when the penalty is on.
     reference: Option<Model<B>>,
 }
@@ -29,7 +30,7 @@ impl<B: HostAccess> std::fmt::Debug for RlStage<'_, B> {
 impl<'a, B: HostAccess> RlStage<'a, B> {
     /// The stage over `data`.
     pub fn new(data: &'a RecipeData) -> Self {
-        RlStage { data, optimizer: None, reference: None }
+        RlStage { data, optimizer: None, trainer: Trainer::new(), reference: None }
     }
 }
 
@@ -48,15 +49,10 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
         self.data.config.rl.steps
     }
 
-    fn start(
-        &mut self,
-        cx: &mut Context<'_, O1Record, B>,
-        done: u64,
-        restored: Option<AdamWState>,
-    ) -> Result<(), O1Error> {
+    fn start(&mut self, cx: &mut Context<'_, O1Record, B>, done: u64, restored: Restored) -> Result<(), O1Error> {
         let config = &self.data.config;
         let mut optimizer = ModelOptimizer::new(cx.model.weights(), config.rl.optim_config()).map_err(RlError::from)?;
-        if let Some(moments) = restored {
+        if let Some(moments) = restored.optimizer {
             optimizer.restore(moments).map_err(RlError::from)?;
         }
         self.optimizer = Some(optimizer);
@@ -77,6 +73,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
             &mut cx.model,
             self.reference.as_ref(),
             optimizer,
+            &mut self.trainer,
             &data.tokenizer,
             &data.task,
             &data.train,
@@ -106,6 +103,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
 
     fn finish(&mut self, _cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         self.reference = None;
+        self.trainer = Trainer::new();
         Ok(())
     }
 }

@@ -14,13 +14,13 @@ use selfplay_learn::policy::{PolicyBatch, PpoConfig, policy_loss};
 use selfplay_learn::supervised::bc_loss;
 use selfplay_learn::value::value_loss;
 use selfplay_model::HostAccess;
-use selfplay_model::{Model, ModelWeights, SequenceGrads, TokenStats};
+use selfplay_model::{Model, TokenStats};
 use serde::{Deserialize, Serialize};
 
 use super::config::RlSettings;
 use super::error::RlError;
-use super::layout::{Layout, ValueSlot};
 use crate::optimizer::ModelOptimizer;
+use crate::train::{Layout, RowGrads, Trainer, ValueSlot};
 
 /// One training sequence and its per-completion-token targets (each vector holds one entry per
 /// completion token).
@@ -154,20 +154,14 @@ struct Batch<'a> {
 impl Batch<'_> {
     /// A per-token field of every row, padded.
     fn pack(&self, field: fn(&Row) -> &[f32]) -> Result<Vec<f32>, RlError> {
-        self.layout.pack(&self.rows.iter().map(|r| field(r)).collect::<Vec<_>>())
+        self.layout.pack(&self.rows.iter().map(|r| field(r)).collect::<Vec<_>>()).map_err(RlError::from)
     }
 }
 
-/// The loss of `rows` under `plan` and its gradient with respect to the model's weights.
-pub(crate) fn loss_and_grads<B: HostAccess>(
-    model: &Model<B>,
-    rows: &[&Row],
-    plan: &Plan,
-) -> Result<(Terms, ModelWeights), RlError> {
+/// The loss of `rows` under `plan`, given the batch's token statistics (in `rows`' order), and its gradient with
+/// respect to each row's statistics: what [`Trainer::update`] takes.
+pub(crate) fn loss(rows: &[&Row], plan: &Plan, stats: &[TokenStats]) -> Result<(Terms, Vec<RowGrads>), RlError> {
     let layout = Layout::new(rows.iter().map(|r| (r.prompt_len, r.completion_len())).collect())?;
-    let tokens: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
-    let pass = model.forward_train(&tokens)?;
-    let stats = pass.token_stats();
     let mask = layout.mask();
     let policy_mask: Vec<bool> = mask
         .chunks_exact(layout.shape.len.max(1))
@@ -175,14 +169,14 @@ pub(crate) fn loss_and_grads<B: HostAccess>(
         .flat_map(|(m, r)| m.iter().map(move |&m| m && r.learn_policy))
         .collect();
     let batch = Batch {
-        logprobs: layout.gather_predictions(&stats, |s| &s.logprobs)?,
-        entropy: layout.gather_predictions(&stats, |s| &s.entropies)?,
+        logprobs: layout.gather_predictions(stats, |s| &s.logprobs)?,
+        entropy: layout.gather_predictions(stats, |s| &s.entropies)?,
         layout,
         rows,
         mask,
         policy_mask,
     };
-    let mut terms = Terms { tokens: tokens.iter().map(|t| t.len()).sum(), ..Terms::default() };
+    let mut terms = Terms { tokens: rows.iter().map(|r| r.tokens.len()).sum(), ..Terms::default() };
     let (d_logprobs, d_entropies) = if batch.policy_mask.iter().any(|&m| m) {
         let (mut d_logprobs, d_entropies) = policy_term(&batch, plan, &mut terms)?;
         kl_term(&batch, plan, &mut terms, &mut d_logprobs)?;
@@ -190,15 +184,10 @@ pub(crate) fn loss_and_grads<B: HostAccess>(
     } else {
         (vec![0.0; batch.layout.cells()], None)
     };
-    let d_values = value_term(&batch, &stats, plan, &mut terms)?;
-
+    let d_values = value_term(&batch, stats, plan, &mut terms)?;
     let row_grads =
         batch.layout.scatter(&d_logprobs, d_entropies.as_deref(), d_values.as_deref().map(|d| (d, plan.value_slot)))?;
-    let grads: Vec<SequenceGrads<'_>> = row_grads.iter().map(|g| g.as_grads()).collect();
-    let mut weight_grads = model.weights().zeros_like();
-    model.backward(&pass, &grads, &mut weight_grads)?;
-    model.recycle(pass);
-    Ok((terms, weight_grads))
+    Ok((terms, row_grads))
 }
 
 /// The clipped surrogate or the cloning loss; returns its gradients with respect to the log-probability
@@ -300,6 +289,7 @@ pub(crate) struct UpdateSummary {
 pub(crate) fn run<B: HostAccess>(
     model: &mut Model<B>,
     optimizer: &mut ModelOptimizer,
+    trainer: &mut Trainer,
     rows: &[Row],
     plan: &Plan,
     rng: &mut ChaCha8Rng,
@@ -317,8 +307,8 @@ pub(crate) fn run<B: HostAccess>(
             if !(batch.iter().any(|r| r.learn_policy) || plan.value_coef > 0.0) {
                 continue;
             }
-            let (terms, mut grads) = loss_and_grads(model, &batch, plan)?;
-            let update = optimizer.step(model.weights_mut(), &mut grads)?;
+            let tokens: Vec<&[u32]> = batch.iter().map(|r| r.tokens.as_slice()).collect();
+            let (terms, update) = trainer.update(model, optimizer, &tokens, |stats| loss(&batch, plan, stats))?;
             sums.accumulate(&terms);
             summary.grad_norm += update.grad_norm;
             summary.lr = update.lr;

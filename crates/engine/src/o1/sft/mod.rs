@@ -7,16 +7,15 @@ pub use stage::SftStage;
 
 use std::time::Instant;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
 use selfplay_learn::LearnError;
 use selfplay_model::HostAccess;
+use selfplay_model::loss::{check_loss_weights, weighted_nll};
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{IoError, Model, ModelError};
 use serde::Serialize;
 
 use crate::optimizer::ModelOptimizer;
-use crate::rollout::row_seed;
+use crate::train::{RowGrads, Trainer, draw_with_replacement};
 
 /// What supervised training can fail on.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +78,7 @@ pub struct SftStepMetrics {
 pub fn step<B: HostAccess>(
     model: &mut Model<B>,
     optimizer: &mut ModelOptimizer,
+    trainer: &mut Trainer,
     examples: &[SftExample],
     batch_size: usize,
     seed: u64,
@@ -88,13 +88,14 @@ pub fn step<B: HostAccess>(
         return Err(SftError::EmptyBatch);
     }
     let started = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(row_seed(seed, step, 0x5F7));
-    let batch: Vec<&SftExample> =
-        (0..batch_size).map(|_| &examples[(rng.next_u64() % examples.len() as u64) as usize]).collect();
+    let batch = draw_with_replacement(examples, batch_size, seed, step, 0x5F7);
     let tokens: Vec<&[u32]> = batch.iter().map(|e| e.tokens.as_slice()).collect();
     let weights: Vec<&[f32]> = batch.iter().map(|e| e.weights.as_slice()).collect();
-    let (loss, mut grads) = model.sft_loss_and_grads(&tokens, &weights)?;
-    let update = optimizer.step(model.weights_mut(), &mut grads)?;
+    check_loss_weights(tokens.len(), &weights)?;
+    let (loss, update) = trainer.update(model, optimizer, &tokens, |stats| -> Result<_, SftError> {
+        let (loss, d_logprobs) = weighted_nll(stats, &weights)?;
+        Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
+    })?;
     let token_count = tokens.iter().map(|t| t.len()).sum();
     Ok(SftStepMetrics {
         step,

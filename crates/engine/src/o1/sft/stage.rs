@@ -1,16 +1,16 @@
 //! Policy initialisation as the recipe's first stage.
 
-use selfplay_learn::optim::AdamWState;
 use selfplay_model::HostAccess;
 use selfplay_tasks::Task;
 
 use super::{SftError, SftExample};
-use crate::engine::{Context, Stage, StepRecord};
+use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::train_flops_per_token;
 use crate::o1::data::RecipeData;
 use crate::o1::error::O1Error;
 use crate::o1::record::{O1Record, TrainPoint};
 use crate::optimizer::{ModelOptimizer, OptimConfig};
+use crate::train::Trainer;
 
 /// Policy initialisation as a stage: `[sft] steps` supervised steps on the training problems' solution traces
 /// (none when the run starts from `init_from`). Its end saves `sft_model/` and measures the greedy held-out
@@ -20,12 +20,13 @@ pub struct SftStage<'a> {
     data: &'a RecipeData,
     examples: Vec<SftExample>,
     optimizer: Option<ModelOptimizer>,
+    trainer: Trainer,
 }
 
 impl<'a> SftStage<'a> {
     /// The stage over `data`.
     pub fn new(data: &'a RecipeData) -> Self {
-        SftStage { data, examples: Vec::new(), optimizer: None }
+        SftStage { data, examples: Vec::new(), optimizer: None, trainer: Trainer::new() }
     }
 
     /// `[sft] steps`, or none when the run starts from `init_from`.
@@ -49,17 +50,12 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         self.total_steps()
     }
 
-    fn start(
-        &mut self,
-        cx: &mut Context<'_, O1Record, B>,
-        done: u64,
-        restored: Option<AdamWState>,
-    ) -> Result<(), O1Error> {
+    fn start(&mut self, cx: &mut Context<'_, O1Record, B>, done: u64, restored: Restored) -> Result<(), O1Error> {
         let config = &self.data.config;
         let steps = self.total_steps();
         let optim = OptimConfig::warmup_cosine(config.sft.lr, config.sft.weight_decay, steps);
         let mut optimizer = ModelOptimizer::new(cx.model.weights(), optim).map_err(SftError::from)?;
-        if let Some(moments) = restored {
+        if let Some(moments) = restored.optimizer {
             optimizer.restore(moments).map_err(SftError::from)?;
         }
         self.optimizer = Some(optimizer);
@@ -80,7 +76,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
     fn step(&mut self, cx: &mut Context<'_, O1Record, B>, step: u64) -> Result<StepRecord, O1Error> {
         let config = &self.data.config;
         let optimizer = self.optimizer.as_mut().ok_or(O1Error::NotStarted("sft"))?;
-        let m = super::step(&mut cx.model, optimizer, &self.examples, config.sft.batch_size, config.seed, step)?;
+        let (examples, batch_size) = (&self.examples, config.sft.batch_size);
+        let m = super::step(&mut cx.model, optimizer, &mut self.trainer, examples, batch_size, config.seed, step)?;
         let context = m.tokens / (2 * config.sft.batch_size);
         let flops = m.tokens as f64 * train_flops_per_token(cx.model.config(), context);
         cx.record.sft_flops += flops;
@@ -94,6 +91,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
 
     fn finish(&mut self, cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         self.examples = Vec::new();
+        self.trainer = Trainer::new();
         self.data.save_model(&cx.model, &cx.out.join("sft_model"))?;
         let accuracy = self.data.greedy_accuracy(&cx.model)?;
         eprintln!("after policy initialisation: greedy accuracy {accuracy:.3}");

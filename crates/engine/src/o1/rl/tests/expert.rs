@@ -3,11 +3,11 @@
 
 use selfplay_model::{CpuBackend, FinishReason, Generation};
 
+use super::loss_and_grads;
 use super::tiny_model;
 use crate::o1::rl::config::{Algorithm, RlSettings};
 use crate::o1::rl::expert_iteration::{prepare, select};
 use crate::o1::rl::rollouts::{Rollouts, Scored};
-use crate::o1::rl::update::loss_and_grads;
 
 fn sample(group: usize, tokens: &[u32], correct: bool) -> Scored {
     let n = tokens.len();

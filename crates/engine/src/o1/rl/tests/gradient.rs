@@ -16,9 +16,10 @@ use selfplay_learn::kl::KlEstimator;
 use selfplay_learn::policy::{PpoConfig, RatioLevel};
 use selfplay_model::Model;
 
+use super::loss_and_grads;
 use super::tiny_model;
-use crate::o1::rl::layout::ValueSlot;
-use crate::o1::rl::update::{Objective, Plan, Row, loss_and_grads};
+use crate::o1::rl::update::{Objective, Plan, Row};
+use crate::train::ValueSlot;
 
 fn uniform(rng: &mut ChaCha8Rng) -> f32 {
     (rng.next_u64() >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0

@@ -7,7 +7,7 @@ mod gradient;
 mod rollouts;
 mod training;
 
-use selfplay_model::{Architecture, CharTokenizer, Model, ModelConfig, Tokenizer, init_weights};
+use selfplay_model::{Architecture, CharTokenizer, Model, ModelConfig, ModelWeights, Tokenizer, init_weights};
 use selfplay_reward::{Reward, Verdict};
 use selfplay_tasks::{Split, Task, TasksError};
 
@@ -81,4 +81,18 @@ pub(crate) fn tiny_model(std: f32, seed: u64) -> Model {
 /// Every weight of a model, flattened in name order.
 pub(super) fn flat_weights(model: &Model) -> Vec<f32> {
     model.weights().named().into_iter().flat_map(|(_, t)| t.data().to_vec()).collect()
+}
+
+/// The loss of `rows` under `plan` and its gradient with respect to `model`'s weights, through the trainer every
+/// RL update takes.
+pub(super) fn loss_and_grads(
+    model: &Model,
+    rows: &[&crate::o1::rl::update::Row],
+    plan: &crate::o1::rl::update::Plan,
+) -> Result<(crate::o1::rl::Terms, ModelWeights), crate::o1::rl::RlError> {
+    let tokens: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
+    let mut trainer = crate::train::Trainer::new();
+    let terms = trainer.gradient(model, &tokens, |stats| crate::o1::rl::update::loss(rows, plan, stats))?;
+    let grads = trainer.gradient_buffer().cloned().ok_or(crate::o1::rl::RlError::Internal("no gradient"))?;
+    Ok((terms, grads))
 }

@@ -1,6 +1,7 @@
 //! The public step on the toy task: each algorithm learns it, runs are reproducible and resumable, and
 //! bad settings are typed errors.
 
+use crate::train::Trainer;
 use selfplay_model::{Model, Tokenizer};
 use selfplay_tasks::{Split, Task};
 
@@ -29,12 +30,14 @@ fn run(
 ) -> Vec<StepMetrics> {
     let reference = tiny_model(0.02, 1);
     let tok = tokenizer();
+    let mut trainer = Trainer::new();
     steps
         .map(|s| {
             step(
                 model,
                 Some(&reference),
                 optimizer,
+                &mut trainer,
                 &tok,
                 &LowercaseTask,
                 &problems(),
@@ -174,8 +177,20 @@ fn runs_repeat_and_resume_bit_identically() {
 fn error_of(settings: &RlSettings, problems: &[char], reference: Option<&Model>) -> RlError {
     let mut model = tiny_model(0.02, 1);
     let mut optimizer = ModelOptimizer::new(model.weights(), RlSettings::default().optim_config()).unwrap();
-    step(&mut model, reference, &mut optimizer, &tokenizer(), &LowercaseTask, problems, settings, 3, 1, 1)
-        .expect_err("bad input must be refused")
+    step(
+        &mut model,
+        reference,
+        &mut optimizer,
+        &mut Trainer::new(),
+        &tokenizer(),
+        &LowercaseTask,
+        problems,
+        settings,
+        3,
+        1,
+        1,
+    )
+    .expect_err("bad input must be refused")
 }
 
 #[test]

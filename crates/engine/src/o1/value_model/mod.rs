@@ -16,23 +16,25 @@
 //! before `best_of_n_value` was limited to well-formed answers, which removes the garbled completions it liked). A judge
 //! that must re-check arithmetic needs more capacity than the policy; `selfplay eval --value-model` tries any
 //! saved one.
+//!
+//! [`ValueStage`] trains it as a stage of the recipe, between RL and evaluation (only when `[value_model]
+//! enabled`): checkpointed and resumable like every other stage, its model kept in the checkpoints' `stage_model/`.
 
-use std::time::Instant;
+mod stage;
 
-use rand_chacha::ChaCha8Rng;
-use rand_core::{Rng, SeedableRng};
+pub use stage::ValueStage;
+
 use selfplay_learn::LearnError;
 use selfplay_learn::value::value_loss;
 use selfplay_learn::{LossAgg, SeqShape};
 use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{GenerationConfig, IoError, Model, ModelError, SamplingParams, SequenceGrads};
+use selfplay_model::{GenerationConfig, IoError, Model, ModelError, SamplingParams, TokenStats};
 use selfplay_tasks::Task;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::progress::Progress;
-use crate::optimizer::{ModelOptimizer, OptimConfig};
 use crate::rollout::{completion_text, encode_prompt, row_seed, sample};
+use crate::train::{Layout, LayoutError, RowGrads, ValueSlot};
 
 /// What training or using a value model can fail on.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +54,9 @@ pub enum ValueModelError {
     /// The loss or the optimizer refused its input.
     #[error("learning: {0}")]
     Learn(#[from] LearnError),
+    /// Completions and the model's statistics did not line up: a bug, never the input.
+    #[error(transparent)]
+    Layout(#[from] LayoutError),
 }
 
 /// How the value model is trained (`[value_model]` in a run's config).
@@ -90,70 +95,22 @@ struct Labelled {
     correct: bool,
 }
 
-/// What training the value model saw and did.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// What training the value model saw and did (kept in the recipe's record, so a resumed run reports the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ValueModelReport {
     /// Completions sampled and labelled.
     pub samples: usize,
     /// Fraction of them the verifier accepted (the base rate the model must beat).
     pub positive_rate: f64,
-    /// Mean squared error of the last 10% of steps.
-    pub final_loss: f32,
-    /// Tokens generated to make the data, and tokens trained on.
+    /// Mean squared error of the trained model over every completion position of its training data
+    /// (`None` until training finished).
+    pub final_loss: Option<f32>,
+    /// Tokens generated to make the data, and tokens trained on so far.
     pub sampled_tokens: usize,
     pub trained_tokens: usize,
-    pub seconds: f64,
 }
 
-/// Trains a value model from `policy` (its copy) on `settings.problems` of `problems`.
-#[allow(clippy::too_many_arguments)]
-pub fn train<B: HostAccess + Clone, T: Task>(
-    policy: &Model<B>,
-    tokenizer: &dyn Tokenizer,
-    task: &T,
-    problems: &[T::Problem],
-    settings: &ValueModelSettings,
-    max_new_tokens: usize,
-    seed: u64,
-) -> Result<(Model<B>, ValueModelReport), ValueModelError> {
-    if problems.is_empty() || settings.problems == 0 || settings.samples_per_problem == 0 || settings.batch_size == 0 {
-        return Err(ValueModelError::Empty);
-    }
-    let started = Instant::now();
-    let chosen = &problems[..settings.problems.min(problems.len())];
-    let data = label(policy, tokenizer, task, chosen, settings.samples_per_problem, max_new_tokens, seed)?;
-    let sampled_tokens = data.iter().map(|d| d.tokens.len() - d.prompt_len).sum();
-    let positives = data.iter().filter(|d| d.correct).count();
-
-    let mut model = policy.clone();
-    let optim = OptimConfig::warmup_cosine(settings.lr, 0.0, settings.steps);
-    let mut optimizer = ModelOptimizer::new(model.weights(), optim)?;
-    let progress = Progress::new("value model", settings.steps);
-    let mut losses = Vec::with_capacity(settings.steps as usize);
-    let mut trained_tokens = 0;
-    for step in 1..=settings.steps {
-        let mut rng = ChaCha8Rng::seed_from_u64(row_seed(seed, step, 0x7A1));
-        let batch: Vec<&Labelled> =
-            (0..settings.batch_size).map(|_| &data[(rng.next_u64() % data.len() as u64) as usize]).collect();
-        let loss = update(&mut model, &mut optimizer, &batch)?;
-        trained_tokens += batch.iter().map(|b| b.tokens.len()).sum::<usize>();
-        losses.push(loss);
-        progress.step(format!("mse {loss:.3}"));
-    }
-    progress.finish();
-    let tail = &losses[losses.len() - (losses.len() / 10).max(1).min(losses.len())..];
-    let report = ValueModelReport {
-        samples: data.len(),
-        positive_rate: positives as f64 / data.len().max(1) as f64,
-        final_loss: tail.iter().sum::<f32>() / tail.len().max(1) as f32,
-        sampled_tokens,
-        trained_tokens,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    Ok((model, report))
-}
-
-/// Samples and labels the training data.
+/// Samples `samples` completions of each problem from `policy` and labels them with the verifier.
 fn label<B: HostAccess, T: Task>(
     policy: &Model<B>,
     tokenizer: &dyn Tokenizer,
@@ -185,48 +142,42 @@ fn label<B: HostAccess, T: Task>(
     Ok(data)
 }
 
-/// One regression step: every completion position (each prefix that ends inside the completion) toward the
-/// completion's verdict; returns the loss.
-fn update<B: HostAccess>(
-    model: &mut Model<B>,
-    optimizer: &mut ModelOptimizer,
-    batch: &[&Labelled],
-) -> Result<f32, ValueModelError> {
-    let sequences: Vec<&[u32]> = batch.iter().map(|b| b.tokens.as_slice()).collect();
-    let pass = model.forward_train(&sequences)?;
-    let stats = pass.token_stats();
-    let width = batch.iter().map(|b| b.tokens.len() - b.prompt_len).max().unwrap_or(0);
-    let shape = SeqShape::new(batch.len(), width);
-    let cells = batch.len() * width;
-    let (mut values, mut returns, mut mask) = (vec![0.0f32; cells], vec![0.0f32; cells], vec![false; cells]);
-    for (i, (b, stat)) in batch.iter().zip(&stats).enumerate() {
-        for j in 0..b.tokens.len() - b.prompt_len {
-            // Position prompt_len + j: the prefix that ends with completion token j.
-            values[i * width + j] = stat.values[b.prompt_len + j];
-            returns[i * width + j] = if b.correct { 1.0 } else { 0.0 };
-            mask[i * width + j] = true;
-        }
-    }
-    let loss = value_loss(shape, &values, &values, &returns, &mask, None, LossAgg::TokenMean)?;
-    let d_logprobs: Vec<Vec<f32>> = batch.iter().map(|b| vec![0.0; b.tokens.len() - 1]).collect();
-    let mut d_values: Vec<Vec<f32>> = batch.iter().map(|b| vec![0.0; b.tokens.len()]).collect();
-    for (i, b) in batch.iter().enumerate() {
-        for j in 0..b.tokens.len() - b.prompt_len {
-            d_values[i][b.prompt_len + j] = loss.grad_values[i * width + j];
-        }
-    }
-    let grads: Vec<SequenceGrads<'_>> = (0..batch.len())
-        .map(|i| SequenceGrads {
-            d_logprobs: &d_logprobs[i],
-            d_entropies: None,
-            d_values: Some(&d_values[i]),
-            d_logits: None,
+/// The regression of every completion position (each prefix that ends inside the completion) toward the
+/// completion's verdict, given the batch's token statistics: its mean squared error and its gradient with
+/// respect to each sequence's values.
+fn regression(batch: &[&Labelled], stats: &[TokenStats]) -> Result<(f32, Vec<RowGrads>), ValueModelError> {
+    let layout = Layout::new(batch.iter().map(|b| (b.prompt_len, b.tokens.len() - b.prompt_len)).collect())?;
+    let width = layout.shape.len;
+    let values = layout.gather_values(stats, ValueSlot::AfterToken)?;
+    let returns: Vec<f32> = batch
+        .iter()
+        .flat_map(|b| {
+            let (n, target) = (b.tokens.len() - b.prompt_len, if b.correct { 1.0 } else { 0.0 });
+            (0..width).map(move |j| if j < n { target } else { 0.0 })
         })
         .collect();
-    let mut weight_grads = model.weights().zeros_like();
-    model.backward(&pass, &grads, &mut weight_grads)?;
-    optimizer.step(model.weights_mut(), &mut weight_grads)?;
-    Ok(loss.loss)
+    let mask = layout.mask();
+    let shape: SeqShape = layout.shape;
+    let loss = value_loss(shape, &values, &values, &returns, &mask, None, LossAgg::TokenMean)?;
+    let no_policy = vec![0.0; layout.cells()];
+    let grads = layout.scatter(&no_policy, None, Some((&loss.grad_values, ValueSlot::AfterToken)))?;
+    Ok((loss.loss, grads))
+}
+
+/// The mean squared error of `model` over every completion position of `data` (batches of 256, weighted by
+/// their completion tokens).
+fn mean_squared_error<B: HostAccess>(model: &Model<B>, data: &[Labelled]) -> Result<f32, ValueModelError> {
+    const ROWS_PER_BATCH: usize = 256;
+    let (mut sum, mut tokens) = (0.0f64, 0usize);
+    for chunk in data.chunks(ROWS_PER_BATCH) {
+        let batch: Vec<&Labelled> = chunk.iter().collect();
+        let sequences: Vec<&[u32]> = chunk.iter().map(|b| b.tokens.as_slice()).collect();
+        let (loss, _) = regression(&batch, &model.token_logprobs(&sequences)?)?;
+        let n: usize = chunk.iter().map(|b| b.tokens.len() - b.prompt_len).sum();
+        sum += f64::from(loss) * n as f64;
+        tokens += n;
+    }
+    Ok((sum / tokens.max(1) as f64) as f32)
 }
 
 /// The value model's score of each completion: its value at the last token of `prompts[i]` followed by
@@ -253,6 +204,8 @@ pub fn score<B: HostAccess>(
 mod tests {
     use super::*;
     use crate::o1::rl::tests::tiny_model;
+    use crate::optimizer::{ModelOptimizer, OptimConfig};
+    use crate::train::Trainer;
 
     /// Completions ending in token 5 are "correct", ending in 6 "wrong": the regression must learn to tell
     /// them apart at the last position, and its loss must fall.
@@ -270,26 +223,56 @@ mod tests {
             })
             .collect();
         let batch: Vec<&Labelled> = data.iter().collect();
+        let sequences: Vec<&[u32]> = data.iter().map(|d| d.tokens.as_slice()).collect();
         let optim = OptimConfig { lr: 1e-2, weight_decay: 0.0, warmup_steps: 0, total_steps: 200, max_grad_norm: 1.0 };
         let mut optimizer = ModelOptimizer::new(model.weights(), optim).unwrap();
-        let first = update(&mut model, &mut optimizer, &batch).unwrap();
+        let mut trainer = Trainer::new();
+        let mut update = |model: &mut Model| -> f32 {
+            let step = trainer.update(model, &mut optimizer, &sequences, |stats| regression(&batch, stats));
+            step.unwrap().0
+        };
+        let first = update(&mut model);
         let mut last = first;
         for _ in 0..150 {
-            last = update(&mut model, &mut optimizer, &batch).unwrap();
+            last = update(&mut model);
         }
         assert!(last < first * 0.5, "loss {first} -> {last}");
+        let mse = mean_squared_error(&model, &data).unwrap();
+        assert!((mse - last).abs() < 0.05 * first, "whole-data mse {mse} against the last step's {last}");
         let prompt: &[u32] = &[1, 3];
         let scores = score(&model, &[prompt, prompt, prompt], &[&[4, 3, 5], &[4, 3, 6], &[]]).unwrap();
         assert!(scores[0] > 0.7 && scores[1] < 0.3, "{scores:?}");
         assert!(scores[2].is_nan());
     }
 
+    /// The regression's gradient, scattered to the positions it reads, against a hand-computed one: mean
+    /// squared error over the completion positions `p..len`, `d/dv = (v − target) / tokens` (the learn crate's
+    /// value loss carries a factor ½).
     #[test]
-    fn empty_inputs_are_errors() {
-        let model = tiny_model(0.1, 3);
-        let tokenizer = selfplay_model::CharTokenizer::ascii();
-        let task = selfplay_tasks::CountdownTask::default();
-        let settings = ValueModelSettings::default();
-        assert!(train(&model, &tokenizer, &task, &[], &settings, 8, 1).is_err());
+    fn regression_reads_and_writes_the_completion_positions() {
+        let data = [
+            Labelled { tokens: vec![1, 2, 3, 4], prompt_len: 2, correct: true },
+            Labelled { tokens: vec![1, 2, 3], prompt_len: 1, correct: false },
+        ];
+        let stats: Vec<TokenStats> = data
+            .iter()
+            .map(|d| TokenStats {
+                logprobs: vec![0.0; d.tokens.len() - 1],
+                entropies: vec![0.0; d.tokens.len() - 1],
+                values: (0..d.tokens.len()).map(|t| 0.1 * t as f32).collect(),
+            })
+            .collect();
+        let batch: Vec<&Labelled> = data.iter().collect();
+        let (loss, grads) = regression(&batch, &stats).unwrap();
+        // Completion positions: row 0 at 2, 3 (target 1); row 1 at 1, 2 (target 0).
+        let errors = [(0.2f32 - 1.0), (0.3 - 1.0), 0.1, 0.2];
+        let want_loss = errors.iter().map(|e| 0.5 * e * e).sum::<f32>() / 4.0;
+        assert!((loss - want_loss).abs() < 1e-6, "{loss} vs {want_loss}");
+        let d0 = grads[0].as_grads().d_values.unwrap().to_vec();
+        let d1 = grads[1].as_grads().d_values.unwrap().to_vec();
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-6);
+        assert!(close(&d0, &[0.0, 0.0, errors[0] / 4.0, errors[1] / 4.0]), "{d0:?}");
+        assert!(close(&d1, &[0.0, errors[2] / 4.0, errors[3] / 4.0]), "{d1:?}");
+        assert!(grads.iter().all(|g| g.as_grads().d_logprobs.iter().all(|&d| d == 0.0)));
     }
 }

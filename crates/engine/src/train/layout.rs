@@ -8,11 +8,20 @@
 use selfplay_learn::SeqShape;
 use selfplay_model::{SequenceGrads, TokenStats};
 
-use super::error::RlError;
+/// Rows, positions and statistics that disagree: a bug in the caller or this module, never the user's input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum LayoutError {
+    /// The model returned fewer statistics of some kind than the batch has positions.
+    #[error("internal: the model returned fewer {0} than the batch has positions")]
+    Short(&'static str),
+    /// Rows and the vectors given for them disagree.
+    #[error("internal: {0}")]
+    Internal(&'static str),
+}
 
 /// Which prefix a completion token's value cell scores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ValueSlot {
+pub enum ValueSlot {
     /// The state token `j` is chosen in (prompt and tokens before `j`, position `p + j − 1`): PPO's
     /// critic `V(s_t)`, the same positions [`selfplay_model::Generation::values`] records while sampling.
     BeforeToken,
@@ -23,7 +32,7 @@ pub(crate) enum ValueSlot {
 
 /// The padded layout of a batch of rows.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Layout {
+pub struct Layout {
     pub shape: SeqShape,
     /// `(prompt_len, completion_len)` per row; every prompt has at least one token.
     spans: Vec<(usize, usize)>,
@@ -31,13 +40,18 @@ pub(crate) struct Layout {
 
 /// One row's gradients with respect to its [`TokenStats`].
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct RowGrads {
+pub struct RowGrads {
     d_logprobs: Vec<f32>,
     d_entropies: Option<Vec<f32>>,
     d_values: Option<Vec<f32>>,
 }
 
 impl RowGrads {
+    /// Gradients with respect to a sequence's `len − 1` log-probabilities only (cross-entropy).
+    pub fn logprobs_only(d_logprobs: Vec<f32>) -> Self {
+        RowGrads { d_logprobs, d_entropies: None, d_values: None }
+    }
+
     /// The view [`selfplay_model::Model::backward`] takes.
     pub fn as_grads(&self) -> SequenceGrads<'_> {
         SequenceGrads {
@@ -50,16 +64,16 @@ impl RowGrads {
 }
 
 /// The model returned fewer `what` than the batch has positions.
-fn short(what: &'static str) -> RlError {
-    RlError::Short(what)
+fn short(what: &'static str) -> LayoutError {
+    LayoutError::Short(what)
 }
 
 impl Layout {
     /// The layout of rows with these `(prompt_len, completion_len)`; the padded width is the longest
     /// completion.
-    pub fn new(spans: Vec<(usize, usize)>) -> Result<Self, RlError> {
+    pub fn new(spans: Vec<(usize, usize)>) -> Result<Self, LayoutError> {
         if spans.iter().any(|&(p, n)| p == 0 || n == 0) {
-            return Err(RlError::Internal("every RL row needs a prompt token and a completion token"));
+            return Err(LayoutError::Internal("every training row needs a prompt token and a completion token"));
         }
         let width = spans.iter().map(|&(_, n)| n).max().unwrap_or(0);
         Ok(Layout { shape: SeqShape::new(spans.len(), width), spans })
@@ -76,14 +90,16 @@ impl Layout {
     }
 
     /// Per-row vectors of one entry per completion token, padded into cells (0 in padding).
-    pub fn pack(&self, rows: &[&[f32]]) -> Result<Vec<f32>, RlError> {
+    pub fn pack(&self, rows: &[&[f32]]) -> Result<Vec<f32>, LayoutError> {
         let mut cells = vec![0.0; self.cells()];
         if rows.len() != self.spans.len() {
-            return Err(RlError::Internal("one vector per row expected"));
+            return Err(LayoutError::Internal("one vector per row expected"));
         }
         for ((out, &(_, n)), row) in cells.chunks_exact_mut(self.shape.len.max(1)).zip(&self.spans).zip(rows) {
             let dst = out.get_mut(..n).ok_or_else(|| short("cells"))?;
-            dst.copy_from_slice(row.get(..n).ok_or(RlError::Internal("a row vector is shorter than its completion"))?);
+            dst.copy_from_slice(
+                row.get(..n).ok_or(LayoutError::Internal("a row vector is shorter than its completion"))?,
+            );
         }
         Ok(cells)
     }
@@ -98,12 +114,12 @@ impl Layout {
         &self,
         stats: &[TokenStats],
         field: fn(&TokenStats) -> &[f32],
-    ) -> Result<Vec<f32>, RlError> {
+    ) -> Result<Vec<f32>, LayoutError> {
         self.gather(stats, field, |p| p - 1)
     }
 
     /// The value head's output at each completion token's slot.
-    pub fn gather_values(&self, stats: &[TokenStats], slot: ValueSlot) -> Result<Vec<f32>, RlError> {
+    pub fn gather_values(&self, stats: &[TokenStats], slot: ValueSlot) -> Result<Vec<f32>, LayoutError> {
         self.gather(stats, |s| &s.values, |p| value_start(slot, p))
     }
 
@@ -112,7 +128,7 @@ impl Layout {
         stats: &[TokenStats],
         field: fn(&TokenStats) -> &[f32],
         start: impl Fn(usize) -> usize,
-    ) -> Result<Vec<f32>, RlError> {
+    ) -> Result<Vec<f32>, LayoutError> {
         if stats.len() != self.spans.len() {
             return Err(short("sequences"));
         }
@@ -134,14 +150,14 @@ impl Layout {
         d_logprobs: &[f32],
         d_entropies: Option<&[f32]>,
         d_values: Option<(&[f32], ValueSlot)>,
-    ) -> Result<Vec<RowGrads>, RlError> {
+    ) -> Result<Vec<RowGrads>, LayoutError> {
         let width = self.shape.len.max(1);
-        let place = |cells: &[f32], i: usize, len: usize, start: usize| -> Result<Vec<f32>, RlError> {
+        let place = |cells: &[f32], i: usize, len: usize, start: usize| -> Result<Vec<f32>, LayoutError> {
             let (_, n) = self.spans[i];
             let mut out = vec![0.0; len];
             let src = cells
                 .get(i * width..i * width + n)
-                .ok_or(RlError::Internal("gradient cells shorter than the batch"))?;
+                .ok_or(LayoutError::Internal("gradient cells shorter than the batch"))?;
             out.get_mut(start..start + n).ok_or_else(|| short("positions"))?.copy_from_slice(src);
             Ok(out)
         };
