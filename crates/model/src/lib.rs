@@ -83,6 +83,7 @@ pub mod model;
 pub mod rng;
 pub mod safetensors_io;
 pub mod sampler;
+pub mod token_stats;
 pub mod tokenizer;
 pub mod transformer;
 mod validate;

@@ -2,7 +2,7 @@
 //! live, whichever training loop calls them.
 
 use crate::error::ModelError;
-use crate::model::TokenStats;
+use crate::token_stats::TokenStats;
 
 /// Weighted next-token cross-entropy `L = −Σ_t w_t·log p_t / Σ_t w_t` over every sequence of a batch and its
 /// gradient with respect to each sequence's log-probabilities (`−w_t / Σw`).

@@ -37,6 +37,7 @@ use crate::error::ModelError;
 use crate::kv_cache::StepScratch;
 use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
 use crate::loss::{check_loss_weights, weighted_nll};
+pub use crate::token_stats::TokenStats;
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
 use crate::transformer::params::{LayerParams, Params, recycle};
@@ -130,17 +131,6 @@ pub struct ForwardOutput {
     /// `[len, vocab]`: row `t` scores the token after position `t`.
     pub logits: Tensor<f32>,
     /// `[len]`: the value head at every position.
-    pub values: Vec<f32>,
-}
-
-/// Per-position statistics of one sequence that losses are written in.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TokenStats {
-    /// `[len − 1]`: `log p(token[t+1] | tokens[..=t])`.
-    pub logprobs: Vec<f32>,
-    /// `[len − 1]`: entropy of the next-token distribution at position `t`.
-    pub entropies: Vec<f32>,
-    /// `[len]`: value head output at position `t`.
     pub values: Vec<f32>,
 }
 
