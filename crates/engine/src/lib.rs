@@ -10,6 +10,7 @@
 //!   backward into a kept gradient buffer, one optimizer update).
 //! * [`optimizer`], [`flops`]: AdamW over a model's weights; the FLOPs every curve is charged in.
 //! * [`o1`]: the Countdown o1 recipe as a list of stages: SFT, RL, evaluation.
+//! * [`alphazero`]: self-play as in AlphaGo Zero on any board game, as a stage of self-play and learning.
 //!
 //! ```
 //! use selfplay_engine::o1::{Outcome, RunConfig, run};
@@ -27,6 +28,7 @@
 //! # }
 //! ```
 
+pub mod alphazero;
 pub mod engine;
 pub mod flops;
 pub mod o1;

@@ -3,7 +3,8 @@
 //! A checkpoint is a Hugging Face model directory (weights in f32, so nothing is rounded), plus
 //! `optimizer.safetensors` (AdamW's moments, `m.<param>` and `v.<param>`, when the stage has an optimizer) and
 //! `trainer_state.json` (stage, step, the run's config, the recipe's record of everything measured so far), and
-//! `stage_model/` (a second model directory) when the stage trains a model of its own, such as a value model. Each
+//! `stage_model/` (a second model directory) when the stage trains a model of its own, such as a value model, and
+//! `stage_state.bin` when the stage keeps state of its own (a replay buffer). Each
 //! is written whole into its own directory `checkpoints/<stage>-<step>/` (temporary name, fsync, rename), and only
 //! then does the one-line file `checkpoints/latest` switch to it, atomically: a crash at any instant leaves the
 //! previous checkpoint or the new one, never a mixture. Every step of a stage is a pure function of (weights,
@@ -35,6 +36,21 @@ pub const TRAINER_STATE_FILE: &str = "trainer_state.json";
 pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
 /// The subdirectory (a Hugging Face model directory) holding the model a stage trains besides the policy.
 pub const STAGE_MODEL_DIR: &str = "stage_model";
+/// The stage's own state besides models and moments (a replay buffer), in the stage's encoding.
+pub const STAGE_STATE_FILE: &str = "stage_state.bin";
+
+/// What a checkpoint holds besides the trainer state.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckpointParts<'a, B: HostAccess> {
+    /// The policy (the context's model).
+    pub model: &'a Model<B>,
+    /// The model the stage trains besides the policy, if any.
+    pub stage_model: Option<&'a Model<B>>,
+    /// The stage's optimizer moments (of `stage_model` when there is one, else of `model`).
+    pub optimizer: Option<&'a AdamWState>,
+    /// The stage's own state, already encoded.
+    pub stage_state: Option<&'a [u8]>,
+}
 
 /// Where a run stands: what `trainer_state.json` holds. `C` is the run's config, `R` the recipe's record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +86,8 @@ pub struct Checkpoint<C, R> {
     /// The model the stage trains besides the policy, when it has one (its optimizer's moments are that
     /// model's).
     pub stage_model: Option<ModelDir>,
+    /// The stage's own state, as it encoded it.
+    pub stage_state: Option<Vec<u8>>,
 }
 
 /// The checkpoints of one run directory.
@@ -89,16 +107,13 @@ impl CheckpointDir {
         &self.root
     }
 
-    /// Writes a checkpoint of the policy `models.0`, the stage's own model `models.1` (if any) and `optimizer` (the
-    /// moments of the stage's model when it has one, else the policy's) at `state`, points `latest` at it, and
-    /// deletes all but the newest `keep` checkpoints, newest by position in `stage_order` and then by step.
-    /// Returns its directory.
+    /// Writes a checkpoint of `parts` at `state`, points `latest` at it, and deletes all but the newest `keep`
+    /// checkpoints, newest by position in `stage_order` and then by step. Returns its directory.
     pub fn save<C: Serialize, R: Serialize, B: HostAccess>(
         &self,
         state: &TrainerState<C, R>,
-        models: (&Model<B>, Option<&Model<B>>),
-        tokenizer: &dyn Tokenizer,
-        optimizer: Option<&AdamWState>,
+        parts: CheckpointParts<'_, B>,
+        tokenizer: Option<&dyn Tokenizer>,
         keep: usize,
         stage_order: &[&str],
     ) -> Result<PathBuf, EngineError> {
@@ -108,7 +123,7 @@ impl CheckpointDir {
         let state_json = serde_json::to_string_pretty(state)
             .map_err(|source| EngineError::TrainerState { path: dir.join(TRAINER_STATE_FILE), source })?
             + "\n";
-        let (model, stage_model) = models;
+        let CheckpointParts { model, stage_model, optimizer, stage_state } = parts;
         let optimizer_bytes = match optimizer {
             Some(optimizer) => {
                 let moments = optimizer_tensors(stage_model.unwrap_or(model), optimizer, &dir)?;
@@ -128,7 +143,10 @@ impl CheckpointDir {
             None => Vec::new(),
         };
         extra.extend(stage_model_files.iter().map(|(name, bytes)| (name.as_str(), bytes.as_slice())));
-        save_model_dir_with(&dir, model.config(), model.weights(), Some(tokenizer), DType::F32, &extra)?;
+        if let Some(bytes) = stage_state {
+            extra.push((STAGE_STATE_FILE, bytes));
+        }
+        save_model_dir_with(&dir, model.config(), model.weights(), tokenizer, DType::F32, &extra)?;
         write_file_atomic(&self.root.join(LATEST_FILE), name.as_bytes())?;
         self.prune(&name, keep, stage_order)?;
         Ok(dir)
@@ -217,7 +235,13 @@ pub fn load<C: DeserializeOwned, R: DeserializeOwned>(dir: &Path) -> Result<Chec
     let trained = &stage_model.as_ref().unwrap_or(&model).weights;
     let path = dir.join(OPTIMIZER_FILE);
     let optimizer = if path.exists() { Some(read_moments(dir, &path, trained, state.optimizer_steps)?) } else { None };
-    Ok(Checkpoint { state, model, optimizer, stage_model })
+    let state_path = dir.join(STAGE_STATE_FILE);
+    let stage_state = match std::fs::read(&state_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(EngineError::io(&state_path)(e)),
+    };
+    Ok(Checkpoint { state, model, optimizer, stage_model, stage_state })
 }
 
 /// AdamW's moments for every parameter of `model`, checked for presence and size.

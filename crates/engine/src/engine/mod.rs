@@ -27,7 +27,7 @@ use std::time::Instant;
 use selfplay_learn::optim::AdamWState;
 use selfplay_model::{CpuBackend, HostAccess, Model, ModelDir};
 
-pub use checkpoint::{Checkpoint, CheckpointDir, STAGE_MODEL_DIR, TrainerState};
+pub use checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, STAGE_MODEL_DIR, STAGE_STATE_FILE, TrainerState};
 pub use error::EngineError;
 pub use metrics::{MetricsLog, StepRecord, seeded_metrics};
 pub use progress::Progress;
@@ -80,6 +80,8 @@ pub struct Restored {
     pub optimizer: Option<AdamWState>,
     /// The model the stage trains besides the context's ([`Stage::stage_model`]): config and weights.
     pub stage_model: Option<ModelDir>,
+    /// The stage's own state, as [`Stage::stage_state`] encoded it.
+    pub stage_state: Option<Vec<u8>>,
 }
 
 /// One unit of training or evaluation: its own steps, metrics and optimizer, over a shared [`Context`].
@@ -112,6 +114,12 @@ pub trait Stage<R, B: HostAccess = CpuBackend> {
     /// then steps: checkpoints keep it (`stage_model/`) and give it back to [`Stage::start`].
     fn stage_model(&self) -> Option<&Model<B>> {
         None
+    }
+
+    /// State the stage keeps besides models and optimizer moments (a replay buffer), encoded as it likes:
+    /// checkpoints store the bytes and give them back to [`Stage::start`] in [`Restored::stage_state`].
+    fn stage_state(&self) -> Result<Option<Vec<u8>>, Self::Error> {
+        Ok(None)
     }
 
     /// Runs once after its last step (or at once, without steps): save what it made, measure it.

@@ -8,7 +8,7 @@ use selfplay_model::{HostAccess, ModelDir};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::checkpoint::{Checkpoint, CheckpointDir, TrainerState};
+use super::checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, TrainerState};
 use super::error::EngineError;
 use super::metrics::MetricsLog;
 use super::progress::Progress;
@@ -55,8 +55,8 @@ pub struct Resumed {
 impl Resumed {
     /// Splits a checkpoint into where it stands, the state it recorded and the saved model.
     pub fn from_checkpoint<C, R>(checkpoint: Checkpoint<C, R>) -> (Resumed, TrainerState<C, R>, ModelDir) {
-        let Checkpoint { state, model, optimizer, stage_model } = checkpoint;
-        let restored = Restored { optimizer, stage_model };
+        let Checkpoint { state, model, optimizer, stage_model, stage_state } = checkpoint;
+        let restored = Restored { optimizer, stage_model, stage_state };
         let resumed =
             Resumed { stage: state.stage.clone(), stage_index: state.stage_index, step: state.step, restored };
         (resumed, state, model)
@@ -67,7 +67,7 @@ impl Resumed {
 pub struct Runner<'a, C> {
     config: &'a C,
     settings: RunnerSettings,
-    tokenizer: &'a dyn Tokenizer,
+    tokenizer: Option<&'a dyn Tokenizer>,
     checkpoints: CheckpointDir,
     metrics: MetricsLog,
     metrics_lines: u64,
@@ -83,12 +83,13 @@ impl<C> std::fmt::Debug for Runner<'_, C> {
 impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
     /// Opens `out` for a run of `config`. Fresh (`resume` false, or no checkpoint to resume): the old
     /// checkpoints and metrics are cleared. Resumed: the newest checkpoint is loaded (it must have been written
-    /// with `config`) and the metrics logged after it are dropped. Returns the runner and that checkpoint.
+    /// with `config`) and the metrics logged after it are dropped. `tokenizer` (none for a board game, whose
+    /// network reads positions) is saved into every checkpoint. Returns the runner and that checkpoint.
     pub fn open<R: DeserializeOwned>(
         out: &Path,
         config: &'a C,
         settings: RunnerSettings,
-        tokenizer: &'a dyn Tokenizer,
+        tokenizer: Option<&'a dyn Tokenizer>,
         resume: bool,
         stop: StopSignal<'a>,
     ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
@@ -184,7 +185,7 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         stage: &dyn Stage<R, B, Error = E>,
         step: u64,
         due: bool,
-    ) -> Result<Option<Outcome>, EngineError> {
+    ) -> Result<Option<Outcome>, E> {
         let name = stage.name();
         let stopping = (self.stop)(name, step);
         if !(stopping || due) {
@@ -201,8 +202,14 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
             elapsed_seconds: cx.clock.elapsed(),
             optimizer_steps: optimizer.map_or(0, |o| o.step),
         };
-        let models = (&cx.model, stage.stage_model());
-        let dir = self.checkpoints.save(&state, models, self.tokenizer, optimizer, self.settings.keep, order)?;
+        let stage_state = stage.stage_state()?;
+        let parts = CheckpointParts {
+            model: &cx.model,
+            stage_model: stage.stage_model(),
+            optimizer,
+            stage_state: stage_state.as_deref(),
+        };
+        let dir = self.checkpoints.save(&state, parts, self.tokenizer, self.settings.keep, order)?;
         Ok(stopping.then_some(Outcome::Interrupted { stage: name, step, checkpoint: dir }))
     }
 }

@@ -78,7 +78,8 @@ pub fn run_on<B: HostAccess + Clone>(
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
     let data = RecipeData::generate(config)?;
-    let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, &data.tokenizer, resume, stop)?;
+    let (mut runner, checkpoint) =
+        Runner::open::<O1Record>(out, config, settings, Some(&data.tokenizer), resume, stop)?;
     let config_file = out.join("config.toml");
     std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
 

@@ -44,12 +44,24 @@ pub struct RowGrads {
     d_logprobs: Vec<f32>,
     d_entropies: Option<Vec<f32>>,
     d_values: Option<Vec<f32>>,
+    d_logits: Option<Vec<f32>>,
 }
 
 impl RowGrads {
     /// Gradients with respect to a sequence's `len − 1` log-probabilities only (cross-entropy).
     pub fn logprobs_only(d_logprobs: Vec<f32>) -> Self {
-        RowGrads { d_logprobs, d_entropies: None, d_values: None }
+        RowGrads { d_logprobs, d_entropies: None, d_values: None, d_logits: None }
+    }
+
+    /// Gradients with respect to a sequence's whole logits (`[len, vocab]`) and its values (`[len]`), for a
+    /// sequence of `len` tokens: a policy over whole distributions and a value head (AlphaZero).
+    pub fn logits_and_values(len: usize, d_logits: Vec<f32>, d_values: Vec<f32>) -> Self {
+        RowGrads {
+            d_logprobs: vec![0.0; len.saturating_sub(1)],
+            d_entropies: None,
+            d_values: Some(d_values),
+            d_logits: Some(d_logits),
+        }
     }
 
     /// The view [`selfplay_model::Model::backward`] takes.
@@ -58,7 +70,7 @@ impl RowGrads {
             d_logprobs: &self.d_logprobs,
             d_entropies: self.d_entropies.as_deref(),
             d_values: self.d_values.as_deref(),
-            d_logits: None,
+            d_logits: self.d_logits.as_deref(),
         }
     }
 }
@@ -169,6 +181,7 @@ impl Layout {
                     d_logprobs: place(d_logprobs, i, len - 1, p - 1)?,
                     d_entropies: d_entropies.map(|d| place(d, i, len - 1, p - 1)).transpose()?,
                     d_values: d_values.map(|(d, slot)| place(d, i, len, value_start(slot, p))).transpose()?,
+                    d_logits: None,
                 })
             })
             .collect()

@@ -13,4 +13,4 @@ mod layout;
 mod trainer;
 
 pub use layout::{Layout, LayoutError, RowGrads, ValueSlot};
-pub use trainer::{Trainer, draw_with_replacement};
+pub use trainer::{PassView, Trainer, draw_with_replacement};

@@ -3,11 +3,32 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use selfplay_learn::LearnError;
-use selfplay_model::{HostAccess, Model, ModelError, ModelWeights, SequenceGrads, TokenStats};
+use selfplay_model::{HostAccess, Model, ModelError, ModelWeights, SequenceGrads, TokenStats, TrainPass};
 
 use super::layout::RowGrads;
 use crate::optimizer::{ModelOptimizer, UpdateStats};
 use crate::rollout::row_seed;
+
+/// What a loss reads of a batch's forward pass: every sequence's per-token statistics and, for losses over whole
+/// distributions (AlphaZero's policy), its logits.
+pub struct PassView<'a, B: HostAccess> {
+    /// One entry per sequence, in the batch's order.
+    pub stats: &'a [TokenStats],
+    pass: &'a TrainPass<B>,
+}
+
+impl<B: HostAccess> std::fmt::Debug for PassView<'_, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PassView").field("sequences", &self.stats.len()).finish_non_exhaustive()
+    }
+}
+
+impl<'a, B: HostAccess> PassView<'a, B> {
+    /// Sequence `seq`'s logits, `[len, vocab]` row-major (row `t` scores the token after position `t`).
+    pub fn logits(&self, seq: usize) -> Result<&'a [f32], ModelError> {
+        self.pass.seq_logits(seq)
+    }
+}
 
 /// Runs updates for one model, keeping the weight-gradient buffer and the token statistics between them: after
 /// the first update, a step allocates no gradient buffer (the model's own passes reuse theirs too).
@@ -24,13 +45,13 @@ impl Trainer {
     }
 
     /// The gradient of `loss` on `sequences` with respect to `model`'s weights: one forward pass, `loss` turns
-    /// the per-token statistics into one [`RowGrads`] per sequence (and whatever it reports, `O`), one
+    /// the pass (its per-token statistics, its logits) into one [`RowGrads`] per sequence (and whatever it reports, `O`), one
     /// backward pass. The gradient stays in the trainer ([`Trainer::gradient_buffer`]).
     pub fn gradient<B: HostAccess, O, E: From<ModelError>>(
         &mut self,
         model: &Model<B>,
         sequences: &[&[u32]],
-        loss: impl FnOnce(&[TokenStats]) -> Result<(O, Vec<RowGrads>), E>,
+        loss: impl FnOnce(&PassView<'_, B>) -> Result<(O, Vec<RowGrads>), E>,
     ) -> Result<O, E> {
         self.backward(model, sequences, loss).map(|(out, _)| out)
     }
@@ -41,7 +62,7 @@ impl Trainer {
         model: &mut Model<B>,
         optimizer: &mut ModelOptimizer,
         sequences: &[&[u32]],
-        loss: impl FnOnce(&[TokenStats]) -> Result<(O, Vec<RowGrads>), E>,
+        loss: impl FnOnce(&PassView<'_, B>) -> Result<(O, Vec<RowGrads>), E>,
     ) -> Result<(O, UpdateStats), E> {
         let (out, grads) = self.backward(model, sequences, loss)?;
         let update = optimizer.step(model.weights_mut(), grads)?;
@@ -53,11 +74,11 @@ impl Trainer {
         &'s mut self,
         model: &Model<B>,
         sequences: &[&[u32]],
-        loss: impl FnOnce(&[TokenStats]) -> Result<(O, Vec<RowGrads>), E>,
+        loss: impl FnOnce(&PassView<'_, B>) -> Result<(O, Vec<RowGrads>), E>,
     ) -> Result<(O, &'s mut ModelWeights), E> {
         let pass = model.forward_train(sequences)?;
         pass.token_stats_into(&mut self.stats);
-        let (out, rows) = loss(&self.stats)?;
+        let (out, rows) = loss(&PassView { stats: &self.stats, pass: &pass })?;
         let grads: Vec<SequenceGrads<'_>> = rows.iter().map(RowGrads::as_grads).collect();
         let buffer = match &mut self.grads {
             Some(buffer) => {

@@ -308,7 +308,7 @@ pub(crate) fn run<B: HostAccess>(
                 continue;
             }
             let tokens: Vec<&[u32]> = batch.iter().map(|r| r.tokens.as_slice()).collect();
-            let (terms, update) = trainer.update(model, optimizer, &tokens, |stats| loss(&batch, plan, stats))?;
+            let (terms, update) = trainer.update(model, optimizer, &tokens, |pass| loss(&batch, plan, pass.stats))?;
             sums.accumulate(&terms);
             summary.grad_norm += update.grad_norm;
             summary.lr = update.lr;

@@ -92,8 +92,8 @@ pub fn step<B: HostAccess>(
     let tokens: Vec<&[u32]> = batch.iter().map(|e| e.tokens.as_slice()).collect();
     let weights: Vec<&[f32]> = batch.iter().map(|e| e.weights.as_slice()).collect();
     check_loss_weights(tokens.len(), &weights)?;
-    let (loss, update) = trainer.update(model, optimizer, &tokens, |stats| -> Result<_, SftError> {
-        let (loss, d_logprobs) = weighted_nll(stats, &weights)?;
+    let (loss, update) = trainer.update(model, optimizer, &tokens, |pass| -> Result<_, SftError> {
+        let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
         Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
     })?;
     let token_count = tokens.iter().map(|t| t.len()).sum();

@@ -228,7 +228,7 @@ mod tests {
         let mut optimizer = ModelOptimizer::new(model.weights(), optim).unwrap();
         let mut trainer = Trainer::new();
         let mut update = |model: &mut Model| -> f32 {
-            let step = trainer.update(model, &mut optimizer, &sequences, |stats| regression(&batch, stats));
+            let step = trainer.update(model, &mut optimizer, &sequences, |pass| regression(&batch, pass.stats));
             step.unwrap().0
         };
         let first = update(&mut model);

@@ -111,7 +111,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for ValueStage<'_, B> {
             return Err(ValueModelError::Empty.into());
         }
         let sequences: Vec<&[u32]> = batch.iter().map(|b| b.tokens.as_slice()).collect();
-        let (loss, update) = self.trainer.update(model, optimizer, &sequences, |stats| regression(&batch, stats))?;
+        let (loss, update) =
+            self.trainer.update(model, optimizer, &sequences, |pass| regression(&batch, pass.stats))?;
         let tokens = sequences.iter().map(|s| s.len()).sum();
         if let Some(report) = cx.record.value_model.as_mut() {
             report.trained_tokens += tokens;

@@ -1,0 +1,269 @@
+//! An AlphaZero run's settings, as one TOML file (every field has a default; a file overrides any subset).
+
+use selfplay_model::{Architecture, ModelConfig};
+use selfplay_search::config::{Algorithm, GumbelConfig, MuZeroConfig};
+use selfplay_search::{Game, SearchConfig};
+use serde::{Deserialize, Serialize};
+
+/// A setting outside its valid range.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid AlphaZero setting `{name}`: {reason}")]
+pub struct AlphaZeroConfigError {
+    /// The setting.
+    pub name: &'static str,
+    /// Why it is refused.
+    pub reason: &'static str,
+}
+
+/// Which tree search plays and makes the policy targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SearchKind {
+    /// Gumbel MuZero: Sequential Halving over Gumbel-sampled root actions; targets are the improved policy
+    /// `softmax(logits + σ(completed Q))`, good at small budgets.
+    Gumbel,
+    /// AlphaZero's PUCT with Dirichlet noise at the root; targets are the visit frequencies.
+    Puct,
+}
+
+/// The policy-value network: the transformer reading the board as tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetShape {
+    pub hidden_size: usize,
+    pub layers: usize,
+    pub heads: usize,
+    pub intermediate_size: usize,
+}
+
+impl Default for NetShape {
+    fn default() -> Self {
+        NetShape { hidden_size: 64, layers: 2, heads: 4, intermediate_size: 128 }
+    }
+}
+
+/// How games are played against oneself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SelfPlaySettings {
+    /// Games played at once per iteration, each with its own tree; every leaf of every tree is evaluated in
+    /// one batched forward pass.
+    pub games: usize,
+    pub search: SearchKind,
+    /// Simulations of a full search (its root policy becomes a training target).
+    pub simulations: usize,
+    /// Simulations of a fast search (playout-cap randomisation, KataGo: fast searches only choose the move and
+    /// give no policy target); equal to `simulations` to switch it off.
+    pub fast_simulations: usize,
+    /// Probability that a move gets a full search.
+    pub full_search_probability: f64,
+    /// Gumbel: root actions considered (sampled without replacement, then halved).
+    pub considered_actions: usize,
+    /// Moves chosen by the search's own stochastic choice (Gumbel's noisy Sequential Halving winner, PUCT's
+    /// visit-proportional sample); later moves take the improved policy's most likely action.
+    pub sampled_plies: usize,
+    /// Uniformly random moves opening every game (diversity; they give no training target).
+    pub random_opening_plies: usize,
+    /// Keep the chosen child's subtree for the next move (PUCT only: Gumbel's Sequential Halving schedules a
+    /// fresh budget from an unvisited root).
+    pub reuse_tree: bool,
+}
+
+impl Default for SelfPlaySettings {
+    fn default() -> Self {
+        SelfPlaySettings {
+            games: 128,
+            search: SearchKind::Gumbel,
+            simulations: 32,
+            fast_simulations: 8,
+            full_search_probability: 0.25,
+            considered_actions: 16,
+            sampled_plies: 8,
+            random_opening_plies: 2,
+            reuse_tree: true,
+        }
+    }
+}
+
+/// How the network learns from the replay window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LearnSettings {
+    /// Optimizer updates after each iteration's games.
+    pub updates_per_iteration: usize,
+    pub batch_size: usize,
+    /// Peak learning rate (warm-up over the first 5% of updates, cosine decay after).
+    pub lr: f32,
+    pub weight_decay: f32,
+    /// Positions kept: the newest this many.
+    pub replay_window: usize,
+    /// Weight of the value regression beside the policy cross-entropy.
+    pub value_coef: f32,
+}
+
+impl Default for LearnSettings {
+    fn default() -> Self {
+        LearnSettings {
+            updates_per_iteration: 32,
+            batch_size: 256,
+            lr: 2e-3,
+            weight_decay: 1e-4,
+            replay_window: 50_000,
+            value_coef: 1.0,
+        }
+    }
+}
+
+/// Matches against fixed opponents along the way (the train-time curve).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArenaSettings {
+    /// A match every this many iterations (and after the last).
+    pub every: u64,
+    /// Games per match, half with each colour.
+    pub games: usize,
+    /// Simulations of the agent's search in a match (0: the network alone, its most likely legal move).
+    pub simulations: usize,
+}
+
+impl Default for ArenaSettings {
+    fn default() -> Self {
+        ArenaSettings { every: 5, games: 100, simulations: 32 }
+    }
+}
+
+/// Checkpoint cadence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CheckpointSettings {
+    pub every: u64,
+    pub keep: usize,
+}
+
+impl Default for CheckpointSettings {
+    fn default() -> Self {
+        CheckpointSettings { every: 5, keep: 2 }
+    }
+}
+
+/// Everything an AlphaZero run needs besides the game.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlphaZeroConfig {
+    /// Seeds the network's initialisation, every game and every batch.
+    pub seed: u64,
+    /// Self-play then learning, this many times.
+    pub iterations: u64,
+    pub net: NetShape,
+    pub selfplay: SelfPlaySettings,
+    pub learn: LearnSettings,
+    pub arena: ArenaSettings,
+    pub checkpoint: CheckpointSettings,
+}
+
+impl Default for AlphaZeroConfig {
+    fn default() -> Self {
+        AlphaZeroConfig {
+            seed: 1,
+            iterations: 100,
+            net: NetShape::default(),
+            selfplay: SelfPlaySettings::default(),
+            learn: LearnSettings::default(),
+            arena: ArenaSettings::default(),
+            checkpoint: CheckpointSettings::default(),
+        }
+    }
+}
+
+fn check(ok: bool, name: &'static str, reason: &'static str) -> Result<(), AlphaZeroConfigError> {
+    if ok { Ok(()) } else { Err(AlphaZeroConfigError { name, reason }) }
+}
+
+impl AlphaZeroConfig {
+    /// Refuses settings that cannot run.
+    pub fn validate(&self) -> Result<(), AlphaZeroConfigError> {
+        let (n, s, l, a) = (&self.net, &self.selfplay, &self.learn, &self.arena);
+        check(n.layers >= 1 && n.hidden_size >= 1 && n.intermediate_size >= 1, "net", "sizes must be at least 1")?;
+        check(n.heads >= 1 && n.hidden_size.is_multiple_of(n.heads), "net.heads", "must divide hidden_size")?;
+        check(s.games >= 1, "selfplay.games", "must be at least 1")?;
+        check(s.simulations >= 1 && s.fast_simulations >= 1, "selfplay.simulations", "must be at least 1")?;
+        check(s.fast_simulations <= s.simulations, "selfplay.fast_simulations", "must not exceed simulations")?;
+        check(
+            (0.0..=1.0).contains(&s.full_search_probability),
+            "selfplay.full_search_probability",
+            "must be in [0, 1]",
+        )?;
+        check(s.considered_actions >= 1, "selfplay.considered_actions", "must be at least 1")?;
+        check(l.batch_size >= 1 && l.replay_window >= 1, "learn", "batch_size and replay_window must be at least 1")?;
+        check(l.lr.is_finite() && l.lr > 0.0, "learn.lr", "must be positive")?;
+        check(l.weight_decay.is_finite() && l.weight_decay >= 0.0, "learn.weight_decay", "must be non-negative")?;
+        check(l.value_coef.is_finite() && l.value_coef >= 0.0, "learn.value_coef", "must be non-negative")?;
+        check(a.every >= 1, "arena.every", "must be at least 1")?;
+        check(
+            self.checkpoint.every >= 1 && self.checkpoint.keep >= 1,
+            "checkpoint",
+            "every and keep must be at least 1",
+        )
+    }
+
+    /// The transformer for game `G`: its vocabulary is the observation tokens `0..G::NUM_TOKENS` followed by one
+    /// token per action, whose logits at the last position are the policy.
+    pub fn model_config<G: Game>(&self) -> ModelConfig {
+        let n = &self.net;
+        ModelConfig {
+            architecture: Architecture::Llama,
+            vocab_size: G::NUM_TOKENS + G::NUM_ACTIONS,
+            hidden_size: n.hidden_size,
+            intermediate_size: n.intermediate_size,
+            num_hidden_layers: n.layers,
+            num_attention_heads: n.heads,
+            num_key_value_heads: n.heads,
+            head_dim: n.hidden_size / n.heads.max(1),
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: G::OBSERVATION_LEN,
+            tie_word_embeddings: false,
+            attention_bias: false,
+            o_proj_bias: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        }
+    }
+
+    /// The search of self-play with `simulations` simulations, its randomness from `seed`.
+    pub fn selfplay_search(&self, simulations: usize, seed: u64) -> SearchConfig {
+        let algorithm = match self.selfplay.search {
+            SearchKind::Gumbel => Algorithm::GumbelMuZero(GumbelConfig {
+                max_num_considered_actions: self.selfplay.considered_actions,
+                ..GumbelConfig::default()
+            }),
+            SearchKind::Puct => Algorithm::MuZero(MuZeroConfig::default()),
+        };
+        SearchConfig { seed, algorithm, ..SearchConfig::muzero(simulations) }
+    }
+
+    /// The search of arena matches: the same algorithm without noise, playing its best move.
+    pub fn arena_search(&self, seed: u64) -> SearchConfig {
+        let algorithm = match self.selfplay.search {
+            SearchKind::Gumbel => Algorithm::GumbelMuZero(GumbelConfig {
+                max_num_considered_actions: self.selfplay.considered_actions,
+                gumbel_scale: 0.0,
+                ..GumbelConfig::default()
+            }),
+            SearchKind::Puct => {
+                Algorithm::MuZero(MuZeroConfig { dirichlet_fraction: 0.0, temperature: 0.0, ..MuZeroConfig::default() })
+            }
+        };
+        SearchConfig { seed, algorithm, ..SearchConfig::muzero(self.arena.simulations.max(1)) }
+    }
+
+    /// Whether self-play keeps the chosen child's subtree.
+    pub fn reuses_trees(&self) -> bool {
+        self.selfplay.reuse_tree && self.selfplay.search == SearchKind::Puct
+    }
+
+    /// The config as TOML.
+    pub fn to_toml(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string(self)
+    }
+}

@@ -1,0 +1,290 @@
+//! Playing many games at once: every game has its own tree, and the leaves of all trees searched together go
+//! through one batched forward pass. Self-play ([`self_play`]) and matches against fixed opponents
+//! ([`play_match`]) both drive their games through one function that roots and searches a group of them.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use selfplay_model::{HostAccess, Model};
+use selfplay_search::{Game, GameEvaluator, PolicyOutput, PolicyValue, RootOutput, Search, Tree};
+
+use super::config::AlphaZeroConfig;
+use super::error::AlphaZeroError;
+use super::net::NetPolicy;
+use super::replay::Sample;
+use crate::rollout::row_seed;
+
+/// A uniform draw in `[0, 1)` from 53 random bits.
+pub(crate) fn unit(rng: &mut ChaCha8Rng) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A uniformly random legal action of `position` (which must not be finished).
+pub fn random_action<G: Game>(position: &G, rng: &mut ChaCha8Rng) -> Option<usize> {
+    let legal = position.legal_actions().count();
+    if legal == 0 {
+        return None;
+    }
+    position.legal_actions().nth((rng.next_u64() % legal as u64) as usize)
+}
+
+/// The index of the largest weight (the first on ties).
+fn argmax(weights: &[f32]) -> usize {
+    weights.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &w)| if w > best.1 { (i, w) } else { best }).0
+}
+
+/// One game in progress.
+struct Slot<G> {
+    position: G,
+    tree: Tree<G>,
+    /// Whether `tree` is rooted at `position` (after subtree reuse); otherwise the next search resets it.
+    rooted: bool,
+    rng: ChaCha8Rng,
+    ply: usize,
+    /// Searched positions awaiting the game's result.
+    pending: Vec<Pending>,
+}
+
+/// A searched position whose value target waits for the game's end.
+struct Pending {
+    sample: Sample,
+    mover: selfplay_search::Player,
+}
+
+impl<G: Game> Slot<G> {
+    fn new(position: G, seed: u64) -> Self {
+        Slot {
+            position,
+            tree: Tree::new(G::NUM_ACTIONS),
+            rooted: false,
+            rng: ChaCha8Rng::seed_from_u64(seed),
+            ply: 0,
+            pending: Vec::new(),
+        }
+    }
+}
+
+/// Searches the positions of `slots[i]` for every `i` in `group` with `search` (its trees gathered into one
+/// batch), rooting trees that are not rooted with one batched evaluation first; returns each one's policy.
+fn search_group<G: Game, B: HostAccess>(
+    evaluator: &mut GameEvaluator<G, NetPolicy<'_, G, B>>,
+    search: &mut Search<G>,
+    slots: &mut [Slot<G>],
+    group: &[usize],
+) -> Result<Vec<PolicyOutput>, AlphaZeroError> {
+    let a = G::NUM_ACTIONS;
+    let unrooted: Vec<usize> = group.iter().copied().filter(|&i| !slots[i].rooted).collect();
+    if !unrooted.is_empty() {
+        let positions: Vec<G> = unrooted.iter().map(|&i| slots[i].position.clone()).collect();
+        let (mut logits, mut values) = (vec![0.0; positions.len() * a], vec![0.0; positions.len()]);
+        evaluator.model_mut().evaluate(&positions, &mut logits, &mut values).map_err(AlphaZeroError::Model)?;
+        let mut invalid = vec![false; a];
+        for (k, &i) in unrooted.iter().enumerate() {
+            slots[i].position.invalid_mask_into(&mut invalid);
+            let root = RootOutput {
+                state: slots[i].position.clone(),
+                prior_logits: &logits[k * a..(k + 1) * a],
+                value: values[k],
+                invalid_actions: Some(&invalid),
+            };
+            slots[i].tree.reset(root)?;
+            slots[i].rooted = true;
+        }
+    }
+    let mut trees: Vec<Tree<G>> = group.iter().map(|&i| std::mem::replace(&mut slots[i].tree, Tree::new(a))).collect();
+    let searched = search.run(&mut trees, evaluator, 0);
+    let policies = searched.map_err(AlphaZeroError::from).and_then(|()| {
+        trees.iter_mut().map(|t| search.policy(t).map_err(AlphaZeroError::from)).collect::<Result<Vec<_>, _>>()
+    });
+    for (&i, tree) in group.iter().zip(trees) {
+        slots[i].tree = tree;
+    }
+    if policies.is_err() {
+        group.iter().for_each(|&i| slots[i].rooted = false);
+    }
+    policies
+}
+
+/// What one round of self-play produced.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SelfPlayOutcome {
+    /// Every searched position with its targets (full searches carry a policy target).
+    pub samples: Vec<Sample>,
+    /// Games played, moves made, and the results from the first player's view.
+    pub games: usize,
+    pub plies: usize,
+    pub first_player_wins: usize,
+    pub draws: usize,
+    /// Positions the network evaluated (roots and leaves).
+    pub evaluated: usize,
+}
+
+/// Plays `config.selfplay.games` games from `start` against itself with `model`, all at once. Round `round` of
+/// a run (its games and searches are seeded from `(config.seed, round)` alone, so a resumed run replays them).
+pub fn self_play<G: Game, B: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    start: &G,
+    round: u64,
+) -> Result<SelfPlayOutcome, AlphaZeroError> {
+    let s = &config.selfplay;
+    let mut slots: Vec<Slot<G>> =
+        (0..s.games).map(|g| Slot::new(start.clone(), row_seed(config.seed, round, g as u64))).collect();
+    let mut full = Search::new(config.selfplay_search(s.simulations, 0), G::NUM_ACTIONS)?;
+    let mut fast = Search::new(config.selfplay_search(s.fast_simulations, 0), G::NUM_ACTIONS)?;
+    let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
+    let mut outcome = SelfPlayOutcome { games: s.games, ..SelfPlayOutcome::default() };
+    for move_index in 0u64.. {
+        let active: Vec<usize> = (0..slots.len()).filter(|&i| !slots[i].position.is_terminal()).collect();
+        if active.is_empty() {
+            break;
+        }
+        let (mut full_group, mut fast_group) = (Vec::new(), Vec::new());
+        for &i in &active {
+            let slot = &mut slots[i];
+            if slot.ply < s.random_opening_plies {
+                let action = random_action(&slot.position, &mut slot.rng).ok_or(AlphaZeroError::NoLegalMove)?;
+                slot.position.play(action)?;
+                (slot.ply, slot.rooted) = (slot.ply + 1, false);
+                outcome.plies += 1;
+            } else if s.fast_simulations == s.simulations || unit(&mut slot.rng) < s.full_search_probability {
+                full_group.push(i);
+            } else {
+                fast_group.push(i);
+            }
+        }
+        for (group, search, is_full) in [(&mut full_group, &mut full, true), (&mut fast_group, &mut fast, false)] {
+            if group.is_empty() {
+                continue;
+            }
+            let seed = row_seed(config.seed, round, u64::MAX - move_index - u64::from(is_full));
+            let mut searched = *search.config();
+            searched.seed = seed;
+            search.set_config(searched)?;
+            let policies = search_group(&mut evaluator, search, &mut slots, group)?;
+            for (&i, policy) in group.iter().zip(policies) {
+                play_searched(&mut slots[i], policy, is_full, config)?;
+                outcome.plies += 1;
+            }
+        }
+    }
+    for slot in slots {
+        let Some(result) = slot.position.terminal_value() else { return Err(AlphaZeroError::NoLegalMove) };
+        let last_mover = slot.position.to_move();
+        match result {
+            0.0 => outcome.draws += 1,
+            // `result` is for the player to move at the end; the first player wins when that is not them.
+            r if (r > 0.0) == (last_mover == selfplay_search::Player::First) => outcome.first_player_wins += 1,
+            _ => {}
+        }
+        for Pending { mut sample, mover } in slot.pending {
+            sample.value = if mover == last_mover { result } else { 0.0 - result };
+            outcome.samples.push(sample);
+        }
+    }
+    outcome.evaluated = evaluator.model().evaluated;
+    Ok(outcome)
+}
+
+/// Records the searched position (with its policy target after a full search), plays the chosen move and keeps
+/// the chosen subtree when the config reuses trees.
+fn play_searched<G: Game>(
+    slot: &mut Slot<G>,
+    policy: PolicyOutput,
+    is_full: bool,
+    config: &AlphaZeroConfig,
+) -> Result<(), AlphaZeroError> {
+    let action = if slot.ply < config.selfplay.random_opening_plies + config.selfplay.sampled_plies {
+        policy.action
+    } else {
+        argmax(&policy.action_weights)
+    };
+    let legal: Vec<bool> = (0..G::NUM_ACTIONS).map(|a| slot.position.is_legal(a)).collect();
+    let target = is_full.then_some(policy.action_weights);
+    let sample = Sample { tokens: slot.position.observation(), policy: target, legal, value: 0.0 };
+    slot.pending.push(Pending { sample, mover: slot.position.to_move() });
+    slot.position.play(action)?;
+    slot.ply += 1;
+    slot.rooted = config.reuses_trees() && !slot.position.is_terminal() && slot.tree.advance(action).is_ok();
+    Ok(())
+}
+
+/// A match's result from the agent's view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct MatchResult {
+    pub wins: usize,
+    pub draws: usize,
+    pub losses: usize,
+}
+
+impl MatchResult {
+    /// Wins plus half the draws, over the games.
+    pub fn score(&self) -> f64 {
+        let games = (self.wins + self.draws + self.losses).max(1);
+        (self.wins as f64 + 0.5 * self.draws as f64) / games as f64
+    }
+}
+
+/// Plays `games` games from `start` between the network (with the arena's search, or alone with 0 simulations)
+/// and `opponent`, the network moving first in the even games; seeded by `seed`.
+pub fn play_match<G: Game, B: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    start: &G,
+    games: usize,
+    opponent: &mut dyn FnMut(&G, &mut ChaCha8Rng) -> Option<usize>,
+    seed: u64,
+) -> Result<MatchResult, AlphaZeroError> {
+    let mut slots: Vec<Slot<G>> = (0..games).map(|g| Slot::new(start.clone(), row_seed(seed, 0, g as u64))).collect();
+    let agent_first: Vec<selfplay_search::Player> =
+        (0..games).map(|g| if g % 2 == 0 { start.to_move() } else { start.to_move().other() }).collect();
+    let mut search = Search::new(config.arena_search(seed), G::NUM_ACTIONS)?;
+    let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
+    loop {
+        let active: Vec<usize> = (0..games).filter(|&i| !slots[i].position.is_terminal()).collect();
+        if active.is_empty() {
+            break;
+        }
+        let mut agent = Vec::new();
+        for &i in &active {
+            let slot = &mut slots[i];
+            if slot.position.to_move() == agent_first[i] {
+                agent.push(i);
+            } else {
+                let action = opponent(&slot.position, &mut slot.rng).ok_or(AlphaZeroError::NoLegalMove)?;
+                slot.position.play(action)?;
+            }
+        }
+        if agent.is_empty() {
+            continue;
+        }
+        if config.arena.simulations == 0 {
+            let positions: Vec<G> = agent.iter().map(|&i| slots[i].position.clone()).collect();
+            let a = G::NUM_ACTIONS;
+            let (mut logits, mut values) = (vec![0.0; positions.len() * a], vec![0.0; positions.len()]);
+            evaluator.model_mut().evaluate(&positions, &mut logits, &mut values).map_err(AlphaZeroError::Model)?;
+            for (k, &i) in agent.iter().enumerate() {
+                let row = &logits[k * a..(k + 1) * a];
+                let position = &mut slots[i].position;
+                let best =
+                    (0..a).filter(|&m| position.is_legal(m)).max_by(|&x, &y| row[x].total_cmp(&row[y]).then(y.cmp(&x)));
+                position.play(best.ok_or(AlphaZeroError::NoLegalMove)?)?;
+            }
+        } else {
+            agent.iter().for_each(|&i| slots[i].rooted = false);
+            let policies = search_group(&mut evaluator, &mut search, &mut slots, &agent)?;
+            // The search's own choice: without noise, Gumbel's Sequential Halving winner, PUCT's most visited.
+            for (&i, policy) in agent.iter().zip(policies) {
+                slots[i].position.play(policy.action)?;
+            }
+        }
+    }
+    let mut result = MatchResult::default();
+    for (slot, agent_player) in slots.iter().zip(agent_first) {
+        match slot.position.terminal_value() {
+            Some(0.0) => result.draws += 1,
+            Some(v) if (v > 0.0) == (slot.position.to_move() == agent_player) => result.wins += 1,
+            _ => result.losses += 1,
+        }
+    }
+    Ok(result)
+}

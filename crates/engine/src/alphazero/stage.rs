@@ -1,0 +1,213 @@
+//! Self-play and learning as one stage: each step is an iteration (a round of games against itself, then
+//! updates on the replay window), with a match against a random opponent every `[arena] every` iterations.
+
+use std::time::Instant;
+
+use selfplay_model::{CpuBackend, HostAccess};
+use selfplay_search::Game;
+use serde::{Deserialize, Serialize};
+
+use super::config::AlphaZeroConfig;
+use super::error::AlphaZeroError;
+use super::learner::{AlphaZeroLoss, loss};
+use super::play::{MatchResult, play_match, random_action, self_play};
+use super::replay::ReplayBuffer;
+use crate::engine::{Context, Restored, Stage, StepRecord};
+use crate::flops::{forward_flops_per_token, train_flops_per_token};
+use crate::optimizer::{ModelOptimizer, OptimConfig};
+use crate::train::{Trainer, draw_with_replacement};
+
+/// The stream of the generator that draws training batches.
+const BATCH_STREAM: u64 = 0xA2;
+/// The seed stream of arena matches.
+const ARENA_STREAM: u64 = 0xA3;
+
+/// One point of the train-time curve: strength against a fixed opponent after some compute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArenaPoint {
+    /// Iterations done.
+    pub iteration: u64,
+    /// Self-play and training FLOPs spent up to it.
+    pub flops: f64,
+    /// The network with the arena's search against a uniformly random player.
+    pub vs_random: MatchResult,
+}
+
+/// The recipe's record: counters and the train-time curve (checkpointed with it).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct AlphaZeroRecord {
+    pub games: u64,
+    pub plies: u64,
+    /// Network evaluations in self-play (roots and leaves).
+    pub evaluations: u64,
+    pub selfplay_flops: f64,
+    pub train_flops: f64,
+    pub curve: Vec<ArenaPoint>,
+}
+
+/// One iteration: a line of `metrics.jsonl`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+struct IterationMetrics {
+    step: u64,
+    games: usize,
+    /// Mean moves per game.
+    game_length: f64,
+    first_player_win_rate: f64,
+    draw_rate: f64,
+    /// Positions added to the replay window, and its size after.
+    samples: usize,
+    replay: usize,
+    #[serde(flatten)]
+    loss: AlphaZeroLoss,
+    grad_norm: f32,
+    lr: f32,
+    /// Score against the random player (wins + draws / 2), on the iterations with a match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vs_random: Option<f64>,
+    seconds: f64,
+}
+
+/// Self-play plus learning on game `G` from position `start`.
+pub struct AlphaZeroStage<'a, G, B: HostAccess = CpuBackend> {
+    config: &'a AlphaZeroConfig,
+    start: G,
+    replay: ReplayBuffer,
+    optimizer: Option<ModelOptimizer>,
+    trainer: Trainer,
+    _backend: std::marker::PhantomData<B>,
+}
+
+impl<G, B: HostAccess> std::fmt::Debug for AlphaZeroStage<'_, G, B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AlphaZeroStage").field("replay", &self.replay.len()).finish_non_exhaustive()
+    }
+}
+
+impl<'a, G: Game, B: HostAccess> AlphaZeroStage<'a, G, B> {
+    /// The stage under `config`, every game starting from `start`.
+    pub fn new(config: &'a AlphaZeroConfig, start: G) -> Self {
+        AlphaZeroStage {
+            config,
+            start,
+            replay: ReplayBuffer::new(config.learn.replay_window),
+            optimizer: None,
+            trainer: Trainer::new(),
+            _backend: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G, B> {
+    type Error = AlphaZeroError;
+
+    fn name(&self) -> &'static str {
+        "alphazero"
+    }
+
+    fn label(&self) -> String {
+        "self-play".into()
+    }
+
+    fn steps(&self) -> u64 {
+        self.config.iterations
+    }
+
+    fn start(
+        &mut self,
+        cx: &mut Context<'_, AlphaZeroRecord, B>,
+        _done: u64,
+        restored: Restored,
+    ) -> Result<(), AlphaZeroError> {
+        let l = &self.config.learn;
+        let updates = self.config.iterations * l.updates_per_iteration as u64;
+        let mut optimizer =
+            ModelOptimizer::new(cx.model.weights(), OptimConfig::warmup_cosine(l.lr, l.weight_decay, updates))?;
+        if let Some(moments) = restored.optimizer {
+            optimizer.restore(moments)?;
+        }
+        self.optimizer = Some(optimizer);
+        self.replay = match restored.stage_state {
+            Some(bytes) => serde_json::from_slice(&bytes)?,
+            None => ReplayBuffer::new(l.replay_window),
+        };
+        Ok(())
+    }
+
+    fn step(&mut self, cx: &mut Context<'_, AlphaZeroRecord, B>, iteration: u64) -> Result<StepRecord, AlphaZeroError> {
+        let started = Instant::now();
+        let config = self.config;
+        let optimizer = self.optimizer.as_mut().ok_or(AlphaZeroError::NotStarted("alphazero"))?;
+        let played = self_play(&cx.model, config, &self.start, iteration)?;
+        let samples = played.samples.len();
+        self.replay.extend(played.samples);
+
+        let model_config = cx.model.config().clone();
+        let (len, vocab) = (G::OBSERVATION_LEN, model_config.vocab_size);
+        let (mut sum, mut grad_norm, mut lr) = (AlphaZeroLoss::default(), 0.0, 0.0);
+        let updates = config.learn.updates_per_iteration;
+        let window = self.replay.as_slice();
+        for u in 0..updates {
+            let draw = (iteration - 1) * updates as u64 + u as u64;
+            let batch = draw_with_replacement(window, config.learn.batch_size, config.seed, draw, BATCH_STREAM);
+            let sequences: Vec<&[u32]> = batch.iter().map(|s| s.tokens.as_slice()).collect();
+            let coef = config.learn.value_coef;
+            let (terms, update) = self
+                .trainer
+                .update(&mut cx.model, optimizer, &sequences, |pass| loss::<G, B>(&batch, pass, vocab, coef))?;
+            sum.policy_loss += terms.policy_loss / updates as f32;
+            sum.value_loss += terms.value_loss / updates as f32;
+            sum.policy_targets += terms.policy_targets;
+            grad_norm += update.grad_norm / updates as f32;
+            lr = update.lr;
+        }
+
+        let r = &mut cx.record;
+        r.games += played.games as u64;
+        r.plies += played.plies as u64;
+        r.evaluations += played.evaluated as u64;
+        r.selfplay_flops += (played.evaluated * len) as f64 * forward_flops_per_token(&model_config, len / 2);
+        let trained_tokens = updates * config.learn.batch_size * len;
+        r.train_flops += trained_tokens as f64 * train_flops_per_token(&model_config, len / 2);
+        let vs_random = if iteration.is_multiple_of(config.arena.every) || iteration == config.iterations {
+            let seed = crate::rollout::row_seed(config.seed, iteration, ARENA_STREAM);
+            let result = play_match(&cx.model, config, &self.start, config.arena.games, &mut random_action::<G>, seed)?;
+            let flops = r.selfplay_flops + r.train_flops;
+            r.curve.push(ArenaPoint { iteration, flops, vs_random: result });
+            Some(result.score())
+        } else {
+            None
+        };
+        let games = played.games.max(1) as f64;
+        let metrics = IterationMetrics {
+            step: iteration,
+            games: played.games,
+            game_length: played.plies as f64 / games,
+            first_player_win_rate: played.first_player_wins as f64 / games,
+            draw_rate: played.draws as f64 / games,
+            samples,
+            replay: self.replay.len(),
+            loss: sum,
+            grad_norm,
+            lr,
+            vs_random,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        let shown = vs_random.map_or(String::new(), |s| format!(" vs random {s:.2}"));
+        let message = format!("policy {:.3} value {:.3}{shown}", sum.policy_loss, sum.value_loss);
+        Ok(StepRecord::new(&metrics, message)?)
+    }
+
+    fn optimizer(&self) -> Option<&ModelOptimizer> {
+        self.optimizer.as_ref()
+    }
+
+    fn stage_state(&self) -> Result<Option<Vec<u8>>, AlphaZeroError> {
+        Ok(Some(serde_json::to_vec(&self.replay)?))
+    }
+
+    fn finish(&mut self, _cx: &mut Context<'_, AlphaZeroRecord, B>) -> Result<(), AlphaZeroError> {
+        self.optimizer = None;
+        self.trainer = Trainer::new();
+        Ok(())
+    }
+}

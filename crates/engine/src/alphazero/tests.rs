@@ -1,0 +1,187 @@
+//! AlphaZero on tic-tac-toe: determinism, the targets self-play writes, the loss's gradient against finite
+//! differences of a loss written out from the model's outputs, learning, and resume.
+
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+use selfplay_model::{Model, init_weights};
+use selfplay_search::Game;
+use selfplay_search::games::TicTacToe;
+
+use super::learner::loss;
+use super::replay::Sample;
+use super::*;
+use crate::train::Trainer;
+
+fn tiny_net(config: &AlphaZeroConfig, seed: u64) -> Model {
+    let c = config.model_config::<TicTacToe>();
+    let w = init_weights(&c, 0.3, seed).unwrap();
+    Model::new(c, w).unwrap()
+}
+
+#[test]
+fn self_play_is_deterministic_and_writes_consistent_targets() {
+    let config = AlphaZeroConfig::tiny();
+    let model = tiny_net(&config, 3);
+    let a = self_play(&model, &config, &TicTacToe::new(), 1).unwrap();
+    let b = self_play(&model, &config, &TicTacToe::new(), 1).unwrap();
+    assert_eq!(a, b, "same round, same games");
+    let c = self_play(&model, &config, &TicTacToe::new(), 2).unwrap();
+    assert_ne!(a.samples, c.samples, "another round, other games");
+    assert_eq!(a.games, config.selfplay.games);
+    assert!(a.plies >= 5 * a.games && a.plies <= 9 * a.games, "{} plies", a.plies);
+    // Searched positions only: the random opening plies give no sample.
+    let searched = a.plies - config.selfplay.random_opening_plies * a.games;
+    assert_eq!(a.samples.len(), searched);
+    let with_policy = a.samples.iter().filter(|s| s.policy.is_some()).count();
+    assert!(with_policy > 0 && with_policy < a.samples.len(), "playout caps: {with_policy} of {}", a.samples.len());
+    for s in &a.samples {
+        assert_eq!(s.tokens.len(), TicTacToe::OBSERVATION_LEN);
+        assert!([-1.0, 0.0, 1.0].contains(&s.value));
+        if let Some(p) = &s.policy {
+            assert!((p.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+            assert!(p.iter().zip(&s.legal).all(|(&q, &l)| l || q == 0.0), "mass on an illegal move");
+        }
+    }
+}
+
+/// The policy-plus-value loss written out from `model.forward`'s outputs in f64: masked softmax cross-entropy
+/// over the action tokens at the last position, mean over rows with a target; ½ mean squared value error.
+fn direct_loss(model: &Model, batch: &[&Sample], value_coef: f64) -> f64 {
+    let (len, a, first) = (TicTacToe::OBSERVATION_LEN, TicTacToe::NUM_ACTIONS, TicTacToe::NUM_TOKENS);
+    let vocab = model.config().vocab_size;
+    let tokens: Vec<&[u32]> = batch.iter().map(|s| s.tokens.as_slice()).collect();
+    let outputs = model.forward(&tokens).unwrap();
+    let with_policy = batch.iter().filter(|s| s.policy.is_some()).count() as f64;
+    let (mut policy, mut value) = (0.0f64, 0.0f64);
+    for (out, s) in outputs.iter().zip(batch) {
+        let row = &out.logits.data()[(len - 1) * vocab + first..(len - 1) * vocab + first + a];
+        let legal: Vec<usize> = (0..a).filter(|&i| s.legal[i]).collect();
+        let max = legal.iter().map(|&i| f64::from(row[i])).fold(f64::NEG_INFINITY, f64::max);
+        let lse = max + legal.iter().map(|&i| (f64::from(row[i]) - max).exp()).sum::<f64>().ln();
+        if let Some(p) = &s.policy {
+            policy -= legal.iter().map(|&i| f64::from(p[i]) * (f64::from(row[i]) - lse)).sum::<f64>() / with_policy;
+        }
+        let e = f64::from(out.values[len - 1]) - f64::from(s.value);
+        value += 0.5 * e * e / batch.len() as f64;
+    }
+    policy + value_coef * value
+}
+
+#[test]
+fn the_loss_gradient_matches_finite_differences() {
+    let config = AlphaZeroConfig::tiny();
+    let mut model = tiny_net(&config, 5);
+    let played = self_play(&model, &config, &TicTacToe::new(), 1).unwrap();
+    let batch: Vec<&Sample> = played.samples.iter().step_by(7).take(12).collect();
+    assert!(batch.iter().any(|s| s.policy.is_some()) && batch.iter().any(|s| s.policy.is_none()));
+    let sequences: Vec<&[u32]> = batch.iter().map(|s| s.tokens.as_slice()).collect();
+    let vocab = model.config().vocab_size;
+    let mut trainer = Trainer::new();
+    let terms = trainer.gradient(&model, &sequences, |pass| loss::<TicTacToe, _>(&batch, pass, vocab, 0.7)).unwrap();
+    let direct = direct_loss(&model, &batch, 0.7);
+    let reported = f64::from(terms.policy_loss) + 0.7 * f64::from(terms.value_loss);
+    assert!((reported - direct).abs() < 1e-4 * direct.abs().max(1.0), "loss {reported} vs {direct}");
+    let grads = trainer.gradient_buffer().unwrap().clone();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    for _ in 0..3 {
+        // A random direction d over every weight; the gradient's projection on it against the difference quotient.
+        let mut direction = grads.zeros_like();
+        direction.for_each_mut(|_, t| {
+            t.data_mut().iter_mut().for_each(|x| *x = (rng.next_u64() % 2000) as f32 / 1000.0 - 1.0)
+        });
+        let mut projected = 0.0f64;
+        grads.for_each(|name, g| {
+            let d = direction.get(name).unwrap();
+            projected += g.data().iter().zip(d.data()).map(|(&g, &d)| f64::from(g) * f64::from(d)).sum::<f64>();
+        });
+        let h = 1e-3f32;
+        let mut shifted = |sign: f32| {
+            let original = model.weights().clone();
+            model.weights_mut().for_each_pair_mut(&direction, |w, d| {
+                w.data_mut().iter_mut().zip(d.data()).for_each(|(w, &d)| *w += sign * h * d)
+            });
+            let l = direct_loss(&model, &batch, 0.7);
+            *model.weights_mut() = original;
+            l
+        };
+        let quotient = (shifted(1.0) - shifted(-1.0)) / (2.0 * f64::from(h));
+        assert!((quotient - projected).abs() < 0.01 * projected.abs().max(1e-3), "{quotient} vs {projected}");
+    }
+}
+
+/// Moves of a perfect tic-tac-toe player, chosen at random among the best ones.
+fn perfect(position: &TicTacToe, rng: &mut ChaCha8Rng) -> Option<usize> {
+    let best: Vec<usize> = position.best_moves().collect();
+    best.get((rng.next_u64() % best.len().max(1) as u64) as usize).copied()
+}
+
+/// Self-play makes a randomly initialised network, with a 32-simulation search, strong at tic-tac-toe: it beats a
+/// random player nearly always and mostly holds a perfect player to a draw, far better than the same search
+/// over the untrained network. Measured with these settings (the same on every machine): the untrained network
+/// with search wins 28, draws 3, loses 9 of 40 against random and loses 32 of 40 to the perfect player; after 24
+/// iterations (1 536 games, 1.6 s of a 2-core machine's time per iteration) it wins 39 and draws 1 against
+/// random, and draws 29 of 40 against perfect play.
+#[test]
+fn learns_tic_tac_toe_from_self_play() {
+    let mut config = AlphaZeroConfig::tiny();
+    config.iterations = 24;
+    config.selfplay.games = 64;
+    config.selfplay.simulations = 32;
+    config.selfplay.fast_simulations = 32;
+    config.selfplay.sampled_plies = 2;
+    config.learn.updates_per_iteration = 32;
+    config.learn.batch_size = 128;
+    config.arena.every = 12;
+    config.arena.games = 40;
+    config.arena.simulations = 32;
+    config.selfplay.considered_actions = 16;
+    config.learn.lr = 3e-3;
+    let out = std::env::temp_dir().join(format!("selfplay-az-ttt-{}", std::process::id()));
+    let start = TicTacToe::new();
+    let untrained = tiny_net(&config, config.seed);
+    let before = play_match(&untrained, &config, &start, 40, &mut random_action::<TicTacToe>, 7).unwrap();
+    let before_perfect = play_match(&untrained, &config, &start, 40, &mut perfect, 3).unwrap();
+    let record = run(&config, start, &out, false, &|_, _| false).unwrap().unwrap();
+    let saved = selfplay_model::ModelDir::load(&out.join("model")).unwrap();
+    let model = Model::new(saved.config, saved.weights).unwrap();
+    let after = play_match(&model, &config, &start, 40, &mut random_action::<TicTacToe>, 7).unwrap();
+    let after_perfect = play_match(&model, &config, &start, 40, &mut perfect, 3).unwrap();
+    eprintln!("against random {before:?} -> {after:?}; against perfect play {before_perfect:?} -> {after_perfect:?}");
+    eprintln!("curve {:?}", record.curve);
+    assert_eq!(record.curve.len(), 2);
+    assert_eq!(record.games, 24 * 64);
+    assert!(after.score() >= 0.85 && after.score() > before.score() + 0.2, "{before:?} -> {after:?}");
+    assert_eq!(after_perfect.wins, 0, "nobody beats perfect play");
+    assert!(
+        after_perfect.draws >= 24 && after_perfect.draws >= before_perfect.draws + 10,
+        "{before_perfect:?} -> {after_perfect:?}"
+    );
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// A run stopped between iterations and resumed ends exactly as the uninterrupted run: the same network bit for
+/// bit, the same record, the same metrics (the replay window travels in the checkpoint).
+#[test]
+fn a_stopped_run_resumes_bit_identically() {
+    let config = AlphaZeroConfig::tiny();
+    let dir = |name: &str| std::env::temp_dir().join(format!("selfplay-az-resume-{name}-{}", std::process::id()));
+    let (straight_dir, stopped_dir) = (dir("straight"), dir("stopped"));
+    let straight = run(&config, TicTacToe::new(), &straight_dir, false, &|_, _| false).unwrap().unwrap();
+    for stop_at in [1, 3] {
+        let _ = std::fs::remove_dir_all(&stopped_dir);
+        let stopped = run(&config, TicTacToe::new(), &stopped_dir, false, &|_, step| step == stop_at).unwrap();
+        assert!(stopped.is_none(), "the stop signal was ignored");
+        let checkpoint = stopped_dir.join("checkpoints").join(format!("alphazero-{stop_at:07}"));
+        assert!(checkpoint.join(crate::engine::STAGE_STATE_FILE).is_file(), "the replay window is checkpointed");
+        let resumed = run(&config, TicTacToe::new(), &stopped_dir, true, &|_, _| false).unwrap().unwrap();
+        assert_eq!(resumed, straight);
+        let weights = |d: &std::path::Path| std::fs::read(d.join("model/model.safetensors")).unwrap();
+        assert!(weights(&stopped_dir) == weights(&straight_dir), "stopped at {stop_at}: the networks differ");
+        let metrics = |d: &std::path::Path| {
+            crate::engine::seeded_metrics(&std::fs::read_to_string(d.join("metrics.jsonl")).unwrap()).unwrap()
+        };
+        assert_eq!(metrics(&stopped_dir), metrics(&straight_dir));
+    }
+    std::fs::remove_dir_all(&straight_dir).unwrap();
+    std::fs::remove_dir_all(&stopped_dir).unwrap();
+}
