@@ -6,9 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod alphazero;
 mod demo;
 mod eval;
 mod generate;
+mod interrupt;
 mod logits;
 mod score;
 mod tasks;
@@ -30,6 +32,8 @@ enum Command {
     Demo(train::RunArgs),
     /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
     Train(train::RunArgs),
+    /// Self-play as in AlphaGo Zero on a board game: `selfplay alphazero --game tic-tac-toe --iterations 20`.
+    Alphazero(alphazero::AlphaZeroArgs),
     /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
     Eval(eval::EvalArgs),
     /// Verify completions: JSONL on stdin, one result line per input line on stdout.
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
         Some(command) => match command {
             Command::Demo(args) => demo::run(args),
             Command::Train(args) => train::run(args, std::path::PathBuf::from("runs/train")),
+            Command::Alphazero(args) => alphazero::run(args),
             Command::Eval(args) => eval::run(args),
             Command::Generate(args) => generate::run(args),
             Command::Logits(args) => logits::run(args),

@@ -2,14 +2,13 @@
 //! report; checkpointed, resumable, and stopped cleanly by Ctrl-C.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 use clap::Args;
 
 use selfplay_engine::o1::{self, Outcome, RunConfig};
 
-use super::CliError;
+use super::{CliError, interrupt};
 
 /// The options `train` and `demo` share.
 #[derive(Debug, Args, Default)]
@@ -55,15 +54,7 @@ pub fn run(args: RunArgs, default_out: PathBuf) -> Result<(), CliError> {
         return Ok(());
     }
 
-    // The first Ctrl-C asks the loop to checkpoint and stop after the current step; a second one exits at once.
-    let stop = Arc::new(AtomicBool::new(false));
-    let handler_flag = Arc::clone(&stop);
-    ctrlc::set_handler(move || {
-        if handler_flag.swap(true, Ordering::SeqCst) {
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to quit at once)");
-    })?;
+    let stop = interrupt::stop_flag()?;
     let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
     match o1::run(&config, &out, args.resume, &should_stop)? {
         Outcome::Finished(report) => println!(

@@ -1,5 +1,7 @@
 //! An AlphaZero run's settings, as one TOML file (every field has a default; a file overrides any subset).
 
+use std::path::{Path, PathBuf};
+
 use selfplay_model::{Architecture, ModelConfig};
 use selfplay_search::config::{Algorithm, GumbelConfig, MuZeroConfig};
 use selfplay_search::{Game, SearchConfig};
@@ -13,6 +15,30 @@ pub struct AlphaZeroConfigError {
     pub name: &'static str,
     /// Why it is refused.
     pub reason: &'static str,
+}
+
+/// A config file that cannot be read or cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not a valid config (syntax, types, unknown keys).
+    #[error("invalid config {}: {source}", path.display())]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// What the TOML reader said.
+        source: toml::de::Error,
+    },
+    /// A setting is out of range.
+    #[error(transparent)]
+    Invalid(#[from] AlphaZeroConfigError),
 }
 
 /// Which tree search plays and makes the policy targets.
@@ -260,6 +286,16 @@ impl AlphaZeroConfig {
     /// Whether self-play keeps the chosen child's subtree.
     pub fn reuses_trees(&self) -> bool {
         self.selfplay.reuse_tree && self.selfplay.search == SearchKind::Puct
+    }
+
+    /// Reads and validates a TOML file (any subset of the settings; the rest keep their defaults).
+    pub fn from_file(path: &Path) -> Result<Self, ConfigFileError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigFileError::Read { path: path.to_path_buf(), source })?;
+        let config: AlphaZeroConfig =
+            toml::from_str(&text).map_err(|source| ConfigFileError::Parse { path: path.to_path_buf(), source })?;
+        config.validate()?;
+        Ok(config)
     }
 
     /// The config as TOML.

@@ -44,13 +44,13 @@ use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, init_weigh
 use selfplay_search::Game;
 use selfplay_tensor::DType;
 
-pub use config::{AlphaZeroConfig, SearchKind};
+pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
 pub use error::AlphaZeroError;
 pub use play::{MatchResult, play_match, random_action, self_play};
 pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint};
 
 use crate::engine::runner::Resumed;
-use crate::engine::{Context, EngineError, Outcome, RunClock, Runner, RunnerSettings, StopSignal};
+use crate::engine::{CheckpointDir, Context, EngineError, Outcome, RunClock, Runner, RunnerSettings, StopSignal};
 
 impl AlphaZeroConfig {
     /// A run small enough for tests and examples: a 2-layer, 32-wide network, 16 games of 8-simulation searches
@@ -73,6 +73,12 @@ impl AlphaZeroConfig {
             ..defaults
         }
     }
+}
+
+/// The settings of the AlphaZero run checkpointed in `out` (`None` when it has no checkpoint).
+pub fn saved_config(out: &Path) -> Result<Option<AlphaZeroConfig>, AlphaZeroError> {
+    let state = CheckpointDir::of_run(out).load_latest_state::<AlphaZeroConfig, AlphaZeroRecord>()?;
+    Ok(state.map(|s| s.config))
 }
 
 /// Runs (or, with `resume`, continues) AlphaZero on game `G` from `start` under `config` on the CPU, writing
