@@ -117,6 +117,21 @@ pub trait Game: Clone {
         h
     }
 
+    /// The action `action` becomes in the mirror image of a position, for a game whose rules a mirror leaves
+    /// unchanged (Connect Four: column `c` becomes `6 − c`): learners then add mirror images of their positions
+    /// (data augmentation). `None`, the default, for a game without one; a game that has one also gives
+    /// [`Game::mirror_observation_index`], and both must be involutions.
+    fn mirror_action(action: usize) -> Option<usize> {
+        let _ = action;
+        None
+    }
+
+    /// The index that observation token `index` moves to in the mirror image (see [`Game::mirror_action`]).
+    fn mirror_observation_index(index: usize) -> Option<usize> {
+        let _ = index;
+        None
+    }
+
     /// Whether the game is over.
     fn is_terminal(&self) -> bool {
         self.terminal_value().is_some()

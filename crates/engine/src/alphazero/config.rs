@@ -125,6 +125,8 @@ pub struct LearnSettings {
     pub replay_window: usize,
     /// Weight of the value regression beside the policy cross-entropy.
     pub value_coef: f32,
+    /// Train on each drawn position or, with probability ½, its mirror image (for games with a mirror).
+    pub mirror: bool,
 }
 
 impl Default for LearnSettings {
@@ -136,6 +138,7 @@ impl Default for LearnSettings {
             weight_decay: 1e-4,
             replay_window: 50_000,
             value_coef: 1.0,
+            mirror: true,
         }
     }
 }

@@ -3,6 +3,9 @@
 
 use std::time::Instant;
 
+use rand_chacha::ChaCha8Rng;
+use rand_core::{Rng, SeedableRng};
+
 use selfplay_model::{CpuBackend, HostAccess};
 use selfplay_search::Game;
 use serde::{Deserialize, Serialize};
@@ -11,7 +14,7 @@ use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
 use super::learner::{AlphaZeroLoss, loss};
 use super::play::{MatchResult, play_match, random_action, self_play};
-use super::replay::ReplayBuffer;
+use super::replay::{ReplayBuffer, Sample};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::{forward_flops_per_token, train_flops_per_token};
 use crate::optimizer::{ModelOptimizer, OptimConfig};
@@ -21,6 +24,18 @@ use crate::train::{Trainer, draw_with_replacement};
 const BATCH_STREAM: u64 = 0xA2;
 /// The seed stream of arena matches.
 const ARENA_STREAM: u64 = 0xA3;
+/// The stream of the generator that picks the positions trained as mirror images.
+const MIRROR_STREAM: u64 = 0xA4;
+
+/// For each drawn sample, its mirror image with probability ½ (`None`: the sample as drawn), by a generator
+/// seeded from `(seed, draw)`; empty for a game without a mirror.
+fn mirror_some<G: Game>(drawn: &[&Sample], seed: u64, draw: u64) -> Vec<Option<Sample>> {
+    if G::mirror_action(0).is_none() {
+        return Vec::new();
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(crate::rollout::row_seed(seed, draw, MIRROR_STREAM));
+    drawn.iter().map(|s| if rng.next_u64() & 1 == 1 { s.mirrored::<G>() } else { None }).collect()
+}
 
 /// One point of the train-time curve: strength against a fixed opponent after some compute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -148,7 +163,10 @@ impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G,
         let window = self.replay.as_slice();
         for u in 0..updates {
             let draw = (iteration - 1) * updates as u64 + u as u64;
-            let batch = draw_with_replacement(window, config.learn.batch_size, config.seed, draw, BATCH_STREAM);
+            let drawn = draw_with_replacement(window, config.learn.batch_size, config.seed, draw, BATCH_STREAM);
+            let mirrored = if config.learn.mirror { mirror_some::<G>(&drawn, config.seed, draw) } else { Vec::new() };
+            let batch: Vec<&Sample> =
+                drawn.iter().enumerate().map(|(k, s)| mirrored.get(k).and_then(Option::as_ref).unwrap_or(s)).collect();
             let sequences: Vec<&[u32]> = batch.iter().map(|s| s.tokens.as_slice()).collect();
             let coef = config.learn.value_coef;
             let (terms, update) = self

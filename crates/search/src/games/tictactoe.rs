@@ -140,6 +140,16 @@ impl Game for TicTacToe {
         }
     }
 
+    /// Left-right: cell `3r + c` becomes `3r + 2 − c`.
+    fn mirror_action(action: usize) -> Option<usize> {
+        (action < 9).then(|| action - action % 3 + 2 - action % 3)
+    }
+
+    /// The observation is the cells, so it mirrors as the actions do.
+    fn mirror_observation_index(index: usize) -> Option<usize> {
+        Self::mirror_action(index)
+    }
+
     /// The cells read as a base-3 number (unique per position).
     fn key(&self) -> u64 {
         self.cells.iter().fold(0u64, |k, &c| k * 3 + u64::from(c))
