@@ -46,7 +46,7 @@ use selfplay_tensor::DType;
 
 pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
 pub use error::AlphaZeroError;
-pub use play::{MatchResult, play_match, random_action, self_play};
+pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
 pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint};
 
 use crate::engine::runner::Resumed;

@@ -208,6 +208,48 @@ fn play_searched<G: Game>(
     Ok(())
 }
 
+/// The move the network chooses at each of `positions` (none finished): with a noise-free search of
+/// `simulations` simulations (the arena's algorithm), or, with 0, its most likely legal move. All positions are
+/// searched at once; returns the moves and the network evaluations spent.
+pub fn choose_moves<G: Game, B: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    positions: &[G],
+    simulations: usize,
+    seed: u64,
+) -> Result<(Vec<usize>, usize), AlphaZeroError> {
+    let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
+    let moves = if simulations == 0 {
+        network_moves(&mut evaluator, positions)?
+    } else {
+        let mut search_config = config.arena_search(seed);
+        search_config.num_simulations = simulations;
+        let mut search = Search::new(search_config, G::NUM_ACTIONS)?;
+        let mut slots: Vec<Slot<G>> = positions.iter().map(|p| Slot::new(p.clone(), 0)).collect();
+        let group: Vec<usize> = (0..slots.len()).collect();
+        search_group(&mut evaluator, &mut search, &mut slots, &group)?.into_iter().map(|p| p.action).collect()
+    };
+    Ok((moves, evaluator.model().evaluated))
+}
+
+/// The network's most likely legal move at each position (the lowest action on ties), from one batched pass.
+fn network_moves<G: Game, B: HostAccess>(
+    evaluator: &mut GameEvaluator<G, NetPolicy<'_, G, B>>,
+    positions: &[G],
+) -> Result<Vec<usize>, AlphaZeroError> {
+    let a = G::NUM_ACTIONS;
+    let (mut logits, mut values) = (vec![0.0; positions.len() * a], vec![0.0; positions.len()]);
+    evaluator.model_mut().evaluate(positions, &mut logits, &mut values).map_err(AlphaZeroError::Model)?;
+    positions
+        .iter()
+        .zip(logits.chunks_exact(a))
+        .map(|(position, row)| {
+            let legal = (0..a).filter(|&m| position.is_legal(m));
+            legal.max_by(|&x, &y| row[x].total_cmp(&row[y]).then(y.cmp(&x))).ok_or(AlphaZeroError::NoLegalMove)
+        })
+        .collect()
+}
+
 /// A match's result from the agent's view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct MatchResult {
@@ -257,25 +299,16 @@ pub fn play_match<G: Game, B: HostAccess>(
         if agent.is_empty() {
             continue;
         }
-        if config.arena.simulations == 0 {
-            let positions: Vec<G> = agent.iter().map(|&i| slots[i].position.clone()).collect();
-            let a = G::NUM_ACTIONS;
-            let (mut logits, mut values) = (vec![0.0; positions.len() * a], vec![0.0; positions.len()]);
-            evaluator.model_mut().evaluate(&positions, &mut logits, &mut values).map_err(AlphaZeroError::Model)?;
-            for (k, &i) in agent.iter().enumerate() {
-                let row = &logits[k * a..(k + 1) * a];
-                let position = &mut slots[i].position;
-                let best =
-                    (0..a).filter(|&m| position.is_legal(m)).max_by(|&x, &y| row[x].total_cmp(&row[y]).then(y.cmp(&x)));
-                position.play(best.ok_or(AlphaZeroError::NoLegalMove)?)?;
-            }
+        let positions: Vec<G> = agent.iter().map(|&i| slots[i].position.clone()).collect();
+        let moves = if config.arena.simulations == 0 {
+            network_moves(&mut evaluator, &positions)?
         } else {
             agent.iter().for_each(|&i| slots[i].rooted = false);
-            let policies = search_group(&mut evaluator, &mut search, &mut slots, &agent)?;
             // The search's own choice: without noise, Gumbel's Sequential Halving winner, PUCT's most visited.
-            for (&i, policy) in agent.iter().zip(policies) {
-                slots[i].position.play(policy.action)?;
-            }
+            search_group(&mut evaluator, &mut search, &mut slots, &agent)?.into_iter().map(|p| p.action).collect()
+        };
+        for (&i, action) in agent.iter().zip(moves) {
+            slots[i].position.play(action)?;
         }
     }
     let mut result = MatchResult::default();

@@ -185,3 +185,20 @@ fn a_stopped_run_resumes_bit_identically() {
     std::fs::remove_dir_all(&straight_dir).unwrap();
     std::fs::remove_dir_all(&stopped_dir).unwrap();
 }
+
+/// Search over even an untrained network takes an immediate win and blocks an immediate loss (the game's
+/// terminal rewards reach it); the network alone plays whatever its logits say, legal moves only.
+#[test]
+fn search_finds_wins_and_blocks_that_the_network_alone_misses() {
+    let config = AlphaZeroConfig::tiny();
+    let model = tiny_net(&config, 11);
+    let win = TicTacToe::parse("XX.OO....").unwrap(); // X to move: 2 wins
+    let block = TicTacToe::parse("XX.O.....").unwrap(); // O to move: 2 blocks
+    let (moves, evaluations) = choose_moves(&model, &config, &[win, block], 64, 1).unwrap();
+    assert_eq!(moves, [2, 2]);
+    // Simulations that revisit a finished game evaluate nothing, so fewer than 2 × 64 evaluations.
+    assert!(evaluations > 2 && evaluations <= 2 + 2 * 64, "{evaluations} evaluations");
+    let (alone, evaluations) = choose_moves(&model, &config, &[win, block], 0, 1).unwrap();
+    assert!(alone.iter().zip([win, block]).all(|(&m, p)| p.is_legal(m)));
+    assert_eq!(evaluations, 2);
+}
