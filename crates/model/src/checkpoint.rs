@@ -12,7 +12,7 @@ use selfplay_tensor::DType;
 use crate::atomic::{replace_dir_atomic, write_file_synced};
 use crate::config::ModelConfig;
 use crate::io_error::{IoError, IoResult};
-use crate::safetensors_io::{WEIGHTS_FILE, load_weights, serialize};
+use crate::safetensors_io::{WEIGHTS_FILE, load_weights, serialize_weights};
 use crate::tokenizer::{
     SpecialIds, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, Tokenizer, hf_tokenizer_config, load_tokenizer,
 };
@@ -85,7 +85,7 @@ pub fn save_model_dir_with(
         serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(|e| IoError::json(what, e))
     };
     let config_text = json(&config.to_hf_json(dtype), CONFIG_FILE)?;
-    let weights_bytes = serialize(weights.named(), dtype)?;
+    let weights_bytes = serialize_weights(weights, dtype)?;
     let tokenizer_files = match tokenizer {
         Some(t) => Some((t.to_hf_json()?, json(&hf_tokenizer_config(t), TOKENIZER_CONFIG_FILE)?)),
         None => None,

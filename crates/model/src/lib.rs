@@ -79,6 +79,7 @@ pub mod init;
 pub mod io_error;
 pub mod kv_cache;
 pub mod model;
+mod param_name;
 pub mod rng;
 pub mod safetensors_io;
 pub mod sampler;
@@ -100,4 +101,4 @@ pub use model::{CpuKvCache, ForwardOutput, LastOutputs, Model, SequenceGrads, St
 pub use sampler::{Sampled, SamplingParams};
 pub use selfplay_kvcache::SeqId;
 pub use tokenizer::{CharTokenizer, SpecialIds, Tokenizer};
-pub use weights::{LayerWeights, ModelWeights, ParamName};
+pub use weights::{ModelWeights, ParamEntry, ParamLayout, ParamName};
