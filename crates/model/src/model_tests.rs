@@ -200,6 +200,7 @@ fn model_new_checks_every_tensor() {
     // Weights laid out for another config are reported by the first tensor that differs, by its HF
     // name: a wrong shape, a missing tensor (no shape), an extra one (no expected shape).
     let other = |c: crate::config::ModelConfig| random_weights(&c, 1);
+    let llama = crate::config::Architecture::Llama; // whose biases the config chooses freely
     let err = Model::new(cfg.clone(), other(crate::config::ModelConfig { intermediate_size: 13, ..cfg.clone() }))
         .unwrap_err();
     assert_eq!(err.to_string(), "parameter model.layers.0.mlp.gate_proj.weight has shape [13, 8], expected [12, 8]");
@@ -212,11 +213,17 @@ fn model_new_checks_every_tensor() {
         .unwrap_err();
     assert!(matches!(&err, ModelError::WrongShape { got, .. } if got.is_empty()), "{err}");
     assert_eq!(err.to_string(), "parameter lm_head.weight has shape [], expected [7, 8]");
-    let err = Model::new(cfg.clone(), other(crate::config::ModelConfig { attention_bias: false, ..cfg.clone() }))
-        .unwrap_err();
+    let err = Model::new(
+        cfg.clone(),
+        other(crate::config::ModelConfig { architecture: llama, attention_bias: false, ..cfg.clone() }),
+    )
+    .unwrap_err();
     assert!(err.to_string().starts_with("parameter model.layers.0.self_attn.q_proj.bias has shape []"), "{err}");
-    let err =
-        Model::new(cfg.clone(), other(crate::config::ModelConfig { o_proj_bias: true, ..cfg.clone() })).unwrap_err();
+    let err = Model::new(
+        cfg.clone(),
+        other(crate::config::ModelConfig { architecture: llama, o_proj_bias: true, ..cfg.clone() }),
+    )
+    .unwrap_err();
     assert!(
         err.to_string().starts_with("parameter model.layers.0.self_attn.o_proj.bias has shape [8], expected []"),
         "{err}"
