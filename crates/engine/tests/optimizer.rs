@@ -242,5 +242,9 @@ fn a_training_step_and_an_optimizer_step_allocate_nothing_after_the_first() {
         norms.push(update.grad_norm);
     }
     assert!(norms.iter().all(|n| n.is_finite() && *n > 0.0) && norms[0] != norms[3], "{norms:?}");
-    assert!(counted[1..].iter().all(|&n| n == 0), "allocations per step outside the kernels: {counted:?}");
+    // The first step allocates the model's reused buffers (so the count sees them); later ones nothing.
+    assert!(
+        counted[0] > 0 && counted[1..].iter().all(|&n| n == 0),
+        "allocations per step outside the kernels: {counted:?}"
+    );
 }

@@ -38,7 +38,7 @@ use crate::kv_cache::StepScratch;
 use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
-use crate::transformer::params::{HeadParams, LayerParams, ParamSink, ParamSource, Params, recycle};
+use crate::transformer::params::{HeadParams, LayerParams, ParamSink, ParamSource, Params, no_layer, recycle};
 use crate::transformer::{self, Activations, GradScratch};
 use crate::validate::{self, Shapes};
 use crate::weights::ModelWeights;
@@ -377,10 +377,6 @@ struct HostGrads<'a, B>(&'a mut ModelWeights, PhantomData<fn() -> B>);
 
 fn not_host() -> ModelError {
     ModelError::value("parameters", "the backend does not compute on host memory")
-}
-
-fn no_layer(l: usize, layers: usize) -> ModelError {
-    ModelError::length("parameter layers", layers, l)
 }
 
 impl<B: HostAccess> ParamSource<B::Buf> for HostParams<'_, B> {

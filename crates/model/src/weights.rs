@@ -480,6 +480,43 @@ mod tests {
         }
     }
 
+    /// The layout's order, names and shapes are Hugging Face's (the order of our safetensors files and
+    /// of the optimizer's state).
+    #[test]
+    fn hf_names_shapes_and_order() {
+        let c = ModelConfig { num_hidden_layers: 1, ..cfg(false, true) };
+        let layout = ParamLayout::new(&c).unwrap();
+        let got: Vec<(String, Vec<usize>)> =
+            layout.entries().iter().map(|e| (e.name.to_string(), e.dims().to_vec())).collect();
+        let want: Vec<(String, Vec<usize>)> = [
+            ("model.embed_tokens.weight", vec![11, 8]),
+            ("model.layers.0.input_layernorm.weight", vec![8]),
+            ("model.layers.0.self_attn.q_proj.weight", vec![8, 8]),
+            ("model.layers.0.self_attn.k_proj.weight", vec![4, 8]),
+            ("model.layers.0.self_attn.v_proj.weight", vec![4, 8]),
+            ("model.layers.0.self_attn.q_proj.bias", vec![8]),
+            ("model.layers.0.self_attn.k_proj.bias", vec![4]),
+            ("model.layers.0.self_attn.v_proj.bias", vec![4]),
+            ("model.layers.0.self_attn.o_proj.weight", vec![8, 8]),
+            ("model.layers.0.self_attn.o_proj.bias", vec![8]),
+            ("model.layers.0.post_attention_layernorm.weight", vec![8]),
+            ("model.layers.0.mlp.gate_proj.weight", vec![12, 8]),
+            ("model.layers.0.mlp.up_proj.weight", vec![12, 8]),
+            ("model.layers.0.mlp.down_proj.weight", vec![8, 12]),
+            ("model.norm.weight", vec![8]),
+            ("lm_head.weight", vec![11, 8]),
+            ("value_head.weight", vec![1, 8]),
+            ("value_head.bias", vec![1]),
+        ]
+        .into_iter()
+        .map(|(n, d)| (n.to_string(), d))
+        .collect();
+        assert_eq!(got, want);
+        let tied = ParamLayout::new(&ModelConfig { tie_word_embeddings: true, ..c }).unwrap();
+        assert!(tied.entries().iter().all(|e| e.name.name != "lm_head.weight"));
+        assert_eq!(tied.len(), layout.len() - 11 * 8);
+    }
+
     #[test]
     fn overflowing_sizes_are_errors() {
         let huge = ModelConfig { hidden_size: usize::MAX / 2, vocab_size: 1 << 20, ..cfg(false, false) };

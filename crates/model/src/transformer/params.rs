@@ -254,7 +254,8 @@ pub trait ParamSink<Buf: ?Sized> {
     fn head_mut(&mut self) -> Result<HeadParams<&mut Buf>, ModelError>;
 }
 
-fn no_layer(l: usize, layers: usize) -> ModelError {
+/// The error for a layer `l` of a model with `layers` layers that does not exist.
+pub(crate) fn no_layer(l: usize, layers: usize) -> ModelError {
     ModelError::length("parameter layers", layers, l)
 }
 
