@@ -220,7 +220,8 @@ impl<S> Params<S> {
 
 /// An empty vector of element type `U` on `v`'s allocation when `T` and `U` have the same size and
 /// alignment (types that differ only in lifetimes, e.g. views of two borrows), else an empty vector
-/// that has allocated nothing: how a pass reuses the vectors of views it builds.
+/// that has allocated nothing: how a decode step reuses the vector of its paged spans, which borrow
+/// the cache's block tables anew on every step.
 pub fn recycle<T, U>(mut v: Vec<T>) -> Vec<U> {
     v.clear();
     // An empty source collects in place (std's in-place iteration), or into `Vec::new()`.
