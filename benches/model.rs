@@ -106,7 +106,7 @@ fn bench_train_step(c: &mut Criterion) {
     let batch: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
     let loss_weights = vec![1.0f32; SEQ - 1];
     let weights: Vec<&[f32]> = vec![loss_weights.as_slice(); BATCH];
-    let lens: Vec<usize> = model.weights().named().iter().map(|(_, t)| t.numel()).collect();
+    let lens: Vec<usize> = model.weights().iter().map(|(e, _)| e.numel()).collect();
     let mut opt = AdamW::new(AdamWConfig::default(), &lens);
     let mut group = c.benchmark_group("model_train");
     group.sample_size(10);
@@ -114,11 +114,10 @@ fn bench_train_step(c: &mut Criterion) {
     group.bench_function("sft_step_16x128", |b| {
         b.iter(|| {
             let (loss, mut grads) = model.sft_loss_and_grads(black_box(&batch), &weights).expect("valid batch");
-            let mut g: Vec<&mut [f32]> = grads.named_mut().into_iter().map(|(_, t)| t.data_mut()).collect();
+            let mut g: Vec<&mut [f32]> = grads.iter_mut().map(|(_, t)| t).collect();
             clip_grad_norm(&mut g, 1.0);
             let g: Vec<&[f32]> = g.into_iter().map(|s| &*s).collect();
-            let mut p: Vec<&mut [f32]> =
-                model.weights_mut().named_mut().into_iter().map(|(_, t)| t.data_mut()).collect();
+            let mut p: Vec<&mut [f32]> = model.weights_mut().iter_mut().map(|(_, t)| t).collect();
             opt.step(&mut p, &g, 1e-4).expect("finite gradients");
             loss
         })

@@ -11,7 +11,6 @@ use cudarc::driver::CudaSlice;
 use selfplay_kvcache::BlockId;
 use selfplay_model::backend::{AttnShape, AttnSpan, Gemm};
 use selfplay_model::{ModelConfig, ModelWeights};
-use selfplay_tensor::Tensor;
 
 use crate::blas::Blas;
 use crate::device::GpuContext;
@@ -55,13 +54,13 @@ pub struct SeqStep<'a> {
     pub block_table: &'a [BlockId],
 }
 
-fn upload<E: Element>(gpu: &GpuContext, t: &Tensor<f32>) -> Result<CudaSlice<E>> {
-    let data: Vec<E> = t.data().iter().map(|&v| E::from_f32(v)).collect();
+fn upload<E: Element>(gpu: &GpuContext, t: &[f32]) -> Result<CudaSlice<E>> {
+    let data: Vec<E> = t.iter().map(|&v| E::from_f32(v)).collect();
     Ok(gpu.stream().clone_htod(&data)?)
 }
 
-fn upload_opt<E: Element>(gpu: &GpuContext, t: &Option<Tensor<f32>>) -> Result<Option<CudaSlice<E>>> {
-    t.as_ref().map(|t| upload(gpu, t)).transpose()
+fn upload_opt<E: Element>(gpu: &GpuContext, t: Option<&[f32]>) -> Result<Option<CudaSlice<E>>> {
+    t.map(|t| upload(gpu, t)).transpose()
 }
 
 impl<E: Element> GpuModel<E>
@@ -72,43 +71,42 @@ where
     pub fn new(gpu: &GpuContext, config: &ModelConfig, weights: &ModelWeights) -> Result<Self> {
         config.validate().map_err(|e| invalid("GpuModel::new", e.to_string()))?;
         let expected = [
-            (weights.embed_tokens.numel(), config.vocab_size * config.hidden_size, "embed_tokens"),
-            (weights.layers.len(), config.num_hidden_layers, "layers"),
-            (weights.norm.numel(), config.hidden_size, "norm"),
-            (weights.output_projection().numel(), config.vocab_size * config.hidden_size, "output projection"),
+            (weights.embed_tokens().len(), config.vocab_size * config.hidden_size, "embed_tokens"),
+            (weights.num_layers(), config.num_hidden_layers, "layers"),
+            (weights.norm().len(), config.hidden_size, "norm"),
+            (weights.output_projection().len(), config.vocab_size * config.hidden_size, "output projection"),
         ];
         for (have, want, what) in expected {
             if have != want {
                 return Err(invalid("GpuModel::new", format!("{what}: {have} elements, config says {want}")));
             }
         }
-        let layers = weights
-            .layers
-            .iter()
+        let layers = (0..weights.num_layers())
+            .filter_map(|l| weights.layer(l))
             .map(|l| {
                 Ok(GpuLayer {
-                    input_norm: upload(gpu, &l.input_layernorm)?,
-                    q: upload(gpu, &l.q_proj)?,
-                    k: upload(gpu, &l.k_proj)?,
-                    v: upload(gpu, &l.v_proj)?,
-                    q_bias: upload_opt(gpu, &l.q_bias)?,
-                    k_bias: upload_opt(gpu, &l.k_bias)?,
-                    v_bias: upload_opt(gpu, &l.v_bias)?,
-                    o: upload(gpu, &l.o_proj)?,
-                    o_bias: upload_opt(gpu, &l.o_bias)?,
-                    post_norm: upload(gpu, &l.post_attention_layernorm)?,
-                    gate: upload(gpu, &l.gate_proj)?,
-                    up: upload(gpu, &l.up_proj)?,
-                    down: upload(gpu, &l.down_proj)?,
+                    input_norm: upload(gpu, l.input_layernorm)?,
+                    q: upload(gpu, l.q_proj)?,
+                    k: upload(gpu, l.k_proj)?,
+                    v: upload(gpu, l.v_proj)?,
+                    q_bias: upload_opt(gpu, l.q_bias)?,
+                    k_bias: upload_opt(gpu, l.k_bias)?,
+                    v_bias: upload_opt(gpu, l.v_bias)?,
+                    o: upload(gpu, l.o_proj)?,
+                    o_bias: upload_opt(gpu, l.o_bias)?,
+                    post_norm: upload(gpu, l.post_attention_layernorm)?,
+                    gate: upload(gpu, l.gate_proj)?,
+                    up: upload(gpu, l.up_proj)?,
+                    down: upload(gpu, l.down_proj)?,
                 })
             })
             .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             config: config.clone(),
-            embed: upload(gpu, &weights.embed_tokens)?,
+            embed: upload(gpu, weights.embed_tokens())?,
             layers,
-            norm: upload(gpu, &weights.norm)?,
-            lm_head: upload_opt(gpu, &weights.lm_head)?,
+            norm: upload(gpu, weights.norm())?,
+            lm_head: upload_opt(gpu, weights.lm_head())?,
         })
     }
 

@@ -1,5 +1,6 @@
-//! AdamW over a model's weights: the learn crate's optimiser walked over [`ModelWeights`] in name order,
-//! with the usual exemptions from weight decay (norms, biases, value-head bias) and global-norm clipping.
+//! AdamW over a model's weights: the learn crate's optimiser walked over [`ModelWeights`] tensor by tensor, in
+//! layout order (slices of the flat parameter and gradient buffers), with the usual exemptions from weight
+//! decay (norms, biases, value-head bias) and global-norm clipping.
 
 use selfplay_learn::LearnError;
 use selfplay_learn::optim::{AdamW, AdamWConfig, AdamWState, clip_grad_norm_with};
@@ -42,6 +43,8 @@ pub struct UpdateStats {
     pub lr: f32,
 }
 
+/// Whether weight decay applies to a parameter, by its name (the static part of a layer's name ends as the
+/// full name does).
 fn decays(name: &str) -> bool {
     !(name.ends_with("norm.weight") || name.ends_with(".bias"))
 }
@@ -49,12 +52,11 @@ fn decays(name: &str) -> bool {
 impl ModelOptimizer {
     /// An optimiser for `weights`' layout with zeroed moments.
     pub fn new(weights: &ModelWeights, config: OptimConfig) -> Result<Self, LearnError> {
-        let named = weights.named();
-        let lens: Vec<usize> = named.iter().map(|(_, t)| t.numel()).collect();
+        let lens: Vec<usize> = weights.iter().map(|(e, _)| e.numel()).collect();
         let adamw_config = AdamWConfig { weight_decay: config.weight_decay, ..AdamWConfig::default() };
         adamw_config.validate()?;
         let mut adamw = AdamW::new(adamw_config, &lens);
-        let mask: Vec<bool> = named.iter().map(|(name, _)| decays(name)).collect();
+        let mask: Vec<bool> = weights.iter().map(|(e, _)| decays(e.name.name)).collect();
         adamw.set_weight_decay_mask(&mask)?;
         let schedule = WarmupCosine::new(config.warmup_steps, config.total_steps.max(1));
         schedule.validate()?;
@@ -62,13 +64,15 @@ impl ModelOptimizer {
     }
 
     /// Clips `grads` and applies one AdamW step at the schedule's learning rate for the current step. Walks
-    /// parameters and gradients in place (in `named()` order, without building the names): allocates nothing.
+    /// parameters and gradients in place, one tensor's slice of each flat buffer at a time (the squares summed
+    /// per tensor in layout order, as clipping a list of tensors does, so the numbers are those of the learn
+    /// crate's slice API): allocates nothing.
     pub fn step(&mut self, weights: &mut ModelWeights, grads: &mut ModelWeights) -> Result<UpdateStats, LearnError> {
         let grad_norm = clip_grad_norm_with(self.config.max_grad_norm, |visit| {
-            grads.for_each_mut(|_, g| visit(g.data_mut()));
+            grads.for_each_mut(|_, g| visit(g));
         });
         let lr = self.schedule.lr(self.config.lr, self.adamw.step_count());
-        self.adamw.step_with(lr, |visit| weights.for_each_pair_mut(grads, |p, g| visit(p.data_mut(), g.data())))?;
+        self.adamw.step_with(lr, |visit| weights.for_each_pair_mut(grads, |p, g| visit(p, g)))?;
         Ok(UpdateStats { grad_norm, lr })
     }
 

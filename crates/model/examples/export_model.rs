@@ -45,12 +45,13 @@ fn export(dir: &Path, architecture: Architecture, dtype: DType, seed: u64) -> Re
     let mut weights = init_weights(&config, 0.3, seed)?;
     // Make norms and biases non-trivial too, so the check covers every parameter.
     let mut rng = ChaCha8Rng::seed_from_u64(seed + 1);
-    weights.visit_mut(|name, t| {
+    for (e, t) in weights.iter_mut() {
+        let name = e.name.name;
         let (base, scale) = if name.ends_with("norm.weight") { (1.0, 0.2) } else { (0.0, 0.3) };
         if name.ends_with("norm.weight") || name.ends_with(".bias") {
-            t.data_mut().iter_mut().for_each(|x| *x = base + scale * standard_normal(&mut rng));
+            t.iter_mut().for_each(|x| *x = base + scale * standard_normal(&mut rng));
         }
-    });
+    }
     let tokenizer = CharTokenizer::ascii();
     ModelDir { config, weights, tokenizer: Some(Box::new(tokenizer)) }.save(dir, dtype)?;
 

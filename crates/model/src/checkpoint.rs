@@ -12,7 +12,7 @@ use selfplay_tensor::DType;
 use crate::atomic::{replace_dir_atomic, write_file_synced};
 use crate::config::ModelConfig;
 use crate::io_error::{IoError, IoResult};
-use crate::safetensors_io::{WEIGHTS_FILE, load_weights, serialize};
+use crate::safetensors_io::{WEIGHTS_FILE, load_weights, serialize_weights};
 use crate::tokenizer::{
     SpecialIds, TOKENIZER_CONFIG_FILE, TOKENIZER_FILE, Tokenizer, hf_tokenizer_config, load_tokenizer,
 };
@@ -109,7 +109,7 @@ pub fn model_dir_files(
     };
     let mut files = vec![
         (CONFIG_FILE, json(&config.to_hf_json(dtype), CONFIG_FILE)?.into_bytes()),
-        (WEIGHTS_FILE, serialize(weights.named(), dtype)?),
+        (WEIGHTS_FILE, serialize_weights(weights, dtype)?),
     ];
     if let Some(t) = tokenizer {
         files.push((TOKENIZER_FILE, t.to_hf_json()?.into_bytes()));

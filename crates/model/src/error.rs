@@ -11,7 +11,7 @@ use selfplay_kvcache::KvCacheError;
 use selfplay_tensor::TensorError;
 
 use crate::backend::error::BackendError;
-use crate::weights::ParamName;
+use crate::param_name::ParamName;
 
 /// Why a model could not be built or run on the given input.
 #[derive(Debug, thiserror::Error)]

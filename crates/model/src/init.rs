@@ -21,13 +21,14 @@ pub fn init_weights(cfg: &ModelConfig, std: f32, seed: u64) -> Result<ModelWeigh
     }
     let mut weights = ModelWeights::zeros(cfg)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    weights.visit_mut(|name, t| {
-        if name.ends_with("norm.weight") {
-            t.data_mut().fill(1.0);
-        } else if !name.ends_with(".bias") {
-            t.data_mut().iter_mut().for_each(|x| *x = std * standard_normal(&mut rng));
+    // A name's static part ends like the full name (`model.layers.{l}.` is only a prefix).
+    for (e, t) in weights.iter_mut() {
+        if e.name.name.ends_with("norm.weight") {
+            t.fill(1.0);
+        } else if !e.name.name.ends_with(".bias") {
+            t.iter_mut().for_each(|x| *x = std * standard_normal(&mut rng));
         }
-    });
+    }
     Ok(weights)
 }
 
@@ -62,10 +63,10 @@ mod tests {
         let a = init_weights(&cfg(), DEFAULT_INIT_STD, 7).unwrap();
         assert_eq!(a, init_weights(&cfg(), DEFAULT_INIT_STD, 7).unwrap());
         assert_ne!(a, init_weights(&cfg(), DEFAULT_INIT_STD, 8).unwrap());
-        assert!(a.norm.data().iter().all(|&x| x == 1.0));
-        assert!(a.layers[0].q_bias.as_ref().unwrap().data().iter().all(|&x| x == 0.0));
-        assert!(a.layers[0].o_bias.as_ref().unwrap().data().iter().all(|&x| x == 0.0));
-        let e = a.embed_tokens.data();
+        assert!(a.norm().iter().all(|&x| x == 1.0));
+        assert!(a.layer(0).unwrap().q_bias.unwrap().iter().all(|&x| x == 0.0));
+        assert!(a.layer(0).unwrap().o_bias.unwrap().iter().all(|&x| x == 0.0));
+        let e = a.embed_tokens();
         let mean = e.iter().sum::<f32>() / e.len() as f32;
         let std = (e.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / e.len() as f32).sqrt();
         assert!(mean.abs() < 0.002 && (std - 0.02).abs() < 0.002, "mean {mean} std {std}");

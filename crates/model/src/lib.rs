@@ -2,9 +2,9 @@
 //! forward and hand-written backward, KV cache, sampling and tokenizers.
 //!
 //! The crate owns the network every recipe trains: its hyper-parameters ([`ModelConfig`], read from and
-//! written to a Hugging Face `config.json`), its parameters ([`ModelWeights`], one named tensor per
-//! Hugging Face tensor, in and out of `model.safetensors`), the [`Model`] that checks the two against each
-//! other and runs them (forward, training pass and backward, value head, paged [`KvCache`], batched
+//! written to a Hugging Face `config.json`), its parameters ([`ModelWeights`]: one flat buffer with a named,
+//! typed view per Hugging Face tensor, in and out of `model.safetensors`), the [`Model`] that checks the two
+//! against each other and runs them (forward, training pass and backward, value head, paged [`KvCache`], batched
 //! [`Model::generate`] with seeded [`SamplingParams`]) and the [`Tokenizer`]s. Every op goes through the
 //! [`Backend`] trait; [`CpuBackend`] is the reference the GPU backend is tested against. A model on disk
 //! is a [`ModelDir`] (`config.json`, `model.safetensors`, `tokenizer.json`), loaded with
@@ -80,6 +80,7 @@ pub mod io_error;
 pub mod kv_cache;
 pub mod loss;
 pub mod model;
+mod param_name;
 pub mod rng;
 pub mod safetensors_io;
 pub mod sampler;
@@ -102,4 +103,4 @@ pub use model::{CpuKvCache, ForwardOutput, LastOutputs, Model, SequenceGrads, St
 pub use sampler::{Sampled, SamplingParams};
 pub use selfplay_kvcache::SeqId;
 pub use tokenizer::{CharTokenizer, SpecialIds, Tokenizer};
-pub use weights::{LayerWeights, ModelWeights, ParamName};
+pub use weights::{ModelWeights, ParamEntry, ParamLayout, ParamName};

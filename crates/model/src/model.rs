@@ -24,8 +24,9 @@
 //! [`Model::sft_loss_and_grads`] is the cross-entropy case in one call ([`crate::loss::weighted_nll`] its
 //! formula, for training loops that run their own passes).
 
-use std::borrow::{Borrow, BorrowMut};
+use std::borrow::Borrow;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use selfplay_kvcache::SeqId;
@@ -40,7 +41,7 @@ use crate::loss::{check_loss_weights, weighted_nll};
 pub use crate::token_stats::TokenStats;
 use crate::transformer::batch::PackedBatch;
 use crate::transformer::head::HeadGrads;
-use crate::transformer::params::{LayerParams, Params, recycle};
+use crate::transformer::params::{HeadParams, LayerParams, ParamSink, ParamSource, Params, no_layer, recycle};
 use crate::transformer::{self, Activations, GradScratch};
 use crate::validate::{self, Shapes};
 use crate::weights::ModelWeights;
@@ -70,8 +71,6 @@ pub struct Model<B: HostAccess = CpuBackend> {
     /// a training step then writes into warm memory instead of allocating and page-faulting
     /// ~100 MB per step.
     spare: Mutex<Workspace<B::Owned>>,
-    /// Emptied vectors of per-layer views, reused by every pass (see [`recycle`]).
-    views: Mutex<Vec<Vec<LayerParams<&'static [f32]>>>>,
 }
 
 /// What a [`Model`] keeps between training passes.
@@ -120,7 +119,6 @@ impl<B: HostAccess + Clone> Clone for Model<B> {
             backend: self.backend.clone(),
             resident: Mutex::new(None),
             spare: Mutex::default(),
-            views: Mutex::default(),
         }
     }
 }
@@ -362,6 +360,70 @@ fn copy_to_host<B: HostAccess>(b: &B, buf: &B::Owned, len: usize, out: &mut Vec<
     Ok(())
 }
 
+/// Flat host weights as buffers of a backend that computes on host memory (see [`HostAccess`]), cut
+/// one layer (or the head) at a time: what a pass reads, with no list of views built.
+struct HostParams<'a, B>(&'a ModelWeights, PhantomData<fn() -> B>);
+
+/// A flat host gradient buffer as buffers of such a backend: what backward adds into in place.
+struct HostGrads<'a, B>(&'a mut ModelWeights, PhantomData<fn() -> B>);
+
+fn not_host() -> ModelError {
+    ModelError::value("parameters", "the backend does not compute on host memory")
+}
+
+impl<B: HostAccess> ParamSource<B::Buf> for HostParams<'_, B> {
+    fn num_layers(&self) -> usize {
+        self.0.num_layers()
+    }
+
+    fn embed_tokens(&self) -> Result<&B::Buf, ModelError> {
+        B::from_host(self.0.embed_tokens()).ok_or_else(not_host)
+    }
+
+    fn layer(&self, l: usize) -> Result<LayerParams<&B::Buf>, ModelError> {
+        let layer = self.0.layer(l).ok_or_else(|| no_layer(l, self.0.num_layers()))?;
+        layer.try_map(|s| B::from_host(s).ok_or_else(not_host))
+    }
+
+    fn head(&self) -> Result<HeadParams<&B::Buf>, ModelError> {
+        let h = self.0.head();
+        let buf = |s| B::from_host(s).ok_or_else(not_host);
+        Ok(HeadParams {
+            norm: buf(h.norm)?,
+            output: buf(h.output)?,
+            value_head: buf(h.value_head)?,
+            value_bias: buf(h.value_bias)?,
+        })
+    }
+}
+
+impl<B: HostAccess> ParamSink<B::Buf> for HostGrads<'_, B> {
+    fn num_layers(&self) -> usize {
+        self.0.num_layers()
+    }
+
+    fn embed_tokens_mut(&mut self) -> Result<&mut B::Buf, ModelError> {
+        B::from_host_mut(self.0.embed_tokens_mut()).ok_or_else(not_host)
+    }
+
+    fn layer_mut(&mut self, l: usize) -> Result<LayerParams<&mut B::Buf>, ModelError> {
+        let layers = self.0.num_layers();
+        let layer = self.0.layer_mut(l).ok_or_else(|| no_layer(l, layers))?;
+        layer.try_map(|s| B::from_host_mut(s).ok_or_else(not_host))
+    }
+
+    fn head_mut(&mut self) -> Result<HeadParams<&mut B::Buf>, ModelError> {
+        let h = self.0.head_mut();
+        let buf = |s| B::from_host_mut(s).ok_or_else(not_host);
+        Ok(HeadParams {
+            norm: buf(h.norm)?,
+            output: buf(h.output)?,
+            value_head: buf(h.value_head)?,
+            value_bias: buf(h.value_bias)?,
+        })
+    }
+}
+
 impl Model<CpuBackend> {
     /// Checks `weights` against `config` (every tensor's presence, shape and finiteness); the model
     /// runs on the CPU.
@@ -375,15 +437,7 @@ impl<B: HostAccess> Model<B> {
     /// runs every op on `backend`.
     pub fn with_backend(config: ModelConfig, weights: ModelWeights, backend: B) -> Result<Model<B>, ModelError> {
         let shapes = validate::weights(&config, &weights)?;
-        Ok(Model {
-            config,
-            weights,
-            shapes,
-            backend,
-            resident: Mutex::new(None),
-            spare: Mutex::default(),
-            views: Mutex::default(),
-        })
+        Ok(Model { config, weights, shapes, backend, resident: Mutex::new(None), spare: Mutex::default() })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -399,8 +453,8 @@ impl<B: HostAccess> Model<B> {
         &self.backend
     }
 
-    /// Mutable access for optimisers. Replacing a tensor with one of another shape makes later
-    /// calls fail with [`ModelError::WrongShape`] (shapes are re-checked on every pass). A device
+    /// Mutable access for optimisers. Replacing the weights with ones of another layout makes later
+    /// calls fail with [`ModelError::WrongShape`] (the layout is re-checked on every pass). A device
     /// backend's copy of the weights is refreshed on the next pass.
     pub fn weights_mut(&mut self) -> &mut ModelWeights {
         *self.resident.get_mut().unwrap_or_else(PoisonError::into_inner) = None;
@@ -418,41 +472,27 @@ impl<B: HostAccess> Model<B> {
         validate::matches(&self.shapes, &self.weights)
     }
 
-    /// Runs `f` with the weights as buffers of the backend: the host tensors themselves when the
-    /// backend computes on host memory, else its resident copy (uploaded now if there is none).
-    fn with_params<R>(&self, f: impl FnOnce(&Params<&B::Buf>) -> Result<R, ModelError>) -> Result<R, ModelError> {
-        if B::from_host(&[]).is_some()
-            && let Ok(host) =
-                Params::from_weights_in(&self.weights, self.take_views()).try_map(|s| B::from_host(s).ok_or(()))
-        {
-            let result = f(&host);
-            self.put_views(host.layers);
-            return result;
+    /// Runs `f` with the weights as buffers of the backend: slices of the host buffer itself when the
+    /// backend computes on host memory (cut one layer at a time, so nothing is allocated), else its
+    /// resident copy (uploaded now if there is none).
+    fn with_params<R>(
+        &self,
+        f: impl FnOnce(&dyn ParamSource<B::Buf>) -> Result<R, ModelError>,
+    ) -> Result<R, ModelError> {
+        if B::from_host(&[]).is_some() {
+            return f(&HostParams::<B>(&self.weights, PhantomData));
         }
         let resident = {
             let mut slot = self.resident.lock().unwrap_or_else(PoisonError::into_inner);
             match slot.as_ref() {
                 Some(r) => Arc::clone(r),
                 None => {
-                    let uploaded = Params::from_weights(&self.weights).try_map(|s| self.backend.upload(s))?;
+                    let uploaded = self.weights.params().try_map(|s| self.backend.upload(s))?;
                     Arc::clone(slot.insert(Arc::new(uploaded)))
                 }
             }
         };
-        f(&resident.each_ref().map(|o| o.borrow()))
-    }
-
-    /// An empty vector for per-layer views, on a recycled allocation when there is one.
-    fn take_views<T>(&self) -> Vec<T> {
-        let spare = self.views.lock().ok().and_then(|mut v| v.pop());
-        spare.map(recycle).unwrap_or_default()
-    }
-
-    /// Keeps a vector of per-layer views for a later pass.
-    fn put_views<T>(&self, views: Vec<T>) {
-        if let Ok(mut spare) = self.views.lock() {
-            spare.push(recycle(views));
-        }
+        f(&*resident)
     }
 
     /// Refuses a batch whose training activations would exceed [`MAX_ACTIVATIONS`] values, so an
@@ -763,22 +803,17 @@ impl<B: HostAccess> Model<B> {
         };
         self.with_params(|params| {
             let (cfg, batch, acts) = (&self.config, &pass.batch, &pass.acts);
-            // The gradient tensors themselves when the backend computes on host memory: backward adds
-            // into them in place.
-            if B::from_host_mut(&mut []).is_some()
-                && let Ok(mut g) =
-                    Params::from_weights_mut_in(out, self.take_views()).try_map(|s| B::from_host_mut(s).ok_or(()))
-            {
-                let result = transformer::backward_with(b, cfg, params, batch, acts, d(), &mut g, scratch);
-                self.put_views(g.layers);
-                return result;
+            // The gradient buffer itself when the backend computes on host memory: backward adds into
+            // it in place.
+            if B::from_host_mut(&mut []).is_some() {
+                let mut g = HostGrads::<B>(out, PhantomData);
+                return transformer::backward_with(b, cfg, params, batch, acts, d(), &mut g, scratch);
             }
             // Otherwise into zeroed device buffers, then downloaded and added into `out`.
-            let mut device = Params::from_weights(out).try_map(|s| b.zeros(s.len()))?;
-            let mut g = device.each_mut().map(|o| o.borrow_mut());
-            transformer::backward_with(b, cfg, params, batch, acts, d(), &mut g, scratch)?;
+            let mut device = out.params().try_map(|s| b.zeros(s.len()))?;
+            transformer::backward_with(b, cfg, params, batch, acts, d(), &mut device, scratch)?;
             let mut host = Vec::new();
-            for (dst, src) in Params::from_weights_mut(out).into_list().into_iter().zip(device.into_list()) {
+            for ((_, dst), src) in out.iter_mut().zip(device.into_list()) {
                 host.resize(dst.len(), 0.0);
                 b.download(src.borrow(), &mut host)?;
                 dst.iter_mut().zip(&host).for_each(|(a, &g)| *a += g);

@@ -51,8 +51,27 @@ pub fn write_safetensors<'a>(
 
 /// The bytes of a safetensors file holding `tensors` narrowed to `dtype`.
 pub fn serialize<'a>(tensors: impl IntoIterator<Item = (String, &'a Tensor<f32>)>, dtype: DType) -> IoResult<Vec<u8>> {
-    let stored: Vec<(String, AnyTensor)> =
-        tensors.into_iter().map(|(name, t)| (name, AnyTensor::from_f32(t, dtype))).collect();
+    serialize_slices(tensors.into_iter().map(|(name, t)| (name, t.dims(), t.data())), dtype)
+}
+
+/// The bytes of a safetensors file holding `weights` (every tensor by its Hugging Face name, in
+/// [`ModelWeights::iter`] order) narrowed to `dtype`.
+pub fn serialize_weights(weights: &ModelWeights, dtype: DType) -> IoResult<Vec<u8>> {
+    serialize_slices(weights.iter().map(|(e, t)| (e.name.to_string(), e.dims(), t)), dtype)
+}
+
+/// [`serialize`] over `(name, dims, row-major elements)`.
+fn serialize_slices<'a>(
+    tensors: impl IntoIterator<Item = (String, &'a [usize], &'a [f32])>,
+    dtype: DType,
+) -> IoResult<Vec<u8>> {
+    let stored = tensors
+        .into_iter()
+        .map(|(name, dims, data)| {
+            let t = Tensor::from_vec(dims.to_vec(), data.to_vec())?;
+            Ok((name, if dtype == DType::F32 { AnyTensor::F32(t) } else { AnyTensor::from_f32(&t, dtype) }))
+        })
+        .collect::<IoResult<Vec<(String, AnyTensor)>>>()?;
     let views = stored
         .iter()
         .map(|(name, t)| {
@@ -81,7 +100,7 @@ pub fn load_weights(dir: &Path, config: &ModelConfig) -> IoResult<ModelWeights> 
 
 /// Writes `weights` to `path` as one safetensors file in `dtype` (atomically).
 pub fn save_weights(path: &Path, weights: &ModelWeights, dtype: DType) -> IoResult<()> {
-    write_safetensors(path, weights.named(), dtype)
+    write_file_atomic(path, &serialize_weights(weights, dtype)?)
 }
 
 /// Builds [`ModelWeights`] for `config` from tensors by name, applying the policy in the module docs.
@@ -91,17 +110,18 @@ pub fn weights_from_tensors(
 ) -> IoResult<ModelWeights> {
     let mut weights = ModelWeights::zeros(config)?;
     let value_head_stored = VALUE_HEAD_NAMES.iter().any(|name| tensors.contains_key(*name));
-    for (name, slot) in weights.named_mut() {
+    for (entry, slot) in weights.iter_mut() {
+        let name = entry.name.to_string();
         let optional = !value_head_stored && VALUE_HEAD_NAMES.contains(&name.as_str());
         let tensor = match tensors.remove(&name) {
             Some(t) => t,
             None if optional => continue,
             None => return Err(IoError::MissingTensor(name)),
         };
-        if tensor.dims() != slot.dims() {
-            return Err(IoError::WrongShape { name, expected: slot.dims().to_vec(), got: tensor.dims().to_vec() });
+        if tensor.dims() != entry.dims() {
+            return Err(IoError::WrongShape { name, expected: entry.dims().to_vec(), got: tensor.dims().to_vec() });
         }
-        *slot = tensor;
+        slot.copy_from_slice(tensor.data());
     }
     if config.tie_word_embeddings {
         tensors.remove("lm_head.weight");

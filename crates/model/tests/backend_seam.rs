@@ -496,7 +496,7 @@ fn everything<B: HostAccess>(model: &Model<B>, seqs: &[&[u32]], accumulate: bool
     if accumulate {
         model.backward(&pass, &grads, &mut g).unwrap(); // into a non-zero buffer
     }
-    g.tensors().iter().for_each(|t| out.push(bits(t.data())));
+    g.for_each(|_, t| out.push(bits(t)));
     model.recycle(pass);
     // The SFT step twice (the second reuses the recycled activations).
     let w: Vec<Vec<f32>> = seqs.iter().map(|s| (1..s.len()).map(|j| (j % 3) as f32).collect()).collect();
@@ -504,7 +504,7 @@ fn everything<B: HostAccess>(model: &Model<B>, seqs: &[&[u32]], accumulate: bool
     for _ in 0..2 {
         let (loss, g) = model.sft_loss_and_grads(seqs, &w).unwrap();
         out.push(bits(&[loss]));
-        g.tensors().iter().for_each(|t| out.push(bits(t.data())));
+        g.for_each(|_, t| out.push(bits(t)));
     }
     // Generation: shared prompts (prefilled once, forked), sampled rows.
     let prompts: Vec<&[u32]> = seqs.iter().chain(seqs).map(|s| &s[..3]).collect();
@@ -573,13 +573,13 @@ fn a_device_style_backend_gives_the_cpu_numbers_bit_for_bit() {
             assert!(counts.get(op) > 0, "{name}: {op} never ran on the wrapper");
         }
         // The weights were uploaded once, not on every pass.
-        let tensors = cpu.weights().tensors().len();
+        let tensors = cpu.weights().layout().entries().len();
         let uploads = counts.get("upload");
         // Once for the weights, plus the loss gradients of each backward (3 or 4 per pass, 3 passes).
         assert!(uploads <= tensors + 12, "{name}: {uploads} uploads for {tensors} tensors");
         // After weights_mut the device copy is refreshed.
         for m in [cpu.weights_mut(), device.weights_mut()] {
-            m.norm.data_mut().iter_mut().for_each(|x| *x *= 1.5);
+            m.head_mut().norm.iter_mut().for_each(|x| *x *= 1.5);
         }
         let (a, b) = (cpu.forward(&seqs).unwrap(), device.forward(&seqs).unwrap());
         assert_eq!(a, b, "{name}: a stale device copy of the weights");

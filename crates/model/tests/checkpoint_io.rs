@@ -10,7 +10,7 @@ use std::path::Path;
 use common::{fixture, scratch};
 use selfplay_model::safetensors_io::{WEIGHTS_FILE, read_safetensors, serialize, weights_from_tensors};
 use selfplay_model::tokenizer::load_tokenizer;
-use selfplay_model::{Architecture, CharTokenizer, IoError, ModelDir, SpecialIds, Tokenizer};
+use selfplay_model::{Architecture, CharTokenizer, IoError, ModelDir, ModelWeights, ParamName, SpecialIds, Tokenizer};
 use selfplay_tensor::{DType, Tensor, bf16};
 
 fn load(name: &str) -> ModelDir {
@@ -41,27 +41,30 @@ fn reads_the_configs_transformers_wrote() {
     let qwen = load("qwen2_tied");
     assert_eq!(qwen.config.architecture, Architecture::Qwen2);
     assert!(qwen.config.tie_word_embeddings && qwen.config.attention_bias);
-    assert!(qwen.weights.lm_head.is_none(), "tied: no lm_head.weight");
-    assert!(qwen.weights.layers.iter().all(|l| l.q_bias.is_some() && l.k_bias.is_some() && l.v_bias.is_some()));
-    assert!(!qwen.config.o_proj_bias && qwen.weights.layers.iter().all(|l| l.o_bias.is_none()), "Qwen2: no o bias");
+    assert!(qwen.weights.lm_head().is_none(), "tied: no lm_head.weight");
+    assert!(layers(&qwen.weights).iter().all(|l| l.q_bias.is_some() && l.k_bias.is_some() && l.v_bias.is_some()));
+    assert!(!qwen.config.o_proj_bias && layers(&qwen.weights).iter().all(|l| l.o_bias.is_none()), "Qwen2: no o bias");
 
     // Llama's `attention_bias` biases o_proj as well as q/k/v.
     let biased = load("llama_bias");
     assert!(biased.config.attention_bias && biased.config.o_proj_bias);
-    assert!(
-        biased.weights.layers.iter().all(|l| l.q_bias.is_some() && l.o_bias.as_ref().is_some_and(|b| b.dims() == [16]))
-    );
+    assert!(layers(&biased.weights).iter().all(|l| l.q_bias.is_some() && l.o_bias.is_some_and(|b| b.len() == 16)));
 
     let bf = load("llama_bf16");
     assert_eq!((bf.config.num_attention_heads, bf.config.num_key_value_heads, bf.config.head_dim), (2, 2, 8));
     assert!(bf.tokenizer.is_none(), "fixtures carry no tokenizer.json");
 }
 
+/// Every decoder layer's tensors.
+fn layers(w: &ModelWeights) -> Vec<selfplay_model::transformer::params::LayerParams<&[f32]>> {
+    (0..w.num_layers()).map(|l| w.layer(l).unwrap()).collect()
+}
+
 #[test]
 fn absent_value_head_loads_as_zeros() {
     let w = load("llama_gqa").weights;
-    assert_eq!(w.value_head.dims(), &[1, 16]);
-    assert!(w.value_head.data().iter().chain(w.value_bias.data()).all(|&x| x == 0.0));
+    assert_eq!(w.layout().find(ParamName::top("value_head.weight")).unwrap().dims(), &[1, 16]);
+    assert!(w.value_head().iter().chain(w.value_bias()).all(|&x| x == 0.0));
 }
 
 #[test]
@@ -72,9 +75,9 @@ fn bf16_weights_widen_exactly() {
     assert_eq!(stored.dtype(), safetensors::Dtype::BF16);
     let raw = Tensor::<bf16>::from_bytes(stored.shape().to_vec(), stored.data()).unwrap();
     let loaded = load("llama_bf16").weights;
-    let ours = &loaded.layers[1].down_proj;
-    assert_eq!(ours.dims(), raw.dims());
-    assert!(ours.data().iter().zip(raw.data()).all(|(a, b)| *a == b.to_f32()));
+    let ours = loaded.layer(1).unwrap().down_proj;
+    assert_eq!(ours.len(), raw.numel());
+    assert!(ours.iter().zip(raw.data()).all(|(a, b)| *a == b.to_f32()));
 }
 
 #[test]
@@ -91,15 +94,19 @@ fn sharded_checkpoint_equals_single_file() {
 fn save_then_load_is_exact() {
     for name in common::PARITY_FIXTURES {
         let mut model = load(name);
-        // A non-zero value head must survive the trip too.
-        model.weights.value_head.data_mut().iter_mut().enumerate().for_each(|(i, x)| *x = i as f32 * 0.25 - 1.0);
-        model.weights.value_bias.data_mut()[0] = 0.5;
         model.tokenizer = Some(Box::new(CharTokenizer::ascii()));
-        model.config.vocab_size = 99; // room for the tokenizer's ids
-        model.weights.embed_tokens = Tensor::zeros([99, model.config.hidden_size]).unwrap();
-        if let Some(head) = &mut model.weights.lm_head {
-            *head = Tensor::zeros([99, model.config.hidden_size]).unwrap();
-        }
+        model.config.vocab_size = 99; // room for the tokenizer's ids: zero embeddings of the new size
+        let mut resized = ModelWeights::zeros(&model.config).unwrap();
+        resized.for_each_pair_mut(&model.weights, |dst, src| {
+            if dst.len() == src.len() {
+                dst.copy_from_slice(src);
+            }
+        });
+        model.weights = resized;
+        // A non-zero value head must survive the trip too.
+        let head = model.weights.head_mut();
+        head.value_head.iter_mut().enumerate().for_each(|(i, x)| *x = i as f32 * 0.25 - 1.0);
+        head.value_bias[0] = 0.5;
         let dir = scratch(&format!("roundtrip-{name}"));
         let out = dir.join("model");
         model.save(&out, DType::F32).unwrap();
@@ -212,7 +219,7 @@ fn missing_wrong_shape_and_extra_tensors_are_typed_errors() {
     let qwen = load("qwen2_tied").config;
     let mut tied = fixture_tensors("qwen2_tied");
     tied.insert("lm_head.weight".into(), Tensor::zeros([48, 16]).unwrap());
-    assert!(weights_from_tensors(&qwen, tied).unwrap().lm_head.is_none());
+    assert!(weights_from_tensors(&qwen, tied).unwrap().lm_head().is_none());
 }
 
 #[test]

@@ -131,6 +131,11 @@ impl<'a, T: Element> TensorView<'a, T> {
         self.data
     }
 
+    /// Number of elements.
+    pub fn numel(&self) -> usize {
+        self.data.len()
+    }
+
     /// Row `index` of the view seen as a matrix (see [`Shape::as_matrix`]).
     pub fn row(&self, index: usize) -> Result<&'a [T], TensorError> {
         let (rows, cols) = self.shape.as_matrix();

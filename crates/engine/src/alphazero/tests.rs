@@ -86,20 +86,14 @@ fn the_loss_gradient_matches_finite_differences() {
     for _ in 0..3 {
         // A random direction d over every weight; the gradient's projection on it against the difference quotient.
         let mut direction = grads.zeros_like();
-        direction.for_each_mut(|_, t| {
-            t.data_mut().iter_mut().for_each(|x| *x = (rng.next_u64() % 2000) as f32 / 1000.0 - 1.0)
-        });
-        let mut projected = 0.0f64;
-        grads.for_each(|name, g| {
-            let d = direction.get(name).unwrap();
-            projected += g.data().iter().zip(d.data()).map(|(&g, &d)| f64::from(g) * f64::from(d)).sum::<f64>();
-        });
+        direction.as_flat_mut().iter_mut().for_each(|x| *x = (rng.next_u64() % 2000) as f32 / 1000.0 - 1.0);
+        let projected: f64 =
+            grads.as_flat().iter().zip(direction.as_flat()).map(|(&g, &d)| f64::from(g) * f64::from(d)).sum();
         let h = 1e-3f32;
         let mut shifted = |sign: f32| {
             let original = model.weights().clone();
-            model.weights_mut().for_each_pair_mut(&direction, |w, d| {
-                w.data_mut().iter_mut().zip(d.data()).for_each(|(w, &d)| *w += sign * h * d)
-            });
+            let weights = model.weights_mut().as_flat_mut();
+            weights.iter_mut().zip(direction.as_flat()).for_each(|(w, &d)| *w += sign * h * d);
             let l = direct_loss(&model, &batch, 0.7);
             *model.weights_mut() = original;
             l

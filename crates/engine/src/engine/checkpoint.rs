@@ -257,7 +257,8 @@ fn read_moments(dir: &Path, path: &Path, weights: &ModelWeights, steps: u64) -> 
         Ok(tensor.data().to_vec())
     };
     let (mut m, mut v) = (Vec::new(), Vec::new());
-    for (name, param) in weights.named() {
+    for (param, _) in weights.iter() {
+        let name = param.name.to_string();
         m.push(take("m", &name, param.numel())?);
         v.push(take("v", &name, param.numel())?);
     }
@@ -270,15 +271,16 @@ fn optimizer_tensors<B: HostAccess>(
     state: &AdamWState,
     dir: &Path,
 ) -> Result<BTreeMap<String, Tensor<f32>>, EngineError> {
-    let named = model.weights().named();
-    if state.m.len() != named.len() || state.v.len() != named.len() {
+    let params = model.weights().layout().entries();
+    if state.m.len() != params.len() || state.v.len() != params.len() {
         return Err(EngineError::Moments {
             dir: dir.to_path_buf(),
             what: "the optimizer does not match the model's parameters".into(),
         });
     }
     let mut out = BTreeMap::new();
-    for ((name, param), (m, v)) in named.iter().zip(state.m.iter().zip(&state.v)) {
+    for (param, (m, v)) in params.iter().zip(state.m.iter().zip(&state.v)) {
+        let name = param.name;
         out.insert(format!("m.{name}"), Tensor::from_vec(param.dims().to_vec(), m.clone()).map_err(ModelError::from)?);
         out.insert(format!("v.{name}"), Tensor::from_vec(param.dims().to_vec(), v.clone()).map_err(ModelError::from)?);
     }

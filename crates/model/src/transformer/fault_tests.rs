@@ -200,7 +200,7 @@ fn train_step(b: &FaultyBackend) -> BackendResult {
 fn train_step_model(b: &FaultyBackend) -> Result<(), ModelError> {
     let cfg = tiny_config(false, true);
     let w = random_weights(&cfg, 1);
-    let p = Params::from_weights(&w);
+    let p = w.params();
     let batch = PackedBatch::new(&[&[1, 5, 2], &[4, 6]], cfg.vocab_size, cfg.max_position_embeddings).unwrap();
     let mut acts = Activations::new(b, &cfg, batch.rows(), true)?;
     forward(b, &cfg, &p, &batch, &mut acts, None)?;
@@ -215,7 +215,7 @@ fn train_step_model(b: &FaultyBackend) -> Result<(), ModelError> {
         d_logits: Some(&d_logits[..]),
     };
     let mut grads = w.zeros_like();
-    let mut g = Params::from_weights_mut(&mut grads);
+    let mut g = grads.params_mut();
     backward(b, &cfg, &p, &batch, &acts, d, &mut g)
 }
 
@@ -307,7 +307,7 @@ fn cached_step(
 fn prefill_fork_decode(b: &FaultyBackend) -> Result<Vec<f32>, ModelError> {
     let cfg = tiny_config(false, true);
     let w = random_weights(&cfg, 1);
-    let p = Params::from_weights(&w);
+    let p = w.params();
     let mut cache = KvCache::new(b, &cfg, 8, 2)?;
     let parent = cache.add_sequence()?;
     cached_step(b, &p, &mut cache, &[parent], &[&[1, 5, 2]])?;

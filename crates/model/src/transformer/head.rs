@@ -6,7 +6,7 @@ use std::borrow::{Borrow, BorrowMut};
 
 use crate::backend::{Backend, BackendResult, Gemm};
 use crate::config::ModelConfig;
-use crate::transformer::params::Params;
+use crate::transformer::params::HeadParams;
 use selfplay_tensor::Float;
 
 /// What the head's forward pass keeps (all packed over rows).
@@ -41,15 +41,10 @@ impl<O> HeadActs<O> {
     }
 }
 
-/// The output projection (`lm_head`, or the embeddings when tied).
-pub(crate) fn output_projection<'a, Buf: ?Sized>(p: &Params<&'a Buf>) -> &'a Buf {
-    p.lm_head.unwrap_or(p.embed_tokens)
-}
-
 pub fn forward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &HeadParams<&B::Buf>,
     rows: usize,
     x: &B::Buf,
     a: &mut HeadActs<B::Owned>,
@@ -57,7 +52,7 @@ pub fn forward<T: Float, B: Backend<T>>(
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
     b.copy_rows(x, 0, a.x_final.borrow_mut(), 0, rows, h)?;
     b.rms_norm(x, p.norm, cfg.rms_norm_eps, h, a.xf.borrow_mut(), a.inv_f.borrow_mut())?;
-    b.gemm(Gemm::linear(rows, h, v), a.xf.borrow(), output_projection(p), a.logits.borrow_mut())?;
+    b.gemm(Gemm::linear(rows, h, v), a.xf.borrow(), p.output, a.logits.borrow_mut())?;
     b.gemm(Gemm::linear(rows, h, 1), a.xf.borrow(), p.value_head, a.values.borrow_mut())?;
     b.add_bias(a.values.borrow_mut(), p.value_bias, 1)?;
     b.log_softmax_stats(a.logits.borrow(), v, a.lse.borrow_mut(), a.entropy.borrow_mut())
@@ -99,12 +94,12 @@ impl<O> HeadGradScratch<O> {
 pub fn backward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &HeadParams<&B::Buf>,
     rows: usize,
     a: &HeadActs<B::Owned>,
     d: HeadGrads<'_, B::Buf>,
     dx: &mut B::Buf,
-    g: &mut Params<&mut B::Buf>,
+    g: &mut HeadParams<&mut B::Buf>,
     s: &mut HeadGradScratch<B::Owned>,
 ) -> BackendResult {
     let (h, v) = (cfg.hidden_size, cfg.vocab_size);
@@ -122,13 +117,9 @@ pub fn backward<T: Float, B: Backend<T>>(
     if let Some(extra) = d.d_logits {
         b.add((*d_logits).borrow_mut(), extra)?;
     }
-    b.gemm(Gemm::linear_input_grad(rows, h, v), (*d_logits).borrow(), output_projection(p), (*d_xf).borrow_mut())?;
+    b.gemm(Gemm::linear_input_grad(rows, h, v), (*d_logits).borrow(), p.output, (*d_xf).borrow_mut())?;
     b.gemm(Gemm::linear_input_grad(rows, h, 1).accumulating(), d.d_value, p.value_head, (*d_xf).borrow_mut())?;
-    let d_out_proj = match g.lm_head.as_deref_mut() {
-        Some(head) => head,
-        None => &mut *g.embed_tokens,
-    };
-    b.gemm(Gemm::linear_weight_grad(rows, h, v), (*d_logits).borrow(), a.xf.borrow(), d_out_proj)?;
+    b.gemm(Gemm::linear_weight_grad(rows, h, v), (*d_logits).borrow(), a.xf.borrow(), g.output)?;
     b.gemm(Gemm::linear_weight_grad(rows, h, 1), d.d_value, a.xf.borrow(), g.value_head)?;
     b.bias_backward(d.d_value, 1, g.value_bias)?;
     b.fill_zero(dx)?;

@@ -18,7 +18,7 @@ use crate::error::ModelError;
 use batch::PackedBatch;
 use head::{HeadActs, HeadGradScratch, HeadGrads};
 use layer::{KvSource, LayerActs, LayerGradScratch};
-use params::Params;
+use params::{ParamSink, ParamSource};
 use selfplay_tensor::Float;
 
 /// Every buffer a forward pass writes, owned by the backend.
@@ -110,13 +110,13 @@ pub struct CacheStep<'c, O> {
 pub fn forward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &(impl ParamSource<B::Buf> + ?Sized),
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
     cache: Option<CacheStep<'_, B::Owned>>,
 ) -> Result<(), ModelError> {
     decoder(b, cfg, p, batch, acts, cache)?;
-    Ok(head::forward(b, cfg, p, batch.rows(), acts.residual.borrow(), &mut acts.head)?)
+    Ok(head::forward(b, cfg, &p.head()?, batch.rows(), acts.residual.borrow(), &mut acts.head)?)
 }
 
 /// [`forward`] with the head (final norm, logits, values) run only on the packed rows `head_rows`,
@@ -125,7 +125,7 @@ pub fn forward<T: Float, B: Backend<T>>(
 pub fn forward_rows<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &(impl ParamSource<B::Buf> + ?Sized),
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
     cache: Option<CacheStep<'_, B::Owned>>,
@@ -141,7 +141,7 @@ pub fn forward_rows<T: Float, B: Backend<T>>(
     };
     // Gathering rows is an embedding lookup with the residual stream as the table.
     b.embedding(acts.residual.borrow(), head_rows, h, (*picked).borrow_mut())?;
-    Ok(head::forward(b, cfg, p, head_rows.len(), (*picked).borrow(), &mut acts.head)?)
+    Ok(head::forward(b, cfg, &p.head()?, head_rows.len(), (*picked).borrow(), &mut acts.head)?)
 }
 
 /// The embedding and every decoder layer: leaves the residual stream after the last layer in
@@ -149,12 +149,12 @@ pub fn forward_rows<T: Float, B: Backend<T>>(
 fn decoder<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &(impl ParamSource<B::Buf> + ?Sized),
     batch: &PackedBatch,
     acts: &mut Activations<B::Owned>,
     mut cache: Option<CacheStep<'_, B::Owned>>,
 ) -> Result<(), ModelError> {
-    let layers = p.layers.len();
+    let layers = p.num_layers();
     if acts.layers.is_empty() || (acts.layers.len() > 1 && acts.layers.len() != layers) {
         return Err(ModelError::length("activation layers", layers, acts.layers.len()));
     }
@@ -164,9 +164,10 @@ fn decoder<T: Float, B: Backend<T>>(
         return Err(ModelError::CacheMismatch { what: "layers", expected: layers, got: step.layers.len() });
     }
     let x = &mut acts.residual;
-    b.embedding(p.embed_tokens, &batch.ids, cfg.hidden_size, x.borrow_mut())?;
+    b.embedding(p.embed_tokens()?, &batch.ids, cfg.hidden_size, x.borrow_mut())?;
     let last_set = acts.layers.len().saturating_sub(1);
-    for (l, lp) in p.layers.iter().enumerate() {
+    for l in 0..layers {
+        let lp = p.layer(l)?;
         let a = &mut acts.layers[l.min(last_set)];
         let kv = match cache.as_mut() {
             None => KvSource::Fresh,
@@ -183,7 +184,7 @@ fn decoder<T: Float, B: Backend<T>>(
                 }
             }
         };
-        layer::forward(b, cfg, lp, batch, x.borrow_mut(), a, kv)?;
+        layer::forward(b, cfg, &lp, batch, x.borrow_mut(), a, kv)?;
     }
     Ok(())
 }
@@ -194,11 +195,11 @@ fn decoder<T: Float, B: Backend<T>>(
 pub fn backward<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &(impl ParamSource<B::Buf> + ?Sized),
     batch: &PackedBatch,
     acts: &Activations<B::Owned>,
     d: HeadGrads<'_, B::Buf>,
-    g: &mut Params<&mut B::Buf>,
+    g: &mut (impl ParamSink<B::Buf> + ?Sized),
 ) -> Result<(), ModelError> {
     let mut scratch = GradScratch::new(b, cfg, batch.rows())?;
     backward_with(b, cfg, p, batch, acts, d, g, &mut scratch)
@@ -210,14 +211,15 @@ pub fn backward<T: Float, B: Backend<T>>(
 pub fn backward_with<T: Float, B: Backend<T>>(
     b: &B,
     cfg: &ModelConfig,
-    p: &Params<&B::Buf>,
+    p: &(impl ParamSource<B::Buf> + ?Sized),
     batch: &PackedBatch,
     acts: &Activations<B::Owned>,
     d: HeadGrads<'_, B::Buf>,
-    g: &mut Params<&mut B::Buf>,
+    g: &mut (impl ParamSink<B::Buf> + ?Sized),
     scratch: &mut GradScratch<B::Owned>,
 ) -> Result<(), ModelError> {
-    if acts.layers.len() != p.layers.len() || g.layers.len() != p.layers.len() {
+    let layers = p.num_layers();
+    if acts.layers.len() != layers || g.num_layers() != layers {
         return Err(ModelError::NoActivations);
     }
     let rows = batch.rows();
@@ -225,11 +227,12 @@ pub fn backward_with<T: Float, B: Backend<T>>(
         return Err(ModelError::length("gradient scratch rows", rows, scratch.rows));
     }
     let GradScratch { dx, head: head_scratch, layer: layer_scratch, .. } = scratch;
-    head::backward(b, cfg, p, rows, &acts.head, d, (*dx).borrow_mut(), g, head_scratch)?;
-    for ((lp, a), lg) in p.layers.iter().zip(&acts.layers).zip(g.layers.iter_mut()).rev() {
-        layer::backward(b, cfg, lp, batch, a, (*dx).borrow_mut(), lg, layer_scratch)?;
+    head::backward(b, cfg, &p.head()?, rows, &acts.head, d, (*dx).borrow_mut(), &mut g.head_mut()?, head_scratch)?;
+    for (l, a) in acts.layers.iter().enumerate().rev() {
+        let mut lg = g.layer_mut(l)?;
+        layer::backward(b, cfg, &p.layer(l)?, batch, a, (*dx).borrow_mut(), &mut lg, layer_scratch)?;
     }
-    Ok(b.embedding_backward((*dx).borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens)?)
+    Ok(b.embedding_backward((*dx).borrow(), &batch.ids, cfg.hidden_size, g.embed_tokens_mut()?)?)
 }
 
 #[cfg(test)]

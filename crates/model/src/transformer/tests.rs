@@ -42,12 +42,13 @@ pub(crate) fn tiny_config(tied: bool, bias: bool) -> ModelConfig {
 pub(crate) fn random_weights(cfg: &ModelConfig, seed: u64) -> ModelWeights {
     let mut w = init_weights(cfg, 0.4, seed).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0xabc);
-    w.visit_mut(|name, t| {
+    for (e, t) in w.iter_mut() {
+        let name = e.name.name;
         if name.ends_with("norm.weight") || name.ends_with(".bias") {
             let base = if name.ends_with(".bias") { 0.0 } else { 1.0 };
-            t.data_mut().iter_mut().for_each(|x| *x = base + 0.3 * standard_normal(&mut rng));
+            t.iter_mut().for_each(|x| *x = base + 0.3 * standard_normal(&mut rng));
         }
-    });
+    }
     w
 }
 
@@ -168,7 +169,7 @@ fn check_every_parameter(cfg: ModelConfig) {
 fn check_every_parameter_for(cfg: ModelConfig, loss_coefs: impl Fn(&PackedBatch) -> LossCoefs) {
     let w = random_weights(&cfg, 3);
     let names: Vec<String> = w.named().into_iter().map(|(n, _)| n).collect();
-    let mut p = Params::from_weights(&w).map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
+    let mut p = w.params().map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
     let batch = PackedBatch::new(&BATCH, cfg.vocab_size, cfg.max_position_embeddings).unwrap();
     let k = loss_coefs(&batch);
     let grads = analytic(&cfg, &p, &batch, &k).into_list();
@@ -235,7 +236,7 @@ fn model_backward_with_logit_gradients_matches_f64_reference() {
     // The linear logit term only: its gradient does not depend on the logits, so f32 and f64 get
     // the very same d_logits.
     let k = LossCoefs { soft: None, ..coefs_with_logits(&batch, cfg.vocab_size) };
-    let p = Params::from_weights(&w).map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
+    let p = w.params().map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
     let reference = analytic(&cfg, &p, &batch, &k).into_list();
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
     let v = cfg.vocab_size;
@@ -332,7 +333,7 @@ fn model_backward_matches_f64_reference() {
     let model = Model::new(cfg.clone(), w.clone()).unwrap();
     let batch = PackedBatch::new(&BATCH, cfg.vocab_size, cfg.max_position_embeddings).unwrap();
     let k = coefs(&batch);
-    let p = Params::from_weights(&w).map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
+    let p = w.params().map(|s| s.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>());
     let reference = analytic(&cfg, &p, &batch, &k).into_list();
 
     let f32s = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
@@ -363,7 +364,7 @@ fn model_backward_matches_f64_reference() {
 fn backward_refuses_an_inference_pass() {
     let cfg = tiny_config(false, true);
     let w = random_weights(&cfg, 2);
-    let p = Params::from_weights(&w);
+    let p = w.params();
     let batch = PackedBatch::new(&BATCH, cfg.vocab_size, cfg.max_position_embeddings).unwrap();
     let mut acts = Activations::new(&CpuBackend, &cfg, batch.rows(), false).unwrap();
     forward(&CpuBackend, &cfg, &p, &batch, &mut acts, None).unwrap();
@@ -377,7 +378,7 @@ fn backward_refuses_an_inference_pass() {
         d_logits: None,
     };
     let mut grads = w.zeros_like();
-    let mut g = Params::from_weights_mut(&mut grads);
+    let mut g = grads.params_mut();
     let err = backward(&CpuBackend, &cfg, &p, &batch, &acts, d, &mut g).unwrap_err();
     assert!(matches!(err, crate::error::ModelError::NoActivations), "{err}");
 }

@@ -133,8 +133,8 @@ fn check(plan: &Plan, slot: ValueSlot, value_only_row: bool) {
             .sum();
         let mut at = |sign: f32| {
             *model.weights_mut() = theta.clone();
-            for ((_, t), d) in model.weights_mut().named_mut().into_iter().zip(&direction) {
-                t.data_mut().iter_mut().zip(d).for_each(|(w, &d)| *w += sign * h * d);
+            for ((_, t), d) in model.weights_mut().iter_mut().zip(&direction) {
+                t.iter_mut().zip(d).for_each(|(w, &d)| *w += sign * h * d);
             }
             direct_loss(&model, &rows, plan)
         };
