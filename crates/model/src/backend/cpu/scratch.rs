@@ -5,7 +5,9 @@
 //! allocating a `Vec` on every call. Each thread keeps one vector per [`Slot`], grown to the largest
 //! length it has been asked for and never shrunk: after the first steps of a run have shown every
 //! shape once (the warm-up), no op allocates. Borrowing costs a thread-local lookup, a `RefCell` flag
-//! and a type check, once per op or per parallel task, never per element.
+//! and a type check, once per op or per parallel task, never per element. The price is memory kept
+//! per thread: the largest request of each slot (a GEMM's packed operand, a query block's scores
+//! against the longest context seen), as the packing buffers were kept before every kernel used them.
 //!
 //! Why slots rather than one arena: a kernel holds one scratch vector while a callee borrows another
 //! (an attention task keeps its scores while its GEMM packs operands), and the borrows are scoped
