@@ -151,12 +151,39 @@ pub(super) fn attention<T: Float>(
         SharedMut(l.as_mut_ptr())
     });
     let max_scores = max_block_scores(spans.iter().map(|s| (s.q_len, s.kv_len)));
-    // One task per (query block, query head) of every span; nested parallel loops instead of a
-    // collected task list, so the call allocates nothing.
-    spans.par_iter().for_each(|whole| {
-        (0..whole.q_len.div_ceil(QUERY_BLOCK) * heads).into_par_iter().for_each(|t| {
-            attention_task(q, k, v, &query_block(whole, t / heads), t % heads, shape, max_scores, out_ptr, lse_ptr)
-        })
+    for_each_block_head(
+        spans.len(),
+        |s| spans[s].q_len,
+        heads,
+        |s, b, h| attention_task(q, k, v, &query_block(&spans[s], b), h, shape, max_scores, out_ptr, lse_ptr),
+    );
+}
+
+/// Runs `task(span, query block, head)` for every query block of every span (`q_len(span)` queries
+/// each) and every query head: one flat parallel loop over the tasks in span, block, head order, the
+/// order and splitting a collected task list would have, without collecting one. The index of each
+/// span's first task is kept in this thread's scratch (the tasks borrow other slots), and a task
+/// finds its span by binary search.
+fn for_each_block_head(
+    spans: usize,
+    q_len: impl Fn(usize) -> usize,
+    heads: usize,
+    task: impl Fn(usize, usize, usize) + Sync,
+) {
+    with_scratch::<usize, _>(Slot::TaskStarts, spans, |starts| {
+        let mut tasks = 0;
+        for (s, start) in starts.iter_mut().enumerate() {
+            *start = tasks;
+            tasks += q_len(s).div_ceil(QUERY_BLOCK) * heads;
+        }
+        let starts = &*starts;
+        (0..tasks).into_par_iter().for_each(|t| {
+            // The last span starting at or before t (a span with no queries shares its start with the
+            // next one, which owns the task).
+            let s = starts.partition_point(|&first| first <= t) - 1;
+            let local = t - starts[s];
+            task(s, local / heads, local % heads)
+        });
     });
 }
 
@@ -255,12 +282,16 @@ pub(super) fn paged_attention<T: Float>(
         SharedMut(l.as_mut_ptr())
     });
     let max_scores = max_block_scores(spans.iter().map(|s| (s.q_len, s.kv_len)));
-    // One task per (query block, query head) of every span, in nested parallel loops (no task list).
-    spans.par_iter().for_each(|paged| {
-        // The span's queries as an `AttnSpan` (`kv_start` is unused: keys go through the block table).
-        let whole = AttnSpan { q_start: paged.q_start, q_len: paged.q_len, kv_start: 0, kv_len: paged.kv_len };
-        (0..whole.q_len.div_ceil(QUERY_BLOCK) * heads).into_par_iter().for_each(|t| {
-            let (span, table, h) = (&query_block(&whole, t / heads), paged.blocks, t % heads);
+    // One task per (query block, query head) of every span.
+    for_each_block_head(
+        spans.len(),
+        |s| spans[s].q_len,
+        heads,
+        |si, b, h| {
+            let paged = &spans[si];
+            // The span's queries as an `AttnSpan` (`kv_start` is unused: keys go through the block table).
+            let whole = AttnSpan { q_start: paged.q_start, q_len: paged.q_len, kv_start: 0, kv_len: paged.kv_len };
+            let (span, table) = (&query_block(&whole, b), paged.blocks);
             let (ql, kl, col) = (span.q_len, span.kv_len, (h / group) * head_dim);
             // Pool row of key j: its block's first row plus its offset in the block.
             let pool_row = |j: usize| table[j / block_size].index() * block_size + j % block_size;
@@ -292,8 +323,8 @@ pub(super) fn paged_attention<T: Float>(
                     }
                 }
             });
-        })
-    });
+        },
+    );
 }
 
 /// Gradients of [`attention`]. Spans' query rows and key/value rows must be disjoint (each span's

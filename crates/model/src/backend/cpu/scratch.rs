@@ -32,6 +32,8 @@ pub(super) enum Slot {
     GemmB,
     /// A right operand transposed before a small-path product (see `gemm_dense`).
     GemmTransposed,
+    /// The first task of each span of an attention call (a flat task list without the list).
+    TaskStarts,
     /// One attention task's score (or probability) matrix.
     Scores,
     /// One attention-backward task's score gradients.
@@ -44,7 +46,7 @@ pub(super) enum Slot {
     RopeRows,
 }
 
-const SLOTS: usize = 8;
+const SLOTS: usize = 9;
 
 thread_local! {
     /// One vector per [`Slot`], type-erased (see the module docs).
