@@ -8,6 +8,11 @@
 //! Allocations on any other thread while measuring are counted too and reported, not asserted: the
 //! test harness's own threads (printing a finished test's result) may allocate meanwhile. The tests of
 //! this file take a lock so they never measure each other.
+//!
+//! After warm-up (the first step, which sizes every buffer and the kernels' per-thread scratch), a
+//! training step allocates nothing at all, and a decode step nothing but the amortised growth of the
+//! KV cache's per-sequence lists. A last test repeats both in a pool of two threads: the same bits,
+//! and why its kernel counts are reported rather than asserted.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -211,6 +216,26 @@ fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap().install(f)
 }
 
+/// Runs `f` in a local pool of two threads, where every allocation the second worker makes while a
+/// measurement is on counts as a kernel's: the model's own code never runs in parallel, so that
+/// worker only ever runs parallel tasks of backend ops.
+fn two_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| {
+            MEASURED.with(|m| m.set(true));
+            IN_BACKEND.with(|d| d.set(1));
+        })
+        .build()
+        .unwrap();
+    pool.install(|| {
+        // The worker running `f` is the measured thread, marked by `measure` and `Counted` as usual.
+        MEASURED.with(|m| m.set(false));
+        IN_BACKEND.with(|d| d.set(0));
+        f()
+    })
+}
+
 fn sequences() -> Vec<Vec<u32>> {
     vec![(0..23).map(|i| (i * 7 + 3) % 61).collect(), (0..17).map(|i| (i * 5 + 1) % 61).collect(), vec![4, 9, 2]]
 }
@@ -320,7 +345,7 @@ fn train_step(
 }
 
 #[test]
-fn training_step_allocates_nothing_in_the_model_after_warm_up() {
+fn training_step_allocates_nothing_after_warm_up() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     one_thread(|| {
         let seqs = sequences();
@@ -344,6 +369,7 @@ fn training_step_allocates_nothing_in_the_model_after_warm_up() {
             let phases = [c.zero_grads, c.forward, c.stats, c.backward, c.recycle];
             if step > 0 {
                 assert!(phases.iter().all(|p| p.model == 0), "step {step} allocates in the model: {c:?}");
+                assert!(phases.iter().all(|p| p.kernels == 0), "step {step} allocates in the kernels: {c:?}");
             }
         }
     });
@@ -403,7 +429,7 @@ fn decode_step_allocations() {
 }
 
 #[test]
-fn decode_step_allocates_only_amortised_growth_in_the_model_after_warm_up() {
+fn decode_step_allocates_only_amortised_growth_after_warm_up() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     one_thread(|| {
         let model = model();
@@ -440,13 +466,86 @@ fn decode_step_allocates_only_amortised_growth_in_the_model_after_warm_up() {
                 assert_eq!(w.values, out.values(i).unwrap());
                 *n = argmax(got);
             }
-            // What remains is amortised growth (capacity doubling) of a sequence's token list and
-            // block tables as it grows: at most one on a step, a handful over the whole decode.
+            // The kernels allocate nothing. What remains in the model is amortised growth of each
+            // sequence's bookkeeping in `selfplay-kvcache` (`Vec` capacity doubling of its token list
+            // and block list as the sequence lengthens): at most one on a step, a handful over the
+            // whole decode, and none once the capacities cover the longest sequence.
             if step > 0 {
+                assert_eq!(counts.kernels, 0, "step {step}: {counts:?}");
                 assert!(counts.model <= 1, "step {step}: {counts:?}");
                 total += counts.model;
             }
         }
         assert!(total <= 3, "{total} allocations in 15 decode steps");
     });
+}
+
+/// Decode steps through `forward_cached_into` after a prefill of [`sequences`], feeding back each
+/// row's argmax; returns each step's counts and a fingerprint of every step's logits and values.
+fn decode_into(model: &Model<Counted>, steps: usize) -> (Vec<Counts>, u64) {
+    let prompts = sequences();
+    let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+    let mut cache = model.new_cache(32).unwrap();
+    let seqs: Vec<_> = (0..3).map(|_| cache.add_sequence().unwrap()).collect();
+    let mut out = selfplay_model::StepOutputs::default();
+    model.forward_cached_into(&mut cache, &seqs, &prompts, &mut out).unwrap();
+    let argmax = |row: &[f32]| {
+        row.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &x)| if x > b.1 { (i, x) } else { b }).0 as u32
+    };
+    let mut next: [u32; 3] = std::array::from_fn(|i| argmax(out.last_logits(i).unwrap()));
+    let (mut counts, mut bits) = (Vec::new(), Vec::new());
+    for _ in 0..steps {
+        let tokens: [&[u32]; 3] = std::array::from_fn(|i| std::slice::from_ref(&next[i]));
+        let ((), c) = measure(|| model.forward_cached_into(&mut cache, &seqs, &tokens, &mut out).unwrap());
+        counts.push(c);
+        for (i, n) in next.iter_mut().enumerate() {
+            bits.extend_from_slice(out.last_logits(i).unwrap());
+            bits.extend_from_slice(out.values(i).unwrap());
+            *n = argmax(out.last_logits(i).unwrap());
+        }
+    }
+    (counts, fingerprint(&bits))
+}
+
+/// On two threads a training step and decode steps compute the bits they compute on one, and the
+/// model's own code allocates nothing after warm-up (as on one thread: it never runs in parallel).
+///
+/// The kernels' allocations are printed, not asserted. Each thread keeps its own scratch, grown to the
+/// largest task it has run, and rayon's work stealing decides which worker runs which task: on one
+/// run the second worker may take an attention task of every size in the first step, on another only
+/// in the fifth, or never. So the kernels' counts fall to zero once every worker has run the largest
+/// task of each op, but not at a step fixed in advance, and a test asserting zero from a given step
+/// would fail at random.
+#[test]
+fn two_threads_compute_the_same_bits() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let seqs = sequences();
+    let batch: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+    let run = || {
+        let model = model();
+        let mut grads = model.weights().zeros_like();
+        let mut stats = Vec::new();
+        let mut bufs = LossBufs::new(&seqs, model.config().vocab_size);
+        let train: Vec<_> = (0..4).map(|_| train_step(&model, &batch, &mut grads, &mut stats, &mut bufs)).collect();
+        (train, decode_into(&model, 16))
+    };
+    let (train_one, (decode_one, decode_print_one)) = one_thread(run);
+    let (train_two, (decode_two, decode_print_two)) = two_threads(run);
+    for (step, ((_, one), (c, two))) in train_one.iter().zip(&train_two).enumerate() {
+        eprintln!("two threads, training step {step}: {c:?}");
+        assert_eq!(one, two, "training step {step} computes the one-thread bits");
+        if step > 0 {
+            let phases = [c.zero_grads, c.forward, c.stats, c.backward, c.recycle];
+            assert!(phases.iter().all(|p| p.model == 0), "step {step} allocates in the model: {c:?}");
+        }
+    }
+    assert_eq!(decode_print_one, decode_print_two, "decode steps compute the one-thread bits");
+    for (step, c) in decode_two.iter().enumerate() {
+        eprintln!("two threads, decode step {step}: {c:?}");
+        if step > 0 {
+            assert!(c.model <= 1, "decode step {step}: {c:?}");
+        }
+    }
+    // On one thread the same run allocates nothing in the kernels after warm-up.
+    assert!(decode_one.iter().skip(1).all(|c| c.kernels == 0), "{decode_one:?}");
 }

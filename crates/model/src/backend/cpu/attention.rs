@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use super::gemm::{MatRef, Threads, gemm_strided};
 use super::rows::SharedMut;
-use selfplay_kvcache::BlockId;
+use super::scratch::{Slot, with_scratch};
 
 use crate::backend::{AttnShape, AttnSpan, PagedSpan};
 use selfplay_tensor::Float;
@@ -42,15 +42,24 @@ const QUERY_BLOCK: usize = 32;
 
 /// A span cut into query blocks; each block is itself a span (its queries are the last of its keys).
 fn query_blocks(span: &AttnSpan) -> impl Iterator<Item = AttnSpan> + '_ {
-    (0..span.q_len).step_by(QUERY_BLOCK).map(move |i0| {
-        let i1 = (i0 + QUERY_BLOCK).min(span.q_len);
-        AttnSpan {
-            q_start: span.q_start + i0,
-            q_len: i1 - i0,
-            kv_start: span.kv_start,
-            kv_len: span.kv_len - span.q_len + i1,
-        }
-    })
+    (0..span.q_len.div_ceil(QUERY_BLOCK)).map(move |b| query_block(span, b))
+}
+
+/// The `b`-th query block of `span` (see [`query_blocks`]).
+fn query_block(span: &AttnSpan, b: usize) -> AttnSpan {
+    let (i0, i1) = (b * QUERY_BLOCK, ((b + 1) * QUERY_BLOCK).min(span.q_len));
+    AttnSpan {
+        q_start: span.q_start + i0,
+        q_len: i1 - i0,
+        kv_start: span.kv_start,
+        kv_len: span.kv_len - span.q_len + i1,
+    }
+}
+
+/// The largest score matrix (`q_len × kv_len`) of any query block of `spans`: the length every task
+/// of one call asks of its scratch, so a thread's scratch reaches its final size on its first task.
+fn max_block_scores(spans: impl Iterator<Item = (usize, usize)>) -> usize {
+    spans.map(|(q_len, kv_len)| q_len.min(QUERY_BLOCK) * kv_len).max().unwrap_or(0)
 }
 
 /// The number of keys query `i` of a span may see.
@@ -135,26 +144,76 @@ pub(super) fn attention<T: Float>(
 ) {
     check_spans(spans, shape, q.len(), k.len().min(v.len()));
     assert!(out.len() == q.len(), "attention output must match the query buffer");
-    let AttnShape { heads, kv_heads, head_dim } = shape;
-    let (qw, kw) = (heads * head_dim, kv_heads * head_dim);
-    let group = heads / kv_heads;
-    let scale = T::from_f64(1.0 / (head_dim as f64).sqrt());
+    let AttnShape { heads, head_dim, .. } = shape;
     let out_ptr = SharedMut(out.as_mut_ptr());
     let lse_ptr = lse.map(|l| {
         assert!(l.len() * head_dim == q.len(), "lse must be [rows, heads]");
         SharedMut(l.as_mut_ptr())
     });
-    let blocks: Vec<AttnSpan> = spans.iter().flat_map(query_blocks).collect();
-    let tasks: Vec<(usize, usize)> = (0..blocks.len()).flat_map(|b| (0..heads).map(move |h| (b, h))).collect();
-    tasks.into_par_iter().for_each(|(bi, h)| {
-        let span = &blocks[bi];
-        let g = h / group;
-        let qb = HeadBlock { row_start: span.q_start, row_width: qw, col: h * head_dim };
-        let kb = HeadBlock { row_start: span.kv_start, row_width: kw, col: g * head_dim };
-        let mut s = vec![T::ZERO; span.q_len * span.kv_len];
-        scores(q, k, span, qb, kb, head_dim, scale, &mut s);
+    let max_scores = max_block_scores(spans.iter().map(|s| (s.q_len, s.kv_len)));
+    for_each_block_head(
+        spans.len(),
+        |s| spans[s].q_len,
+        heads,
+        |s, b, h| attention_task(q, k, v, &query_block(&spans[s], b), h, shape, max_scores, out_ptr, lse_ptr),
+    );
+}
+
+/// Runs `task(span, query block, head)` for every query block of every span (`q_len(span)` queries
+/// each) and every query head: one flat parallel loop over the tasks in span, block, head order, the
+/// order and splitting a collected task list would have, without collecting one. The index of each
+/// span's first task is kept in this thread's scratch (the tasks borrow other slots), and a task
+/// finds its span by binary search.
+fn for_each_block_head(
+    spans: usize,
+    q_len: impl Fn(usize) -> usize,
+    heads: usize,
+    task: impl Fn(usize, usize, usize) + Sync,
+) {
+    with_scratch::<usize, _>(Slot::TaskStarts, spans, |starts| {
+        let mut tasks = 0;
+        for (s, start) in starts.iter_mut().enumerate() {
+            *start = tasks;
+            tasks += q_len(s).div_ceil(QUERY_BLOCK) * heads;
+        }
+        let starts = &*starts;
+        (0..tasks).into_par_iter().for_each(|t| {
+            // The last span starting at or before t (a span with no queries shares its start with the
+            // next one, which owns the task).
+            let s = starts.partition_point(|&first| first <= t) - 1;
+            let local = t - starts[s];
+            task(s, local / heads, local % heads)
+        });
+    });
+}
+
+/// One (query block, query head) task of [`attention`]: its scores in this thread's scratch, their
+/// softmax, and the head's output rows of the block.
+#[allow(clippy::too_many_arguments)]
+fn attention_task<T: Float>(
+    q: &[T],
+    k: &[T],
+    v: &[T],
+    span: &AttnSpan,
+    h: usize,
+    shape: AttnShape,
+    max_scores: usize,
+    out_ptr: SharedMut<T>,
+    lse_ptr: Option<SharedMut<T>>,
+) {
+    let AttnShape { heads, kv_heads, head_dim } = shape;
+    let (qw, kw) = (heads * head_dim, kv_heads * head_dim);
+    let g = h / (heads / kv_heads);
+    let scale = T::from_f64(1.0 / (head_dim as f64).sqrt());
+    let qb = HeadBlock { row_start: span.q_start, row_width: qw, col: h * head_dim };
+    let kb = HeadBlock { row_start: span.kv_start, row_width: kw, col: g * head_dim };
+    // The scores are written whole by `scores` before anything reads them. The task's GEMMs borrow
+    // only the GEMM slots.
+    with_scratch::<T, _>(Slot::Scores, max_scores, |s| {
+        let s = &mut s[..span.q_len * span.kv_len];
+        scores(q, k, span, qb, kb, head_dim, scale, s);
         // SAFETY: this (span, head) task is the only writer of lse's rows of the span at head h.
-        unsafe { causal_softmax(&mut s, span, h, heads, lse_ptr) };
+        unsafe { causal_softmax(s, span, h, heads, lse_ptr) };
         // SAFETY: rows q_start..q_start+q_len, columns of head h of `out` are written by this task
         // only (spans' query rows are disjoint, heads are distinct columns); check_spans bounds them.
         unsafe {
@@ -222,43 +281,50 @@ pub(super) fn paged_attention<T: Float>(
         assert!(l.len() * head_dim == q.len(), "lse must be [rows, heads]");
         SharedMut(l.as_mut_ptr())
     });
-    // Query blocks of every span, with their span's block table (`kv_start` is unused).
-    let blocks: Vec<(AttnSpan, &[BlockId])> = spans
-        .iter()
-        .flat_map(|s| {
-            let whole = AttnSpan { q_start: s.q_start, q_len: s.q_len, kv_start: 0, kv_len: s.kv_len };
-            query_blocks(&whole).collect::<Vec<_>>().into_iter().map(move |b| (b, s.blocks))
-        })
-        .collect();
-    let tasks: Vec<(usize, usize)> = (0..blocks.len()).flat_map(|b| (0..heads).map(move |h| (b, h))).collect();
-    tasks.into_par_iter().for_each(|(bi, h)| {
-        let (span, table) = (&blocks[bi].0, blocks[bi].1);
-        let (ql, kl, col) = (span.q_len, span.kv_len, (h / group) * head_dim);
-        // Pool row of key j: its block's first row plus its offset in the block.
-        let pool_row = |j: usize| table[j / block_size].index() * block_size + j % block_size;
-        let query = |i: usize| &q[(span.q_start + i) * qw + h * head_dim..][..head_dim];
-        let mut s = vec![T::ZERO; ql * kl];
-        for j in 0..kl {
-            let key = &k_pool[pool_row(j) * kw + col..][..head_dim];
-            for i in (0..ql).filter(|&i| j < visible(span, i)) {
-                s[i * kl + j] = scale * dot(query(i), key);
-            }
-        }
-        // SAFETY: this (query block, head) task is the only writer of lse's rows of the block at head h.
-        unsafe { causal_softmax(&mut s, span, h, heads, lse_ptr) };
-        for i in 0..ql {
-            // SAFETY: row q_start + i, columns of head h of `out` belong to this task alone (query blocks
-            // are disjoint rows, heads distinct columns), inside `out` by the span checks above.
-            let o = unsafe {
-                std::slice::from_raw_parts_mut(out_ptr.get().add((span.q_start + i) * qw + h * head_dim), head_dim)
-            };
-            o.fill(T::ZERO);
-            for (j, &p) in s[i * kl..i * kl + visible(span, i)].iter().enumerate() {
-                let value = &v_pool[pool_row(j) * kw + col..][..head_dim];
-                o.iter_mut().zip(value).for_each(|(o, &x)| *o += p * x);
-            }
-        }
-    });
+    let max_scores = max_block_scores(spans.iter().map(|s| (s.q_len, s.kv_len)));
+    // One task per (query block, query head) of every span.
+    for_each_block_head(
+        spans.len(),
+        |s| spans[s].q_len,
+        heads,
+        |si, b, h| {
+            let paged = &spans[si];
+            // The span's queries as an `AttnSpan` (`kv_start` is unused: keys go through the block table).
+            let whole = AttnSpan { q_start: paged.q_start, q_len: paged.q_len, kv_start: 0, kv_len: paged.kv_len };
+            let (span, table) = (&query_block(&whole, b), paged.blocks);
+            let (ql, kl, col) = (span.q_len, span.kv_len, (h / group) * head_dim);
+            // Pool row of key j: its block's first row plus its offset in the block.
+            let pool_row = |j: usize| table[j / block_size].index() * block_size + j % block_size;
+            let query = |i: usize| &q[(span.q_start + i) * qw + h * head_dim..][..head_dim];
+            with_scratch::<T, _>(Slot::Scores, max_scores, |s| {
+                // Every score a query sees is written here; `causal_softmax` zeroes the rest.
+                let s = &mut s[..ql * kl];
+                for j in 0..kl {
+                    let key = &k_pool[pool_row(j) * kw + col..][..head_dim];
+                    for i in (0..ql).filter(|&i| j < visible(span, i)) {
+                        s[i * kl + j] = scale * dot(query(i), key);
+                    }
+                }
+                // SAFETY: this (query block, head) task is the only writer of lse's rows of the block at head h.
+                unsafe { causal_softmax(s, span, h, heads, lse_ptr) };
+                for i in 0..ql {
+                    // SAFETY: row q_start + i, columns of head h of `out` belong to this task alone (query
+                    // blocks are disjoint rows, heads distinct columns), inside `out` by the span checks above.
+                    let o = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            out_ptr.get().add((span.q_start + i) * qw + h * head_dim),
+                            head_dim,
+                        )
+                    };
+                    o.fill(T::ZERO);
+                    for (j, &p) in s[i * kl..i * kl + visible(span, i)].iter().enumerate() {
+                        let value = &v_pool[pool_row(j) * kw + col..][..head_dim];
+                        o.iter_mut().zip(value).for_each(|(o, &x)| *o += p * x);
+                    }
+                }
+            });
+        },
+    );
 }
 
 /// Gradients of [`attention`]. Spans' query rows and key/value rows must be disjoint (each span's
@@ -286,98 +352,109 @@ pub(super) fn attention_backward<T: Float>(
     let scale = T::from_f64(1.0 / (head_dim as f64).sqrt());
     let (dq_ptr, dk_ptr, dv_ptr) =
         (SharedMut(d_q.as_mut_ptr()), SharedMut(d_k.as_mut_ptr()), SharedMut(d_v.as_mut_ptr()));
-    let tasks: Vec<(usize, usize)> = (0..spans.len()).flat_map(|s| (0..kv_heads).map(move |g| (s, g))).collect();
-    tasks.into_par_iter().for_each(|(si, g)| {
-        let (mut p, mut dp) = (Vec::new(), Vec::new());
-        // One span's query blocks run in turn: they share key rows, whose gradients they add into.
-        for block in query_blocks(&spans[si]) {
-            let span = &block;
-            let (ql, kl) = (span.q_len, span.kv_len);
-            let kb = HeadBlock { row_start: span.kv_start, row_width: kw, col: g * head_dim };
-            p.resize(ql * kl, T::ZERO);
-            dp.resize(ql * kl, T::ZERO);
-            for h in g * group..(g + 1) * group {
-                let qb = HeadBlock { row_start: span.q_start, row_width: qw, col: h * head_dim };
-                scores(q, k, span, qb, kb, head_dim, scale, &mut p);
-                for (i, row) in p.chunks_exact_mut(kl.max(1)).enumerate() {
-                    let l = lse[(span.q_start + i) * heads + h];
-                    let (seen, hidden) = row.split_at_mut(visible(span, i));
-                    seen.iter_mut().for_each(|x| *x = (*x - l).exp());
-                    hidden.fill(T::ZERO);
+    let max_scores = max_block_scores(spans.iter().map(|s| (s.q_len, s.kv_len)));
+    (0..spans.len() * kv_heads).into_par_iter().for_each(|t| {
+        let (si, g) = (t / kv_heads, t % kv_heads);
+        // The probabilities and their gradients in this thread's scratch: both are written whole (by
+        // `scores` and the dP product) before they are read. The GEMMs below borrow only the GEMM slots.
+        with_scratch::<T, _>(Slot::Scores, max_scores, |p_all| {
+            with_scratch::<T, _>(Slot::ScoreGrads, max_scores, |dp_all| {
+                // One span's query blocks run in turn: they share key rows, whose gradients they add into.
+                for block in query_blocks(&spans[si]) {
+                    let span = &block;
+                    let (ql, kl) = (span.q_len, span.kv_len);
+                    let kb = HeadBlock { row_start: span.kv_start, row_width: kw, col: g * head_dim };
+                    let (p, dp) = (&mut p_all[..ql * kl], &mut dp_all[..ql * kl]);
+                    for h in g * group..(g + 1) * group {
+                        let qb = HeadBlock { row_start: span.q_start, row_width: qw, col: h * head_dim };
+                        scores(q, k, span, qb, kb, head_dim, scale, p);
+                        for (i, row) in p.chunks_exact_mut(kl.max(1)).enumerate() {
+                            let l = lse[(span.q_start + i) * heads + h];
+                            let (seen, hidden) = row.split_at_mut(visible(span, i));
+                            seen.iter_mut().for_each(|x| *x = (*x - l).exp());
+                            hidden.fill(T::ZERO);
+                        }
+                        // SAFETY (all gemms below): blocks are inside their buffers (check_spans); d_k/d_v rows of
+                        // this span's kv head g and d_q rows of its query heads belong to this task alone.
+                        unsafe {
+                            // dP = dO · Vᵀ
+                            gemm_strided(
+                                ql,
+                                kl,
+                                head_dim,
+                                dp.as_mut_ptr(),
+                                kl as isize,
+                                false,
+                                qb.mat(d_out.as_ptr(), false),
+                                kb.mat(v.as_ptr(), true),
+                                T::ONE,
+                                Threads::One,
+                            );
+                            // dV += Pᵀ · dO
+                            gemm_strided(
+                                kl,
+                                head_dim,
+                                ql,
+                                dv_ptr.get().add(kb.offset()),
+                                kw as isize,
+                                true,
+                                MatRef { ptr: p.as_ptr(), rs: 1, cs: kl as isize },
+                                qb.mat(d_out.as_ptr(), false),
+                                T::ONE,
+                                Threads::One,
+                            );
+                        }
+                        // dS = P ⊙ (dP − rowsum(dO ⊙ O)), kept in dp.
+                        for (i, (dp_row, p_row)) in
+                            dp.chunks_exact_mut(kl.max(1)).zip(p.chunks_exact(kl.max(1))).enumerate()
+                        {
+                            let at = (span.q_start + i) * qw + h * head_dim;
+                            let delta: T = d_out[at..at + head_dim]
+                                .iter()
+                                .zip(&out[at..at + head_dim])
+                                .map(|(&a, &b)| a * b)
+                                .sum();
+                            dp_row.iter_mut().zip(p_row).for_each(|(d, &pv)| *d = pv * (*d - delta));
+                        }
+                        unsafe {
+                            // dQ += scale · dS · K
+                            gemm_strided(
+                                ql,
+                                head_dim,
+                                kl,
+                                dq_ptr.get().add(qb.offset()),
+                                qw as isize,
+                                true,
+                                MatRef { ptr: dp.as_ptr(), rs: kl as isize, cs: 1 },
+                                kb.mat(k.as_ptr(), false),
+                                scale,
+                                Threads::One,
+                            );
+                            // dK += scale · dSᵀ · Q
+                            gemm_strided(
+                                kl,
+                                head_dim,
+                                ql,
+                                dk_ptr.get().add(kb.offset()),
+                                kw as isize,
+                                true,
+                                MatRef { ptr: dp.as_ptr(), rs: 1, cs: kl as isize },
+                                qb.mat(q.as_ptr(), false),
+                                scale,
+                                Threads::One,
+                            );
+                        }
+                    }
                 }
-                // SAFETY (all gemms below): blocks are inside their buffers (check_spans); d_k/d_v rows of
-                // this span's kv head g and d_q rows of its query heads belong to this task alone.
-                unsafe {
-                    // dP = dO · Vᵀ
-                    gemm_strided(
-                        ql,
-                        kl,
-                        head_dim,
-                        dp.as_mut_ptr(),
-                        kl as isize,
-                        false,
-                        qb.mat(d_out.as_ptr(), false),
-                        kb.mat(v.as_ptr(), true),
-                        T::ONE,
-                        Threads::One,
-                    );
-                    // dV += Pᵀ · dO
-                    gemm_strided(
-                        kl,
-                        head_dim,
-                        ql,
-                        dv_ptr.get().add(kb.offset()),
-                        kw as isize,
-                        true,
-                        MatRef { ptr: p.as_ptr(), rs: 1, cs: kl as isize },
-                        qb.mat(d_out.as_ptr(), false),
-                        T::ONE,
-                        Threads::One,
-                    );
-                }
-                // dS = P ⊙ (dP − rowsum(dO ⊙ O)), kept in dp.
-                for (i, (dp_row, p_row)) in dp.chunks_exact_mut(kl.max(1)).zip(p.chunks_exact(kl.max(1))).enumerate() {
-                    let at = (span.q_start + i) * qw + h * head_dim;
-                    let delta: T =
-                        d_out[at..at + head_dim].iter().zip(&out[at..at + head_dim]).map(|(&a, &b)| a * b).sum();
-                    dp_row.iter_mut().zip(p_row).for_each(|(d, &pv)| *d = pv * (*d - delta));
-                }
-                unsafe {
-                    // dQ += scale · dS · K
-                    gemm_strided(
-                        ql,
-                        head_dim,
-                        kl,
-                        dq_ptr.get().add(qb.offset()),
-                        qw as isize,
-                        true,
-                        MatRef { ptr: dp.as_ptr(), rs: kl as isize, cs: 1 },
-                        kb.mat(k.as_ptr(), false),
-                        scale,
-                        Threads::One,
-                    );
-                    // dK += scale · dSᵀ · Q
-                    gemm_strided(
-                        kl,
-                        head_dim,
-                        ql,
-                        dk_ptr.get().add(kb.offset()),
-                        kw as isize,
-                        true,
-                        MatRef { ptr: dp.as_ptr(), rs: 1, cs: kl as isize },
-                        qb.mat(q.as_ptr(), false),
-                        scale,
-                        Threads::One,
-                    );
-                }
-            }
-        }
+            })
+        })
     });
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use selfplay_kvcache::BlockId;
 
     /// A direct evaluation of causal softmax attention, one query at a time.
     fn naive(q: &[f64], k: &[f64], v: &[f64], spans: &[AttnSpan], shape: AttnShape) -> Vec<f64> {

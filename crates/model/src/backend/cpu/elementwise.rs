@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::rows::column_sums;
+use super::rows::add_column_sums;
 use selfplay_tensor::Float;
 
 /// Elements per parallel task for elementwise work.
@@ -21,10 +21,10 @@ pub(super) fn add_bias<T: Float>(x: &mut [T], bias: &[T]) {
 }
 
 pub(super) fn bias_backward<T: Float>(d_y: &[T], cols: usize, d_bias: &mut [T]) {
-    let sums = column_sums(d_y.len() / cols, cols, |row, acc: &mut [T]| {
+    let row_of = |row: usize, acc: &mut [T]| {
         acc.iter_mut().zip(&d_y[row * cols..(row + 1) * cols]).for_each(|(a, &d)| *a += d);
-    });
-    d_bias.iter_mut().zip(sums).for_each(|(a, s)| *a += s);
+    };
+    add_column_sums(d_y.len() / cols, cols, row_of, d_bias);
 }
 
 #[inline]

@@ -11,6 +11,7 @@ mod gemm;
 mod norm;
 mod rope;
 mod rows;
+mod scratch;
 mod softmax;
 
 use crate::backend::{AttnShape, AttnSpan, Backend, BackendResult, Gemm, PagedSpan, RopeDirection};

@@ -2,7 +2,7 @@
 
 use rayon::prelude::*;
 
-use super::rows::{ROW_CHUNK, column_sums};
+use super::rows::{ROW_CHUNK, add_column_sums};
 use selfplay_tensor::Float;
 
 pub(super) fn rms_norm<T: Float>(x: &[T], w: &[T], eps: f64, cols: usize, out: &mut [T], inv_rms: &mut [T]) {
@@ -45,12 +45,12 @@ pub(super) fn rms_norm_backward<T: Float>(
             }
         });
     let rows = inv_rms.len();
-    let sums = column_sums(rows, cols, |row, acc: &mut [T]| {
+    let d_w_row = |row: usize, acc: &mut [T]| {
         let r = inv_rms[row];
         let (dy, x) = (&d_out[row * cols..(row + 1) * cols], &x[row * cols..(row + 1) * cols]);
         for ((a, &d), &xv) in acc.iter_mut().zip(dy).zip(x) {
             *a += d * xv * r;
         }
-    });
-    d_w.iter_mut().zip(sums).for_each(|(a, s)| *a += s);
+    };
+    add_column_sums(rows, cols, d_w_row, d_w);
 }

@@ -3,29 +3,35 @@
 
 use rayon::prelude::*;
 
+use super::scratch::{Slot, with_scratch};
 use selfplay_tensor::Float;
 
 /// Rows per parallel task: big enough to amortise scheduling, small enough to balance two cores.
 pub(super) const ROW_CHUNK: usize = 32;
 
-/// Sums, over all rows, the per-row contributions `f(row, acc)` adds into a `cols`-wide accumulator.
-/// Chunks of [`ROW_CHUNK`] rows are summed in parallel, then the chunk partials in order.
-pub(super) fn column_sums<T: Float>(rows: usize, cols: usize, f: impl Fn(usize, &mut [T]) + Sync) -> Vec<T> {
-    let partials: Vec<Vec<T>> = (0..rows.div_ceil(ROW_CHUNK))
-        .into_par_iter()
-        .map(|chunk| {
-            let mut acc = vec![T::ZERO; cols];
+/// Adds into `out` (`cols` wide) the sum, over all rows, of the per-row contributions `f(row, acc)`
+/// adds into an accumulator. Chunks of [`ROW_CHUNK`] rows are summed in parallel, each from zero into
+/// its own row of a scratch buffer; then, per column, the chunk partials are added in chunk order to
+/// a total starting at zero, and the total to `out`. Neither step depends on the thread count.
+pub(super) fn add_column_sums<T: Float>(rows: usize, cols: usize, f: impl Fn(usize, &mut [T]) + Sync, out: &mut [T]) {
+    let chunks = rows.div_ceil(ROW_CHUNK);
+    // The partials sit in the calling thread's scratch, written by the tasks (one row each); the tasks
+    // themselves borrow no scratch, so the slot is never wanted twice on one thread.
+    with_scratch::<T, _>(Slot::Partials, chunks * cols, |partials| {
+        partials.par_chunks_mut(cols.max(1)).enumerate().for_each(|(chunk, acc)| {
+            acc.fill(T::ZERO);
             for row in chunk * ROW_CHUNK..((chunk + 1) * ROW_CHUNK).min(rows) {
-                f(row, &mut acc);
+                f(row, acc);
             }
-            acc
-        })
-        .collect();
-    let mut total = vec![T::ZERO; cols];
-    for partial in partials {
-        total.iter_mut().zip(partial).for_each(|(t, p)| *t += p);
-    }
-    total
+        });
+        for (c, o) in out.iter_mut().enumerate().take(cols) {
+            let mut total = T::ZERO;
+            for chunk in 0..chunks {
+                total += partials[chunk * cols + c];
+            }
+            *o += total;
+        }
+    });
 }
 
 /// A raw pointer that may cross threads. Used where parallel tasks write provably disjoint parts of

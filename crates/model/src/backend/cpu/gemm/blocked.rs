@@ -10,8 +10,9 @@
 
 use rayon::prelude::*;
 
-use super::float::{Float, Slot, with_scratch};
+use super::float::Float;
 use super::types::{Chunks, MatRef, Prod, Threads};
+use crate::backend::cpu::scratch::{Slot, with_scratch};
 
 /// A micro-kernel: `c[rows, cols] = β·S` (when `overwrite`) or `fma(β, S, c)`, where `S = Σ_p a_p b_p`
 /// (one fma chain per element from zero, p in order) over `kc` steps of a strip of `a` (`rows × kc`,
@@ -127,8 +128,8 @@ pub(super) unsafe fn blocked<F: Float>(p: &Prod<F>, chunks: Chunks, threads: Thr
     // AVX-512, the same on AVX2).
     let direct_a = p.a.cs == 1 || p.a.rs == 1;
     let a_pack_len = if direct_a { 0 } else { m_strips * mr * kc_max };
-    with_scratch::<F, _>(Slot::B, n_strips * nr * kc_max, |b_pack| {
-        with_scratch::<F, _>(Slot::A, a_pack_len, |a_pack| {
+    with_scratch::<F, _>(Slot::GemmB, n_strips * nr * kc_max, |b_pack| {
+        with_scratch::<F, _>(Slot::GemmA, a_pack_len, |a_pack| {
             for (chunk, k0) in (0..p.k).step_by(kc_max).enumerate() {
                 let kc = kc_max.min(p.k - k0);
                 let overwrite = chunk == 0 && !p.accumulate;

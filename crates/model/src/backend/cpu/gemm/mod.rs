@@ -80,6 +80,7 @@ use core::sync::atomic::{AtomicU8, Ordering};
 use std::sync::OnceLock;
 
 use crate::backend::Gemm;
+use crate::backend::cpu::scratch::{Slot, with_scratch};
 use float::Float;
 use selfplay_tensor::Float as Element;
 use types::{Chunks, Prod, Side};
@@ -309,24 +310,28 @@ fn gemm_dense_on<T: Element>(g: Gemm, a: &[T], b: &[T], c: &mut [T], threads: Th
     let b_planned = if copied { MatRef { rs: 1, cs: k as isize, ..b_ref } } else { b_ref };
     let layout = Layout { a_rs: a.rs, a_cs: a.cs, b_rs: b_planned.rs, b_cs: b_planned.cs, dst_rs: n as isize };
     let needs_copy = copied && k > 0 && matches!(plan(m, n, k, layout), Path::Horizontal | Path::GemvRow);
-    let transposed;
-    let b = if needs_copy {
-        transposed = transpose(b, k, n);
-        MatRef { ptr: transposed.as_ptr(), rs: 1, cs: k as isize }
-    } else {
-        b_ref
+    let dst = c.as_mut_ptr();
+    let product = |b: MatRef<T>| {
+        let prod = Prod { m, n, k, dst, dst_rs: n as isize, accumulate, a, b, beta: T::ONE };
+        // SAFETY: the assert above makes every addressed element of a, b and c in bounds (a copy of b
+        // holds the same k·n elements); c is borrowed mutably, so nothing else writes it; the layout
+        // differs from b's strides only when the path does not read b through them as contiguous runs.
+        unsafe { run_planned(prod, layout, threads, kernel) }
     };
-    let prod = Prod { m, n, k, dst: c.as_mut_ptr(), dst_rs: n as isize, accumulate, a, b, beta: T::ONE };
-    // SAFETY: the assert above makes every addressed element of a, b and c in bounds; c is borrowed
-    // mutably, so nothing else writes it; the layout differs from b's strides only when the path does
-    // not read b through them as contiguous runs.
-    unsafe { run_planned(prod, layout, threads, kernel) }
+    if needs_copy {
+        // The copy lives in this thread's scratch; the small paths never borrow that slot.
+        with_scratch::<T, _>(Slot::GemmTransposed, k * n, |transposed| {
+            transpose(b, k, n, transposed);
+            product(MatRef { ptr: transposed.as_ptr(), rs: 1, cs: k as isize })
+        })
+    } else {
+        product(b_ref)
+    }
 }
 
-/// `[rows, cols]` row-major to `[cols, rows]` row-major, in cache-sized tiles.
-fn transpose<T: Element>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
+/// `[rows, cols]` row-major to `[cols, rows]` row-major in `out`, in cache-sized tiles.
+fn transpose<T: Element>(x: &[T], rows: usize, cols: usize, out: &mut [T]) {
     const TILE: usize = 32;
-    let mut out = vec![T::ZERO; rows * cols];
     for r0 in (0..rows).step_by(TILE) {
         for c0 in (0..cols).step_by(TILE) {
             for r in r0..(r0 + TILE).min(rows) {
@@ -336,5 +341,4 @@ fn transpose<T: Element>(x: &[T], rows: usize, cols: usize) -> Vec<T> {
             }
         }
     }
-    out
 }

@@ -62,7 +62,11 @@ fn old_gemm_dense(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32], threads: usize) 
     let (b_ptr, b_rs, b_cs) = if trans_b {
         (b.as_ptr(), 1, k as isize)
     } else if parallel && m >= 4 * k.min(n) {
-        transposed = transpose(b, k, n);
+        transposed = {
+            let mut t = vec![0.0; k * n];
+            transpose(b, k, n, &mut t);
+            t
+        };
         (transposed.as_ptr(), 1, k as isize)
     } else {
         (b.as_ptr(), n as isize, 1)
