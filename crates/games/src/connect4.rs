@@ -191,7 +191,7 @@ impl Game for Connect4 {
     const NUM_TOKENS: usize = 3;
 
     fn to_move(&self) -> Player {
-        if self.bits.moves % 2 == 0 { Player::First } else { Player::Second }
+        if self.bits.moves.is_multiple_of(2) { Player::First } else { Player::Second }
     }
 
     fn is_legal(&self, action: usize) -> bool {

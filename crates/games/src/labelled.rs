@@ -157,7 +157,7 @@ impl LabelledPosition {
         }
         // The winner's stone count k at the win, and whether the winner is the first player.
         let k = (22 - score.abs()) as usize;
-        let mover_first = played % 2 == 0;
+        let mover_first = played.is_multiple_of(2);
         let winner_first = if score > 0 { mover_first } else { !mover_first };
         let end = if winner_first { 2 * k - 1 } else { 2 * k };
         end.saturating_sub(played)

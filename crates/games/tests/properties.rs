@@ -5,19 +5,17 @@ use proptest::prelude::*;
 use selfplay_games::{Connect4, ParseError, Solver};
 use selfplay_search::{Game, Player};
 
-/// Plays `picks` (each an index into the legal moves, modulo their number) until they run out or the game ends.
-fn play_picks(picks: &[u8], stop_before_end: bool) -> Connect4 {
+/// Plays `picks` (each an index into the legal moves, modulo their number) until they run out or the game
+/// ends. With `unfinished`, only moves that do not end the game count as legal, so the result is never over.
+fn play_picks(picks: &[u8], unfinished: bool) -> Connect4 {
     let mut p = Connect4::new();
     for &k in picks {
-        let legal: Vec<usize> = p.legal_actions().collect();
+        let legal: Vec<usize> =
+            p.legal_actions().filter(|&c| !unfinished || !p.after(c).unwrap().is_terminal()).collect();
         if legal.is_empty() {
             break;
         }
-        let col = legal[usize::from(k) % legal.len()];
-        if stop_before_end && p.after(col).unwrap().is_terminal() {
-            break;
-        }
-        p.play(col).unwrap();
+        p.play(legal[usize::from(k) % legal.len()]).unwrap();
     }
     p
 }
@@ -122,9 +120,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
 
     #[test]
-    fn mirrored_analysis(picks in proptest::collection::vec(any::<u8>(), 20..42)) {
+    fn mirrored_analysis(picks in proptest::collection::vec(any::<u8>(), 24..42)) {
         let p = play_picks(&picks, true);
-        let mut solver = Solver::with_table_entries(1 << 16);
+        let mut solver = Solver::with_table_entries(1 << 20);
         let a = solver.analyze(&p);
         let m = p.mirror();
         prop_assert_eq!(m.mirror(), p);
