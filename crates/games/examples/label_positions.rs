@@ -3,11 +3,13 @@
 //! on stderr: the count per group (phase × difficulty), positions/s and solver nodes/s.
 //!
 //! `cargo run --release -p selfplay-games --example label_positions -- --seed 1 --count 100 --min 15 --max 28`
-//! (`--table-log2 N`: 2^N table entries, default 23).
+//! (`--table-log2 N`: 2^N table entries, default 23). With `--per-group N` it writes the six-group benchmark
+//! instead (`selfplay_games::labelled::generate_benchmark`, N positions a group, `--count/--min/--max`
+//! ignored), with a header naming the command.
 
 use std::time::Instant;
 
-use selfplay_games::labelled::{GenerateConfig, generate};
+use selfplay_games::labelled::{GenerateConfig, generate, generate_benchmark};
 use selfplay_games::{Difficulty, Phase, Solver};
 
 fn arg(args: &[String], name: &str, default: u64) -> Result<u64, Box<dyn std::error::Error>> {
@@ -27,7 +29,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let mut solver = Solver::with_table_entries(1 << arg(&args, "--table-log2", 23)?);
     let start = Instant::now();
-    let set = generate(&config, &mut solver);
+    let per_group = arg(&args, "--per-group", 0)? as usize;
+    let set = if per_group > 0 {
+        println!(
+            "# cargo run --release -p selfplay-games --example label_positions -- --seed {} --per-group {per_group}",
+            config.seed
+        );
+        println!("# <moves> then the exact score of columns 1-7 ('-' = full); groups in the order of labelled::GROUPS");
+        generate_benchmark(config.seed, per_group, &mut solver)
+    } else {
+        generate(&config, &mut solver)
+    };
     let secs = start.elapsed().as_secs_f64();
     for l in &set {
         println!("{}", l.to_line());

@@ -230,34 +230,41 @@ pub struct GenerateConfig {
     pub max_moves: usize,
 }
 
-/// Positions reached by uniformly random play from the empty board to a uniformly drawn number of moves in
-/// `[min_moves, max_moves]` (a game that ends sooner is drawn again from the same stream), duplicates skipped,
-/// each labelled by `solver`. Deterministic in the config. Early positions take the solver long: keep
-/// `min_moves` above about 8 unless minutes per position are acceptable.
+/// The position drawn from ChaCha8 stream `stream` of `seed`: uniformly random play from the empty board to a
+/// uniformly drawn number of moves in `[min_moves, max_moves]` (clamped to `max_moves <= 41`); a game that
+/// ends sooner is replayed from the same stream, so the result is never finished.
+pub fn random_position(seed: u64, stream: u64, min_moves: usize, max_moves: usize) -> Connect4 {
+    let max_moves = max_moves.min(CELLS - 1);
+    let min_moves = min_moves.min(max_moves);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(stream);
+    let target = min_moves + (rng.next_u64() % (max_moves - min_moves + 1) as u64) as usize;
+    loop {
+        let mut p = Connect4::new();
+        while p.moves_played() < target && !p.is_terminal() {
+            let legal: Vec<usize> = p.legal_actions().collect();
+            let pick = ((u128::from(rng.next_u64()) * legal.len() as u128) >> 64) as usize;
+            if let Some(&col) = legal.get(pick) {
+                let _ = p.play(col);
+            }
+        }
+        if !p.is_terminal() {
+            return p;
+        }
+    }
+}
+
+/// Positions drawn by [`random_position`] from streams 0, 1, 2, … of `config.seed` (so a longer set starts
+/// with a shorter one), duplicates skipped, each labelled by `solver`. Deterministic in the config. Early
+/// positions take the solver long (no opening book): keep `min_moves` at 8 or more unless minutes per position
+/// are acceptable.
 pub fn generate(config: &GenerateConfig, solver: &mut Solver) -> Vec<LabelledPosition> {
-    let max_moves = config.max_moves.min(CELLS - 1);
-    let min_moves = config.min_moves.min(max_moves);
     let mut seen = BTreeSet::new();
     let mut out = Vec::with_capacity(config.count);
-    let mut index = 0u64;
+    let mut stream = 0u64;
     while out.len() < config.count {
-        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
-        rng.set_stream(index);
-        index += 1;
-        let target = min_moves + (rng.next_u64() % (max_moves - min_moves + 1) as u64) as usize;
-        let position = loop {
-            let mut p = Connect4::new();
-            while p.moves_played() < target && !p.is_terminal() {
-                let legal: Vec<usize> = p.legal_actions().collect();
-                let pick = ((u128::from(rng.next_u64()) * legal.len() as u128) >> 64) as usize;
-                if let Some(&col) = legal.get(pick) {
-                    let _ = p.play(col);
-                }
-            }
-            if !p.is_terminal() {
-                break p;
-            }
-        };
+        let position = random_position(config.seed, stream, config.min_moves, config.max_moves);
+        stream += 1;
         if !seen.insert(position.position_key()) {
             continue;
         }
@@ -266,6 +273,57 @@ pub fn generate(config: &GenerateConfig, solver: &mut Solver) -> Vec<LabelledPos
         }
     }
     out
+}
+
+/// The groups a position can fall in. An end position (more than 28 moves played) has at most 13 moves left,
+/// so it is always easy; a middle one at most 27, so never hard. Six groups remain, the six test sets of
+/// Pascal Pons's solver benchmark (end-easy, middle-easy, middle-medium, begin-easy, begin-medium, begin-hard).
+pub const GROUPS: [(Phase, Difficulty); 6] = [
+    (Phase::Begin, Difficulty::Easy),
+    (Phase::Begin, Difficulty::Medium),
+    (Phase::Begin, Difficulty::Hard),
+    (Phase::Middle, Difficulty::Easy),
+    (Phase::Middle, Difficulty::Medium),
+    (Phase::End, Difficulty::Easy),
+];
+
+/// Moves played of the positions [`generate_benchmark`] draws for each phase. Begin positions start at 8 moves:
+/// earlier ones take this solver (no opening book) minutes each.
+pub fn benchmark_moves(phase: Phase) -> (usize, usize) {
+    match phase {
+        Phase::Begin => (8, 14),
+        Phase::Middle => (15, 28),
+        Phase::End => (29, 40),
+    }
+}
+
+/// A benchmark of `per_group` positions in each of the six [`GROUPS`], in that order. For each phase, positions
+/// are drawn by [`random_position`] (seed `seed`, streams `phase × 2^32 + i`) in the phase's range of
+/// [`benchmark_moves`], labelled, and kept while their group has room. A phase stops after `1000 × per_group`
+/// draws even if a group is still short (then the set has fewer positions). Deterministic in its arguments.
+pub fn generate_benchmark(seed: u64, per_group: usize, solver: &mut Solver) -> Vec<LabelledPosition> {
+    let mut groups: [Vec<LabelledPosition>; 6] = Default::default();
+    let mut seen = BTreeSet::new();
+    for phase in Phase::ALL {
+        let (min_moves, max_moves) = benchmark_moves(phase);
+        let wanted = GROUPS.iter().filter(|g| g.0 == phase).count() * per_group;
+        let mut kept = 0;
+        let mut i = 0u64;
+        while kept < wanted && i < 1000 * per_group as u64 {
+            let position = random_position(seed, ((phase as u64) << 32) + i, min_moves, max_moves);
+            i += 1;
+            if !seen.insert(position.position_key()) {
+                continue;
+            }
+            let Some(l) = LabelledPosition::label(position, solver) else { continue };
+            let Some(g) = GROUPS.iter().position(|&g| g == (l.phase(), l.difficulty())) else { continue };
+            if groups[g].len() < per_group {
+                groups[g].push(l);
+                kept += 1;
+            }
+        }
+    }
+    groups.into_iter().flatten().collect()
 }
 
 /// Mistakes of an agent on a set of positions.
@@ -389,5 +447,16 @@ mod tests {
         assert_eq!(random.total.mistakes, random.total.decisive_mistakes);
         let summed: usize = random.groups.iter().flatten().map(|r| r.positions).sum();
         assert_eq!(summed, 20);
+    }
+
+    #[test]
+    fn every_position_falls_in_one_of_the_six_groups() {
+        for moves in 0..42 {
+            for remaining in 1..=(42 - moves) {
+                let g = (Phase::of_moves(moves), Difficulty::of_remaining(remaining));
+                // A game can last `remaining` more moves only if the board has room.
+                assert!(GROUPS.contains(&g) || moves + remaining > 42, "{moves} {remaining}");
+            }
+        }
     }
 }
