@@ -24,6 +24,22 @@ pub trait Agent<G: Game> {
     fn choose_move(&mut self, position: &G) -> Result<usize, AgentError>;
 }
 
+/// Plays one game from `start`, `first` moving for the player to move in `start` and `second` for the other,
+/// and returns the final position. An agent's illegal move or error ends the game with that error.
+pub fn play_game<G: Game>(start: &G, first: &mut dyn Agent<G>, second: &mut dyn Agent<G>) -> Result<G, AgentError> {
+    let mut position = start.clone();
+    let starter = position.to_move();
+    while !position.is_terminal() {
+        let first_to_move = position.to_move() == starter;
+        let action = if first_to_move { first.choose_move(&position)? } else { second.choose_move(&position)? };
+        if let Err(e) = position.play(action) {
+            let name = if first_to_move { first.name() } else { second.name() };
+            return Err(AgentError::Failed(format!("{name}: {e}")));
+        }
+    }
+    Ok(position)
+}
+
 /// A uniform draw below `n` (> 0) by a multiply-high: the bias is below 2^-57 for the small `n` of games.
 fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
     ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
@@ -298,6 +314,30 @@ mod tests {
         assert!(matches!(AlphaBetaAgent::new(0, TieBreak::CentreFirst), Err(AgentError::Depth { .. })));
         let mut d = AlphaBetaAgent::new(4, TieBreak::CentreFirst).unwrap();
         assert_eq!(d.choose_move(&Connect4::new()), Ok(3));
+    }
+
+    #[test]
+    fn deeper_search_plays_better() {
+        use selfplay_search::Player;
+        // Alpha-beta depth 4 against the random agent, both colours: it should win almost every game.
+        let mut wins = 0;
+        for seed in 0..10 {
+            let mut ab = AlphaBetaAgent::new(4, TieBreak::Seeded(seed)).unwrap();
+            let mut random = RandomAgent::new(seed);
+            let (a, b): (&mut dyn Agent<Connect4>, &mut dyn Agent<Connect4>) =
+                if seed % 2 == 0 { (&mut ab, &mut random) } else { (&mut random, &mut ab) };
+            let end = play_game(&Connect4::new(), a, b).unwrap();
+            let ab_player = if seed % 2 == 0 { Player::First } else { Player::Second };
+            wins += usize::from(end.winner() == Some(ab_player));
+        }
+        assert!(wins >= 9, "alpha-beta won {wins} of 10 against random");
+        // From a position the first player wins, the perfect player (first) beats depth 2.
+        let mut perfect = PerfectAgent::new(Solver::with_table_entries(1 << 20));
+        let mut ab = AlphaBetaAgent::new(2, TieBreak::CentreFirst).unwrap();
+        let start = Connect4::from_moves("2235365167537157").unwrap();
+        // X to move wins (score 13, fixture line of tests/fixtures/connect4_scores.txt).
+        let end = play_game(&start, &mut perfect, &mut ab).unwrap();
+        assert_eq!(end.winner(), Some(Player::First), "{}", end.notation());
     }
 
     #[test]

@@ -450,6 +450,22 @@ mod tests {
     }
 
     #[test]
+    fn search_depth_lowers_the_mistake_rate() {
+        use crate::agent::{AlphaBetaAgent, TieBreak};
+        let mut solver = Solver::with_table_entries(1 << 20);
+        let set = generate(&GenerateConfig { seed: 3, count: 150, min_moves: 18, max_moves: 36 }, &mut solver);
+        let random = mistakes(&mut RandomAgent::new(0), &set).unwrap().total;
+        let shallow = mistakes(&mut AlphaBetaAgent::new(1, TieBreak::CentreFirst).unwrap(), &set).unwrap().total;
+        let deep = mistakes(&mut AlphaBetaAgent::new(6, TieBreak::CentreFirst).unwrap(), &set).unwrap().total;
+        assert!(random.decisive_positions > 50);
+        assert!(
+            deep.mistakes <= shallow.mistakes && shallow.mistakes < random.mistakes,
+            "{deep:?} {shallow:?} {random:?}"
+        );
+        assert!(deep.decisive_rate() < 0.25 && random.decisive_rate() > 0.3, "{deep:?} {random:?}");
+    }
+
+    #[test]
     fn every_position_falls_in_one_of_the_six_groups() {
         for moves in 0..42 {
             for remaining in 1..=(42 - moves) {

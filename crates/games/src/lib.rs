@@ -47,7 +47,7 @@ pub mod error;
 pub mod labelled;
 pub mod solver;
 
-pub use agent::{Agent, AlphaBetaAgent, PerfectAgent, RandomAgent, TieBreak};
+pub use agent::{Agent, AlphaBetaAgent, PerfectAgent, RandomAgent, TieBreak, play_game};
 pub use bitboard::{CELLS, HEIGHT, WIDTH};
 pub use connect4::{Connect4, TOKEN_EMPTY, TOKEN_MINE, TOKEN_THEIRS};
 pub use error::{AgentError, LabelError, ParseError};
