@@ -36,10 +36,10 @@ fn published_scores() {
 }
 
 /// The empty board: the first player wins (with its last stone, score 1) only by playing the centre; the
-/// scores of the seven first moves are -2 -1 0 1 0 -1 -2. Takes a few minutes in release
-/// (`cargo test --release -p selfplay-games --test reference -- --ignored`).
+/// scores of the seven first moves are -2 -1 0 1 0 -1 -2. Takes more than ten CPU-minutes in release (no
+/// opening book): `cargo test --release -p selfplay-games --test reference -- --ignored`.
 #[test]
-#[ignore = "minutes: run with --ignored in release"]
+#[ignore = "over ten minutes: run with --ignored in release"]
 fn empty_board() {
     let mut solver = Solver::new();
     let scores = solver.analyze(&Connect4::new());
