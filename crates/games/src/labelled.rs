@@ -454,6 +454,18 @@ mod tests {
     }
 
     #[test]
+    fn alphabeta_to_the_end_of_the_game_makes_no_mistake() {
+        use crate::agent::{AlphaBetaAgent, TieBreak};
+        // With at most 8 empty cells, depth 10 reaches every game's end: the heuristic is never used.
+        let mut solver = Solver::with_table_entries(1 << 16);
+        let set = generate(&GenerateConfig { seed: 9, count: 60, min_moves: 34, max_moves: 40 }, &mut solver);
+        let mut agent = AlphaBetaAgent::new(AlphaBetaAgent::MAX_DEPTH, TieBreak::Seeded(1)).unwrap();
+        let report = mistakes(&mut agent, &set).unwrap().total;
+        assert!(report.decisive_positions > 10);
+        assert_eq!(report.mistakes, 0);
+    }
+
+    #[test]
     fn search_depth_lowers_the_mistake_rate() {
         use crate::agent::{AlphaBetaAgent, TieBreak};
         let mut solver = Solver::with_table_entries(1 << 20);

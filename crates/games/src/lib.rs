@@ -4,7 +4,8 @@
 //! * [`Connect4`] implements `selfplay_search::Game`, so MCTS and Gumbel MuZero search it as they search
 //!   tic-tac-toe. Positions are read and written in the column notation (`"4453"`: the columns 1–7 played from
 //!   the empty board), the notation of Pascal Pons's solver and test sets; [`Connect4::mirror`] gives the
-//!   mirror image for data augmentation; `Display` draws the board.
+//!   mirror image for data augmentation; `Display` draws the board. [`TicTacToe`] (from `selfplay-search`)
+//!   is re-exported beside it.
 //! * [`Solver`] computes exact scores (Pons's convention: positive when the player to move wins, larger for
 //!   quicker wins; 0 for a draw) of a position and of each of its moves ([`Solver::analyze`]). It is the
 //!   judge of every mistake and the test oracle; it was checked against an independent Python reference
@@ -52,4 +53,6 @@ pub use bitboard::{CELLS, HEIGHT, WIDTH};
 pub use connect4::{Connect4, TOKEN_EMPTY, TOKEN_MINE, TOKEN_THEIRS};
 pub use error::{AgentError, LabelError, ParseError};
 pub use labelled::{Difficulty, GenerateConfig, GroupedMistakes, LabelledPosition, MistakeReport, Phase};
+/// Tic-tac-toe lives in `selfplay-search` (its tests use it); re-exported so every game is found here.
+pub use selfplay_search::games::TicTacToe;
 pub use solver::{Outcome, Solver};
