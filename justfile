@@ -19,7 +19,7 @@ demo *ARGS:
 lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
-    for c in selfplay-tensor selfplay-reward selfplay-search selfplay-learn selfplay-kvcache; do cargo build -p $c --no-default-features; done
+    for c in selfplay-tensor selfplay-reward selfplay-search selfplay-games selfplay-learn selfplay-kvcache; do cargo build -p $c --no-default-features; done
 
 # Everything CI checks on a fresh clone: fmt, clippy, no_std builds, import cycles, docs, tests, NVRTC.
 ci:
