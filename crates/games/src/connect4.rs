@@ -154,7 +154,7 @@ impl Connect4 {
     }
 
     /// The column a mirrored action maps to (`6 - col`).
-    pub fn mirror_action(col: usize) -> usize {
+    pub fn mirror_column(col: usize) -> usize {
         (WIDTH - 1).saturating_sub(col)
     }
 
@@ -235,6 +235,16 @@ impl Game for Connect4 {
         } else {
             TOKEN_THEIRS
         }
+    }
+
+    /// Left-right: column `c` becomes `6 − c`.
+    fn mirror_action(action: usize) -> Option<usize> {
+        (action < WIDTH).then(|| Self::mirror_column(action))
+    }
+
+    /// Cell `row·7 + col` becomes `row·7 + 6 − col`.
+    fn mirror_observation_index(index: usize) -> Option<usize> {
+        (index < CELLS).then(|| index - index % WIDTH + WIDTH - 1 - index % WIDTH)
     }
 
     /// The bitboard key: in each column the mover's stones plus a marker bit above the top stone; unique.

@@ -279,6 +279,19 @@ pub fn generate(config: &GenerateConfig, solver: &mut Solver) -> Vec<LabelledPos
     out
 }
 
+/// The committed benchmark's text (`data/connect4_benchmark.txt`, made by the command in its header).
+pub const COMMITTED_BENCHMARK: &str = include_str!("../data/connect4_benchmark.txt");
+
+/// Parses a benchmark file: one [`LabelledPosition::to_line`] per line, `#` comment lines and blank lines skipped.
+pub fn parse_benchmark(text: &str) -> Result<Vec<LabelledPosition>, LabelError> {
+    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(LabelledPosition::parse_line).collect()
+}
+
+/// The committed benchmark: 30 positions in each of the six groups of [`GROUPS`].
+pub fn committed_benchmark() -> Result<Vec<LabelledPosition>, LabelError> {
+    parse_benchmark(COMMITTED_BENCHMARK)
+}
+
 /// The groups a position can fall in. An end position (more than 28 moves played) has at most 13 moves left,
 /// so it is always easy; a middle one at most 27, so never hard. Six groups remain, the six test sets of
 /// Pascal Pons's solver benchmark (end-easy, middle-easy, middle-medium, begin-easy, begin-medium, begin-hard).
@@ -390,13 +403,20 @@ pub fn mistakes<A: Agent<Connect4> + ?Sized>(
     agent: &mut A,
     positions: &[LabelledPosition],
 ) -> Result<GroupedMistakes, AgentError> {
+    let moves = positions.iter().map(|p| agent.choose_move(&p.position)).collect::<Result<Vec<_>, _>>()?;
+    Ok(mistakes_of_moves(positions, &moves))
+}
+
+/// The mistake reports of `moves[i]` played at `positions[i]` (moves chosen elsewhere, for example by a search
+/// over many positions at once). Extra moves or positions are ignored.
+pub fn mistakes_of_moves(positions: &[LabelledPosition], moves: &[usize]) -> GroupedMistakes {
     let mut out = GroupedMistakes::default();
-    for p in positions {
-        let mistake = p.is_mistake(agent.choose_move(&p.position)?);
+    for (p, &m) in positions.iter().zip(moves) {
+        let mistake = p.is_mistake(m);
         out.groups[p.phase() as usize][p.difficulty() as usize].add(p, mistake);
         out.total.add(p, mistake);
     }
-    Ok(out)
+    out
 }
 
 #[cfg(test)]

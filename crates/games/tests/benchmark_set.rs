@@ -1,19 +1,14 @@
 //! The committed six-group benchmark (`data/connect4_benchmark.txt`, made by the command in its header):
 //! well formed, each group full and in order, and its middle and end labels still what the solver says.
 
-use selfplay_games::labelled::GROUPS;
+use selfplay_games::labelled::{GROUPS, committed_benchmark};
 use selfplay_games::{LabelledPosition, Phase, Solver};
 
-const SET: &str = include_str!("../data/connect4_benchmark.txt");
 const PER_GROUP: usize = 30;
 
 #[test]
 fn committed_benchmark_is_well_formed_and_correct() {
-    let set: Vec<LabelledPosition> = SET
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| LabelledPosition::parse_line(l).unwrap_or_else(|e| panic!("{l}: {e}")))
-        .collect();
+    let set: Vec<LabelledPosition> = committed_benchmark().unwrap();
     assert_eq!(set.len(), GROUPS.len() * PER_GROUP);
     for (i, l) in set.iter().enumerate() {
         assert_eq!((l.phase(), l.difficulty()), GROUPS[i / PER_GROUP], "line {i}: {}", l.to_line());

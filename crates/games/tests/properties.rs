@@ -130,7 +130,13 @@ proptest! {
         b.reverse();
         prop_assert_eq!(a, b);
         for c in 0..7 {
-            prop_assert_eq!(m.is_legal(Connect4::mirror_action(c)), p.is_legal(c));
+            prop_assert_eq!(m.is_legal(Connect4::mirror_column(c)), p.is_legal(c));
+            prop_assert_eq!(<Connect4 as Game>::mirror_action(c), Some(Connect4::mirror_column(c)));
+        }
+        // The `Game` trait's mirror moves each observation token where the mirrored position has it.
+        for i in 0..Connect4::OBSERVATION_LEN {
+            let j = <Connect4 as Game>::mirror_observation_index(i).unwrap();
+            prop_assert_eq!(m.observation_token(j), p.observation_token(i));
         }
     }
 

@@ -13,6 +13,8 @@ use super::{CliError, interrupt};
 /// The games it plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GameName {
+    /// Connect Four (7 × 6); mistakes are measured on the committed solver-labelled benchmark.
+    Connect4,
     TicTacToe,
 }
 
@@ -20,7 +22,7 @@ pub enum GameName {
 #[derive(Debug, Args)]
 pub struct AlphaZeroArgs {
     /// The game.
-    #[arg(long, value_enum, default_value = "tic-tac-toe")]
+    #[arg(long, value_enum, default_value = "connect4")]
     game: GameName,
     /// Directory for checkpoints, metrics, the network (`model/`) and `report.json`.
     #[arg(long, default_value = "runs/alphazero")]
@@ -63,6 +65,7 @@ pub fn run(args: AlphaZeroArgs) -> Result<(), CliError> {
     let stop = interrupt::stop_flag()?;
     let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
     let record = match args.game {
+        GameName::Connect4 => alphazero::run_connect4(&config, &args.out, args.resume, &should_stop)?,
         GameName::TicTacToe => alphazero::run(&config, TicTacToe::new(), &args.out, args.resume, &should_stop)?,
     };
     match record {
@@ -79,7 +82,8 @@ pub fn run(args: AlphaZeroArgs) -> Result<(), CliError> {
 fn print_summary(record: &AlphaZeroRecord, args: &AlphaZeroArgs) {
     let last = record.curve.last().map_or(String::from("no match played"), |p| {
         let r = p.vs_random;
-        format!("against a random player: {} wins, {} draws, {} losses", r.wins, r.draws, r.losses)
+        let mistakes = p.mistakes.map_or(String::new(), |m| format!("; mistakes {:.3} on the benchmark", m.all));
+        format!("against a random player: {} wins, {} draws, {} losses{mistakes}", r.wins, r.draws, r.losses)
     });
     println!(
         "{} self-play games ({:.2e} FLOPs); {last}; network in {}",

@@ -32,7 +32,7 @@ enum Command {
     Demo(train::RunArgs),
     /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
     Train(train::RunArgs),
-    /// Self-play as in AlphaGo Zero on a board game: `selfplay alphazero --game tic-tac-toe --iterations 20`.
+    /// Self-play as in AlphaGo Zero on a board game: `selfplay alphazero --game connect4 --out runs/c4`.
     Alphazero(alphazero::AlphaZeroArgs),
     /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
     Eval(eval::EvalArgs),

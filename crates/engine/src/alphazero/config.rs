@@ -153,11 +153,13 @@ pub struct ArenaSettings {
     pub games: usize,
     /// Simulations of the agent's search in a match (0: the network alone, its most likely legal move).
     pub simulations: usize,
+    /// Search budgets of the final test-time curve on the game's labelled positions (0: the network alone).
+    pub test_time_simulations: Vec<usize>,
 }
 
 impl Default for ArenaSettings {
     fn default() -> Self {
-        ArenaSettings { every: 5, games: 100, simulations: 32 }
+        ArenaSettings { every: 5, games: 100, simulations: 32, test_time_simulations: vec![0, 2, 8, 32, 128, 600] }
     }
 }
 

@@ -36,6 +36,9 @@ pub enum AlphaZeroError {
     /// A checkpoint's replay buffer (or the report) could not be read back, or written.
     #[error("replay buffer: {0}")]
     Replay(#[from] serde_json::Error),
+    /// The committed benchmark of labelled positions could not be read.
+    #[error("benchmark: {0}")]
+    Benchmark(#[from] selfplay_games::LabelError),
     /// A position that is not finished offered no legal move: the game breaks the `Game` contract.
     #[error("a position that is not finished has no legal move")]
     NoLegalMove,

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+pub mod benchmark;
 pub mod config;
 pub mod error;
 pub mod learner;
@@ -44,10 +45,11 @@ use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, init_weigh
 use selfplay_search::Game;
 use selfplay_tensor::DType;
 
+pub use benchmark::{Connect4Benchmark, MistakeRates, MoveBenchmark};
 pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
 pub use error::AlphaZeroError;
 pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
-pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint};
+pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint, TestTimePoint};
 
 use crate::engine::runner::Resumed;
 use crate::engine::{CheckpointDir, Context, EngineError, Outcome, RunClock, Runner, RunnerSettings, StopSignal};
@@ -68,7 +70,7 @@ impl AlphaZeroConfig {
                 ..defaults.selfplay
             },
             learn: config::LearnSettings { updates_per_iteration: 8, batch_size: 64, ..defaults.learn },
-            arena: config::ArenaSettings { every: 2, games: 20, simulations: 8 },
+            arena: config::ArenaSettings { every: 2, games: 20, simulations: 8, test_time_simulations: vec![0, 8] },
             checkpoint: config::CheckpointSettings { every: 2, keep: 2 },
             ..defaults
         }
@@ -91,14 +93,27 @@ pub fn run<G: Game>(
     resume: bool,
     stop: StopSignal<'_>,
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
-    run_on(CpuBackend, config, start, out, resume, stop)
+    run_on(CpuBackend, config, start, None, out, resume, stop)
 }
 
-/// [`run`] with the network on `backend`.
+/// [`run`] on Connect Four from the empty board, measuring mistakes on the committed solver-labelled benchmark
+/// along the way and, at the end, against the search budget.
+pub fn run_connect4(
+    config: &AlphaZeroConfig,
+    out: &Path,
+    resume: bool,
+    stop: StopSignal<'_>,
+) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
+    let benchmark = Connect4Benchmark::committed()?;
+    run_on(CpuBackend, config, selfplay_games::Connect4::new(), Some(&benchmark), out, resume, stop)
+}
+
+/// [`run`] with the network on `backend`, measuring mistakes on `benchmark` when given.
 pub fn run_on<G: Game, B: HostAccess>(
     backend: B,
     config: &AlphaZeroConfig,
     start: G,
+    benchmark: Option<&dyn MoveBenchmark<G>>,
     out: &Path,
     resume: bool,
     stop: StopSignal<'_>,
@@ -125,7 +140,7 @@ pub fn run_on<G: Game, B: HostAccess>(
             (Context { model, record: AlphaZeroRecord::default(), out, clock: RunClock::starting_at(0.0) }, None)
         }
     };
-    let mut stage = AlphaZeroStage::new(config, start);
+    let mut stage = AlphaZeroStage::new(config, start, benchmark);
     match runner.run(&mut cx, &mut [&mut stage], resumed)? {
         Outcome::Interrupted { .. } => Ok(None),
         Outcome::Finished => {

@@ -10,6 +10,7 @@ use selfplay_model::{CpuBackend, HostAccess};
 use selfplay_search::Game;
 use serde::{Deserialize, Serialize};
 
+use super::benchmark::{MistakeRates, MoveBenchmark, measure};
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
 use super::learner::{AlphaZeroLoss, loss};
@@ -46,6 +47,20 @@ pub struct ArenaPoint {
     pub flops: f64,
     /// The network with the arena's search against a uniformly random player.
     pub vs_random: MatchResult,
+    /// Mistake rates on the game's labelled positions, with the arena's search and with the network alone
+    /// (games with a benchmark).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mistakes: Option<MistakeRates>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mistakes: Option<MistakeRates>,
+}
+
+/// One point of the test-time curve: mistakes against search budget, for the final network.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TestTimePoint {
+    /// Simulations per move (0: the network alone).
+    pub simulations: usize,
+    pub mistakes: MistakeRates,
 }
 
 /// The recipe's record: counters and the train-time curve (checkpointed with it).
@@ -58,6 +73,9 @@ pub struct AlphaZeroRecord {
     pub selfplay_flops: f64,
     pub train_flops: f64,
     pub curve: Vec<ArenaPoint>,
+    /// Mistakes against simulations on the labelled positions, measured after the last iteration.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub test_time: Vec<TestTimePoint>,
 }
 
 /// One iteration: a line of `metrics.jsonl`.
@@ -86,6 +104,7 @@ struct IterationMetrics {
 pub struct AlphaZeroStage<'a, G, B: HostAccess = CpuBackend> {
     config: &'a AlphaZeroConfig,
     start: G,
+    benchmark: Option<&'a dyn MoveBenchmark<G>>,
     replay: ReplayBuffer,
     optimizer: Option<ModelOptimizer>,
     trainer: Trainer,
@@ -99,11 +118,13 @@ impl<G, B: HostAccess> std::fmt::Debug for AlphaZeroStage<'_, G, B> {
 }
 
 impl<'a, G: Game, B: HostAccess> AlphaZeroStage<'a, G, B> {
-    /// The stage under `config`, every game starting from `start`.
-    pub fn new(config: &'a AlphaZeroConfig, start: G) -> Self {
+    /// The stage under `config`, every game starting from `start`; mistakes are measured on `benchmark` at every
+    /// match and, at the end, at every budget of `[arena] test_time_simulations`.
+    pub fn new(config: &'a AlphaZeroConfig, start: G, benchmark: Option<&'a dyn MoveBenchmark<G>>) -> Self {
         AlphaZeroStage {
             config,
             start,
+            benchmark,
             replay: ReplayBuffer::new(config.learn.replay_window),
             optimizer: None,
             trainer: Trainer::new(),
@@ -190,7 +211,14 @@ impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G,
             let seed = crate::rollout::row_seed(config.seed, iteration, ARENA_STREAM);
             let result = play_match(&cx.model, config, &self.start, config.arena.games, &mut random_action::<G>, seed)?;
             let flops = r.selfplay_flops + r.train_flops;
-            r.curve.push(ArenaPoint { iteration, flops, vs_random: result });
+            let (mistakes, network_mistakes) = match self.benchmark {
+                Some(b) => (
+                    Some(measure(&cx.model, config, b, config.arena.simulations, seed)?),
+                    Some(measure(&cx.model, config, b, 0, seed)?),
+                ),
+                None => (None, None),
+            };
+            r.curve.push(ArenaPoint { iteration, flops, vs_random: result, mistakes, network_mistakes });
             Some(result.score())
         } else {
             None
@@ -223,7 +251,24 @@ impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G,
         Ok(Some(serde_json::to_vec(&self.replay)?))
     }
 
-    fn finish(&mut self, _cx: &mut Context<'_, AlphaZeroRecord, B>) -> Result<(), AlphaZeroError> {
+    fn finish(&mut self, cx: &mut Context<'_, AlphaZeroRecord, B>) -> Result<(), AlphaZeroError> {
+        if let Some(benchmark) = self.benchmark {
+            let seed = crate::rollout::row_seed(self.config.seed, u64::MAX, ARENA_STREAM);
+            cx.record.test_time = self
+                .config
+                .arena
+                .test_time_simulations
+                .iter()
+                .map(|&simulations| {
+                    let mistakes = measure(&cx.model, self.config, benchmark, simulations, seed)?;
+                    eprintln!(
+                        "{simulations:>4} simulations: mistakes {:.3} ({:.3} on decisive positions)",
+                        mistakes.all, mistakes.decisive
+                    );
+                    Ok(TestTimePoint { simulations, mistakes })
+                })
+                .collect::<Result<_, AlphaZeroError>>()?;
+        }
         self.optimizer = None;
         self.trainer = Trainer::new();
         Ok(())

@@ -196,3 +196,22 @@ fn search_finds_wins_and_blocks_that_the_network_alone_misses() {
     assert!(alone.iter().zip([win, block]).all(|(&m, p)| p.is_legal(m)));
     assert_eq!(evaluations, 2);
 }
+
+/// Connect Four end to end, one small iteration: mistakes measured on the solver-labelled benchmark along the way
+/// and at each test-time budget, as rates.
+#[test]
+fn connect4_runs_with_its_benchmark() {
+    let mut config = AlphaZeroConfig::tiny();
+    config.iterations = 1;
+    config.selfplay.games = 8;
+    config.arena.games = 4;
+    let out = std::env::temp_dir().join(format!("selfplay-az-c4-{}", std::process::id()));
+    let record = run_connect4(&config, &out, false, &|_, _| false).unwrap().unwrap();
+    let point = &record.curve[0];
+    let rates = [point.mistakes.unwrap(), point.network_mistakes.unwrap()];
+    assert!(rates.iter().all(|m| (0.0..=1.0).contains(&m.all) && (0.0..=1.0).contains(&m.decisive)), "{rates:?}");
+    let budgets: Vec<usize> = record.test_time.iter().map(|p| p.simulations).collect();
+    assert_eq!(budgets, config.arena.test_time_simulations);
+    assert_eq!(record.games, 8);
+    std::fs::remove_dir_all(&out).unwrap();
+}
