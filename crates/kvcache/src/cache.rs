@@ -208,6 +208,18 @@ impl PagedKvCache {
         }
     }
 
+    /// Makes room in `id`'s token list and block table for `additional` more tokens without taking any block,
+    /// so a decode loop that knows its length appends without reallocating them.
+    pub fn reserve(&mut self, id: SeqId, additional: usize) -> Result<()> {
+        let bs = self.block_size();
+        let seq = self.sequences.get_mut(&id).ok_or(KvCacheError::UnknownSequence(id))?;
+        let total = seq.tokens.len().saturating_add(additional).min(self.pool.capacity().saturating_mul(bs));
+        seq.tokens.reserve(total - seq.tokens.len().min(total));
+        let blocks = total.div_ceil(bs);
+        seq.blocks.reserve(blocks.saturating_sub(seq.blocks.len()));
+        Ok(())
+    }
+
     /// Reserves slots for `tokens` at the end of the sequence. If the last block is partly filled and
     /// shared with a fork, the sequence first gets a private copy of it (returned in `copies`).
     pub fn append(&mut self, id: SeqId, tokens: &[u32]) -> Result<Reservation> {
@@ -373,6 +385,20 @@ mod tests {
             let config = KvCacheConfig { num_blocks, block_size, prefix_caching: true };
             assert!(matches!(PagedKvCache::new(config), Err(KvCacheError::InvalidConfig(_))));
         }
+    }
+
+    /// Reserving room takes no block and changes no slot; an unknown sequence is an error; an absurd count is
+    /// capped by the pool, not allocated.
+    #[test]
+    fn reserving_takes_no_block() {
+        let mut kv = cache(8, 4);
+        let a = kv.admit(&[1, 2, 3]).unwrap();
+        let free = kv.free_blocks();
+        kv.reserve(a.seq, 20).unwrap();
+        kv.reserve(a.seq, usize::MAX).unwrap();
+        assert_eq!(kv.free_blocks(), free);
+        assert_eq!(kv.append(a.seq, &[4, 5]).unwrap().slots, [3, 4]);
+        assert_eq!(kv.reserve(SeqId(99), 1), Err(KvCacheError::UnknownSequence(SeqId(99))));
     }
 
     #[test]

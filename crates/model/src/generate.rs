@@ -107,6 +107,9 @@ impl<B: HostAccess> Model<B> {
                 prompt_seqs[g]
             });
         }
+        for &seq in &seq_of {
+            cache.reserve_tokens(seq, cfg.max_new_tokens)?;
+        }
         let mut rngs: Vec<_> = seeds.iter().map(|&s| row_rng(s)).collect();
         let mut feed = vec![0u32; prompts.len()];
         // Samples row `i`'s next token from its last output; the token to feed back while the row goes on.

@@ -158,6 +158,12 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
         Ok(self.blocks.admit(&[])?.seq)
     }
 
+    /// Makes room for `additional` more tokens of `seq` in the cache's bookkeeping (no block is taken), so the
+    /// decode steps that append them allocate nothing.
+    pub fn reserve_tokens(&mut self, seq: SeqId, additional: usize) -> Result<(), ModelError> {
+        Ok(self.blocks.reserve(seq, additional)?)
+    }
+
     /// A new sequence continuing `seq`'s tokens, sharing its blocks (nothing is copied now).
     pub fn fork(&mut self, seq: SeqId) -> Result<SeqId, ModelError> {
         Ok(self.blocks.fork(seq)?)
