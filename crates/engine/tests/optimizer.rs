@@ -5,13 +5,11 @@
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
-use rand_chacha::ChaCha8Rng;
 use selfplay_engine::optimizer::{ModelOptimizer, OptimConfig};
 use selfplay_learn::optim::{AdamW, AdamWConfig, clip_grad_norm};
-use selfplay_model::backend::{AttnShape, AttnSpan, BackendResult, Gemm, PagedSpan, RopeDirection};
+use selfplay_model::backend::counting;
 use selfplay_model::{
-    Architecture, Backend, CpuBackend, HostAccess, Model, ModelConfig, ModelError, ModelWeights, Sampled,
-    SamplingParams, SequenceGrads, init_weights,
+    Architecture, CountingBackend, CpuBackend, Model, ModelConfig, ModelWeights, SequenceGrads, init_weights,
 };
 
 /// Counts allocations (and reallocations) made on each thread, outside backend ops.
@@ -19,14 +17,12 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
-    /// Nesting depth of backend ops on this thread (see [`Marked`]).
-    static IN_BACKEND: Cell<u32> = const { Cell::new(0) };
 }
 
 fn note() {
     // A thread being torn down has no counter left; it is not the one measured. Allocations inside a
     // backend op are the CPU kernels', whose own test counts them.
-    if IN_BACKEND.try_with(Cell::get).unwrap_or(0) == 0 {
+    if !counting::inside_op() {
         let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
     }
 }
@@ -130,78 +126,6 @@ fn the_model_optimizer_takes_the_reference_steps_and_allocates_nothing_after_the
     assert!(counted[1..].iter().all(|&n| n == 0), "allocations per step: {counted:?}");
 }
 
-/// Marks the current thread as inside a backend op while alive.
-struct InBackend;
-
-impl InBackend {
-    fn enter() -> Self {
-        IN_BACKEND.with(|d| d.set(d.get() + 1));
-        InBackend
-    }
-}
-
-impl Drop for InBackend {
-    fn drop(&mut self) {
-        IN_BACKEND.with(|d| d.set(d.get() - 1));
-    }
-}
-
-/// [`CpuBackend`] with every op marked, so the count is the model's and the optimizer's alone.
-#[derive(Debug, Clone, Copy, Default)]
-struct Marked;
-
-macro_rules! delegate {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&self, $($arg: $ty),*) -> $ret {
-            let _mark = InBackend::enter();
-            Backend::<f32>::$name(&CpuBackend, $($arg),*)
-        })*
-    };
-}
-
-impl Backend<f32> for Marked {
-    type Buf = [f32];
-    type Owned = Vec<f32>;
-
-    delegate! {
-        zeros(len: usize) -> BackendResult<Vec<f32>>;
-        upload(data: &[f32]) -> BackendResult<Vec<f32>>;
-        download(buf: &[f32], out: &mut [f32]) -> BackendResult;
-        fill_zero(buf: &mut [f32]) -> BackendResult;
-        copy_rows(src: &[f32], src_row: usize, dst: &mut [f32], dst_row: usize, rows: usize, cols: usize) -> BackendResult;
-        embedding(table: &[f32], ids: &[u32], dim: usize, out: &mut [f32]) -> BackendResult;
-        embedding_backward(d_out: &[f32], ids: &[u32], dim: usize, d_table: &mut [f32]) -> BackendResult;
-        gemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> BackendResult;
-        add_bias(x: &mut [f32], bias: &[f32], cols: usize) -> BackendResult;
-        bias_backward(d_y: &[f32], cols: usize, d_bias: &mut [f32]) -> BackendResult;
-        add(x: &mut [f32], y: &[f32]) -> BackendResult;
-        rms_norm(x: &[f32], w: &[f32], eps: f64, cols: usize, out: &mut [f32], inv_rms: &mut [f32]) -> BackendResult;
-        rms_norm_backward(d_out: &[f32], x: &[f32], w: &[f32], inv_rms: &[f32], cols: usize, d_x: &mut [f32], d_w: &mut [f32]) -> BackendResult;
-        rope(x: &mut [f32], positions: &[u32], heads: usize, head_dim: usize, theta: f64, direction: RopeDirection) -> BackendResult;
-        attention(q: &[f32], k: &[f32], v: &[f32], spans: &[AttnSpan], shape: AttnShape, out: &mut [f32], lse: Option<&mut [f32]>) -> BackendResult;
-        paged_attention(q: &[f32], k_pool: &[f32], v_pool: &[f32], spans: &[PagedSpan<'_>], block_size: usize, shape: AttnShape, out: &mut [f32], lse: Option<&mut [f32]>) -> BackendResult;
-        copy_rows_within(buf: &mut [f32], src_row: usize, dst_row: usize, rows: usize, cols: usize) -> BackendResult;
-        attention_backward(q: &[f32], k: &[f32], v: &[f32], out: &[f32], d_out: &[f32], lse: &[f32], spans: &[AttnSpan], shape: AttnShape, d_q: &mut [f32], d_k: &mut [f32], d_v: &mut [f32]) -> BackendResult;
-        swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> BackendResult;
-        swiglu_backward(gate: &[f32], up: &[f32], d_out: &[f32], d_gate: &mut [f32], d_up: &mut [f32]) -> BackendResult;
-        log_softmax_stats(logits: &[f32], vocab: usize, lse: &mut [f32], entropy: &mut [f32]) -> BackendResult;
-        log_softmax_backward(logits: &[f32], lse: &[f32], entropy: &[f32], targets: &[u32], d_logprob: &[f32], d_entropy: &[f32], d_logits: &mut [f32]) -> BackendResult;
-        sample(logits: &[f32], vocab: usize, params: &SamplingParams, rngs: &mut [ChaCha8Rng]) -> Result<Vec<Sampled>, ModelError>;
-    }
-}
-
-impl HostAccess for Marked {
-    fn as_host(buf: &[f32]) -> Option<&[f32]> {
-        Some(buf)
-    }
-    fn from_host(data: &[f32]) -> Option<&[f32]> {
-        Some(data)
-    }
-    fn from_host_mut(data: &mut [f32]) -> Option<&mut [f32]> {
-        Some(data)
-    }
-}
-
 /// A whole training step (forward, statistics, backward into a reused gradient buffer) and then the
 /// optimizer step over the flat weights and gradients: after the first, no allocation outside the CPU
 /// kernels. The weights keep changing, so every step does real work.
@@ -209,7 +133,7 @@ impl HostAccess for Marked {
 fn a_training_step_and_an_optimizer_step_allocate_nothing_after_the_first() {
     let config = config();
     let weights = init_weights(&config, 0.1, 5).unwrap();
-    let mut model = Model::with_backend(config, weights, Marked).unwrap();
+    let mut model = Model::with_backend(config, weights, CountingBackend::<CpuBackend>::default()).unwrap();
     let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, warmup_steps: 1, total_steps: 6, max_grad_norm: 1.0 };
     let mut optimizer = ModelOptimizer::new(model.weights(), optim).unwrap();
     let seqs: [Vec<u32>; 3] =

@@ -1,9 +1,9 @@
 //! Counts heap allocations of one training step and one decode step after warm-up.
 //!
 //! A counting `#[global_allocator]` attributes every allocation made while a measurement is on to
-//! either the model's own code or the backend's kernels: the model runs on [`Counted`], a backend
-//! that delegates every op to [`CpuBackend`] and marks the calling thread as "inside the backend"
-//! for the op's duration. Everything runs in a local rayon pool of one thread, so every op (and any
+//! either the model's own code or the backend's kernels: the model runs on `CountingBackend`, which
+//! delegates every op to the CPU backend and marks the calling thread as inside the op
+//! (`counting::inside_op`) for its duration. Everything runs in a local rayon pool of one thread, so every op (and any
 //! parallel iterator inside it) runs on the thread that marks it, and `gemm` runs unthreaded.
 //! Allocations on any other thread while measuring are counted too and reported, not asserted: the
 //! test harness's own threads (printing a finished test's result) may allocate meanwhile. The tests of
@@ -19,12 +19,8 @@ use std::cell::Cell;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use rand_chacha::ChaCha8Rng;
-use selfplay_model::backend::{AttnShape, AttnSpan, BackendResult, Gemm, PagedSpan, RopeDirection};
-use selfplay_model::{
-    Architecture, Backend, CpuBackend, HostAccess, Model, ModelConfig, ModelError, ModelWeights, Sampled,
-    SamplingParams, SequenceGrads, init_weights,
-};
+use selfplay_model::backend::counting;
+use selfplay_model::{Architecture, CountingBackend, Model, ModelConfig, ModelWeights, SequenceGrads, init_weights};
 
 struct Counting;
 
@@ -36,8 +32,8 @@ static OTHER_THREADS: AtomicUsize = AtomicUsize::new(0);
 thread_local! {
     /// Whether this thread runs the measured code.
     static MEASURED: Cell<bool> = const { Cell::new(false) };
-    /// Nesting depth of backend ops on this thread.
-    static IN_BACKEND: Cell<u32> = const { Cell::new(0) };
+    /// A pool worker that only ever runs parallel tasks of backend ops (see `two_threads`).
+    static KERNEL_WORKER: Cell<bool> = const { Cell::new(false) };
 }
 
 fn note() {
@@ -47,7 +43,7 @@ fn note() {
     let measured = MEASURED.try_with(Cell::get).unwrap_or(false);
     let counter = if !measured {
         &OTHER_THREADS
-    } else if IN_BACKEND.try_with(Cell::get).unwrap_or(0) > 0 {
+    } else if counting::inside_op() || KERNEL_WORKER.try_with(Cell::get).unwrap_or(false) {
         &KERNELS
     } else {
         &MODEL
@@ -110,77 +106,8 @@ fn measure<R>(f: impl FnOnce() -> R) -> (R, Counts) {
     (r, counts)
 }
 
-/// Marks the current thread as inside a backend op while alive.
-struct InBackend;
-
-impl InBackend {
-    fn enter() -> Self {
-        IN_BACKEND.with(|d| d.set(d.get() + 1));
-        InBackend
-    }
-}
-
-impl Drop for InBackend {
-    fn drop(&mut self) {
-        IN_BACKEND.with(|d| d.set(d.get() - 1));
-    }
-}
-
-/// [`CpuBackend`] with every op marked (see the module docs).
-#[derive(Debug, Clone, Copy, Default)]
-struct Counted;
-
-macro_rules! delegate {
-    ($($name:ident($($arg:ident: $ty:ty),*) -> $ret:ty;)*) => {
-        $(fn $name(&self, $($arg: $ty),*) -> $ret {
-            let _mark = InBackend::enter();
-            Backend::<f32>::$name(&CpuBackend, $($arg),*)
-        })*
-    };
-}
-
-impl Backend<f32> for Counted {
-    type Buf = [f32];
-    type Owned = Vec<f32>;
-
-    delegate! {
-        zeros(len: usize) -> BackendResult<Vec<f32>>;
-        upload(data: &[f32]) -> BackendResult<Vec<f32>>;
-        download(buf: &[f32], out: &mut [f32]) -> BackendResult;
-        fill_zero(buf: &mut [f32]) -> BackendResult;
-        copy_rows(src: &[f32], src_row: usize, dst: &mut [f32], dst_row: usize, rows: usize, cols: usize) -> BackendResult;
-        embedding(table: &[f32], ids: &[u32], dim: usize, out: &mut [f32]) -> BackendResult;
-        embedding_backward(d_out: &[f32], ids: &[u32], dim: usize, d_table: &mut [f32]) -> BackendResult;
-        gemm(g: Gemm, a: &[f32], b: &[f32], c: &mut [f32]) -> BackendResult;
-        add_bias(x: &mut [f32], bias: &[f32], cols: usize) -> BackendResult;
-        bias_backward(d_y: &[f32], cols: usize, d_bias: &mut [f32]) -> BackendResult;
-        add(x: &mut [f32], y: &[f32]) -> BackendResult;
-        rms_norm(x: &[f32], w: &[f32], eps: f64, cols: usize, out: &mut [f32], inv_rms: &mut [f32]) -> BackendResult;
-        rms_norm_backward(d_out: &[f32], x: &[f32], w: &[f32], inv_rms: &[f32], cols: usize, d_x: &mut [f32], d_w: &mut [f32]) -> BackendResult;
-        rope(x: &mut [f32], positions: &[u32], heads: usize, head_dim: usize, theta: f64, direction: RopeDirection) -> BackendResult;
-        attention(q: &[f32], k: &[f32], v: &[f32], spans: &[AttnSpan], shape: AttnShape, out: &mut [f32], lse: Option<&mut [f32]>) -> BackendResult;
-        paged_attention(q: &[f32], k_pool: &[f32], v_pool: &[f32], spans: &[PagedSpan<'_>], block_size: usize, shape: AttnShape, out: &mut [f32], lse: Option<&mut [f32]>) -> BackendResult;
-        copy_rows_within(buf: &mut [f32], src_row: usize, dst_row: usize, rows: usize, cols: usize) -> BackendResult;
-        attention_backward(q: &[f32], k: &[f32], v: &[f32], out: &[f32], d_out: &[f32], lse: &[f32], spans: &[AttnSpan], shape: AttnShape, d_q: &mut [f32], d_k: &mut [f32], d_v: &mut [f32]) -> BackendResult;
-        swiglu(gate: &[f32], up: &[f32], out: &mut [f32]) -> BackendResult;
-        swiglu_backward(gate: &[f32], up: &[f32], d_out: &[f32], d_gate: &mut [f32], d_up: &mut [f32]) -> BackendResult;
-        log_softmax_stats(logits: &[f32], vocab: usize, lse: &mut [f32], entropy: &mut [f32]) -> BackendResult;
-        log_softmax_backward(logits: &[f32], lse: &[f32], entropy: &[f32], targets: &[u32], d_logprob: &[f32], d_entropy: &[f32], d_logits: &mut [f32]) -> BackendResult;
-        sample(logits: &[f32], vocab: usize, params: &SamplingParams, rngs: &mut [ChaCha8Rng]) -> Result<Vec<Sampled>, ModelError>;
-    }
-}
-
-impl HostAccess for Counted {
-    fn as_host(buf: &[f32]) -> Option<&[f32]> {
-        Some(buf)
-    }
-    fn from_host(data: &[f32]) -> Option<&[f32]> {
-        Some(data)
-    }
-    fn from_host_mut(data: &mut [f32]) -> Option<&mut [f32]> {
-        Some(data)
-    }
-}
+/// The CPU backend with every op counted; while an op runs, `counting::inside_op()` is true on its thread.
+type Counted = CountingBackend;
 
 /// The tests of this file measure one at a time.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
@@ -209,7 +136,7 @@ fn cfg() -> ModelConfig {
 fn model() -> Model<Counted> {
     let c = cfg();
     let w = init_weights(&c, 0.1, 11).unwrap();
-    Model::with_backend(c, w, Counted).unwrap()
+    Model::with_backend(c, w, CountingBackend::default()).unwrap()
 }
 
 fn one_thread<R: Send>(f: impl FnOnce() -> R + Send) -> R {
@@ -224,14 +151,14 @@ fn two_threads<R: Send>(f: impl FnOnce() -> R + Send) -> R {
         .num_threads(2)
         .start_handler(|_| {
             MEASURED.with(|m| m.set(true));
-            IN_BACKEND.with(|d| d.set(1));
+            KERNEL_WORKER.with(|k| k.set(true));
         })
         .build()
         .unwrap();
     pool.install(|| {
         // The worker running `f` is the measured thread, marked by `measure` and `Counted` as usual.
         MEASURED.with(|m| m.set(false));
-        IN_BACKEND.with(|d| d.set(0));
+        KERNEL_WORKER.with(|k| k.set(false));
         f()
     })
 }

@@ -29,7 +29,7 @@
 //!   [`HostAccess`], whether its buffers are host memory: the CPU's are, so weights and gradients
 //!   are used in place; a device backend implements it empty and the model uploads and downloads.
 
-mod counting;
+pub mod counting;
 mod cpu;
 pub(crate) mod error;
 mod host;
