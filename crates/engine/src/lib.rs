@@ -29,6 +29,7 @@
 //! ```
 
 pub mod alphazero;
+pub mod config_file;
 pub mod engine;
 pub mod flops;
 pub mod o1;

@@ -1,11 +1,13 @@
 //! An AlphaZero run's settings, as one TOML file (every field has a default; a file overrides any subset).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use selfplay_model::{Architecture, ModelConfig};
 use selfplay_search::config::{Algorithm, GumbelConfig, MuZeroConfig};
 use selfplay_search::{Game, SearchConfig};
 use serde::{Deserialize, Serialize};
+
+use crate::config_file::{TomlFileError, read_toml};
 
 /// A setting outside its valid range.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -20,22 +22,9 @@ pub struct AlphaZeroConfigError {
 /// A config file that cannot be read or cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFileError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// The file is not a valid config (syntax, types, unknown keys).
-    #[error("invalid config {}: {source}", path.display())]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// What the TOML reader said.
-        source: toml::de::Error,
-    },
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] TomlFileError),
     /// A setting is out of range.
     #[error(transparent)]
     Invalid(#[from] AlphaZeroConfigError),
@@ -295,10 +284,7 @@ impl AlphaZeroConfig {
 
     /// Reads and validates a TOML file (any subset of the settings; the rest keep their defaults).
     pub fn from_file(path: &Path) -> Result<Self, ConfigFileError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigFileError::Read { path: path.to_path_buf(), source })?;
-        let config: AlphaZeroConfig =
-            toml::from_str(&text).map_err(|source| ConfigFileError::Parse { path: path.to_path_buf(), source })?;
+        let config: AlphaZeroConfig = read_toml(path)?;
         config.validate()?;
         Ok(config)
     }

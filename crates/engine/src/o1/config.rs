@@ -14,28 +14,16 @@ use serde::{Deserialize, Serialize};
 
 use super::rl::{RlError, RlSettings};
 use super::value_model::ValueModelSettings;
+use crate::config_file::{TomlFileError, read_toml};
 use crate::rollout::Method;
 use crate::rollout::step_search::{SearchSettings, StepSearchError};
 
 /// A config that cannot be read or cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
-    Read {
-        /// The config file.
-        path: PathBuf,
-        /// What the system said.
-        source: std::io::Error,
-    },
-    /// The file is not a valid config (syntax, types, unknown keys).
-    #[error("invalid config {}: {source}", path.display())]
-    Parse {
-        /// The config file.
-        path: PathBuf,
-        /// What the TOML reader said.
-        source: toml::de::Error,
-    },
+    /// The file could not be read or parsed.
+    #[error(transparent)]
+    File(#[from] TomlFileError),
     /// The config could not be written as TOML.
     #[error("cannot write the config as TOML: {0}")]
     Write(#[from] toml::ser::Error),
@@ -234,10 +222,7 @@ impl RunConfig {
 
     /// Reads a TOML file; absent keys keep their defaults, unknown keys are an error.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text =
-            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let config: RunConfig =
-            toml::from_str(&text).map_err(|source| ConfigError::Parse { path: path.to_path_buf(), source })?;
+        let config: RunConfig = read_toml(path)?;
         config.validate()?;
         Ok(config)
     }
