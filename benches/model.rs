@@ -4,6 +4,9 @@
 //! (forward + backward + AdamW) in tokens/s. `benches/peers/torch_model.py` times the same work in
 //! PyTorch eager with the same thread count and prints both side by side.
 
+use selfplay_engine::optimizer::{ModelOptimizer, OptimConfig};
+use selfplay_engine::train::{RowGrads, Trainer};
+use selfplay_model::loss::weighted_nll;
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -122,8 +125,25 @@ fn bench_train_step(c: &mut Criterion) {
             loss
         })
     });
+    // What the engine's training loops run: the same step through `train::Trainer` (gradient buffer kept from
+    // step to step) and `ModelOptimizer` (clipping and AdamW over the flat buffers).
+    let mut model = reference_model();
+    let optim = OptimConfig { lr: 1e-4, weight_decay: 0.0, warmup_steps: 0, total_steps: u64::MAX, max_grad_norm: 1.0 };
+    let mut optimizer = ModelOptimizer::new(model.weights(), optim).expect("valid settings");
+    let mut trainer = Trainer::new();
+    group.bench_function("sft_step_16x128_trainer", |b| {
+        b.iter(|| {
+            let step = trainer.update(&mut model, &mut optimizer, black_box(&batch), |pass| -> Result<_, BoxError> {
+                let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
+                Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
+            });
+            step.expect("valid batch").0
+        })
+    });
     group.finish();
 }
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 criterion_group!(benches, bench_gemm, bench_forward_and_decode, bench_train_step);
 criterion_main!(benches);
