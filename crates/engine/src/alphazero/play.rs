@@ -48,6 +48,8 @@ struct Slot<G> {
 struct Pending {
     sample: Sample,
     mover: selfplay_search::Player,
+    /// The search's value of the position, for the player to move.
+    searched_value: f32,
 }
 
 impl<G: Game> Slot<G> {
@@ -176,8 +178,10 @@ pub fn self_play<G: Game, B: HostAccess>(
             r if (r > 0.0) == (last_mover == selfplay_search::Player::First) => outcome.first_player_wins += 1,
             _ => {}
         }
-        for Pending { mut sample, mover } in slot.pending {
-            sample.value = if mover == last_mover { result } else { 0.0 - result };
+        let weight = config.learn.search_value_weight;
+        for Pending { mut sample, mover, searched_value } in slot.pending {
+            let outcome_value = if mover == last_mover { result } else { 0.0 - result };
+            sample.value = (1.0 - weight) * outcome_value + weight * searched_value;
             outcome.samples.push(sample);
         }
     }
@@ -201,7 +205,7 @@ fn play_searched<G: Game>(
     let legal: Vec<bool> = (0..G::NUM_ACTIONS).map(|a| slot.position.is_legal(a)).collect();
     let target = is_full.then_some(policy.action_weights);
     let sample = Sample { tokens: slot.position.observation(), policy: target, legal, value: 0.0 };
-    slot.pending.push(Pending { sample, mover: slot.position.to_move() });
+    slot.pending.push(Pending { sample, mover: slot.position.to_move(), searched_value: policy.value });
     slot.position.play(action)?;
     slot.ply += 1;
     slot.rooted = config.reuses_trees() && !slot.position.is_terminal() && slot.tree.advance(action).is_ok();

@@ -15,7 +15,8 @@ pub struct Sample {
     pub policy: Option<Vec<f32>>,
     /// `true` at the legal actions.
     pub legal: Vec<bool>,
-    /// The game's result for the player to move: 1 a win, 0 a draw, -1 a loss.
+    /// The value target for the player to move: the game's result (1 a win, 0 a draw, -1 a loss), mixed with the
+    /// search's value by `[learn] search_value_weight`.
     pub value: f32,
 }
 
