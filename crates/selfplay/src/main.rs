@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod alphazero;
 mod demo;
 mod eval;
+mod game;
 mod generate;
 mod interrupt;
 mod logits;
@@ -32,8 +32,8 @@ enum Command {
     Demo(train::RunArgs),
     /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
     Train(train::RunArgs),
-    /// Self-play as in AlphaGo Zero on a board game: `selfplay alphazero --game connect4 --out runs/c4`.
-    Alphazero(alphazero::AlphaZeroArgs),
+    /// AlphaZero on a board game: `train` a network by self-play, then ask it for a `move`, `play` it, `eval` it.
+    Game(game::GameArgs),
     /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
     Eval(eval::EvalArgs),
     /// Verify completions: JSONL on stdin, one result line per input line on stdout.
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Some(command) => match command {
             Command::Demo(args) => demo::run(args),
             Command::Train(args) => train::run(args, std::path::PathBuf::from("runs/train")),
-            Command::Alphazero(args) => alphazero::run(args),
+            Command::Game(args) => game::run(args),
             Command::Eval(args) => eval::run(args),
             Command::Generate(args) => generate::run(args),
             Command::Logits(args) => logits::run(args),
