@@ -29,7 +29,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole loop on the default task (Countdown): SFT, RL, test-time scaling, report. The default.
-    Demo(train::RunArgs),
+    ///
+    /// With `--game connect4`: AlphaZero self-play on Connect Four instead, 40 iterations to `runs/demo-connect4`.
+    Demo(demo::DemoArgs),
     /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
     Train(train::RunArgs),
     /// AlphaZero on a board game: `train` a network by self-play, then ask it for a `move`, `play` it, `eval` it.
@@ -50,7 +52,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
-        None => demo::run(train::RunArgs::default()),
+        None => demo::run(demo::DemoArgs::default()),
         Some(command) => match command {
             Command::Demo(args) => demo::run(args),
             Command::Train(args) => train::run(args, std::path::PathBuf::from("runs/train")),

@@ -164,3 +164,14 @@ fn another_games_network_is_refused() {
     assert!(!run(&["alphazero", "--game", "connect4"], "").status.success());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `selfplay demo --game connect4` starts from its preset (too slow to run here): `--print-config` shows it, and
+/// `--full` the long one.
+#[test]
+fn the_connect4_demo_uses_its_preset() {
+    let printed = success(&["demo", "--game", "connect4", "--print-config"], "");
+    let config: AlphaZeroConfig = toml::from_str(&printed).unwrap();
+    assert_eq!(config, AlphaZeroConfig::connect4_demo());
+    let printed = success(&["demo", "--game", "connect4", "--full", "--print-config"], "");
+    assert_eq!(toml::from_str::<AlphaZeroConfig>(&printed).unwrap(), AlphaZeroConfig::connect4_full());
+}
