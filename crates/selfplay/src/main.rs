@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod alphazero;
 mod demo;
 mod eval;
+mod game;
 mod generate;
 mod interrupt;
 mod logits;
@@ -29,11 +29,13 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// The whole loop on the default task (Countdown): SFT, RL, test-time scaling, report. The default.
-    Demo(train::RunArgs),
+    ///
+    /// With `--game connect4`: AlphaZero self-play on Connect Four instead, 40 iterations to `runs/demo-connect4`.
+    Demo(demo::DemoArgs),
     /// The same loop under a config file: `selfplay train --config run.toml --out runs/mine [--resume]`.
     Train(train::RunArgs),
-    /// Self-play as in AlphaGo Zero on a board game: `selfplay alphazero --game connect4 --out runs/c4`.
-    Alphazero(alphazero::AlphaZeroArgs),
+    /// AlphaZero on a board game: `train` a network by self-play, then ask it for a `move`, `play` it, `eval` it.
+    Game(game::GameArgs),
     /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
     Eval(eval::EvalArgs),
     /// Verify completions: JSONL on stdin, one result line per input line on stdout.
@@ -50,11 +52,11 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result: Result<(), CliError> = match cli.command {
-        None => demo::run(train::RunArgs::default()),
+        None => demo::run(demo::DemoArgs::default()),
         Some(command) => match command {
             Command::Demo(args) => demo::run(args),
             Command::Train(args) => train::run(args, std::path::PathBuf::from("runs/train")),
-            Command::Alphazero(args) => alphazero::run(args),
+            Command::Game(args) => game::run(args),
             Command::Eval(args) => eval::run(args),
             Command::Generate(args) => generate::run(args),
             Command::Logits(args) => logits::run(args),

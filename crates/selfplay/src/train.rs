@@ -15,23 +15,24 @@ use super::{CliError, interrupt};
 pub struct RunArgs {
     /// Directory for checkpoints, metrics, report, plots and models.
     #[arg(long)]
-    out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     /// A TOML file overriding any of the settings (see --print-config).
     #[arg(long)]
-    config: Option<PathBuf>,
-    /// The longer, stronger run (four numbers, bigger model; hours on 2 cores) instead of the default.
+    pub(crate) config: Option<PathBuf>,
+    /// The longer, stronger run instead of the default (Countdown: four numbers, a bigger model; demo `--game
+    /// connect4`: 600 iterations); hours on 2 cores.
     #[arg(long, conflicts_with = "config")]
-    full: bool,
+    pub(crate) full: bool,
     /// Continue the run in --out from its newest checkpoint (its settings are used unless --config is given,
     /// which must then match them).
     #[arg(long)]
-    resume: bool,
+    pub(crate) resume: bool,
     /// Print the settings that would be used, every default written out, and exit.
     #[arg(long)]
-    print_config: bool,
+    pub(crate) print_config: bool,
     /// Seed for everything random.
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
 }
 
 /// Runs the loop as `args` ask, writing under `--out` or `default_out`.

@@ -1,9 +1,11 @@
 //! What an AlphaZero run can fail on.
 
+use std::path::PathBuf;
+
 use selfplay_model::ModelError;
 use selfplay_search::{GameError, GameEvalError, SearchError};
 
-use super::config::AlphaZeroConfigError;
+use super::config::{AlphaZeroConfigError, ConfigFileError};
 use crate::engine::EngineError;
 
 /// Every failure of the AlphaZero recipe.
@@ -12,6 +14,9 @@ pub enum AlphaZeroError {
     /// The settings.
     #[error(transparent)]
     Config(#[from] AlphaZeroConfigError),
+    /// A settings file (`--config`, or the `alphazero.toml` saved with a network) that cannot be read or run.
+    #[error(transparent)]
+    SettingsFile(#[from] ConfigFileError),
     /// The runner, a checkpoint or the metrics log.
     #[error(transparent)]
     Engine(#[from] EngineError),
@@ -21,6 +26,39 @@ pub enum AlphaZeroError {
     /// Reading or writing a model directory.
     #[error("model directory: {0}")]
     ModelDir(#[from] selfplay_model::IoError),
+    /// A network to play with could not be loaded.
+    #[error("cannot load the network in {}", dir.display())]
+    LoadModel {
+        /// The model directory.
+        dir: PathBuf,
+        /// Why.
+        #[source]
+        source: selfplay_model::IoError,
+    },
+    /// A network whose vocabulary is not the game's observation and action tokens: another game's network, or
+    /// a language model.
+    #[error("{} is not a network for this game: its vocabulary has {got} tokens, the game's has {expected}", dir.display())]
+    WrongVocabulary {
+        /// The model directory.
+        dir: PathBuf,
+        /// The game's observation tokens plus its actions.
+        expected: usize,
+        /// The network's `vocab_size`.
+        got: usize,
+    },
+    /// A network whose context cannot hold the game's observation.
+    #[error(
+        "{} is not a network for this game: its context holds {got} positions, the board needs {needed}",
+        dir.display()
+    )]
+    ShortContext {
+        /// The model directory.
+        dir: PathBuf,
+        /// The game's observation length.
+        needed: usize,
+        /// The network's `max_position_embeddings`.
+        got: usize,
+    },
     /// The tree search refused its settings or trees.
     #[error("search: {0}")]
     Search(SearchError<GameEvalError<ModelError>>),

@@ -30,6 +30,7 @@
 //! # }
 //! ```
 
+pub mod agent;
 pub mod benchmark;
 pub mod config;
 pub mod error;
@@ -45,6 +46,7 @@ use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, init_weigh
 use selfplay_search::Game;
 use selfplay_tensor::DType;
 
+pub use agent::{NetAgent, SETTINGS_FILE, load_agent};
 pub use benchmark::{Connect4Benchmark, MistakeRates, MoveBenchmark};
 pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
 pub use error::AlphaZeroError;
@@ -84,7 +86,8 @@ pub fn saved_config(out: &Path) -> Result<Option<AlphaZeroConfig>, AlphaZeroErro
 }
 
 /// Runs (or, with `resume`, continues) AlphaZero on game `G` from `start` under `config` on the CPU, writing
-/// `metrics.jsonl`, `config.toml`, checkpoints, the final network (`model/`) and `report.json` under `out`.
+/// `metrics.jsonl`, `config.toml`, checkpoints, the final network (`model/`, with the run's settings in
+/// `model/alphazero.toml` for [`load_agent`]) and `report.json` under `out`.
 /// Returns the record, or `None` when the stop signal interrupted it (its state is checkpointed).
 pub fn run<G: Game>(
     config: &AlphaZeroConfig,
@@ -123,7 +126,7 @@ pub fn run_on<G: Game, B: HostAccess>(
     let (mut runner, checkpoint) = Runner::open::<AlphaZeroRecord>(out, config, settings, None, resume, stop)?;
     let config_file = out.join("config.toml");
     let toml = config.to_toml()?;
-    std::fs::write(&config_file, toml).map_err(EngineError::io(&config_file))?;
+    std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
@@ -144,12 +147,15 @@ pub fn run_on<G: Game, B: HostAccess>(
     match runner.run(&mut cx, &mut [&mut stage], resumed)? {
         Outcome::Interrupted { .. } => Ok(None),
         Outcome::Finished => {
-            selfplay_model::save_model_dir(
+            // The settings travel inside the directory, published in the same atomic step as the weights, so a
+            // copied `model/` still searches the way it was trained to.
+            selfplay_model::save_model_dir_with(
                 &out.join("model"),
                 cx.model.config(),
                 cx.model.weights(),
                 None,
                 DType::F32,
+                &[(SETTINGS_FILE, toml.as_bytes())],
             )?;
             let report = out.join("report.json");
             let json = serde_json::to_string_pretty(&cx.record)? + "\n";

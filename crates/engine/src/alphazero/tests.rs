@@ -213,5 +213,49 @@ fn connect4_runs_with_its_benchmark() {
     let budgets: Vec<usize> = record.test_time.iter().map(|p| p.simulations).collect();
     assert_eq!(budgets, config.arena.test_time_simulations);
     assert_eq!(record.games, 8);
+    // The saved network comes back with the run's settings and plays; it is refused for another game.
+    let (model, saved) = load_agent::<selfplay_games::Connect4>(&out.join("model")).unwrap();
+    assert_eq!(saved, config);
+    let mut agent = NetAgent::new(&model, &saved, 4, 1);
+    let position = selfplay_games::Connect4::from_moves("4453").unwrap();
+    assert!(position.is_legal(selfplay_games::Agent::choose_move(&mut agent, &position).unwrap()));
+    let err = load_agent::<TicTacToe>(&out.join("model")).unwrap_err();
+    assert!(matches!(err, AlphaZeroError::WrongVocabulary { expected: 12, got: 10, .. }), "{err}");
     std::fs::remove_dir_all(&out).unwrap();
+}
+
+/// A model directory without `alphazero.toml` (written by hand, or by a run before the file existed) plays with
+/// the default settings; a broken one is an error, not silently the defaults; a network too short for the board
+/// is refused before it is asked for a move.
+#[test]
+fn load_agent_reads_the_settings_beside_the_weights() {
+    let dir = std::env::temp_dir().join(format!("selfplay-az-load-{}", std::process::id()));
+    let config = AlphaZeroConfig::tiny();
+    let model = tiny_net(&config, 2);
+    selfplay_model::save_model_dir(&dir, model.config(), model.weights(), None, selfplay_tensor::DType::F32).unwrap();
+    let (loaded, settings) = load_agent::<TicTacToe>(&dir).unwrap();
+    assert_eq!(settings, AlphaZeroConfig::default());
+    assert!(loaded.weights().as_flat() == model.weights().as_flat());
+    std::fs::write(dir.join(SETTINGS_FILE), "[selfplay]\nconsidered_actions = 0\n").unwrap();
+    assert!(matches!(load_agent::<TicTacToe>(&dir), Err(AlphaZeroError::SettingsFile(_))));
+    std::fs::write(dir.join(SETTINGS_FILE), "[selfplay]\nconsidered_actions = 4\n").unwrap();
+    assert_eq!(load_agent::<TicTacToe>(&dir).unwrap().1.selfplay.considered_actions, 4);
+
+    let mut short = config.model_config::<TicTacToe>();
+    short.max_position_embeddings = 4;
+    let weights = init_weights(&short, 0.3, 1).unwrap();
+    selfplay_model::save_model_dir(&dir, &short, &weights, None, selfplay_tensor::DType::F32).unwrap();
+    let err = load_agent::<TicTacToe>(&dir).unwrap_err();
+    assert!(matches!(err, AlphaZeroError::ShortContext { needed: 9, got: 4, .. }), "{err}");
+    assert!(matches!(load_agent::<TicTacToe>(&dir.join("absent")), Err(AlphaZeroError::LoadModel { .. })));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The Connect Four presets of `selfplay demo --game connect4` can run.
+#[test]
+fn connect4_presets_validate() {
+    for preset in [AlphaZeroConfig::connect4_demo(), AlphaZeroConfig::connect4_full()] {
+        preset.validate().unwrap();
+    }
+    assert!(AlphaZeroConfig::connect4_demo().iterations < AlphaZeroConfig::connect4_full().iterations);
 }

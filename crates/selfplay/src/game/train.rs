@@ -1,5 +1,5 @@
-//! `selfplay alphazero`: self-play as in AlphaGo Zero on a board game, checkpointed, resumable, stopped cleanly by
-//! Ctrl-C.
+//! `selfplay game train`: self-play as in AlphaGo Zero on a board game, checkpointed, resumable, stopped cleanly
+//! by Ctrl-C. `selfplay demo --game connect4` runs the same function from a preset.
 
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
@@ -8,9 +8,9 @@ use clap::{Args, ValueEnum};
 use selfplay_engine::alphazero::{self, AlphaZeroConfig, AlphaZeroRecord};
 use selfplay_search::games::TicTacToe;
 
-use super::{CliError, interrupt};
+use crate::{CliError, interrupt};
 
-/// The games it plays.
+/// The games self-play trains on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum GameName {
     /// Connect Four (7 × 6); mistakes are measured on the committed solver-labelled benchmark.
@@ -18,42 +18,49 @@ pub enum GameName {
     TicTacToe,
 }
 
-/// `selfplay alphazero` options.
+/// `selfplay game train` options.
 #[derive(Debug, Args)]
-pub struct AlphaZeroArgs {
+pub struct TrainArgs {
     /// The game.
-    #[arg(long, value_enum, default_value = "connect4")]
-    game: GameName,
-    /// Directory for checkpoints, metrics, the network (`model/`) and `report.json`.
-    #[arg(long, default_value = "runs/alphazero")]
-    out: PathBuf,
+    #[arg(long, value_enum)]
+    pub(crate) game: GameName,
+    /// Directory for checkpoints, metrics, the network (`model/`, what `game move|play|eval --model` read) and
+    /// `report.json`.
+    #[arg(long)]
+    pub(crate) out: PathBuf,
     /// A TOML file overriding any of the settings (see --print-config).
     #[arg(long)]
-    config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
     /// Continue the run in --out from its newest checkpoint (with its settings unless --config is given, which
     /// must then match them).
     #[arg(long)]
-    resume: bool,
+    pub(crate) resume: bool,
     /// Print the settings that would be used, every default written out, and exit.
     #[arg(long)]
-    print_config: bool,
+    pub(crate) print_config: bool,
     /// Self-play iterations (overrides the config).
     #[arg(long)]
-    iterations: Option<u64>,
+    pub(crate) iterations: Option<u64>,
     /// Seed for everything random (overrides the config).
     #[arg(long)]
-    seed: Option<u64>,
+    pub(crate) seed: Option<u64>,
 }
 
-/// Runs AlphaZero as `args` ask.
-pub fn run(args: AlphaZeroArgs) -> Result<(), CliError> {
+/// Runs `selfplay game train` from the default settings.
+pub fn run(args: TrainArgs) -> Result<(), CliError> {
+    train(&args, AlphaZeroConfig::default(), "selfplay game train")
+}
+
+/// Trains as `args` ask, from `preset` unless a config file or a checkpoint to resume gives the settings; a
+/// stopped run tells how to continue it with `command` (the subcommand that started it).
+pub fn train(args: &TrainArgs, preset: AlphaZeroConfig, command: &str) -> Result<(), CliError> {
     let mut config = match (&args.config, args.resume) {
         (Some(path), _) => AlphaZeroConfig::from_file(path)?,
         (None, true) => match alphazero::saved_config(&args.out)? {
             Some(config) => config,
             None => return Err(format!("{} holds no checkpoint to resume", args.out.display()).into()),
         },
-        (None, false) => AlphaZeroConfig::default(),
+        (None, false) => preset,
     };
     config.iterations = args.iterations.unwrap_or(config.iterations);
     config.seed = args.seed.unwrap_or(config.seed);
@@ -69,17 +76,16 @@ pub fn run(args: AlphaZeroArgs) -> Result<(), CliError> {
         GameName::TicTacToe => alphazero::run(&config, TicTacToe::new(), &args.out, args.resume, &should_stop)?,
     };
     match record {
-        Some(record) => print_summary(&record, &args),
-        None => println!(
-            "stopped; continue with: selfplay alphazero --game {:?} --out {} --resume",
-            args.game,
-            args.out.display()
-        ),
+        Some(record) => print_summary(&record, args),
+        None => {
+            let game = args.game.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+            println!("stopped; continue with: {command} --game {game} --out {} --resume", args.out.display());
+        }
     }
     Ok(())
 }
 
-fn print_summary(record: &AlphaZeroRecord, args: &AlphaZeroArgs) {
+fn print_summary(record: &AlphaZeroRecord, args: &TrainArgs) {
     let last = record.curve.last().map_or(String::from("no match played"), |p| {
         let r = p.vs_random;
         let mistakes = p.mistakes.map_or(String::new(), |m| format!("; mistakes {:.3} on the benchmark", m.all));
