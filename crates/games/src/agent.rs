@@ -41,7 +41,7 @@ pub fn play_game<G: Game>(start: &G, first: &mut dyn Agent<G>, second: &mut dyn 
 }
 
 /// A uniform draw below `n` (> 0) by a multiply-high: the bias is below 2^-57 for the small `n` of games.
-fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
+pub(crate) fn below(rng: &mut ChaCha8Rng, n: usize) -> usize {
     ((u128::from(rng.next_u64()) * n as u128) >> 64) as usize
 }
 

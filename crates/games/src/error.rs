@@ -87,3 +87,43 @@ pub enum AgentError {
     #[error("{0}")]
     Failed(String),
 }
+
+/// Why match results could not be turned into ratings ([`crate::elo::fit_ratings`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RatingError {
+    /// No player's rating was fixed: ratings are defined only up to a constant.
+    #[error("no anchor: at least one player's rating must be fixed")]
+    NoAnchor,
+    /// An anchor given twice or with a rating that is not finite.
+    #[error("player {player} is anchored twice or at a rating that is not finite")]
+    Anchor {
+        /// The player.
+        player: usize,
+    },
+    /// A player index beyond the number of players.
+    #[error("player {player} of {players}")]
+    UnknownPlayer {
+        /// The index given.
+        player: usize,
+        /// How many players there are.
+        players: usize,
+    },
+    /// A pairing of a player with itself.
+    #[error("player {player} paired with itself")]
+    SelfPairing {
+        /// The player.
+        player: usize,
+    },
+    /// A player with no chain of games to an anchor.
+    #[error("player {player} has no chain of games to an anchored player")]
+    Unanchored {
+        /// The player.
+        player: usize,
+    },
+    /// A negative or non-finite number of virtual draws.
+    #[error("the prior's virtual draws must be finite and non-negative")]
+    Prior,
+    /// A player won (or lost) every game without a prior to hold it: the likelihood has no finite maximum.
+    #[error("the ratings have no finite maximum (a perfect score and no prior?)")]
+    Unbounded,
+}

@@ -14,6 +14,8 @@
 //!   horizon) and [`PerfectAgent`] are the fixed opponents; a network with search implements it too.
 //! * [`labelled`] generates solver-labelled positions, groups them (begin/middle/end × easy/medium/hard) and
 //!   measures an agent's mistake rate, AlphaZero.jl's Connect Four benchmark.
+//! * [`tournament`] plays agents against each other from seeded random openings (colours swapped per opening);
+//!   [`elo`] turns the results into Bradley–Terry Elo ratings anchored at fixed players.
 //!
 //! ```
 //! use selfplay_games::{Agent, AlphaBetaAgent, Connect4, Solver, TieBreak};
@@ -44,14 +46,17 @@ extern crate alloc;
 pub mod agent;
 mod bitboard;
 pub mod connect4;
+pub mod elo;
 pub mod error;
 pub mod labelled;
 pub mod solver;
+pub mod tournament;
 
 pub use agent::{Agent, AlphaBetaAgent, PerfectAgent, RandomAgent, TieBreak, play_game};
 pub use bitboard::{CELLS, HEIGHT, WIDTH};
 pub use connect4::{Connect4, TOKEN_EMPTY, TOKEN_MINE, TOKEN_THEIRS};
-pub use error::{AgentError, LabelError, ParseError};
+pub use elo::{Pairing, fit_ratings};
+pub use error::{AgentError, LabelError, ParseError, RatingError};
 pub use labelled::{Difficulty, GenerateConfig, GroupedMistakes, LabelledPosition, MistakeReport, Phase};
 /// Tic-tac-toe lives in `selfplay-search` (its tests use it); re-exported so every game is found here.
 pub use selfplay_search::games::TicTacToe;
