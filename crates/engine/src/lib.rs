@@ -9,6 +9,7 @@
 //! * [`train`]: the one batching path of every training loop (forward, a loss over token statistics,
 //!   backward into a kept gradient buffer, one optimizer update).
 //! * [`optimizer`], [`flops`]: AdamW over a model's weights; the FLOPs every curve is charged in.
+//! * [`plot`]: the line charts (SVG and PNG) every recipe's report draws.
 //! * [`o1`]: the Countdown o1 recipe as a list of stages: SFT, RL, evaluation.
 //! * [`alphazero`]: self-play as in AlphaGo Zero on any board game, as a stage of self-play and learning.
 //!
@@ -34,5 +35,6 @@ pub mod engine;
 pub mod flops;
 pub mod o1;
 pub mod optimizer;
+pub mod plot;
 pub mod rollout;
 pub mod train;

@@ -1,7 +1,5 @@
 //! The report of a finished run: `report.json`, `report.md` and the train-time and test-time plots.
 
-pub mod plot;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -9,8 +7,8 @@ use serde::{Deserialize, Serialize};
 
 use super::record::TrainPoint;
 use super::value_model::ValueModelReport;
+use crate::plot::{Chart, PlotError, Series, write_chart};
 use crate::rollout::TestTimePoint;
-use plot::{Chart, PlotError, Series, write_chart};
 
 /// The report could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -1,4 +1,5 @@
-//! Line charts for run reports, written as both SVG (for the web) and PNG (for everything else).
+//! Line charts for run reports, written as both SVG (for the web) and PNG (for everything else): one drawing
+//! path for every recipe's report (the o1 report and the AlphaZero report).
 //!
 //! The font is embedded (DejaVu Sans, see `assets/DejaVuSans.LICENSE`) so plots render the same on any
 //! machine without system font libraries.
@@ -35,7 +36,7 @@ pub struct PlotError {
     message: String,
 }
 
-const FONT: &[u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+const FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 const SIZE: (u32, u32) = (900, 560);
 /// Okabe-Ito colours: distinguishable with every common colour-vision deficiency.
 const COLORS: [RGBColor; 8] = [
