@@ -7,6 +7,7 @@
 //! with colours swapped, so neither side gains from the opening's luck.
 
 use alloc::vec::Vec;
+use core::cmp::Ordering;
 
 use rand_chacha::ChaCha8Rng;
 use rand_chacha::rand_core::SeedableRng;
@@ -40,17 +41,13 @@ pub fn random_opening<G: Game>(start: &G, plies: usize, seed: u64, index: u64) -
     position
 }
 
-/// Whether the player to move in `start` won, drew or lost the finished game `end`: `Some(1.0)`, `Some(0.5)`,
-/// `Some(0.0)`; `None` if `end` is not finished.
-fn starter_score<G: Game>(start: &G, end: &G) -> Option<f64> {
+/// How the finished game `end` went for the player to move in `start`: `Greater` a win, `Equal` a draw, `Less` a
+/// loss; `None` if `end` is not finished.
+fn starter_outcome<G: Game>(start: &G, end: &G) -> Option<Ordering> {
     let value = end.terminal_value()?;
-    Some(if value == 0.0 {
-        0.5
-    } else if (value > 0.0) == (end.to_move() == start.to_move()) {
-        1.0
-    } else {
-        0.0
-    })
+    // `value` is for the player to move at the end.
+    let for_mover = value.partial_cmp(&0.0)?;
+    Some(if end.to_move() == start.to_move() { for_mover } else { for_mover.reverse() })
 }
 
 /// Plays `games` games between agents `a` and `b`: game `g` starts from [`random_opening`] `g / 2` of `seed`
@@ -70,11 +67,11 @@ pub fn play_pairing<G: Game>(
         let a_moves_first = g % 2 == 0;
         let end =
             if a_moves_first { play_game(&opening, &mut *a, &mut *b)? } else { play_game(&opening, &mut *b, &mut *a)? };
-        let first_score = starter_score(&opening, &end).ok_or(AgentError::GameOver)?;
-        match if a_moves_first { first_score } else { 1.0 - first_score } {
-            s if s == 1.0 => out.wins += 1,
-            s if s == 0.0 => out.losses += 1,
-            _ => out.draws += 1,
+        let first = starter_outcome(&opening, &end).ok_or(AgentError::GameOver)?;
+        match if a_moves_first { first } else { first.reverse() } {
+            Ordering::Greater => out.wins += 1,
+            Ordering::Equal => out.draws += 1,
+            Ordering::Less => out.losses += 1,
         }
     }
     Ok(out)
