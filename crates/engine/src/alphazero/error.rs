@@ -77,6 +77,18 @@ pub enum AlphaZeroError {
     /// The committed benchmark of labelled positions could not be read.
     #[error("benchmark: {0}")]
     Benchmark(#[from] selfplay_games::LabelError),
+    /// A fixed opponent could not be made or could not move.
+    #[error("fixed opponent: {0}")]
+    Agent(#[from] selfplay_games::AgentError),
+    /// Match results that cannot be rated.
+    #[error("rating: {0}")]
+    Rating(#[from] selfplay_games::RatingError),
+    /// A game with no fixed opponent to anchor its ratings.
+    #[error("the game has no fixed opponent to rate the network against")]
+    NoOpponent,
+    /// A plot of the report.
+    #[error(transparent)]
+    Plot(#[from] crate::plot::PlotError),
     /// A position that is not finished offered no legal move: the game breaks the `Game` contract.
     #[error("a position that is not finished has no legal move")]
     NoLegalMove,

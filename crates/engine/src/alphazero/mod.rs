@@ -1,5 +1,5 @@
-//! Self-play as in AlphaGo Zero, on any [`Game`]: the same transformer, the same tree search and the same
-//! training path as the o1 recipe.
+//! Self-play as in AlphaGo Zero, on any [`selfplay_search::Game`]: the same transformer, the same tree search and
+//! the same training path as the o1 recipe.
 //!
 //! Each iteration plays `[selfplay] games` games against itself at once. Every move is chosen by a search —
 //! Gumbel MuZero (the default) or PUCT with Dirichlet noise — over the network's policy and value, the leaves of
@@ -7,8 +7,9 @@
 //! two targets: the search's improved policy (full searches only: playout-cap randomisation), and the game's
 //! result. The network then takes `[learn] updates_per_iteration` steps of soft cross-entropy to the policy
 //! targets plus value regression, through the engine's one training path. Search makes better moves than the
-//! network alone; learning distils them back into it: the train-time law (strength against a fixed opponent
-//! grows with self-play compute) and the test-time law (strength grows with simulations) in their cleanest form.
+//! network alone; learning distils them back into it: the train-time law (Elo against fixed opponents,
+//! [`arena`], grows with self-play compute) and the test-time law (strength grows with simulations) in their
+//! cleanest form. A finished run is summed up by [`report`]: `report.json`, `report.md` and plots.
 //!
 //! The network is [`selfplay_model::Model`]: the board as tokens (one per cell, from the view of the player to
 //! move), the policy in the logits of one action token per move at the last position, the value head there
@@ -31,6 +32,7 @@
 //! ```
 
 pub mod agent;
+pub mod arena;
 pub mod benchmark;
 pub mod config;
 pub mod error;
@@ -38,16 +40,17 @@ pub mod learner;
 pub mod net;
 pub mod play;
 pub mod replay;
+pub mod report;
 pub mod stage;
 
 use std::path::Path;
 
 use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, init_weights};
-use selfplay_search::Game;
 use selfplay_tensor::DType;
 
 pub use agent::{NetAgent, SETTINGS_FILE, load_agent};
-pub use benchmark::{Connect4Benchmark, MistakeRates, MoveBenchmark};
+pub use arena::ArenaGame;
+pub use benchmark::{Connect4Benchmark, GroupRates, MistakeRates, MoveBenchmark};
 pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
 pub use error::AlphaZeroError;
 pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
@@ -72,7 +75,14 @@ impl AlphaZeroConfig {
                 ..defaults.selfplay
             },
             learn: config::LearnSettings { updates_per_iteration: 8, batch_size: 64, ..defaults.learn },
-            arena: config::ArenaSettings { every: 2, games: 20, simulations: 8, test_time_simulations: vec![0, 8] },
+            arena: config::ArenaSettings {
+                every: 2,
+                games: 20,
+                simulations: 8,
+                test_time_simulations: vec![0, 8],
+                alphabeta_depths: vec![1, 2],
+                opening_plies: 2,
+            },
             checkpoint: config::CheckpointSettings { every: 2, keep: 2 },
             ..defaults
         }
@@ -87,9 +97,10 @@ pub fn saved_config(out: &Path) -> Result<Option<AlphaZeroConfig>, AlphaZeroErro
 
 /// Runs (or, with `resume`, continues) AlphaZero on game `G` from `start` under `config` on the CPU, writing
 /// `metrics.jsonl`, `config.toml`, checkpoints, the final network (`model/`, with the run's settings in
-/// `model/alphazero.toml` for [`load_agent`]) and `report.json` under `out`.
+/// `model/alphazero.toml` for [`load_agent`]) and the report (`report.json`, `report.md` and plots) under
+/// `out`.
 /// Returns the record, or `None` when the stop signal interrupted it (its state is checkpointed).
-pub fn run<G: Game>(
+pub fn run<G: ArenaGame>(
     config: &AlphaZeroConfig,
     start: G,
     out: &Path,
@@ -112,7 +123,7 @@ pub fn run_connect4(
 }
 
 /// [`run`] with the network on `backend`, measuring mistakes on `benchmark` when given.
-pub fn run_on<G: Game, B: HostAccess>(
+pub fn run_on<G: ArenaGame, B: HostAccess>(
     backend: B,
     config: &AlphaZeroConfig,
     start: G,
@@ -157,9 +168,7 @@ pub fn run_on<G: Game, B: HostAccess>(
                 DType::F32,
                 &[(SETTINGS_FILE, toml.as_bytes())],
             )?;
-            let report = out.join("report.json");
-            let json = serde_json::to_string_pretty(&cx.record)? + "\n";
-            std::fs::write(&report, json).map_err(EngineError::io(&report))?;
+            report::write_report(out, &cx.record)?;
             Ok(Some(cx.record))
         }
     }

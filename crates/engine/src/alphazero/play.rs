@@ -280,9 +280,23 @@ pub fn play_match<G: Game, B: HostAccess>(
     opponent: &mut dyn FnMut(&G, &mut ChaCha8Rng) -> Option<usize>,
     seed: u64,
 ) -> Result<MatchResult, AlphaZeroError> {
-    let mut slots: Vec<Slot<G>> = (0..games).map(|g| Slot::new(start.clone(), row_seed(seed, 0, g as u64))).collect();
+    play_match_from(model, config, &vec![start.clone(); games], opponent, seed)
+}
+
+/// [`play_match`] with game `g` starting from `starts[g]` (random openings, so that deterministic opponents give
+/// varied games): the network plays the side to move there in the even games, the other side in the odd ones.
+pub fn play_match_from<G: Game, B: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    starts: &[G],
+    opponent: &mut dyn FnMut(&G, &mut ChaCha8Rng) -> Option<usize>,
+    seed: u64,
+) -> Result<MatchResult, AlphaZeroError> {
+    let games = starts.len();
+    let mut slots: Vec<Slot<G>> =
+        starts.iter().enumerate().map(|(g, s)| Slot::new(s.clone(), row_seed(seed, 0, g as u64))).collect();
     let agent_first: Vec<selfplay_search::Player> =
-        (0..games).map(|g| if g % 2 == 0 { start.to_move() } else { start.to_move().other() }).collect();
+        starts.iter().enumerate().map(|(g, s)| if g % 2 == 0 { s.to_move() } else { s.to_move().other() }).collect();
     let mut search = Search::new(config.arena_search(seed), G::NUM_ACTIONS)?;
     let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
     loop {

@@ -1,5 +1,6 @@
 //! Self-play and learning as one stage: each step is an iteration (a round of games against itself, then
-//! updates on the replay window), with a match against a random opponent every `[arena] every` iterations.
+//! updates on the replay window), with matches against the fixed opponents (rated in Elo, [`super::arena`])
+//! every `[arena] every` iterations.
 
 use std::time::Instant;
 
@@ -10,11 +11,12 @@ use selfplay_model::{CpuBackend, HostAccess};
 use selfplay_search::Game;
 use serde::{Deserialize, Serialize};
 
-use super::benchmark::{MistakeRates, MoveBenchmark, measure};
+use super::arena::{ArenaGame, Encounter, OpponentRatings, rate_network, rate_opponents};
+use super::benchmark::{GroupRates, MistakeRates, MoveBenchmark, measure_by_group};
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
 use super::learner::{AlphaZeroLoss, loss};
-use super::play::{MatchResult, play_match, random_action, self_play};
+use super::play::{MatchResult, self_play};
 use super::replay::{ReplayBuffer, Sample};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::{forward_flops_per_token, train_flops_per_token};
@@ -38,21 +40,38 @@ fn mirror_some<G: Game>(drawn: &[&Sample], seed: u64, draw: u64) -> Vec<Option<S
     drawn.iter().map(|s| if rng.next_u64() & 1 == 1 { s.mirrored::<G>() } else { None }).collect()
 }
 
-/// One point of the train-time curve: strength against a fixed opponent after some compute.
+/// One point of the train-time curve: strength against the fixed opponents after some compute.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArenaPoint {
     /// Iterations done.
     pub iteration: u64,
+    /// Self-play games played up to it.
+    #[serde(default)]
+    pub games: u64,
     /// Self-play and training FLOPs spent up to it.
     pub flops: f64,
-    /// The network with the arena's search against a uniformly random player.
+    /// Wall-clock hours of the run up to it (the only field a resumed run does not reproduce).
+    #[serde(default)]
+    pub hours: f64,
+    /// The network with the arena's search against a uniformly random player (the Elo anchor).
     pub vs_random: MatchResult,
+    /// Against the other fixed opponents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<Encounter>,
+    /// The network's Elo against the fixed opponents' ratings ([`AlphaZeroRecord::opponents`]).
+    #[serde(default)]
+    pub elo: f64,
     /// Mistake rates on the game's labelled positions, with the arena's search and with the network alone
-    /// (games with a benchmark).
+    /// (games with a benchmark). The totals are kept `Copy`, so a point's rates read by value; the groups follow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mistakes: Option<MistakeRates>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network_mistakes: Option<MistakeRates>,
+    /// The same per group of positions (Connect Four: begin easy … end easy), with search and alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mistake_groups: Vec<GroupRates>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_mistake_groups: Vec<GroupRates>,
 }
 
 /// One point of the test-time curve: mistakes against search budget, for the final network.
@@ -61,6 +80,9 @@ pub struct TestTimePoint {
     /// Simulations per move (0: the network alone).
     pub simulations: usize,
     pub mistakes: MistakeRates,
+    /// Per group of the benchmark's positions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupRates>,
 }
 
 /// The recipe's record: counters and the train-time curve (checkpointed with it).
@@ -73,6 +95,9 @@ pub struct AlphaZeroRecord {
     pub selfplay_flops: f64,
     pub train_flops: f64,
     pub curve: Vec<ArenaPoint>,
+    /// The fixed opponents' ratings from their round robin, played at the first arena point.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opponents: Option<OpponentRatings>,
     /// Mistakes against simulations on the labelled positions, measured after the last iteration.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub test_time: Vec<TestTimePoint>,
@@ -94,9 +119,11 @@ struct IterationMetrics {
     loss: AlphaZeroLoss,
     grad_norm: f32,
     lr: f32,
-    /// Score against the random player (wins + draws / 2), on the iterations with a match.
+    /// Score against the random player (wins + draws / 2) and Elo, on the iterations with a match.
     #[serde(skip_serializing_if = "Option::is_none")]
     vs_random: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    elo: Option<f64>,
     seconds: f64,
 }
 
@@ -133,7 +160,7 @@ impl<'a, G: Game, B: HostAccess> AlphaZeroStage<'a, G, B> {
     }
 }
 
-impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G, B> {
+impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G, B> {
     type Error = AlphaZeroError;
 
     fn name(&self) -> &'static str {
@@ -207,22 +234,43 @@ impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G,
         r.selfplay_flops += (played.evaluated * len) as f64 * forward_flops_per_token(&model_config, len / 2);
         let trained_tokens = updates * config.learn.batch_size * len;
         r.train_flops += trained_tokens as f64 * train_flops_per_token(&model_config, len / 2);
-        let vs_random = if iteration.is_multiple_of(config.arena.every) || iteration == config.iterations {
+        let arena = if iteration.is_multiple_of(config.arena.every) || iteration == config.iterations {
             let seed = crate::rollout::row_seed(config.seed, iteration, ARENA_STREAM);
-            let result = play_match(&cx.model, config, &self.start, config.arena.games, &mut random_action::<G>, seed)?;
-            let flops = r.selfplay_flops + r.train_flops;
-            let (mistakes, network_mistakes) = match self.benchmark {
+            let ratings = match r.opponents.take() {
+                Some(ratings) => ratings,
+                None => rate_opponents(config, &self.start)?,
+            };
+            let rated = rate_network(&cx.model, config, &self.start, &ratings, seed);
+            r.opponents = Some(ratings);
+            let rated = rated?;
+            let (searched, alone) = match self.benchmark {
                 Some(b) => (
-                    Some(measure(&cx.model, config, b, config.arena.simulations, seed)?),
-                    Some(measure(&cx.model, config, b, 0, seed)?),
+                    Some(measure_by_group(&cx.model, config, b, config.arena.simulations, seed)?),
+                    Some(measure_by_group(&cx.model, config, b, 0, seed)?),
                 ),
                 None => (None, None),
             };
-            r.curve.push(ArenaPoint { iteration, flops, vs_random: result, mistakes, network_mistakes });
-            Some(result.score())
+            let (mistakes, mistake_groups) = searched.map_or((None, Vec::new()), |m| (Some(m.total), m.groups));
+            let (network_mistakes, network_mistake_groups) =
+                alone.map_or((None, Vec::new()), |m| (Some(m.total), m.groups));
+            r.curve.push(ArenaPoint {
+                iteration,
+                games: r.games,
+                flops: r.selfplay_flops + r.train_flops,
+                hours: cx.clock.elapsed() / 3600.0,
+                vs_random: rated.vs_anchor,
+                matches: rated.matches,
+                elo: rated.elo,
+                mistakes,
+                network_mistakes,
+                mistake_groups,
+                network_mistake_groups,
+            });
+            Some((rated.vs_anchor.score(), rated.elo))
         } else {
             None
         };
+        let (vs_random, elo) = (arena.map(|a| a.0), arena.map(|a| a.1));
         let games = played.games.max(1) as f64;
         let metrics = IterationMetrics {
             step: iteration,
@@ -236,9 +284,10 @@ impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G,
             grad_norm,
             lr,
             vs_random,
+            elo,
             seconds: started.elapsed().as_secs_f64(),
         };
-        let shown = vs_random.map_or(String::new(), |s| format!(" vs random {s:.2}"));
+        let shown = arena.map_or(String::new(), |(s, elo)| format!(" vs random {s:.2} Elo {elo:.0}"));
         let message = format!("policy {:.3} value {:.3}{shown}", sum.policy_loss, sum.value_loss);
         Ok(StepRecord::new(&metrics, message)?)
     }
@@ -260,12 +309,13 @@ impl<G: Game, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G,
                 .test_time_simulations
                 .iter()
                 .map(|&simulations| {
-                    let mistakes = measure(&cx.model, self.config, benchmark, simulations, seed)?;
+                    let measured = measure_by_group(&cx.model, self.config, benchmark, simulations, seed)?;
+                    let mistakes = measured.total;
                     eprintln!(
                         "{simulations:>4} simulations: mistakes {:.3} ({:.3} on decisive positions)",
                         mistakes.all, mistakes.decisive
                     );
-                    Ok(TestTimePoint { simulations, mistakes })
+                    Ok(TestTimePoint { simulations, mistakes, groups: measured.groups })
                 })
                 .collect::<Result<_, AlphaZeroError>>()?;
         }

@@ -153,6 +153,12 @@ fn learns_tic_tac_toe_from_self_play() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+/// The record with the arena points' wall-clock hours zeroed: everything else is seeded.
+fn without_hours(mut record: AlphaZeroRecord) -> AlphaZeroRecord {
+    record.curve.iter_mut().for_each(|p| p.hours = 0.0);
+    record
+}
+
 /// A run stopped between iterations and resumed ends exactly as the uninterrupted run: the same network bit for
 /// bit, the same record, the same metrics (the replay window travels in the checkpoint).
 #[test]
@@ -168,7 +174,7 @@ fn a_stopped_run_resumes_bit_identically() {
         let checkpoint = stopped_dir.join("checkpoints").join(format!("alphazero-{stop_at:07}"));
         assert!(checkpoint.join(crate::engine::STAGE_STATE_FILE).is_file(), "the replay window is checkpointed");
         let resumed = run(&config, TicTacToe::new(), &stopped_dir, true, &|_, _| false).unwrap().unwrap();
-        assert_eq!(resumed, straight);
+        assert_eq!(without_hours(resumed), without_hours(straight.clone()));
         let weights = |d: &std::path::Path| std::fs::read(d.join("model/model.safetensors")).unwrap();
         assert!(weights(&stopped_dir) == weights(&straight_dir), "stopped at {stop_at}: the networks differ");
         let metrics = |d: &std::path::Path| {
@@ -210,8 +216,10 @@ fn connect4_runs_with_its_benchmark() {
     let point = &record.curve[0];
     let rates = [point.mistakes.unwrap(), point.network_mistakes.unwrap()];
     assert!(rates.iter().all(|m| (0.0..=1.0).contains(&m.all) && (0.0..=1.0).contains(&m.decisive)), "{rates:?}");
+    assert_eq!(point.mistake_groups.len(), 6);
     let budgets: Vec<usize> = record.test_time.iter().map(|p| p.simulations).collect();
     assert_eq!(budgets, config.arena.test_time_simulations);
+    assert!(record.test_time.iter().all(|p| p.groups.len() == 6));
     assert_eq!(record.games, 8);
     // The saved network comes back with the run's settings and plays; it is refused for another game.
     let (model, saved) = load_agent::<selfplay_games::Connect4>(&out.join("model")).unwrap();
@@ -221,6 +229,14 @@ fn connect4_runs_with_its_benchmark() {
     assert!(position.is_legal(selfplay_games::Agent::choose_move(&mut agent, &position).unwrap()));
     let err = load_agent::<TicTacToe>(&out.join("model")).unwrap_err();
     assert!(matches!(err, AlphaZeroError::WrongVocabulary { expected: 12, got: 10, .. }), "{err}");
+    // Rated against random and alpha-beta 1 and 2, each rated by their round robin.
+    let opponents: Vec<&str> = record.opponents.as_ref().unwrap().opponents.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(opponents, ["random", "alphabeta-1", "alphabeta-2"]);
+    assert_eq!(point.matches.len(), 2);
+    assert!(point.elo.is_finite() && point.games == 8 && point.hours > 0.0, "{point:?}");
+    for file in ["report.json", "report.md", "elo_flops.svg", "elo_games.png", "mistakes.svg", "test_time.png"] {
+        assert!(out.join(file).is_file(), "{file}");
+    }
     std::fs::remove_dir_all(&out).unwrap();
 }
 
