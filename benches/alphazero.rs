@@ -5,8 +5,9 @@
 //! * `alphazero/net_eval/batch{1,32,128,512}`: leaf evaluations/s, `NetPolicy::evaluate` (tokenising, one
 //!   `Model::forward` over the batch, the 7 action logits and the value at the last position) on N seeded random
 //!   positions, seed-initialised weights. Throughput in positions. With Gumbel and one leaf per tree per
-//!   simulation, a self-play forward holds one leaf per game of its search group: the batch sizes a real round
-//!   produces are printed once (see `selfplay_batches`).
+//!   simulation, a self-play forward holds one leaf per game of its search group (the full and the fast searches
+//!   are separate groups, ~32 and ~96 games at the start): the batch sizes of a round, `self_play`'s scheme
+//!   replayed with a uniform evaluator, are printed once (see `selfplay_batches`).
 //! * `alphazero/self_play/...`: one whole `self_play` round at the default config (128 games; seconds per round,
 //!   so ten flat samples of one round); throughput in moves (plies), the round being deterministic.
 //! * `alphazero/search/...`: the Gumbel search alone, 32 (and 8) simulations over 128 Connect Four positions with
