@@ -33,17 +33,17 @@ EPS, THETA = 1e-5, 10000.0
 
 
 class Layer(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, hidden=HIDDEN, heads=HEADS, head_dim=HEAD_DIM, inter=INTER):
         super().__init__()
-        self.ln1 = torch.nn.Parameter(torch.ones(HIDDEN))
-        self.q = torch.nn.Linear(HIDDEN, HEADS * HEAD_DIM, bias=False)
-        self.k = torch.nn.Linear(HIDDEN, HEADS * HEAD_DIM, bias=False)
-        self.v = torch.nn.Linear(HIDDEN, HEADS * HEAD_DIM, bias=False)
-        self.o = torch.nn.Linear(HEADS * HEAD_DIM, HIDDEN, bias=False)
-        self.ln2 = torch.nn.Parameter(torch.ones(HIDDEN))
-        self.gate = torch.nn.Linear(HIDDEN, INTER, bias=False)
-        self.up = torch.nn.Linear(HIDDEN, INTER, bias=False)
-        self.down = torch.nn.Linear(INTER, HIDDEN, bias=False)
+        self.ln1 = torch.nn.Parameter(torch.ones(hidden))
+        self.q = torch.nn.Linear(hidden, heads * head_dim, bias=False)
+        self.k = torch.nn.Linear(hidden, heads * head_dim, bias=False)
+        self.v = torch.nn.Linear(hidden, heads * head_dim, bias=False)
+        self.o = torch.nn.Linear(heads * head_dim, hidden, bias=False)
+        self.ln2 = torch.nn.Parameter(torch.ones(hidden))
+        self.gate = torch.nn.Linear(hidden, inter, bias=False)
+        self.up = torch.nn.Linear(hidden, inter, bias=False)
+        self.down = torch.nn.Linear(inter, hidden, bias=False)
 
 
 def rms_norm(x, w):
@@ -56,17 +56,22 @@ def rotate_half(x):
 
 
 class Model(torch.nn.Module):
-    """The Hugging Face Llama computation written out (same ops as LlamaForCausalLM in eager mode)."""
+    """The Hugging Face Llama computation written out (same ops as LlamaForCausalLM in eager mode).
 
-    def __init__(self):
+    The shape defaults to the reference config above; `torch_alphazero.py` builds the AlphaZero network with it.
+    """
+
+    def __init__(self, vocab=VOCAB, hidden=HIDDEN, layers=LAYERS, heads=HEADS, head_dim=HEAD_DIM, inter=INTER,
+                 seq=SEQ):
         super().__init__()
-        self.embed = torch.nn.Embedding(VOCAB, HIDDEN)
-        self.layers = torch.nn.ModuleList(Layer() for _ in range(LAYERS))
-        self.norm = torch.nn.Parameter(torch.ones(HIDDEN))
-        self.lm_head = torch.nn.Linear(HIDDEN, VOCAB, bias=False)
-        self.value_head = torch.nn.Linear(HIDDEN, 1)
-        inv_freq = 1.0 / THETA ** (torch.arange(0, HEAD_DIM, 2).float() / HEAD_DIM)
-        freqs = torch.outer(torch.arange(SEQ).float(), inv_freq)
+        self.heads, self.head_dim = heads, head_dim
+        self.embed = torch.nn.Embedding(vocab, hidden)
+        self.layers = torch.nn.ModuleList(Layer(hidden, heads, head_dim, inter) for _ in range(layers))
+        self.norm = torch.nn.Parameter(torch.ones(hidden))
+        self.lm_head = torch.nn.Linear(hidden, vocab, bias=False)
+        self.value_head = torch.nn.Linear(hidden, 1)
+        inv_freq = 1.0 / THETA ** (torch.arange(0, head_dim, 2).float() / head_dim)
+        freqs = torch.outer(torch.arange(seq).float(), inv_freq)
         emb = torch.cat((freqs, freqs), dim=-1)
         self.register_buffer("cos", emb.cos(), persistent=False)
         self.register_buffer("sin", emb.sin(), persistent=False)
@@ -75,15 +80,16 @@ class Model(torch.nn.Module):
         b, t = ids.shape
         x = self.embed(ids)
         cos, sin = self.cos[:t], self.sin[:t]
+        nh, hd = self.heads, self.head_dim
         for layer in self.layers:
             h = rms_norm(x, layer.ln1)
-            q = layer.q(h).view(b, t, HEADS, HEAD_DIM).transpose(1, 2)
-            k = layer.k(h).view(b, t, HEADS, HEAD_DIM).transpose(1, 2)
-            v = layer.v(h).view(b, t, HEADS, HEAD_DIM).transpose(1, 2)
+            q = layer.q(h).view(b, t, nh, hd).transpose(1, 2)
+            k = layer.k(h).view(b, t, nh, hd).transpose(1, 2)
+            v = layer.v(h).view(b, t, nh, hd).transpose(1, 2)
             q = q * cos + rotate_half(q) * sin
             k = k * cos + rotate_half(k) * sin
             a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
-            x = x + layer.o(a.transpose(1, 2).reshape(b, t, HEADS * HEAD_DIM))
+            x = x + layer.o(a.transpose(1, 2).reshape(b, t, nh * hd))
             h = rms_norm(x, layer.ln2)
             x = x + layer.down(F.silu(layer.gate(h)) * layer.up(h))
         h = rms_norm(x, self.norm)
