@@ -48,7 +48,8 @@ struct Slot<G> {
 struct Pending {
     sample: Sample,
     mover: selfplay_search::Player,
-    /// The search's value of the position, for the player to move.
+    /// The search's value of the position, for the player to move, clamped to the results' range (the value
+    /// head is linear, so an untrained network's values may stray past ±1).
     searched_value: f32,
 }
 
@@ -205,7 +206,7 @@ fn play_searched<G: Game>(
     let legal: Vec<bool> = (0..G::NUM_ACTIONS).map(|a| slot.position.is_legal(a)).collect();
     let target = is_full.then_some(policy.action_weights);
     let sample = Sample { tokens: slot.position.observation(), policy: target, legal, value: 0.0 };
-    slot.pending.push(Pending { sample, mover: slot.position.to_move(), searched_value: policy.value });
+    slot.pending.push(Pending { sample, mover: slot.position.to_move(), searched_value: policy.value.clamp(-1.0, 1.0) });
     slot.position.play(action)?;
     slot.ply += 1;
     slot.rooted = config.reuses_trees() && !slot.position.is_terminal() && slot.tree.advance(action).is_ok();

@@ -44,6 +44,27 @@ fn self_play_is_deterministic_and_writes_consistent_targets() {
     }
 }
 
+#[test]
+fn the_value_target_mixes_the_result_with_the_search_value_by_its_weight() {
+    let mut config = AlphaZeroConfig::tiny();
+    let model = tiny_net(&config, 3);
+    let with_weight = |config: &mut AlphaZeroConfig, w: f32| {
+        config.learn.search_value_weight = w;
+        self_play(&model, config, &TicTacToe::new(), 1).unwrap().samples
+    };
+    // The weight changes targets only, not play: the three rounds search and play the same games.
+    let results = with_weight(&mut config, 0.0);
+    let searched = with_weight(&mut config, 1.0);
+    let mixed = with_weight(&mut config, 0.25);
+    assert_eq!(results.len(), mixed.len());
+    assert!(searched.iter().any(|s| ![-1.0, 0.0, 1.0].contains(&s.value)), "search values are not all results");
+    for ((z, q), m) in results.iter().zip(&searched).zip(&mixed) {
+        assert_eq!((&z.tokens, &z.policy), (&m.tokens, &m.policy));
+        assert!((-1.0..=1.0).contains(&q.value), "search values are clamped to the results' range");
+        assert!((m.value - (0.75 * z.value + 0.25 * q.value)).abs() < 1e-6, "{} {} {}", z.value, q.value, m.value);
+    }
+}
+
 /// The policy-plus-value loss written out from `model.forward`'s outputs in f64: masked softmax cross-entropy
 /// over the action tokens at the last position, mean over rows with a target; ½ mean squared value error.
 fn direct_loss(model: &Model, batch: &[&Sample], value_coef: f64) -> f64 {
