@@ -221,16 +221,18 @@ fn check(ok: bool, name: &'static str, reason: &'static str) -> Result<(), Alpha
 }
 
 impl AlphaZeroConfig {
-    /// The Connect Four demo (`selfplay demo --game connect4`): the defaults cut to 40 iterations, so the run
-    /// finishes within 15 minutes on 2 cores (100 iterations took 27).
+    /// The Connect Four demo (`selfplay demo --game connect4`): the defaults cut to 40 iterations (5 120 games),
+    /// about 4 minutes on 2 quiet cores, well within the 15 the demo may take on a loaded machine.
     pub fn connect4_demo() -> Self {
         AlphaZeroConfig { iterations: 40, ..AlphaZeroConfig::default() }
     }
 
-    /// The long Connect Four run (`selfplay demo --game connect4 --full`): the defaults for 600 iterations, hours on
-    /// 2 cores, for the train-time curve the short runs barely show.
+    /// The long Connect Four run (`selfplay demo --game connect4 --full`, the run behind `models/connect4`): the
+    /// defaults for 400 iterations (51 200 games, about 45 minutes on 2 quiet cores), matched against the fixed
+    /// opponents every 10 iterations instead of 5 so the arena stays a small share of the run.
     pub fn connect4_full() -> Self {
-        AlphaZeroConfig { iterations: 600, ..AlphaZeroConfig::default() }
+        let defaults = AlphaZeroConfig::default();
+        AlphaZeroConfig { iterations: 400, arena: ArenaSettings { every: 10, ..defaults.arena }, ..defaults }
     }
 
     /// Refuses settings that cannot run.
