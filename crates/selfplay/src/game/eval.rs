@@ -8,7 +8,7 @@ use selfplay_engine::alphazero::{Connect4Benchmark, MistakeRates, MoveBenchmark,
 use selfplay_games::Connect4;
 use serde::Serialize;
 
-use super::{AgentArgs, PlayedGame};
+use super::agent_args::{AgentArgs, PlayedGame};
 use crate::CliError;
 
 /// `selfplay game eval` options.

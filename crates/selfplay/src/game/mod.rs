@@ -2,12 +2,11 @@
 //! the `model/` directory a run wrote and answer positions on stdin, play a person in the terminal, or measure
 //! mistakes on the solver-labelled benchmark.
 
-use std::path::PathBuf;
-
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 
 use super::CliError;
 
+mod agent_args;
 mod eval;
 mod moves;
 mod play;
@@ -40,26 +39,4 @@ pub fn run(args: GameArgs) -> Result<(), CliError> {
         GameCommand::Play(args) => play::run(args),
         GameCommand::Eval(args) => eval::run(args),
     }
-}
-
-/// The games a trained network can be asked about: those with a position notation for stdin and a drawing for
-/// the terminal (tic-tac-toe trains, but has neither here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum PlayedGame {
-    /// Connect Four; positions are the columns 1–7 played from the empty board (`4453`).
-    Connect4,
-}
-
-/// Which network plays, and how its searches are seeded.
-#[derive(Debug, Args)]
-pub struct AgentArgs {
-    /// The game.
-    #[arg(long, value_enum)]
-    game: PlayedGame,
-    /// The network: the `model/` directory of a run (its search settings come from `alphazero.toml` there).
-    #[arg(long)]
-    model: PathBuf,
-    /// Seed of the searches (the same position, budget and seed always give the same move).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
 }

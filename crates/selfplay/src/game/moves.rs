@@ -9,7 +9,7 @@ use selfplay_engine::alphazero::{AlphaZeroError, choose_moves, load_agent};
 use selfplay_games::Connect4;
 use selfplay_search::Game;
 
-use super::{AgentArgs, PlayedGame};
+use super::agent_args::{AgentArgs, PlayedGame};
 use crate::CliError;
 
 /// `selfplay game move` options.

@@ -8,7 +8,7 @@ use selfplay_engine::alphazero::{NetAgent, load_agent};
 use selfplay_games::{Agent, Connect4};
 use selfplay_search::{Game, Player};
 
-use super::{AgentArgs, PlayedGame};
+use super::agent_args::{AgentArgs, PlayedGame};
 use crate::CliError;
 
 /// Who moves first.
