@@ -206,7 +206,11 @@ fn play_searched<G: Game>(
     let legal: Vec<bool> = (0..G::NUM_ACTIONS).map(|a| slot.position.is_legal(a)).collect();
     let target = is_full.then_some(policy.action_weights);
     let sample = Sample { tokens: slot.position.observation(), policy: target, legal, value: 0.0 };
-    slot.pending.push(Pending { sample, mover: slot.position.to_move(), searched_value: policy.value.clamp(-1.0, 1.0) });
+    slot.pending.push(Pending {
+        sample,
+        mover: slot.position.to_move(),
+        searched_value: policy.value.clamp(-1.0, 1.0),
+    });
     slot.position.play(action)?;
     slot.ply += 1;
     slot.rooted = config.reuses_trees() && !slot.position.is_terminal() && slot.tree.advance(action).is_ok();
