@@ -22,7 +22,6 @@ machine load. OMP_WAIT_POLICY=PASSIVE unless already set (see torch_model.py for
 Usage: python3 benches/peers/torch_alphazero.py [--threads 2] [--seconds 2] [--peak-gflops 413]
 """
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -69,16 +68,6 @@ def timed(fn, seconds, min_iters=5, warmup=3):
     return statistics.median(samples)
 
 
-def criterion_seconds(group, name):
-    root = os.environ.get("CARGO_TARGET_DIR", "target")
-    path = os.path.join(root, "criterion", group, name, "new", "estimates.json")
-    try:
-        with open(path) as f:
-            return json.load(f)["median"]["point_estimate"] * 1e-9
-    except (OSError, KeyError, ValueError):
-        return None
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--threads", type=int, default=2)
@@ -105,7 +94,7 @@ def main():
                 return logits[:, -1, BOARD_TOKENS:VOCAB], values[:, -1]
 
             secs = timed(evaluate, args.seconds)
-            ours = criterion_seconds("alphazero_net_eval", f"batch{n}")
+            ours = torch_model.criterion_seconds("alphazero_net_eval", f"batch{n}")
             rows.append((n, n / ours if ours else None, n / secs))
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
