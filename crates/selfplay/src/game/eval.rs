@@ -4,6 +4,7 @@
 use std::io::Write;
 
 use clap::Args;
+use selfplay_engine::alphazero::benchmark::{BenchmarkMistakes, GroupRates};
 use selfplay_engine::alphazero::{Connect4Benchmark, MistakeRates, MoveBenchmark, benchmark, load_agent};
 use selfplay_games::Connect4;
 use serde::Serialize;
@@ -30,36 +31,54 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
     let (model, config) = load_agent::<Connect4>(&args.agent.model)?;
     let committed = Connect4Benchmark::committed()?;
     let mut out = std::io::stdout().lock();
-    if !args.json {
-        writeln!(out, "mistakes on {} solver-labelled positions", committed.positions().len())?;
-        writeln!(out, "{HEADER}")?;
-    }
-    for &simulations in &args.simulations {
-        let rates = benchmark::measure(&model, &config, &committed, simulations, args.agent.seed)?;
+    for (k, &simulations) in args.simulations.iter().enumerate() {
+        let rates = benchmark::measure_by_group(&model, &config, &committed, simulations, args.agent.seed)?;
+        if k == 0 && !args.json {
+            writeln!(
+                out,
+                "mistakes on {} solver-labelled positions (decisive: where the moves' outcomes differ)",
+                committed.positions().len()
+            )?;
+            writeln!(out, "{}", header(&rates))?;
+        }
         writeln!(out, "{}", rates_line(simulations, &rates, args.json)?)?;
         out.flush()?;
     }
     Ok(())
 }
 
-/// The table's column names, matching [`rates_line`].
-const HEADER: &str = "simulations       all  decisive";
+/// A column's width: wide enough for its name, at least a rate's.
+fn width(name: &str) -> usize {
+    name.len().max(9)
+}
 
-/// One budget's result: a row of the table under [`HEADER`], or with `json` an object holding `simulations` and
-/// every field of [`MistakeRates`] (a field added there appears in the JSON by itself; the table takes a column
-/// here and in [`HEADER`]).
-fn rates_line(simulations: usize, rates: &MistakeRates, json: bool) -> Result<String, serde_json::Error> {
+/// The table's column names (the groups are the benchmark's, in its order), matching [`rates_line`].
+fn header(rates: &BenchmarkMistakes) -> String {
+    let mut line = format!("{:>11} {:>9} {:>9}", "simulations", "all", "decisive");
+    for g in &rates.groups {
+        line += &format!("  {:>w$}", g.group, w = width(&g.group));
+    }
+    line
+}
+
+/// One budget's result: a row of the table under [`header`] (each group's rate over all its positions), or with
+/// `json` an object holding `simulations`, the totals and every group with both its rates.
+fn rates_line(simulations: usize, rates: &BenchmarkMistakes, json: bool) -> Result<String, serde_json::Error> {
     #[derive(Serialize)]
     struct Row<'a> {
         simulations: usize,
         #[serde(flatten)]
-        rates: &'a MistakeRates,
+        total: &'a MistakeRates,
+        groups: &'a [GroupRates],
     }
     if json {
-        serde_json::to_string(&Row { simulations, rates })
-    } else {
-        Ok(format!("{simulations:>11} {:>9.3} {:>9.3}", rates.all, rates.decisive))
+        return serde_json::to_string(&Row { simulations, total: &rates.total, groups: &rates.groups });
     }
+    let mut line = format!("{simulations:>11} {:>9.3} {:>9.3}", rates.total.all, rates.total.decisive);
+    for g in &rates.groups {
+        line += &format!("  {:>w$.3}", g.rates.all, w = width(&g.group));
+    }
+    Ok(line)
 }
 
 #[cfg(test)]
@@ -68,11 +87,16 @@ mod tests {
 
     #[test]
     fn rows_line_up_under_the_header_and_json_carries_every_field() {
-        let rates = MistakeRates { all: 0.289, decisive: 0.46 };
+        let rates = BenchmarkMistakes {
+            total: MistakeRates { all: 0.289, decisive: 0.46 },
+            groups: vec![GroupRates { group: "begin hard".into(), rates: MistakeRates { all: 0.5, decisive: 0.75 } }],
+        };
         let row = rates_line(600, &rates, false).unwrap();
-        assert_eq!(row, "        600     0.289     0.460");
-        assert_eq!(row.len(), HEADER.len());
+        assert_eq!(row, "        600     0.289     0.460       0.500");
+        assert_eq!(row.len(), header(&rates).len());
+        assert!(header(&rates).ends_with("begin hard"));
         let json: serde_json::Value = serde_json::from_str(&rates_line(0, &rates, true).unwrap()).unwrap();
-        assert_eq!(json, serde_json::json!({"simulations": 0, "all": 0.289, "decisive": 0.46}));
+        let groups = serde_json::json!([{"group": "begin hard", "all": 0.5, "decisive": 0.75}]);
+        assert_eq!(json, serde_json::json!({"simulations": 0, "all": 0.289, "decisive": 0.46, "groups": groups}));
     }
 }
