@@ -149,6 +149,17 @@ fn play_draws_the_board_and_stops_at_the_end_of_input() {
     assert!(out.contains("1 2 3 4 5 6 7") && out.contains("abandoned"), "{out}");
 }
 
+/// The agent committed in `models/connect4` plays from a fresh clone, no training first: a scripted human's moves
+/// are answered on the drawn board until the input ends.
+#[test]
+fn the_committed_agent_plays_in_the_terminal() {
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models/connect4");
+    let args = ["game", "play", "--game", "connect4", "--model", model.to_str().unwrap(), "--simulations", "8"];
+    let out = success(&args, "4\n4\n3\n");
+    assert!(out.matches("1 2 3 4 5 6 7").count() >= 4, "{out}");
+    assert!(out.contains("The agent plays") && out.contains("abandoned"), "{out}");
+}
+
 /// A network for another game is refused in one line, naming the mismatch; the old `alphazero` command is gone.
 #[test]
 fn another_games_network_is_refused() {
