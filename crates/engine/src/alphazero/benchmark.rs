@@ -89,18 +89,6 @@ impl MoveBenchmark<Connect4> for Connect4Benchmark {
     }
 }
 
-/// The mistake rates of the network on `benchmark`, with a search of `simulations` (0: the network alone): the
-/// totals of [`measure_by_group`].
-pub fn measure<G: Game, B: HostAccess>(
-    model: &Model<B>,
-    config: &AlphaZeroConfig,
-    benchmark: &dyn MoveBenchmark<G>,
-    simulations: usize,
-    seed: u64,
-) -> Result<MistakeRates, AlphaZeroError> {
-    Ok(measure_by_group(model, config, benchmark, simulations, seed)?.total)
-}
-
 /// The mistake rates of the network on `benchmark` in total and per group, with a search of `simulations` (0: the
 /// network alone).
 pub fn measure_by_group<G: Game, B: HostAccess>(
