@@ -21,7 +21,10 @@ fn selfplay() -> Command {
 fn run(args: &[&str], stdin: &str) -> Output {
     let mut child =
         selfplay().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    // A command that refuses its arguments may exit before reading its input: a broken pipe here is its answer.
+    if let Err(err) = child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
+        assert_eq!(err.kind(), std::io::ErrorKind::BrokenPipe, "{err}");
+    }
     child.wait_with_output().unwrap()
 }
 
