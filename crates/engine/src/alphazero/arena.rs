@@ -7,25 +7,39 @@
 //! maximum-likelihood rating against their ratings held fixed ([`rate_network`]; the model, the draw convention
 //! and the prior are in [`selfplay_games::elo`]). Holding the opponents fixed keeps every arena point on one
 //! scale: the network's later games never move the ruler it is measured with.
+//!
+//! The league adds the networks to the ruler: each arena point's network is saved under `arena/` in the run
+//! directory ([`snapshot_dir`]) and plays the `[arena] league` arena networks before it ([`play_league`]). At the
+//! end of the run every point is rated at once from all its games, against the fixed opponents and against the
+//! other networks, the fixed opponents' ratings held as before ([`league_ratings`]): the Elo of each checkpoint
+//! from games against the others, which the fixed opponents alone cannot give once the network outgrows them.
+
+use std::path::{Path, PathBuf};
 
 use rand_chacha::ChaCha8Rng;
 use selfplay_games::elo::{DEFAULT_PRIOR_DRAWS, Pairing, fit_ratings};
 use selfplay_games::tournament::{random_opening, round_robin};
 use selfplay_games::{Agent, AgentError, AlphaBetaAgent, Connect4, RandomAgent, TieBreak};
-use selfplay_model::{HostAccess, Model};
+use selfplay_model::{HostAccess, Model, ModelDir};
 use selfplay_search::Game;
 use selfplay_search::games::TicTacToe;
 use serde::{Deserialize, Serialize};
 
+use super::agent::NetAgent;
 use super::config::{AlphaZeroConfig, ArenaSettings};
 use super::error::AlphaZeroError;
 use super::play::{MatchResult, play_match_from};
+use super::stage::ArenaPoint;
 use crate::rollout::row_seed;
 
 /// The stream the fixed opponents' tie-breaking and random moves are seeded from.
 const OPPONENT_STREAM: u64 = 0xA5;
 /// The stream of the match openings (the same openings for the round robin and every arena point).
 const OPENING_STREAM: u64 = 0xA6;
+/// The stream of the earlier networks' searches in league matches.
+const LEAGUE_STREAM: u64 = 0xA7;
+/// The folder of the run directory that holds the network of every arena point.
+pub const LEAGUE_DIR: &str = "arena";
 
 /// A game whose network can be rated: its fixed opponents. The provided method gives the uniformly random
 /// player alone, so any game rates with `impl ArenaGame for MyGame {}`.
@@ -134,6 +148,71 @@ pub fn play_agent<G: Game, B: HostAccess>(
     }
 }
 
+/// The openings of every arena match: `[arena] games` of them, each opening played once from each side.
+fn arena_starts<G: Game>(config: &AlphaZeroConfig, start: &G) -> Vec<G> {
+    let a = &config.arena;
+    (0..a.games).map(|g| random_opening(start, a.opening_plies, opening_seed(config), (g / 2) as u64)).collect()
+}
+
+/// The name an arena point's network goes by in league matches and reports.
+pub fn league_name(iteration: u64) -> String {
+    format!("iteration-{iteration}")
+}
+
+/// Where the network of the arena point after `iteration` iterations is kept in run directory `out`.
+pub fn snapshot_dir(out: &Path, iteration: u64) -> PathBuf {
+    out.join(LEAGUE_DIR).join(format!("iteration-{iteration:06}"))
+}
+
+/// The network (with the arena's search, batched over the games) against the saved networks of the arena points
+/// after each of `earlier` iterations (each searching as the arena does, one position at a time), from the
+/// arena's openings; `first` of every encounter is `"network"`.
+pub fn play_league<G: Game, B: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    start: &G,
+    out: &Path,
+    earlier: &[u64],
+    seed: u64,
+) -> Result<Vec<Encounter>, AlphaZeroError> {
+    let starts = arena_starts(config, start);
+    earlier
+        .iter()
+        .map(|&iteration| {
+            let dir = snapshot_dir(out, iteration);
+            let saved = ModelDir::load(&dir).map_err(|source| AlphaZeroError::LoadModel { dir, source })?;
+            let opponent = Model::new(saved.config, saved.weights)?;
+            let opponent_seed = row_seed(seed, iteration, LEAGUE_STREAM);
+            let mut agent = NetAgent::<G, _>::new(&opponent, config, config.arena.simulations, opponent_seed);
+            let result = play_agent(model, config, &starts, &mut agent, row_seed(seed, iteration, OPPONENT_STREAM))?;
+            Ok(Encounter { first: String::from("network"), second: league_name(iteration), result })
+        })
+        .collect()
+}
+
+/// Every arena point's Elo from all its games at once (Bradley–Terry maximum likelihood): against the fixed
+/// opponents, whose `ratings` are held fixed, and against the other points' networks (the league). In the order
+/// of `curve`. A match against a name that is neither a fixed opponent nor a point of `curve` is an error.
+pub fn league_ratings(ratings: &OpponentRatings, curve: &[ArenaPoint]) -> Result<Vec<f64>, AlphaZeroError> {
+    let fixed = ratings.opponents.len();
+    let index = |name: &str| -> Result<usize, AlphaZeroError> {
+        let opponent = ratings.opponents.iter().position(|o| o.name == name);
+        let point = || curve.iter().position(|p| league_name(p.iteration) == name).map(|k| fixed + k);
+        opponent.or_else(point).ok_or_else(|| AlphaZeroError::UnknownPlayer(name.to_string()))
+    };
+    let pairing =
+        |a: usize, b: usize, r: &MatchResult| Pairing { a, b, wins: r.wins, draws: r.draws, losses: r.losses };
+    let mut pairings = Vec::new();
+    for (k, point) in curve.iter().enumerate() {
+        pairings.push(pairing(fixed + k, 0, &point.vs_random));
+        for encounter in point.matches.iter().chain(&point.league) {
+            pairings.push(pairing(fixed + k, index(&encounter.second)?, &encounter.result));
+        }
+    }
+    let anchors: Vec<(usize, f64)> = ratings.opponents.iter().enumerate().map(|(k, o)| (k, o.elo)).collect();
+    Ok(fit_ratings(fixed + curve.len(), &anchors, &pairings, DEFAULT_PRIOR_DRAWS)?.split_off(fixed))
+}
+
 /// The network's matches against every fixed opponent (fresh ones, seeded by `seed`) and its Elo against their
 /// `ratings` held fixed.
 pub fn rate_network<G: ArenaGame, B: HostAccess>(
@@ -143,10 +222,8 @@ pub fn rate_network<G: ArenaGame, B: HostAccess>(
     ratings: &OpponentRatings,
     seed: u64,
 ) -> Result<NetworkRating, AlphaZeroError> {
-    let a = &config.arena;
-    let starts: Vec<G> =
-        (0..a.games).map(|g| random_opening(start, a.opening_plies, opening_seed(config), (g / 2) as u64)).collect();
-    let mut agents = G::fixed_opponents(a, seed)?;
+    let starts = arena_starts(config, start);
+    let mut agents = G::fixed_opponents(&config.arena, seed)?;
     let network = agents.len();
     let (mut results, mut pairings) = (Vec::new(), Vec::new());
     for (k, agent) in agents.iter_mut().enumerate() {
@@ -174,6 +251,77 @@ mod tests {
         assert_eq!(names, ["random", "alphabeta-1", "alphabeta-3"]);
         let names: Vec<String> = TicTacToe::fixed_opponents(&arena, 1).unwrap().iter().map(|a| a.name()).collect();
         assert_eq!(names, ["random"]);
+    }
+
+    fn result(wins: usize, draws: usize, losses: usize) -> MatchResult {
+        MatchResult { wins, draws, losses }
+    }
+
+    fn point(iteration: u64, vs_random: MatchResult, vs_strong: MatchResult, league: Vec<Encounter>) -> ArenaPoint {
+        let encounter = |second: &str, result| Encounter { first: "network".into(), second: second.into(), result };
+        ArenaPoint {
+            iteration,
+            games: 0,
+            flops: 0.0,
+            hours: 0.0,
+            vs_random,
+            matches: vec![encounter("strong", vs_strong)],
+            elo: 0.0,
+            league,
+            league_elo: None,
+            mistakes: None,
+            network_mistakes: None,
+            mistake_groups: Vec::new(),
+            network_mistake_groups: Vec::new(),
+        }
+    }
+
+    /// Without league games the joint fit is each point's own fit against the held opponents; a point that beats
+    /// the one before it in the league gains on it; a match against a name the record does not know is refused.
+    #[test]
+    fn league_ratings_rate_every_point_from_all_its_games() {
+        let ratings = OpponentRatings {
+            opponents: vec![
+                RatedOpponent { name: "random".into(), elo: 0.0 },
+                RatedOpponent { name: "strong".into(), elo: 600.0 },
+            ],
+            round_robin: Vec::new(),
+        };
+        let early = point(5, result(15, 0, 5), result(2, 2, 16), Vec::new());
+        let late = point(10, result(18, 0, 2), result(5, 4, 11), Vec::new());
+        let alone = league_ratings(&ratings, &[early.clone(), late.clone()]).unwrap();
+        for (p, elo) in [&early, &late].into_iter().zip(&alone) {
+            let own = vec![
+                Pairing { a: 2, b: 0, wins: p.vs_random.wins, draws: p.vs_random.draws, losses: p.vs_random.losses },
+                Pairing {
+                    a: 2,
+                    b: 1,
+                    wins: p.matches[0].result.wins,
+                    draws: p.matches[0].result.draws,
+                    losses: p.matches[0].result.losses,
+                },
+            ];
+            let expected = fit_ratings(3, &[(0, 0.0), (1, 600.0)], &own, DEFAULT_PRIOR_DRAWS).unwrap()[2];
+            assert!((elo - expected).abs() < 1e-6, "{elo} vs {expected}");
+        }
+        let beat = |wins, losses| Encounter {
+            first: "network".into(),
+            second: league_name(5),
+            result: result(wins, 0, losses),
+        };
+        let mut stronger = late.clone();
+        stronger.league = vec![beat(18, 2)];
+        let with_league = league_ratings(&ratings, &[early.clone(), stronger]).unwrap();
+        assert!(with_league[1] - with_league[0] > alone[1] - alone[0], "{with_league:?} vs {alone:?}");
+        let mut weaker = late.clone();
+        weaker.league = vec![beat(2, 18)];
+        let with_league = league_ratings(&ratings, &[early.clone(), weaker]).unwrap();
+        assert!(with_league[1] - with_league[0] < alone[1] - alone[0], "{with_league:?} vs {alone:?}");
+
+        let mut unknown = late;
+        unknown.league = vec![Encounter { second: league_name(7), ..beat(1, 1) }];
+        let err = league_ratings(&ratings, &[early, unknown]).unwrap_err();
+        assert!(matches!(&err, AlphaZeroError::UnknownPlayer(name) if name == "iteration-7"), "{err}");
     }
 
     #[test]

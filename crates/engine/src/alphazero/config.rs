@@ -158,6 +158,10 @@ pub struct ArenaSettings {
     /// Uniformly random plies opening every match game (each opening played once from each side), so that
     /// deterministic opponents give varied games.
     pub opening_plies: usize,
+    /// The league: each arena point's network is kept in the run's `arena/` folder and plays `games` games
+    /// against each of the networks of this many arena points before it, so that the report can rate every
+    /// point from its games against the others as well as the fixed opponents (0: no league).
+    pub league: usize,
 }
 
 impl Default for ArenaSettings {
@@ -169,6 +173,7 @@ impl Default for ArenaSettings {
             test_time_simulations: vec![0, 2, 8, 32, 128, 600],
             alphabeta_depths: vec![1, 2, 3, 5, 7],
             opening_plies: 2,
+            league: 2,
         }
     }
 }

@@ -83,6 +83,9 @@ pub enum AlphaZeroError {
     /// Match results that cannot be rated.
     #[error("rating: {0}")]
     Rating(#[from] selfplay_games::RatingError),
+    /// A recorded match against a player the record does not rate (a tampered or mixed-up record).
+    #[error("the record holds a match against {0}, which is neither a fixed opponent nor an arena point")]
+    UnknownPlayer(String),
     /// A game with no fixed opponent to anchor its ratings.
     #[error("the game has no fixed opponent to rate the network against")]
     NoOpponent,

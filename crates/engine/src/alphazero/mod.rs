@@ -82,6 +82,7 @@ impl AlphaZeroConfig {
                 test_time_simulations: vec![0, 8],
                 alphabeta_depths: vec![1, 2],
                 opening_plies: 2,
+                league: 1,
             },
             checkpoint: config::CheckpointSettings { every: 2, keep: 2 },
             ..defaults

@@ -63,9 +63,12 @@ fn elo_series(record: &AlphaZeroRecord, x: impl Fn(&ArenaPoint) -> f64) -> Vec<S
     let network = Series { name: "network".into(), points: record.curve.iter().map(|p| (x(p), p.elo)).collect() };
     let (lo, hi) =
         network.points.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), p| (lo.min(p.0), hi.max(p.0)));
+    let league_points: Vec<(f64, f64)> = record.curve.iter().filter_map(|p| p.league_elo.map(|e| (x(p), e))).collect();
+    let league = (!league_points.is_empty())
+        .then(|| Series { name: "network (league: all games)".into(), points: league_points });
     let opponents = record.opponents.iter().flat_map(|r| &r.opponents);
     let flat = opponents.map(|o| Series { name: o.name.clone(), points: vec![(lo, o.elo), (hi, o.elo)] });
-    std::iter::once(network).chain(flat).collect()
+    std::iter::once(network).chain(league).chain(flat).collect()
 }
 
 fn mistake_series(curve: &[ArenaPoint]) -> Vec<Series> {
@@ -154,28 +157,44 @@ fn markdown(record: &AlphaZeroRecord) -> String {
     }
     let opponents: Vec<&str> =
         record.curve.first().map(|p| p.matches.iter().map(|m| m.second.as_str()).collect()).unwrap_or_default();
-    md.push_str("\n| iteration | games | FLOPs | hours | Elo | vs random |");
+    let league = record.curve.iter().any(|p| p.league_elo.is_some() || !p.league.is_empty());
+    if league {
+        md.push_str(
+            "\n*Elo* rates each point from its games against the fixed opponents alone; *league Elo* from all the \
+             run's games at once, each point's network also having played the networks of the arena points before \
+             it (*vs earlier networks*), the fixed opponents' ratings held.\n",
+        );
+    }
+    md.push_str("\n| iteration | games | FLOPs | hours | Elo |");
+    if league {
+        md.push_str(" league Elo |");
+    }
+    md.push_str(" vs random |");
     for o in &opponents {
         let _ = write!(md, " vs {o} |");
     }
-    md.push_str(" mistakes (search) | mistakes (network) |\n|");
-    md.push_str(&" --- |".repeat(8 + opponents.len()));
+    md.push_str(" mistakes (search) | mistakes (network) |");
+    if league {
+        md.push_str(" vs earlier networks |");
+    }
+    md.push_str("\n|");
+    md.push_str(&" --- |".repeat(8 + opponents.len() + 2 * usize::from(league)));
     md.push('\n');
     for p in &record.curve {
-        let _ = write!(
-            md,
-            "| {} | {} | {:.3e} | {:.3} | {:.0} | {} |",
-            p.iteration,
-            p.games,
-            p.flops,
-            p.hours,
-            p.elo,
-            score(&p.vs_random)
-        );
+        let _ = write!(md, "| {} | {} | {:.3e} | {:.3} | {:.0} |", p.iteration, p.games, p.flops, p.hours, p.elo);
+        if league {
+            let _ = write!(md, " {} |", p.league_elo.map_or_else(|| "-".into(), |e| format!("{e:.0}")));
+        }
+        let _ = write!(md, " {} |", score(&p.vs_random));
         for m in &p.matches {
             let _ = write!(md, " {} |", score(&m.result));
         }
-        let _ = writeln!(md, " {} | {} |", rate(p.mistakes), rate(p.network_mistakes));
+        let _ = write!(md, " {} | {} |", rate(p.mistakes), rate(p.network_mistakes));
+        if league {
+            let earlier: Vec<String> = p.league.iter().map(|e| format!("{} {}", e.second, score(&e.result))).collect();
+            let _ = write!(md, " {} |", if earlier.is_empty() { "-".into() } else { earlier.join(", ") });
+        }
+        md.push('\n');
     }
 
     if !record.test_time.is_empty() {
@@ -225,6 +244,8 @@ mod tests {
             vs_random: won,
             matches: vec![Encounter { first: "network".into(), second: "alphabeta-1".into(), result: won }],
             elo,
+            league: Vec::new(),
+            league_elo: None,
             mistakes: Some(rates(0.3)),
             network_mistakes: Some(rates(0.4)),
             mistake_groups: groups(0.3),
@@ -242,13 +263,21 @@ mod tests {
             second: "alphabeta-1".into(),
             result: MatchResult { wins: 1, draws: 0, losses: 19 },
         }];
+        let mut curve = vec![point(5, 210.0), point(10, 455.5)];
+        curve[1].league = vec![Encounter {
+            first: "network".into(),
+            second: "iteration-5".into(),
+            result: MatchResult { wins: 12, draws: 2, losses: 6 },
+        }];
+        curve[0].league_elo = Some(205.0);
+        curve[1].league_elo = Some(470.2);
         AlphaZeroRecord {
             games: 1280,
             plies: 30_000,
             evaluations: 400_000,
             selfplay_flops: 8e12,
             train_flops: 2e12,
-            curve: vec![point(5, 210.0), point(10, 455.5)],
+            curve,
             opponents: Some(OpponentRatings { opponents, round_robin }),
             test_time: [0, 8, 64]
                 .iter()
@@ -273,11 +302,16 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
         assert_eq!(back, record);
         let md = std::fs::read_to_string(dir.join("report.md")).unwrap();
-        assert!(md.contains("| iteration | games | FLOPs | hours | Elo | vs random | vs alphabeta-1 |"), "{md}");
-        assert!(
-            md.contains("| 10 | 1280 | 1.000e13 | 1.000 | 456 | 0.93 (18-1-1) | 0.93 (18-1-1) | 0.300 | 0.400 |"),
-            "{md}"
-        );
+        let header = "| iteration | games | FLOPs | hours | Elo | league Elo | vs random | vs alphabeta-1 | mistakes (search) \
+                      | mistakes (network) | vs earlier networks |\n| --- | --- | --- | --- | --- | --- | --- | --- | --- \
+                      | --- | --- |\n";
+        assert!(md.contains(header), "{md}");
+        let row = "| 10 | 1280 | 1.000e13 | 1.000 | 456 | 470 | 0.93 (18-1-1) | 0.93 (18-1-1) | 0.300 | 0.400 \
+                   | iteration-5 0.65 (12-2-6) |\n";
+        assert!(md.contains(row), "{md}");
+        assert!(md.contains(
+            "| 5 | 640 | 5.000e12 | 0.500 | 210 | 205 | 0.93 (18-1-1) | 0.93 (18-1-1) | 0.300 | 0.400 | - |"
+        ));
         assert!(md.contains("| simulations | all | decisive | begin easy | end easy |"), "{md}");
         assert!(md.contains("| 64 | 0.300 | 0.450 | 0.300 | 0.300 |"), "{md}");
         assert!(md.contains("final Elo **456**"), "{md}");
@@ -295,9 +329,17 @@ mod tests {
         assert!(mistake_series(&record.curve).is_empty());
         assert!(test_time_series(&record).is_empty());
         let series = elo_series(&record, |p| p.flops);
-        assert_eq!(series.len(), 3);
-        assert_eq!(series[2].points, [(5e12, 420.0), (1e13, 420.0)]);
+        let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["network", "network (league: all games)", "random", "alphabeta-1"]);
+        assert_eq!(series[1].points, [(5e12, 205.0), (1e13, 470.2)]);
+        assert_eq!(series[3].points, [(5e12, 420.0), (1e13, 420.0)]);
         let md = markdown(&record);
         assert!(!md.contains("Test-time") && !md.contains("mistakes.svg"));
+        // A run without a league has neither the line nor the columns.
+        for p in &mut record.curve {
+            (p.league, p.league_elo) = (Vec::new(), None);
+        }
+        assert_eq!(elo_series(&record, |p| p.flops).len(), 3);
+        assert!(!markdown(&record).contains("league"));
     }
 }

@@ -2,16 +2,21 @@
 //! updates on the replay window), with matches against the fixed opponents (rated in Elo, [`super::arena`])
 //! every `[arena] every` iterations.
 
+use std::path::Path;
 use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 
-use selfplay_model::{CpuBackend, HostAccess};
+use selfplay_model::{CpuBackend, HostAccess, Model, save_model_dir_with};
 use selfplay_search::Game;
+use selfplay_tensor::DType;
 use serde::{Deserialize, Serialize};
 
-use super::arena::{ArenaGame, Encounter, OpponentRatings, rate_network, rate_opponents};
+use super::agent::SETTINGS_FILE;
+use super::arena::{
+    ArenaGame, Encounter, OpponentRatings, league_ratings, play_league, rate_network, rate_opponents, snapshot_dir,
+};
 use super::benchmark::{GroupRates, MistakeRates, MoveBenchmark, measure_by_group};
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
@@ -61,6 +66,13 @@ pub struct ArenaPoint {
     /// The network's Elo against the fixed opponents' ratings ([`AlphaZeroRecord::opponents`]).
     #[serde(default)]
     pub elo: f64,
+    /// Against the networks of the `[arena] league` arena points before it (`second`: `iteration-N`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub league: Vec<Encounter>,
+    /// The Elo of this point from all the run's games at once, the league's included ([`league_ratings`]); set
+    /// when the run finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub league_elo: Option<f64>,
     /// Mistake rates on the game's labelled positions, with the arena's search and with the network alone
     /// (games with a benchmark). The totals are kept `Copy`, so a point's rates read by value; the groups follow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,6 +172,38 @@ impl<'a, G: Game, B: HostAccess> AlphaZeroStage<'a, G, B> {
     }
 }
 
+impl<G: ArenaGame, B: HostAccess> AlphaZeroStage<'_, G, B> {
+    /// The league at the arena point after `iteration`: the network against the networks of the `[arena]
+    /// league` arena points before it, then saved (with the run's settings, so `load_agent` plays it as the
+    /// run did) for the points after it. A resumed run that repeats an iteration saves the same network again.
+    fn play_league(
+        &self,
+        model: &Model<B>,
+        out: &Path,
+        curve: &[ArenaPoint],
+        iteration: u64,
+        seed: u64,
+    ) -> Result<Vec<Encounter>, AlphaZeroError> {
+        let league = self.config.arena.league;
+        if league == 0 {
+            return Ok(Vec::new());
+        }
+        let earlier: Vec<u64> = curve[curve.len().saturating_sub(league)..].iter().map(|p| p.iteration).collect();
+        let encounters = play_league(model, self.config, &self.start, out, &earlier, seed)?;
+        let settings = self.config.to_toml()?;
+        let dir = snapshot_dir(out, iteration);
+        save_model_dir_with(
+            &dir,
+            model.config(),
+            model.weights(),
+            None,
+            DType::F32,
+            &[(SETTINGS_FILE, settings.as_bytes())],
+        )?;
+        Ok(encounters)
+    }
+}
+
 impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'_, G, B> {
     type Error = AlphaZeroError;
 
@@ -243,6 +287,7 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
             let rated = rate_network(&cx.model, config, &self.start, &ratings, seed);
             r.opponents = Some(ratings);
             let rated = rated?;
+            let league = self.play_league(&cx.model, cx.out, &r.curve, iteration, seed)?;
             let (searched, alone) = match self.benchmark {
                 Some(b) => (
                     Some(measure_by_group(&cx.model, config, b, config.arena.simulations, seed)?),
@@ -261,6 +306,8 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
                 vs_random: rated.vs_anchor,
                 matches: rated.matches,
                 elo: rated.elo,
+                league,
+                league_elo: None,
                 mistakes,
                 network_mistakes,
                 mistake_groups,
@@ -301,6 +348,12 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
     }
 
     fn finish(&mut self, cx: &mut Context<'_, AlphaZeroRecord, B>) -> Result<(), AlphaZeroError> {
+        if let Some(ratings) = cx.record.opponents.as_ref().filter(|_| self.config.arena.league > 0) {
+            let elo = league_ratings(ratings, &cx.record.curve)?;
+            for (point, elo) in cx.record.curve.iter_mut().zip(elo) {
+                point.league_elo = Some(elo);
+            }
+        }
         if let Some(benchmark) = self.benchmark {
             let seed = crate::rollout::row_seed(self.config.seed, u64::MAX, ARENA_STREAM);
             cx.record.test_time = self

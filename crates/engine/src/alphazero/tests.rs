@@ -207,6 +207,41 @@ fn a_stopped_run_resumes_bit_identically() {
     std::fs::remove_dir_all(&stopped_dir).unwrap();
 }
 
+/// Every arena point keeps its network (with the run's settings) under `arena/` and plays the `[arena] league`
+/// points before it; the finished run rates every point from all those games.
+#[test]
+fn the_league_plays_the_earlier_networks_and_rates_every_point() {
+    let mut config = AlphaZeroConfig::tiny();
+    config.arena.every = 1;
+    config.arena.league = 2;
+    config.arena.games = 6;
+    let out = std::env::temp_dir().join(format!("selfplay-az-league-{}", std::process::id()));
+    let record = run(&config, TicTacToe::new(), &out, false, &|_, _| false).unwrap().unwrap();
+    let iterations: Vec<u64> = record.curve.iter().map(|p| p.iteration).collect();
+    assert_eq!(iterations, [1, 2, 3, 4]);
+    for (k, point) in record.curve.iter().enumerate() {
+        let opponents: Vec<&str> = point.league.iter().map(|e| e.second.as_str()).collect();
+        let expected: Vec<String> = iterations[k.saturating_sub(2)..k].iter().map(|&i| arena::league_name(i)).collect();
+        assert_eq!(opponents, expected, "point {}", point.iteration);
+        for e in &point.league {
+            assert_eq!(e.result.wins + e.result.draws + e.result.losses, config.arena.games);
+        }
+        assert!(point.league_elo.is_some_and(f64::is_finite), "{point:?}");
+        let (saved, settings) = load_agent::<TicTacToe>(&arena::snapshot_dir(&out, point.iteration)).unwrap();
+        assert_eq!(settings, config);
+        assert_eq!(saved.config(), &config.model_config::<TicTacToe>());
+    }
+    let last = arena::snapshot_dir(&out, 4);
+    let final_weights = std::fs::read(out.join("model/model.safetensors")).unwrap();
+    assert!(
+        std::fs::read(last.join("model.safetensors")).unwrap() == final_weights,
+        "the last point is the final network"
+    );
+    let elo = arena::league_ratings(record.opponents.as_ref().unwrap(), &record.curve).unwrap();
+    assert_eq!(elo, record.curve.iter().map(|p| p.league_elo.unwrap()).collect::<Vec<_>>());
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
 /// Search over even an untrained network takes an immediate win and blocks an immediate loss (the game's
 /// terminal rewards reach it); the network alone plays whatever its logits say, legal moves only.
 #[test]
