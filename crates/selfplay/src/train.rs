@@ -15,7 +15,9 @@ use super::{CliError, interrupt};
 #[derive(Debug, Args, Default)]
 pub struct RunArgs {
     /// Directory for checkpoints, metrics, report, plots and models. A new run into one that already holds a
-    /// run is refused: continue it with --resume or replace it with --overwrite.
+    /// run is refused: continue it with --resume or replace it with --overwrite. Default: runs/train for
+    /// `train`; for the demo runs/demo (runs/demo-connect4), or, when that already holds a run, the next fresh
+    /// runs/demo-2, runs/demo-3, ... (with --overwrite, runs/demo itself).
     #[arg(long)]
     pub(crate) out: Option<PathBuf>,
     /// A TOML file overriding any of the settings (see --print-config).
