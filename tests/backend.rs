@@ -3,7 +3,7 @@
 //! show every stage's work went through the wrapper.
 
 use selfplay_e2e::tiny_run_config;
-use selfplay_engine::engine::seeded_metrics;
+use selfplay_engine::engine::{RunStart, seeded_metrics};
 use selfplay_engine::o1::{Outcome, Report, run, run_on};
 use selfplay_model::{CountingBackend, CpuBackend};
 
@@ -19,11 +19,11 @@ fn the_loop_on_a_counting_backend_matches_the_cpu_run() {
     let base = std::env::temp_dir().join(format!("selfplay-e2e-backend-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&base);
     let config = tiny_run_config();
-    let cpu = finished(run(&config, &base.join("cpu"), false, &|_: &str, _| false).unwrap());
+    let cpu = finished(run(&config, &base.join("cpu"), RunStart::New, &|_: &str, _| false).unwrap());
 
     let backend = CountingBackend::new(CpuBackend);
     let counted =
-        finished(run_on(backend.clone(), &config, &base.join("counted"), false, &|_: &str, _| false).unwrap());
+        finished(run_on(backend.clone(), &config, &base.join("counted"), RunStart::New, &|_: &str, _| false).unwrap());
     assert_eq!(counted, cpu);
     for file in ["model/model.safetensors", "sft_model/model.safetensors"] {
         let read = |run: &str| std::fs::read(base.join(run).join(file)).unwrap();

@@ -2,14 +2,14 @@
 //! the README promises, and the same seed gives the same report.
 
 use selfplay_e2e::tiny_run_config as tiny;
-use selfplay_engine::engine::seeded_metrics;
+use selfplay_engine::engine::{RunStart, seeded_metrics};
 use selfplay_engine::o1::Report;
 use selfplay_engine::o1::config::RunConfig;
 use selfplay_engine::o1::{Outcome, run};
 
 fn run_in(dir: &std::path::Path, config: &RunConfig) -> Report {
     let _ = std::fs::remove_dir_all(dir);
-    match run(config, dir, false, &|_: &str, _| false).expect("demo runs") {
+    match run(config, dir, RunStart::New, &|_: &str, _| false).expect("demo runs") {
         Outcome::Finished(report) => *report,
         Outcome::Interrupted { .. } => panic!("nothing asked the run to stop"),
     }

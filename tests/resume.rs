@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use selfplay_e2e::tiny_run_config;
 use selfplay_engine::engine::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE, OPTIMIZER_FILE, STAGE_MODEL_DIR};
-use selfplay_engine::engine::seeded_metrics;
+use selfplay_engine::engine::{RunStart, seeded_metrics};
 use selfplay_engine::o1::Report;
 use selfplay_engine::o1::config::RunConfig;
 use selfplay_engine::o1::rl::{Algorithm, RlSettings};
@@ -40,13 +40,13 @@ fn artefacts(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<serde_json::Value>) {
 fn a_run_stopped_anywhere_resumes_bit_identically() {
     let config = RunConfig { rl: RlSettings { steps: 3, ..tiny_run_config().rl }, ..tiny_run_config() };
     let straight_dir = scratch("straight");
-    let straight = finished(run(&config, &straight_dir, false, &|_: &str, _| false).unwrap());
+    let straight = finished(run(&config, &straight_dir, RunStart::New, &|_: &str, _| false).unwrap());
     let expected = artefacts(&straight_dir);
 
     for (stop_stage, stop_step) in [("sft", 1), ("sft", 3), ("rl", 0), ("rl", 2), ("eval", 0)] {
         let dir = scratch(&format!("{stop_stage}-{stop_step}"));
         let stop = |stage: &str, step| stage == stop_stage && step == stop_step;
-        match run(&config, &dir, false, &stop).unwrap() {
+        match run(&config, &dir, RunStart::New, &stop).unwrap() {
             Outcome::Interrupted { stage, step, checkpoint } => {
                 assert_eq!((stage, step), (stop_stage, stop_step));
                 // The training stages keep their optimizer's moments; evaluation has none.
@@ -55,7 +55,7 @@ fn a_run_stopped_anywhere_resumes_bit_identically() {
             Outcome::Finished(_) => panic!("the run ignored its stop signal"),
         }
         assert!(!dir.join("report.json").exists(), "an interrupted run wrote a report");
-        let resumed = finished(run(&config, &dir, true, &|_: &str, _| false).unwrap());
+        let resumed = finished(run(&config, &dir, RunStart::Resume, &|_: &str, _| false).unwrap());
         assert_eq!(resumed, straight, "stopped at {stop_stage} {stop_step}");
         assert!(artefacts(&dir) == expected, "stopped at {stop_stage} {stop_step}: files differ");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -72,7 +72,7 @@ fn a_run_with_a_value_model_stopped_anywhere_resumes_bit_identically() {
     config.value_model =
         ValueModelSettings { enabled: true, problems: 4, samples_per_problem: 2, steps: 3, batch_size: 4, lr: 1e-3 };
     let straight_dir = scratch("value-straight");
-    let straight = finished(run(&config, &straight_dir, false, &|_: &str, _| false).unwrap());
+    let straight = finished(run(&config, &straight_dir, RunStart::New, &|_: &str, _| false).unwrap());
     let value_model = |dir: &Path| std::fs::read(dir.join("value_model/model.safetensors")).unwrap();
     let expected = (artefacts(&straight_dir), value_model(&straight_dir));
     let report = straight.value_model.as_ref().expect("the report says what the value model did");
@@ -84,13 +84,13 @@ fn a_run_with_a_value_model_stopped_anywhere_resumes_bit_identically() {
     for (stop_stage, stop_step) in [("value", 0), ("value", 2), ("eval", 0)] {
         let dir = scratch(&format!("value-{stop_stage}-{stop_step}"));
         let stop = |stage: &str, step| stage == stop_stage && step == stop_step;
-        let Outcome::Interrupted { checkpoint, .. } = run(&config, &dir, false, &stop).unwrap() else {
+        let Outcome::Interrupted { checkpoint, .. } = run(&config, &dir, RunStart::New, &stop).unwrap() else {
             panic!("the run ignored its stop signal");
         };
         let in_value_stage = stop_stage == "value";
         assert_eq!(checkpoint.join(STAGE_MODEL_DIR).join("model.safetensors").is_file(), in_value_stage);
         assert_eq!(checkpoint.join(OPTIMIZER_FILE).is_file(), in_value_stage);
-        let resumed = finished(run(&config, &dir, true, &|_: &str, _| false).unwrap());
+        let resumed = finished(run(&config, &dir, RunStart::Resume, &|_: &str, _| false).unwrap());
         assert_eq!(resumed, straight, "stopped at {stop_stage} {stop_step}");
         assert!((artefacts(&dir), value_model(&dir)) == expected, "stopped at {stop_stage} {stop_step}: files differ");
         std::fs::remove_dir_all(&dir).unwrap();
@@ -111,7 +111,7 @@ fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() 
     };
     let config = RunConfig { rl, ..tiny_run_config() };
     let straight_dir = scratch("search-straight");
-    let straight = finished(run(&config, &straight_dir, false, &|_: &str, _| false).unwrap());
+    let straight = finished(run(&config, &straight_dir, RunStart::New, &|_: &str, _| false).unwrap());
     let (_, metrics) = artefacts(&straight_dir);
     let rl_lines: Vec<_> = metrics.iter().filter(|m| m["stage"] == "rl").collect();
     assert_eq!(rl_lines.len(), 3);
@@ -123,8 +123,8 @@ fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() 
 
     let dir = scratch("search-stopped");
     let stop = |stage: &str, step| stage == "rl" && step == 1;
-    assert!(matches!(run(&config, &dir, false, &stop).unwrap(), Outcome::Interrupted { .. }));
-    assert_eq!(finished(run(&config, &dir, true, &|_: &str, _| false).unwrap()), straight);
+    assert!(matches!(run(&config, &dir, RunStart::New, &stop).unwrap(), Outcome::Interrupted { .. }));
+    assert_eq!(finished(run(&config, &dir, RunStart::Resume, &|_: &str, _| false).unwrap()), straight);
     assert!(artefacts(&dir) == artefacts(&straight_dir), "files differ after resuming");
     for d in [dir, straight_dir] {
         std::fs::remove_dir_all(d).unwrap();
@@ -135,11 +135,11 @@ fn expert_iteration_from_search_charges_its_flops_and_resumes_bit_identically() 
 fn resume_refuses_other_settings_and_corrupt_checkpoints() {
     let config = tiny_run_config();
     let dir = scratch("refuse");
-    let stopped = run(&config, &dir, false, &|stage: &str, step| stage == "rl" && step == 1).unwrap();
+    let stopped = run(&config, &dir, RunStart::New, &|stage: &str, step| stage == "rl" && step == 1).unwrap();
     assert!(matches!(stopped, Outcome::Interrupted { .. }));
 
     let other = RunConfig { seed: 99, ..config.clone() };
-    let err = run(&other, &dir, true, &|_: &str, _| false).unwrap_err().to_string();
+    let err = run(&other, &dir, RunStart::Resume, &|_: &str, _| false).unwrap_err().to_string();
     assert!(err.contains("other settings"), "{err}");
 
     // A truncated optimizer file is an error that names the problem, not a panic or a silent restart.
@@ -147,11 +147,11 @@ fn resume_refuses_other_settings_and_corrupt_checkpoints() {
     let optimizer = dir.join(CHECKPOINTS_DIR).join(latest.trim()).join(OPTIMIZER_FILE);
     let bytes = std::fs::read(&optimizer).unwrap();
     std::fs::write(&optimizer, &bytes[..bytes.len() / 2]).unwrap();
-    assert!(run(&config, &dir, true, &|_: &str, _| false).is_err());
+    assert!(run(&config, &dir, RunStart::Resume, &|_: &str, _| false).is_err());
 
     // A checkpoint pointer to nowhere is an error too.
     std::fs::write(dir.join(CHECKPOINTS_DIR).join(LATEST_FILE), "../../etc").unwrap();
-    assert!(run(&config, &dir, true, &|_: &str, _| false).is_err());
+    assert!(run(&config, &dir, RunStart::Resume, &|_: &str, _| false).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -159,8 +159,8 @@ fn resume_refuses_other_settings_and_corrupt_checkpoints() {
 fn resume_without_a_checkpoint_starts_over() {
     let config = tiny_run_config();
     let (a, b) = (scratch("fresh-a"), scratch("fresh-b"));
-    let fresh = finished(run(&config, &a, false, &|_: &str, _| false).unwrap());
-    let resumed = finished(run(&config, &b, true, &|_: &str, _| false).unwrap());
+    let fresh = finished(run(&config, &a, RunStart::New, &|_: &str, _| false).unwrap());
+    let resumed = finished(run(&config, &b, RunStart::Resume, &|_: &str, _| false).unwrap());
     assert_eq!(fresh, resumed);
     std::fs::remove_dir_all(&a).unwrap();
     std::fs::remove_dir_all(&b).unwrap();

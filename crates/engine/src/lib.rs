@@ -14,13 +14,14 @@
 //! * [`alphazero`]: self-play as in AlphaGo Zero on any board game, as a stage of self-play and learning.
 //!
 //! ```
+//! use selfplay_engine::engine::RunStart;
 //! use selfplay_engine::o1::{Outcome, RunConfig, run};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = RunConfig::tiny(); // a few seconds on one core
 //! config.eval.budgets = vec![1];
 //! let out = std::env::temp_dir().join(format!("selfplay-doc-{}", std::process::id()));
-//! match run(&config, &out, false, &|_, _| false)? {
+//! match run(&config, &out, RunStart::New, &|_, _| false)? {
 //!     Outcome::Finished(report) => assert!((0.0..=1.0).contains(&report.rl_accuracy)),
 //!     Outcome::Interrupted { .. } => unreachable!("nothing asked it to stop"),
 //! }

@@ -18,13 +18,14 @@
 //!
 //! ```
 //! use selfplay_engine::alphazero::{AlphaZeroConfig, run};
+//! use selfplay_engine::engine::RunStart;
 //! use selfplay_search::games::TicTacToe;
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let mut config = AlphaZeroConfig::tiny();
 //! config.iterations = 1;
 //! let out = std::env::temp_dir().join(format!("selfplay-az-doc-{}", std::process::id()));
-//! let report = run(&config, TicTacToe::new(), &out, false, &|_, _| false)?.expect("nothing stopped it");
+//! let report = run(&config, TicTacToe::new(), &out, RunStart::New, &|_, _| false)?.expect("nothing stopped it");
 //! assert_eq!(report.curve.len(), 1);
 //! # std::fs::remove_dir_all(&out)?;
 //! # Ok(())
@@ -57,7 +58,9 @@ pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
 pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint, TestTimePoint};
 
 use crate::engine::runner::Resumed;
-use crate::engine::{CheckpointDir, Context, EngineError, Outcome, RunClock, Runner, RunnerSettings, StopSignal};
+use crate::engine::{
+    CheckpointDir, Context, EngineError, Outcome, RunClock, RunStart, Runner, RunnerSettings, StopSignal,
+};
 
 impl AlphaZeroConfig {
     /// A run small enough for tests and examples: a 2-layer, 32-wide network, 16 games of 8-simulation searches
@@ -96,19 +99,19 @@ pub fn saved_config(out: &Path) -> Result<Option<AlphaZeroConfig>, AlphaZeroErro
     Ok(state.map(|s| s.config))
 }
 
-/// Runs (or, with `resume`, continues) AlphaZero on game `G` from `start` under `config` on the CPU, writing
+/// Runs (or, with [`RunStart::Resume`], continues) AlphaZero on game `G` from `start` under `config` on the CPU, writing
 /// `metrics.jsonl`, `config.toml`, checkpoints, the final network (`model/`, with the run's settings in
 /// `model/alphazero.toml` for [`load_agent`]) and the report (`report.json`, `report.md` and plots) under
-/// `out`.
+/// `out`. A new run is refused when `out` already holds a run, unless `run_start` is [`RunStart::Overwrite`].
 /// Returns the record, or `None` when the stop signal interrupted it (its state is checkpointed).
 pub fn run<G: ArenaGame>(
     config: &AlphaZeroConfig,
     start: G,
     out: &Path,
-    resume: bool,
+    run_start: RunStart,
     stop: StopSignal<'_>,
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
-    run_on(CpuBackend, config, start, None, out, resume, stop)
+    run_on(CpuBackend, config, start, None, out, run_start, stop)
 }
 
 /// [`run`] on Connect Four from the empty board, measuring mistakes on the committed solver-labelled benchmark
@@ -116,11 +119,11 @@ pub fn run<G: ArenaGame>(
 pub fn run_connect4(
     config: &AlphaZeroConfig,
     out: &Path,
-    resume: bool,
+    run_start: RunStart,
     stop: StopSignal<'_>,
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
     let benchmark = Connect4Benchmark::committed()?;
-    run_on(CpuBackend, config, selfplay_games::Connect4::new(), Some(&benchmark), out, resume, stop)
+    run_on(CpuBackend, config, selfplay_games::Connect4::new(), Some(&benchmark), out, run_start, stop)
 }
 
 /// [`run`] with the network on `backend`, measuring mistakes on `benchmark` when given.
@@ -130,12 +133,12 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
     start: G,
     benchmark: Option<&dyn MoveBenchmark<G>>,
     out: &Path,
-    resume: bool,
+    run_start: RunStart,
     stop: StopSignal<'_>,
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
-    let (mut runner, checkpoint) = Runner::open::<AlphaZeroRecord>(out, config, settings, None, resume, stop)?;
+    let (mut runner, checkpoint) = Runner::open::<AlphaZeroRecord>(out, config, settings, None, run_start, stop)?;
     let config_file = out.join("config.toml");
     let toml = config.to_toml()?;
     std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;

@@ -10,6 +10,7 @@ use selfplay_search::games::TicTacToe;
 use super::learner::loss;
 use super::replay::Sample;
 use super::*;
+use crate::engine::RunStart;
 use crate::train::Trainer;
 
 fn tiny_net(config: &AlphaZeroConfig, seed: u64) -> Model {
@@ -156,7 +157,7 @@ fn learns_tic_tac_toe_from_self_play() {
     let untrained = tiny_net(&config, config.seed);
     let before = play_match(&untrained, &config, &start, 40, &mut random_action::<TicTacToe>, 7).unwrap();
     let before_perfect = play_match(&untrained, &config, &start, 40, &mut perfect, 3).unwrap();
-    let record = run(&config, start, &out, false, &|_, _| false).unwrap().unwrap();
+    let record = run(&config, start, &out, RunStart::New, &|_, _| false).unwrap().unwrap();
     let saved = selfplay_model::ModelDir::load(&out.join("model")).unwrap();
     let model = Model::new(saved.config, saved.weights).unwrap();
     let after = play_match(&model, &config, &start, 40, &mut random_action::<TicTacToe>, 7).unwrap();
@@ -187,14 +188,14 @@ fn a_stopped_run_resumes_bit_identically() {
     let config = AlphaZeroConfig::tiny();
     let dir = |name: &str| std::env::temp_dir().join(format!("selfplay-az-resume-{name}-{}", std::process::id()));
     let (straight_dir, stopped_dir) = (dir("straight"), dir("stopped"));
-    let straight = run(&config, TicTacToe::new(), &straight_dir, false, &|_, _| false).unwrap().unwrap();
+    let straight = run(&config, TicTacToe::new(), &straight_dir, RunStart::New, &|_, _| false).unwrap().unwrap();
     for stop_at in [1, 3] {
         let _ = std::fs::remove_dir_all(&stopped_dir);
-        let stopped = run(&config, TicTacToe::new(), &stopped_dir, false, &|_, step| step == stop_at).unwrap();
+        let stopped = run(&config, TicTacToe::new(), &stopped_dir, RunStart::New, &|_, step| step == stop_at).unwrap();
         assert!(stopped.is_none(), "the stop signal was ignored");
         let checkpoint = stopped_dir.join("checkpoints").join(format!("alphazero-{stop_at:07}"));
         assert!(checkpoint.join(crate::engine::STAGE_STATE_FILE).is_file(), "the replay window is checkpointed");
-        let resumed = run(&config, TicTacToe::new(), &stopped_dir, true, &|_, _| false).unwrap().unwrap();
+        let resumed = run(&config, TicTacToe::new(), &stopped_dir, RunStart::Resume, &|_, _| false).unwrap().unwrap();
         assert_eq!(without_hours(resumed), without_hours(straight.clone()));
         let weights = |d: &std::path::Path| std::fs::read(d.join("model/model.safetensors")).unwrap();
         assert!(weights(&stopped_dir) == weights(&straight_dir), "stopped at {stop_at}: the networks differ");
@@ -268,7 +269,7 @@ fn connect4_runs_with_its_benchmark() {
     config.selfplay.games = 8;
     config.arena.games = 4;
     let out = std::env::temp_dir().join(format!("selfplay-az-c4-{}", std::process::id()));
-    let record = run_connect4(&config, &out, false, &|_, _| false).unwrap().unwrap();
+    let record = run_connect4(&config, &out, RunStart::New, &|_, _| false).unwrap().unwrap();
     let point = &record.curve[0];
     let rates = [point.mistakes.unwrap(), point.network_mistakes.unwrap()];
     assert!(rates.iter().all(|m| (0.0..=1.0).contains(&m.all) && (0.0..=1.0).contains(&m.decisive)), "{rates:?}");
@@ -293,6 +294,9 @@ fn connect4_runs_with_its_benchmark() {
     for file in ["report.json", "report.md", "elo_flops.svg", "elo_games.png", "mistakes.svg", "test_time.png"] {
         assert!(out.join(file).is_file(), "{file}");
     }
+    // Everything the run wrote is the run's own to an --overwrite, which removes it all: nothing would linger.
+    crate::engine::run_dir::prepare_fresh(&out, RunStart::Overwrite).unwrap();
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 0);
     std::fs::remove_dir_all(&out).unwrap();
 }
 

@@ -55,11 +55,40 @@ pub enum EngineError {
         /// The step recorded.
         step: u64,
     },
-    /// `--resume` with settings other than the run's own.
-    #[error("{} was started with other settings; resume it with its own (omit --config), or use another --out", dir.display())]
+    /// A resume with settings other than the run's own (the command line names the flag that asked for them
+    /// before it gets here).
+    #[error("{} was started with other settings; resume it with its own", dir.display())]
     OtherSettings {
         /// The run directory.
         dir: PathBuf,
+    },
+    /// A new run into a directory that holds one ([`super::run_dir`] says which entries are a run's).
+    #[error("{} already holds a run ({}); continue it with --resume, or replace it with --overwrite", dir.display(), names(found))]
+    ExistingRun {
+        /// The directory.
+        dir: PathBuf,
+        /// The run's entries found in it.
+        found: Vec<PathBuf>,
+    },
+    /// A resume of a directory whose run has no checkpoint to continue from.
+    #[error("{} holds a run ({}) but no checkpoint to resume it from; replace it with --overwrite", dir.display(), names(found))]
+    NoCheckpoint {
+        /// The directory.
+        dir: PathBuf,
+        /// The run's entries found in it.
+        found: Vec<PathBuf>,
+    },
+    /// An overwrite that would lose files no run writes, inside a model directory it replaces whole.
+    #[error(
+        "{} would be lost by --overwrite, which replaces its model directory whole: no run writes it; move it out of {} first (nothing was removed)",
+        paths(files),
+        dir.display()
+    )]
+    NotTheRuns {
+        /// The directory.
+        dir: PathBuf,
+        /// The files inside the run's model directories that are not the run's.
+        files: Vec<PathBuf>,
     },
     /// Metrics that do not serialise.
     #[error("metrics: {0}")]
@@ -77,6 +106,22 @@ pub enum EngineError {
         /// Lines the checkpoint recorded.
         expected: u64,
     },
+}
+
+/// `a, b, c and 4 more` from the last components of `paths`: enough to say why a directory is a run.
+fn names(paths: &[PathBuf]) -> String {
+    const SHOWN: usize = 3;
+    let names: Vec<String> =
+        paths.iter().take(SHOWN).filter_map(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned()).collect();
+    match paths.len().saturating_sub(SHOWN) {
+        0 => names.join(", "),
+        more => format!("{} and {more} more", names.join(", ")),
+    }
+}
+
+/// `a, b, c` from whole paths.
+fn paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
 impl EngineError {

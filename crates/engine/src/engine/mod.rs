@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod error;
 pub mod metrics;
 pub mod progress;
+pub mod run_dir;
 pub mod runner;
 
 use std::path::Path;
@@ -31,6 +32,7 @@ pub use checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, STAGE_MODEL_DIR
 pub use error::EngineError;
 pub use metrics::{MetricsLog, StepRecord, seeded_metrics};
 pub use progress::Progress;
+pub use run_dir::RunStart;
 pub use runner::{Outcome, Runner, RunnerSettings, StopSignal};
 
 use crate::optimizer::ModelOptimizer;

@@ -12,6 +12,7 @@ use super::checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, TrainerState
 use super::error::EngineError;
 use super::metrics::MetricsLog;
 use super::progress::Progress;
+use super::run_dir::{RunStart, prepare_fresh};
 use super::{Context, Restored, Stage};
 
 /// Asked after every completed step, with the stage's name and the step, whether to checkpoint and stop
@@ -81,22 +82,23 @@ impl<C> std::fmt::Debug for Runner<'_, C> {
 }
 
 impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
-    /// Opens `out` for a run of `config`. Fresh (`resume` false, or no checkpoint to resume): the old
-    /// checkpoints and metrics are cleared. Resumed: the newest checkpoint is loaded (it must have been written
-    /// with `config`) and the metrics logged after it are dropped. `tokenizer` (none for a board game, whose
-    /// network reads positions) is saved into every checkpoint. Returns the runner and that checkpoint.
+    /// Opens `out` for a run of `config`, as `start` asks. A new run ([`RunStart::New`]) is refused when `out`
+    /// already holds a run; [`RunStart::Overwrite`] first removes that run's own files (see [`super::run_dir`]).
+    /// [`RunStart::Resume`] loads the newest checkpoint (it must have been written with `config`) and drops the
+    /// metrics logged after it; without a checkpoint it starts from the beginning, as a new run would.
+    /// `tokenizer` (none for a board game, whose network reads positions) is saved into every checkpoint.
+    /// Returns the runner and that checkpoint.
     pub fn open<R: DeserializeOwned>(
         out: &Path,
         config: &'a C,
         settings: RunnerSettings,
         tokenizer: Option<&'a dyn Tokenizer>,
-        resume: bool,
+        start: RunStart,
         stop: StopSignal<'a>,
     ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
-        std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
         let checkpoints = CheckpointDir::of_run(out);
-        let metrics_path = out.join("metrics.jsonl");
-        let checkpoint: Option<Checkpoint<C, R>> = if resume { checkpoints.load_latest()? } else { None };
+        let checkpoint: Option<Checkpoint<C, R>> =
+            if start == RunStart::Resume { checkpoints.load_latest()? } else { None };
         let metrics_lines = match &checkpoint {
             Some(c) if c.state.config != *config => return Err(EngineError::OtherSettings { dir: out.to_path_buf() }),
             Some(c) => {
@@ -104,15 +106,15 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
                 c.state.metrics_lines
             }
             None => {
-                if resume {
+                prepare_fresh(out, start)?;
+                if start == RunStart::Resume {
                     eprintln!("{} holds no checkpoint: starting from the beginning", out.display());
-                }
-                if checkpoints.root().exists() {
-                    std::fs::remove_dir_all(checkpoints.root()).map_err(EngineError::io(checkpoints.root()))?;
                 }
                 0
             }
         };
+        std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
+        let metrics_path = out.join("metrics.jsonl");
         MetricsLog::truncate(&metrics_path, metrics_lines)?;
         let metrics = MetricsLog::open(&metrics_path)?;
         let runner = Runner { config, settings, tokenizer, checkpoints, metrics, metrics_lines, stop };

@@ -15,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, ModelDir, init_weights};
+use selfplay_model::{CharTokenizer, CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, ModelDir, init_weights};
 
 use super::config::RunConfig;
 use super::data::RecipeData;
@@ -28,7 +28,8 @@ use super::sweep::EvalStage;
 use super::value_model::ValueStage;
 use crate::engine::runner::Resumed;
 use crate::engine::{
-    CheckpointDir, Context, EngineError, Outcome as RunnerOutcome, RunClock, Runner, RunnerSettings, Stage, StopSignal,
+    CheckpointDir, Context, EngineError, Outcome as RunnerOutcome, RunClock, RunStart, Runner, RunnerSettings, Stage,
+    StopSignal,
 };
 
 /// Where the demo writes by default.
@@ -58,12 +59,14 @@ pub fn saved_config(out: &Path) -> Result<Option<RunConfig>, O1Error> {
     Ok(state.map(|s| s.config))
 }
 
-/// Runs (or, with `resume`, continues) the loop under `config`, writing everything under `out`, on the CPU.
+/// Runs (or, with [`RunStart::Resume`], continues) the loop under `config`, writing everything under `out`, on
+/// the CPU.
 ///
-/// A fresh run clears `out`'s checkpoints and metrics first. A resumed run requires `out`'s checkpoint to have
-/// been written with the same `config`; without any checkpoint it starts from the beginning.
-pub fn run(config: &RunConfig, out: &Path, resume: bool, stop: StopSignal<'_>) -> Result<Outcome, O1Error> {
-    run_on(CpuBackend, config, out, resume, stop)
+/// A new run is refused when `out` already holds a run, unless `start` is [`RunStart::Overwrite`], which
+/// removes that run's own files first. A resumed run requires `out`'s checkpoint to have been written with the
+/// same `config`; without any checkpoint it starts from the beginning.
+pub fn run(config: &RunConfig, out: &Path, start: RunStart, stop: StopSignal<'_>) -> Result<Outcome, O1Error> {
+    run_on(CpuBackend, config, out, start, stop)
 }
 
 /// [`run`] with every model (policy, reference, value model) on `backend`: a GPU backend, or one that wraps
@@ -72,14 +75,16 @@ pub fn run_on<B: HostAccess + Clone>(
     backend: B,
     config: &RunConfig,
     out: &Path,
-    resume: bool,
+    start: RunStart,
     stop: StopSignal<'_>,
 ) -> Result<Outcome, O1Error> {
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
+    // The directory is opened (and a new run into an earlier one refused) before any work or output; the
+    // checkpoints keep the recipe's tokenizer, the one `RecipeData` reads with.
+    let tokenizer = CharTokenizer::ascii();
+    let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, Some(&tokenizer), start, stop)?;
     let data = RecipeData::generate(config)?;
-    let (mut runner, checkpoint) =
-        Runner::open::<O1Record>(out, config, settings, Some(&data.tokenizer), resume, stop)?;
     let config_file = out.join("config.toml");
     std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
 

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use selfplay_engine::alphazero::{self, AlphaZeroConfig, AlphaZeroRecord};
 use selfplay_search::games::TicTacToe;
 
+use crate::train::{OverwriteArg, check_resume_flags, nothing_to_resume};
 use crate::{CliError, interrupt};
 
 /// The games self-play trains on.
@@ -25,16 +26,19 @@ pub struct TrainArgs {
     #[arg(long, value_enum)]
     pub(crate) game: GameName,
     /// Directory for checkpoints, metrics, the network (`model/`, what `game move|play|eval --model` read) and
-    /// `report.json`.
+    /// `report.json`. A new run into one that already holds a run is refused: continue it with --resume or
+    /// replace it with --overwrite.
     #[arg(long)]
     pub(crate) out: PathBuf,
     /// A TOML file overriding any of the settings (see --print-config).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
-    /// Continue the run in --out from its newest checkpoint (with its settings unless --config is given, which
-    /// must then match them).
+    /// Continue the run in --out from its newest checkpoint, with the settings it was started with: --config,
+    /// --iterations and --seed may be repeated but must give exactly those.
     #[arg(long)]
     pub(crate) resume: bool,
+    #[command(flatten)]
+    pub(crate) overwrite: OverwriteArg,
     /// Print the settings that would be used, every default written out, and exit.
     #[arg(long)]
     pub(crate) print_config: bool,
@@ -48,22 +52,42 @@ pub struct TrainArgs {
 
 /// Runs `selfplay game train` from the default settings.
 pub fn run(args: TrainArgs) -> Result<(), CliError> {
-    train(&args, AlphaZeroConfig::default(), "selfplay game train")
+    train(&args, Preset { config: AlphaZeroConfig::default(), flag: None }, "selfplay game train")
+}
+
+/// The settings a run starts from when no config file gives them, and the flag that chose them (`--full`), if
+/// any: with `--resume` that flag must agree with the saved settings.
+#[derive(Debug)]
+pub struct Preset {
+    /// The settings.
+    pub config: AlphaZeroConfig,
+    /// The flag that chose them; `None` for the command's defaults.
+    pub flag: Option<&'static str>,
 }
 
 /// Trains as `args` ask, from `preset` unless a config file or a checkpoint to resume gives the settings; a
 /// stopped run tells how to continue it with `command` (the subcommand that started it).
-pub fn train(args: &TrainArgs, preset: AlphaZeroConfig, command: &str) -> Result<(), CliError> {
-    let mut config = match (&args.config, args.resume) {
-        (Some(path), _) => AlphaZeroConfig::from_file(path)?,
-        (None, true) => match alphazero::saved_config(&args.out)? {
-            Some(config) => config,
-            None => return Err(format!("{} holds no checkpoint to resume", args.out.display()).into()),
-        },
-        (None, false) => preset,
+pub fn train(args: &TrainArgs, preset: Preset, command: &str) -> Result<(), CliError> {
+    let asked = match (&args.config, preset.flag) {
+        (Some(path), _) => Some((format!("--config {}", path.display()), AlphaZeroConfig::from_file(path)?)),
+        (None, Some(flag)) => Some((flag.to_string(), preset.config.clone())),
+        (None, None) => None,
+    };
+    let saved = if args.resume { alphazero::saved_config(&args.out)? } else { None };
+    let mut config = match (&asked, &saved) {
+        (Some((_, config)), _) => config.clone(),
+        (None, Some(saved)) => saved.clone(),
+        (None, None) if args.resume => return Err(nothing_to_resume(&args.out)),
+        (None, None) => preset.config,
     };
     config.iterations = args.iterations.unwrap_or(config.iterations);
     config.seed = args.seed.unwrap_or(config.seed);
+    if let Some(saved) = &saved {
+        let iterations = args.iterations.map(|n| (format!("--iterations {n}"), n == saved.iterations));
+        let seed = args.seed.map(|seed| (format!("--seed {seed}"), seed == saved.seed));
+        let all = asked.map(|(flag, _)| (flag, config == *saved));
+        check_resume_flags(&args.out, &iterations.into_iter().chain(seed).chain(all).collect::<Vec<_>>())?;
+    }
     config.validate()?;
     if args.print_config {
         print!("{}", config.to_toml()?);
@@ -71,9 +95,10 @@ pub fn train(args: &TrainArgs, preset: AlphaZeroConfig, command: &str) -> Result
     }
     let stop = interrupt::stop_flag()?;
     let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
+    let start = args.overwrite.start(args.resume);
     let record = match args.game {
-        GameName::Connect4 => alphazero::run_connect4(&config, &args.out, args.resume, &should_stop)?,
-        GameName::TicTacToe => alphazero::run(&config, TicTacToe::new(), &args.out, args.resume, &should_stop)?,
+        GameName::Connect4 => alphazero::run_connect4(&config, &args.out, start, &should_stop)?,
+        GameName::TicTacToe => alphazero::run(&config, TicTacToe::new(), &args.out, start, &should_stop)?,
     };
     match record {
         Some(record) => print_summary(&record, args),
