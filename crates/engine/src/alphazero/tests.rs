@@ -217,7 +217,7 @@ fn the_league_plays_the_earlier_networks_and_rates_every_point() {
     config.arena.league = 2;
     config.arena.games = 6;
     let out = std::env::temp_dir().join(format!("selfplay-az-league-{}", std::process::id()));
-    let record = run(&config, TicTacToe::new(), &out, false, &|_, _| false).unwrap().unwrap();
+    let record = run(&config, TicTacToe::new(), &out, RunStart::New, &|_, _| false).unwrap().unwrap();
     let iterations: Vec<u64> = record.curve.iter().map(|p| p.iteration).collect();
     assert_eq!(iterations, [1, 2, 3, 4]);
     for (k, point) in record.curve.iter().enumerate() {

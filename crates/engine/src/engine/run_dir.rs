@@ -6,6 +6,7 @@
 //! The run's own entries are, at the top of the directory (those of every recipe, so that a run of one recipe
 //! replaces a run of another whole):
 //! * `checkpoints/`, whole: the engine's private state, written and pruned by the engine alone;
+//! * `arena/`, whole: AlphaZero's network of every arena point, kept for the league;
 //! * `metrics.jsonl`, `config.toml`, `report.json`, `report.md` and the plots (`<chart>.svg`, `<chart>.png`);
 //! * the model directories `model/`, `sft_model/` and `value_model/`. They are published whole (built aside
 //!   and renamed into place), so a file in one that no run writes would be lost when the new run saves its
@@ -64,6 +65,10 @@ const RUN_FILES: &[&str] = &[
     "test_time.png",
 ];
 
+/// The directories that are wholly the run's: the checkpoints, and AlphaZero's arena networks (the league's
+/// `crate::alphazero::arena::LEAGUE_DIR`, named here because the engine does not depend on its recipes).
+const RUN_DIRS: &[&str] = &[CHECKPOINTS_DIR, "arena"];
+
 /// The model directories a run writes: the final policy, the SFT policy, the value model.
 const MODEL_DIRS: &[&str] = &["model", "sft_model", "value_model"];
 
@@ -72,9 +77,9 @@ const MODEL_DIRS: &[&str] = &["model", "sft_model", "value_model"];
 const MODEL_FILES: &[&str] = &[CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE, TOKENIZER_CONFIG_FILE, "alphazero.toml"];
 
 /// The run's own entries present in `dir` (none when it holds no run or does not exist), in a fixed order:
-/// `checkpoints`, then the files, then the model directories.
+/// `checkpoints` and `arena`, then the files, then the model directories.
 pub fn run_entries(dir: &Path) -> Result<Vec<PathBuf>, EngineError> {
-    let names = std::iter::once(CHECKPOINTS_DIR).chain(RUN_FILES.iter().copied()).chain(MODEL_DIRS.iter().copied());
+    let names = RUN_DIRS.iter().chain(RUN_FILES).chain(MODEL_DIRS).copied();
     let mut found = Vec::new();
     for name in names {
         let path = dir.join(name);
