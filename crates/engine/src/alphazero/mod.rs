@@ -57,7 +57,9 @@ pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
 pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint, TestTimePoint};
 
 use crate::engine::runner::Resumed;
-use crate::engine::{CheckpointDir, Context, EngineError, Outcome, RunClock, Runner, RunnerSettings, StopSignal};
+use crate::engine::{
+    CheckpointDir, Context, EngineError, Outcome, RunClock, Runner, RunnerSettings, Stage, StopSignal,
+};
 
 impl AlphaZeroConfig {
     /// A run small enough for tests and examples: a 2-layer, 32-wide network, 16 games of 8-simulation searches
@@ -138,8 +140,11 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
     let config_file = out.join("config.toml");
     let toml = config.to_toml()?;
     std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;
+    let mut stage = AlphaZeroStage::new(config, start, benchmark);
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
+            let position = [(Stage::<AlphaZeroRecord, B>::name(&stage), Stage::<AlphaZeroRecord, B>::steps(&stage))];
+            CheckpointDir::of_run(out).check_resumable(&checkpoint, &config.model_config::<G>(), &position)?;
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
             (
@@ -154,7 +159,6 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
             (Context { model, record: AlphaZeroRecord::default(), out, clock: RunClock::starting_at(0.0) }, None)
         }
     };
-    let mut stage = AlphaZeroStage::new(config, start, benchmark);
     match runner.run(&mut cx, &mut [&mut stage], resumed)? {
         Outcome::Interrupted { .. } => Ok(None),
         Outcome::Finished => {
