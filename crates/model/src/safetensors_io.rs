@@ -5,7 +5,8 @@
 //! - every tensor the config implies must be present with the config's shape;
 //! - `lm_head.weight` in a tied checkpoint is ignored, as transformers ignores it (tying wins);
 //! - `value_head.weight` and `value_head.bias` are ours: real Hugging Face checkpoints lack them, so
-//!   when both are absent the value head starts at zero (a value of 0 for every state);
+//!   when both are absent the value head starts at zero (a value of 0 for every state), and the weights say so
+//!   ([`ModelWeights::has_value_head`] is false), so that a method ranking by the head can refuse;
 //! - `*.rotary_emb.inv_freq` buffers (older Llama checkpoints) are derived from `rope_theta` and ignored;
 //! - any other tensor is an [`IoError::UnexpectedTensor`]: an extra tensor means the config and the
 //!   weights disagree (say, biases the config does not declare), which would silently change the model.
@@ -125,6 +126,9 @@ pub fn weights_from_tensors(
     }
     if config.tie_word_embeddings {
         tensors.remove("lm_head.weight");
+    }
+    if !value_head_stored {
+        weights.mark_value_head_missing();
     }
     match tensors.into_keys().find(|name| !name.ends_with(".rotary_emb.inv_freq")) {
         Some(extra) => Err(IoError::UnexpectedTensor(extra)),
