@@ -73,6 +73,10 @@ impl ModelOptimizer {
         });
         let lr = self.schedule.lr(self.config.lr, self.adamw.step_count());
         self.adamw.step_with(lr, |visit| weights.for_each_pair_mut(grads, |p, g| visit(p, g)))?;
+        // A value head loaded as a stand-in (zeros, from a file without one) becomes real once it learns.
+        if !weights.has_value_head() && grads.value_head().iter().chain(grads.value_bias()).any(|&g| g != 0.0) {
+            weights.mark_value_head_trained();
+        }
         Ok(UpdateStats { grad_norm, lr })
     }
 
@@ -89,5 +93,37 @@ impl ModelOptimizer {
     /// Continues from a checkpoint's moments and step count (lengths and values are checked).
     pub fn restore(&mut self, state: AdamWState) -> Result<(), LearnError> {
         self.adamw.import_state(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use selfplay_model::safetensors_io::weights_from_tensors;
+    use selfplay_tensor::Tensor;
+
+    use super::*;
+
+    /// A value head loaded as zeros from a file without one stays "none" through steps that do not touch it (it
+    /// saves without it), and becomes a real head with the first step that updates it.
+    #[test]
+    fn a_loaded_stand_in_value_head_becomes_real_once_trained() {
+        let model = crate::o1::rl::tests::tiny_model(0.1, 1);
+        let tensors = model
+            .weights()
+            .iter()
+            .filter(|(entry, _)| !entry.name.to_string().starts_with("value_head."))
+            .map(|(entry, data)| {
+                (entry.name.to_string(), Tensor::from_vec(entry.dims().to_vec(), data.to_vec()).unwrap())
+            })
+            .collect();
+        let mut weights = weights_from_tensors(model.config(), tensors).unwrap();
+        let mut optimizer = ModelOptimizer::new(&weights, OptimConfig::warmup_cosine(1e-3, 0.0, 10)).unwrap();
+        let mut grads = weights.zeros_like();
+        grads.embed_tokens_mut().fill(0.5);
+        optimizer.step(&mut weights, &mut grads).unwrap();
+        assert!(!weights.has_value_head(), "a step that leaves the head alone");
+        grads.head_mut().value_bias[0] = 1.0;
+        optimizer.step(&mut weights, &mut grads).unwrap();
+        assert!(weights.has_value_head(), "a step that trains the head");
     }
 }

@@ -175,10 +175,10 @@ pub struct ModelWeights {
     layout: Arc<ParamLayout>,
     /// `layout.len()` scalars.
     data: Vec<f32>,
-    /// False when these weights were loaded from a file without `value_head.*` (any Hugging Face checkpoint):
-    /// the head is then zeros that stand in for a head nobody trained, and whatever ranks by it must refuse
-    /// rather than rank by a constant. Training the head in memory does not set it; saving writes the head as
-    /// it is, and what loads that file back has a head.
+    /// False when these weights were loaded from a file without `value_head.*` (any Hugging Face checkpoint) and
+    /// no training step has updated the head since: the head is then zeros that stand in for a head nobody
+    /// trained, and whatever ranks by it must refuse rather than rank by a constant. Saving leaves such a head
+    /// out, so the file still says it has none.
     has_value_head: bool,
 }
 
@@ -231,6 +231,11 @@ impl ModelWeights {
     /// Marks the value head as missing from the file these weights were loaded from.
     pub(crate) fn mark_value_head_missing(&mut self) {
         self.has_value_head = false;
+    }
+
+    /// Marks the value head as real: a training step has updated it.
+    pub fn mark_value_head_trained(&mut self) {
+        self.has_value_head = true;
     }
 
     /// Where each tensor lives in [`ModelWeights::as_flat`].
