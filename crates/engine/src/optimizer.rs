@@ -99,6 +99,7 @@ impl ModelOptimizer {
 #[cfg(test)]
 mod tests {
     use selfplay_model::safetensors_io::weights_from_tensors;
+    use selfplay_model::{Architecture, ModelConfig};
     use selfplay_tensor::Tensor;
 
     use super::*;
@@ -107,16 +108,33 @@ mod tests {
     /// saves without it), and becomes a real head with the first step that updates it.
     #[test]
     fn a_loaded_stand_in_value_head_becomes_real_once_trained() {
-        let model = crate::o1::rl::tests::tiny_model(0.1, 1);
-        let tensors = model
-            .weights()
+        let config = ModelConfig {
+            architecture: Architecture::Llama,
+            vocab_size: 8,
+            hidden_size: 4,
+            intermediate_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 1,
+            num_key_value_heads: 1,
+            head_dim: 4,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: 8,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            o_proj_bias: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        };
+        let tensors = ModelWeights::zeros(&config)
+            .unwrap()
             .iter()
             .filter(|(entry, _)| !entry.name.to_string().starts_with("value_head."))
             .map(|(entry, data)| {
                 (entry.name.to_string(), Tensor::from_vec(entry.dims().to_vec(), data.to_vec()).unwrap())
             })
             .collect();
-        let mut weights = weights_from_tensors(model.config(), tensors).unwrap();
+        let mut weights = weights_from_tensors(&config, tensors).unwrap();
         let mut optimizer = ModelOptimizer::new(&weights, OptimConfig::warmup_cosine(1e-3, 0.0, 10)).unwrap();
         let mut grads = weights.zeros_like();
         grads.embed_tokens_mut().fill(0.5);
