@@ -73,6 +73,10 @@ impl ModelOptimizer {
         });
         let lr = self.schedule.lr(self.config.lr, self.adamw.step_count());
         self.adamw.step_with(lr, |visit| weights.for_each_pair_mut(grads, |p, g| visit(p, g)))?;
+        // A value head loaded as a stand-in (zeros, from a file without one) becomes real once it learns.
+        if !weights.has_value_head() && grads.value_head().iter().chain(grads.value_bias()).any(|&g| g != 0.0) {
+            weights.mark_value_head_trained();
+        }
         Ok(UpdateStats { grad_norm, lr })
     }
 
@@ -89,5 +93,55 @@ impl ModelOptimizer {
     /// Continues from a checkpoint's moments and step count (lengths and values are checked).
     pub fn restore(&mut self, state: AdamWState) -> Result<(), LearnError> {
         self.adamw.import_state(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use selfplay_model::safetensors_io::weights_from_tensors;
+    use selfplay_model::{Architecture, ModelConfig};
+    use selfplay_tensor::Tensor;
+
+    use super::*;
+
+    /// A value head loaded as zeros from a file without one stays "none" through steps that do not touch it (it
+    /// saves without it), and becomes a real head with the first step that updates it.
+    #[test]
+    fn a_loaded_stand_in_value_head_becomes_real_once_trained() {
+        let config = ModelConfig {
+            architecture: Architecture::Llama,
+            vocab_size: 8,
+            hidden_size: 4,
+            intermediate_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 1,
+            num_key_value_heads: 1,
+            head_dim: 4,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: 8,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            o_proj_bias: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        };
+        let tensors = ModelWeights::zeros(&config)
+            .unwrap()
+            .iter()
+            .filter(|(entry, _)| !entry.name.to_string().starts_with("value_head."))
+            .map(|(entry, data)| {
+                (entry.name.to_string(), Tensor::from_vec(entry.dims().to_vec(), data.to_vec()).unwrap())
+            })
+            .collect();
+        let mut weights = weights_from_tensors(&config, tensors).unwrap();
+        let mut optimizer = ModelOptimizer::new(&weights, OptimConfig::warmup_cosine(1e-3, 0.0, 10)).unwrap();
+        let mut grads = weights.zeros_like();
+        grads.embed_tokens_mut().fill(0.5);
+        optimizer.step(&mut weights, &mut grads).unwrap();
+        assert!(!weights.has_value_head(), "a step that leaves the head alone");
+        grads.head_mut().value_bias[0] = 1.0;
+        optimizer.step(&mut weights, &mut grads).unwrap();
+        assert!(weights.has_value_head(), "a step that trains the head");
     }
 }

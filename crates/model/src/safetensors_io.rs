@@ -5,7 +5,9 @@
 //! - every tensor the config implies must be present with the config's shape;
 //! - `lm_head.weight` in a tied checkpoint is ignored, as transformers ignores it (tying wins);
 //! - `value_head.weight` and `value_head.bias` are ours: real Hugging Face checkpoints lack them, so
-//!   when both are absent the value head starts at zero (a value of 0 for every state);
+//!   when both are absent the value head starts at zero (a value of 0 for every state), and the weights say so
+//!   ([`ModelWeights::has_value_head`] is false, until training updates the head), so that a method ranking
+//!   by the head can refuse; such weights save without the head;
 //! - `*.rotary_emb.inv_freq` buffers (older Llama checkpoints) are derived from `rope_theta` and ignored;
 //! - any other tensor is an [`IoError::UnexpectedTensor`]: an extra tensor means the config and the
 //!   weights disagree (say, biases the config does not declare), which would silently change the model.
@@ -55,9 +57,12 @@ pub fn serialize<'a>(tensors: impl IntoIterator<Item = (String, &'a Tensor<f32>)
 }
 
 /// The bytes of a safetensors file holding `weights` (every tensor by its Hugging Face name, in
-/// [`ModelWeights::iter`] order) narrowed to `dtype`.
+/// [`ModelWeights::iter`] order) narrowed to `dtype`; without `value_head.*` when the weights have no value
+/// head ([`ModelWeights::has_value_head`]), so that a loaded Hugging Face checkpoint saves as one.
 pub fn serialize_weights(weights: &ModelWeights, dtype: DType) -> IoResult<Vec<u8>> {
-    serialize_slices(weights.iter().map(|(e, t)| (e.name.to_string(), e.dims(), t)), dtype)
+    let stored = weights.iter().map(|(e, t)| (e.name.to_string(), e.dims(), t));
+    let stored = stored.filter(|(name, _, _)| weights.has_value_head() || !VALUE_HEAD_NAMES.contains(&name.as_str()));
+    serialize_slices(stored, dtype)
 }
 
 /// [`serialize`] over `(name, dims, row-major elements)`.
@@ -125,6 +130,9 @@ pub fn weights_from_tensors(
     }
     if config.tie_word_embeddings {
         tensors.remove("lm_head.weight");
+    }
+    if !value_head_stored {
+        weights.mark_value_head_missing();
     }
     match tensors.into_keys().find(|name| !name.ends_with(".rotary_emb.inv_freq")) {
         Some(extra) => Err(IoError::UnexpectedTensor(extra)),

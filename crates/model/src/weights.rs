@@ -175,6 +175,11 @@ pub struct ModelWeights {
     layout: Arc<ParamLayout>,
     /// `layout.len()` scalars.
     data: Vec<f32>,
+    /// False when these weights were loaded from a file without `value_head.*` (any Hugging Face checkpoint) and
+    /// no training step has updated the head since: the head is then zeros that stand in for a head nobody
+    /// trained, and whatever ranks by it must refuse rather than rank by a constant. Saving leaves such a head
+    /// out, so the file still says it has none.
+    has_value_head: bool,
 }
 
 impl fmt::Debug for ModelWeights {
@@ -196,7 +201,7 @@ impl ModelWeights {
     /// All-zero parameters laid out as `layout`.
     pub fn zeros_for(layout: Arc<ParamLayout>) -> Self {
         let data = vec![0.0; layout.len];
-        ModelWeights { layout, data }
+        ModelWeights { layout, data, has_value_head: true }
     }
 
     /// Parameters laid out as `layout` with the values `data` (`layout.len()` of them).
@@ -204,7 +209,7 @@ impl ModelWeights {
         if data.len() != layout.len {
             return Err(TensorError::LengthMismatch { shape: vec![layout.len], expected: layout.len, got: data.len() });
         }
-        Ok(ModelWeights { layout, data })
+        Ok(ModelWeights { layout, data, has_value_head: true })
     }
 
     /// Zeros shaped like `self` (a gradient buffer for these parameters): one allocation.
@@ -216,6 +221,21 @@ impl ModelWeights {
     /// nothing, unlike [`ModelWeights::zeros_like`]).
     pub fn fill_zero(&mut self) {
         self.data.fill(0.0);
+    }
+
+    /// Whether the value head is a real one, not the zeros standing in for one a loaded file lacked.
+    pub fn has_value_head(&self) -> bool {
+        self.has_value_head
+    }
+
+    /// Marks the value head as missing from the file these weights were loaded from.
+    pub(crate) fn mark_value_head_missing(&mut self) {
+        self.has_value_head = false;
+    }
+
+    /// Marks the value head as real: a training step has updated it.
+    pub fn mark_value_head_trained(&mut self) {
+        self.has_value_head = true;
     }
 
     /// Where each tensor lives in [`ModelWeights::as_flat`].

@@ -60,11 +60,22 @@ fn layers(w: &ModelWeights) -> Vec<selfplay_model::transformer::params::LayerPar
     (0..w.num_layers()).map(|l| w.layer(l).unwrap()).collect()
 }
 
+/// A checkpoint without `value_head.*` loads (everything but the value head works), with zeros in its place, and
+/// says that it has none, so that whatever ranks by the head can refuse; saved, it still has none.
 #[test]
-fn absent_value_head_loads_as_zeros() {
-    let w = load("llama_gqa").weights;
+fn absent_value_head_loads_as_zeros_and_says_so() {
+    let dir = load("llama_gqa");
+    let w = &dir.weights;
     assert_eq!(w.layout().find(ParamName::top("value_head.weight")).unwrap().dims(), &[1, 16]);
     assert!(w.value_head().iter().chain(w.value_bias()).all(|&x| x == 0.0));
+    assert!(!w.has_value_head());
+    let out = scratch("absent-value-head").join("model");
+    dir.save(&out, DType::F32).unwrap();
+    let bytes = fs::read(out.join(WEIGHTS_FILE)).unwrap();
+    let saved = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert!(saved.names().iter().all(|name| !name.starts_with("value_head.")), "{:?}", saved.names());
+    assert_eq!(ModelDir::load(&out).unwrap().weights, dir.weights);
+    fs::remove_dir_all(out.parent().unwrap()).unwrap();
 }
 
 #[test]

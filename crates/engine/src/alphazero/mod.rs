@@ -59,7 +59,7 @@ pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint, TestTimePoint};
 
 use crate::engine::runner::Resumed;
 use crate::engine::{
-    CheckpointDir, Context, EngineError, Outcome, RunClock, RunStart, Runner, RunnerSettings, StopSignal,
+    CheckpointDir, Context, EngineError, Outcome, RunClock, RunStart, Runner, RunnerSettings, Stage, StopSignal,
 };
 
 impl AlphaZeroConfig {
@@ -139,11 +139,11 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
     let (mut runner, checkpoint) = Runner::open::<AlphaZeroRecord>(out, config, settings, None, run_start, stop)?;
-    let config_file = out.join("config.toml");
-    let toml = config.to_toml()?;
-    std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;
+    let mut stage = AlphaZeroStage::new(config, start, benchmark);
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
+            let position = [(Stage::<AlphaZeroRecord, B>::name(&stage), Stage::<AlphaZeroRecord, B>::steps(&stage))];
+            CheckpointDir::of_run(out).check_resumable(&checkpoint, &config.model_config::<G>(), &position)?;
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
             (
@@ -158,7 +158,10 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
             (Context { model, record: AlphaZeroRecord::default(), out, clock: RunClock::starting_at(0.0) }, None)
         }
     };
-    let mut stage = AlphaZeroStage::new(config, start, benchmark);
+    // Written once the checkpoint is known good: a refused resume leaves the run as it was.
+    let config_file = out.join("config.toml");
+    let toml = config.to_toml()?;
+    std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;
     match runner.run(&mut cx, &mut [&mut stage], resumed)? {
         Outcome::Interrupted { .. } => Ok(None),
         Outcome::Finished => {

@@ -25,13 +25,23 @@ pub enum EngineError {
     /// The optimizer state does not fit the model.
     #[error("optimizer state: {0}")]
     Optimizer(#[from] LearnError),
-    /// `trainer_state.json` is not what the engine wrote.
-    #[error("invalid trainer state {}: {source}", path.display())]
+    /// `trainer_state.json` is not what the engine wrote (the JSON error is the source: a one-line report of
+    /// the chain shows it once).
+    #[error("invalid trainer state {}", path.display())]
     TrainerState {
         /// The file.
         path: PathBuf,
         /// The JSON error.
         source: serde_json::Error,
+    },
+    /// A model directory inside a checkpoint does not load: a file missing or corrupt, or weights whose shapes
+    /// are not the ones its `config.json` implies.
+    #[error("the model in {} does not load", dir.display())]
+    CheckpointModel {
+        /// The model directory.
+        dir: PathBuf,
+        /// Why.
+        source: IoError,
     },
     /// The checkpoint's `latest` pointer names no checkpoint directory.
     #[error("{} names no checkpoint directory", path.display())]
@@ -54,6 +64,15 @@ pub enum EngineError {
         stage: String,
         /// The step recorded.
         step: u64,
+    },
+    /// A checkpoint file holds something the run resuming from it cannot be at: a stage it does not have, a step
+    /// past a stage's end, a model other than its settings describe (a file edited or mixed in by hand).
+    #[error("{}: {what}", path.display())]
+    Inconsistent {
+        /// The file at fault.
+        path: PathBuf,
+        /// What does not fit, and with what.
+        what: String,
     },
     /// A resume with settings other than the run's own (the command line names the flag that asked for them
     /// before it gets here).

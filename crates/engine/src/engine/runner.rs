@@ -70,7 +70,9 @@ pub struct Runner<'a, C> {
     settings: RunnerSettings,
     tokenizer: Option<&'a dyn Tokenizer>,
     checkpoints: CheckpointDir,
-    metrics: MetricsLog,
+    /// `metrics.jsonl`, cut back to the lines already logged and opened when the stages start running, so that
+    /// a resume refused after [`Runner::open`] (a checkpoint its recipe finds inconsistent) has changed nothing.
+    metrics_path: PathBuf,
     metrics_lines: u64,
     stop: StopSignal<'a>,
 }
@@ -115,9 +117,7 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         };
         std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
         let metrics_path = out.join("metrics.jsonl");
-        MetricsLog::truncate(&metrics_path, metrics_lines)?;
-        let metrics = MetricsLog::open(&metrics_path)?;
-        let runner = Runner { config, settings, tokenizer, checkpoints, metrics, metrics_lines, stop };
+        let runner = Runner { config, settings, tokenizer, checkpoints, metrics_path, metrics_lines, stop };
         Ok((runner, checkpoint))
     }
 
@@ -128,6 +128,8 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         stages: &mut [&mut dyn Stage<R, B, Error = E>],
         resumed: Option<Resumed>,
     ) -> Result<Outcome, E> {
+        MetricsLog::truncate(&self.metrics_path, self.metrics_lines)?;
+        let mut metrics = MetricsLog::open(&self.metrics_path)?;
         let order: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
         let (first, mut done, restored) = match resumed {
             None => (0, 0, Restored::default()),
@@ -154,7 +156,7 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
                 while done < total {
                     done += 1;
                     let record = stage.step(cx, done)?;
-                    self.metrics.write(stage.name(), &record)?;
+                    metrics.write(stage.name(), &record)?;
                     self.metrics_lines += 1;
                     progress.step(record.message);
                     let due = done == total || done.is_multiple_of(self.settings.checkpoint_every.max(1));

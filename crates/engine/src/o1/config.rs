@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{Architecture, CharTokenizer, ModelConfig};
-use selfplay_tasks::{CountdownConfig, CountdownTask};
+use selfplay_reward::CountdownProblem;
+use selfplay_tasks::{CountdownConfig, CountdownTask, Task};
 use serde::{Deserialize, Serialize};
 
 use super::rl::{RlError, RlSettings};
@@ -30,6 +31,16 @@ pub enum ConfigError {
     /// A setting outside its valid range.
     #[error("{0}")]
     Invalid(&'static str),
+    /// `[model] context` cannot hold the sequences the run feeds the model.
+    #[error("model.context = {context} is too short: {what} need at least {needed} tokens")]
+    ContextTooShort {
+        /// The configured context.
+        context: usize,
+        /// The least context that holds them.
+        needed: usize,
+        /// The sequences that do not fit, in words.
+        what: String,
+    },
     /// The `[rl]` section is invalid.
     #[error(transparent)]
     Rl(#[from] RlError),
@@ -232,32 +243,73 @@ impl RunConfig {
         Ok(toml::to_string(self)?)
     }
 
-    /// Rejects settings no run can use, before any work starts.
+    /// Rejects settings no run can use, before any work starts: each would otherwise fail (or, worse, quietly
+    /// do nothing) only once the run reaches the stage that reads it.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.rl.validate()?;
-        let checks: [(bool, &'static str); 9] = [
+        let positive = |x: f32| x.is_finite() && x > 0.0;
+        let non_negative = |x: f32| x.is_finite() && x >= 0.0;
+        let value = &self.value_model;
+        let checks: [(bool, &'static str); 18] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
             (self.sft.batch_size > 0, "sft.batch_size must be at least 1"),
-            (self.sft.lr.is_finite() && self.sft.lr > 0.0, "sft.lr must be a positive number"),
+            (positive(self.sft.lr), "sft.lr must be a positive number"),
+            (non_negative(self.sft.weight_decay), "sft.weight_decay must be a non-negative number"),
             (self.eval.every > 0, "eval.every must be at least 1"),
+            (non_negative(self.eval.temperature), "eval.temperature must be a non-negative number"),
+            (!self.eval.budgets.is_empty(), "eval.budgets must hold at least one budget"),
+            (!self.eval.budgets.contains(&0), "eval.budgets must each be at least 1"),
             (self.checkpoint.every > 0, "checkpoint.every must be at least 1"),
             (self.checkpoint.keep > 0, "checkpoint.keep must be at least 1"),
             (
                 self.eval.search_methods.iter().all(|m| m.is_search()),
                 "eval.search_methods must be beam, mcts or gumbel",
             ),
+            // The value model's settings matter only when it is trained.
+            (!value.enabled || value.problems > 0, "value_model.problems must be at least 1"),
+            (!value.enabled || value.samples_per_problem > 0, "value_model.samples_per_problem must be at least 1"),
+            (!value.enabled || value.steps > 0, "value_model.steps must be at least 1 (an untrained judge)"),
+            (!value.enabled || value.batch_size > 0, "value_model.batch_size must be at least 1"),
+            (!value.enabled || positive(value.lr), "value_model.lr must be a positive number"),
         ];
         if let Some((_, message)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(ConfigError::Invalid(message));
         }
-        if self.eval.budgets.contains(&0) {
-            return Err(ConfigError::Invalid("eval.budgets must each be at least 1"));
-        }
         self.eval.search.validate()?;
         self.task().config.validate()?;
         self.model_config(&CharTokenizer::ascii()).validate()?;
+        self.check_context()
+    }
+
+    /// Every rollout and evaluation feeds the model a prompt (after its BOS token) and up to `max_new_tokens`
+    /// more, so the context must hold the longest prompt the task can pose plus that many. The longest prompt is
+    /// the task's own rendering of the widest problem its settings allow: every number and the target at their
+    /// largest. (SFT traces are checked against the context once they exist: [`RunConfig::check_sequence`].)
+    fn check_context(&self) -> Result<(), ConfigError> {
+        let task = self.task();
+        let widest =
+            CountdownProblem { nums: vec![task.config.max_num; task.config.max_count], target: task.config.max_target };
+        let prompt = 1 + task.prompt(&widest).len();
+        let needed = prompt.saturating_add(self.max_new_tokens);
+        if self.model.context < needed {
+            let what =
+                format!("prompts of up to {prompt} tokens (BOS included) and max_new_tokens = {}", self.max_new_tokens);
+            return Err(ConfigError::ContextTooShort { context: self.model.context, needed, what });
+        }
+        Ok(())
+    }
+
+    /// Fails unless a sequence of `tokens` tokens (`what` says which, for the message) fits in the context.
+    pub fn check_sequence(&self, tokens: usize, what: &str) -> Result<(), ConfigError> {
+        if self.model.context < tokens {
+            return Err(ConfigError::ContextTooShort {
+                context: self.model.context,
+                needed: tokens,
+                what: what.into(),
+            });
+        }
         Ok(())
     }
 
@@ -329,16 +381,97 @@ mod tests {
         assert!(toml::from_str::<RunConfig>("sede = 7\n").is_err());
     }
 
+    /// Every setting that no run can use is refused by `validate`, each with a message naming its key.
     #[test]
-    fn unusable_settings_are_rejected() {
-        let bad = [
-            RunConfig { max_new_tokens: 0, ..RunConfig::default() },
-            RunConfig { sft: SftSettings { lr: f32::NAN, ..SftSettings::default() }, ..RunConfig::default() },
-            RunConfig { task: TaskSettings { numbers: 9, ..TaskSettings::default() }, ..RunConfig::default() },
-            RunConfig { model: ModelShape { heads: 3, ..ModelShape::default() }, ..RunConfig::default() },
+    fn unusable_settings_are_rejected_with_their_key() {
+        let d = RunConfig::default();
+        let enabled = ValueModelSettings { enabled: true, ..ValueModelSettings::default() };
+        let table: Vec<(RunConfig, &str)> = vec![
+            (RunConfig { max_new_tokens: 0, ..d.clone() }, "max_new_tokens must be at least 1"),
+            (
+                RunConfig { task: TaskSettings { train_problems: 0, ..d.task.clone() }, ..d.clone() },
+                "task.train_problems",
+            ),
+            (
+                RunConfig { task: TaskSettings { eval_problems: 0, ..d.task.clone() }, ..d.clone() },
+                "task.eval_problems",
+            ),
+            (RunConfig { task: TaskSettings { numbers: 9, ..d.task.clone() }, ..d.clone() }, "[task]"),
+            (RunConfig { sft: SftSettings { batch_size: 0, ..d.sft.clone() }, ..d.clone() }, "sft.batch_size"),
+            (RunConfig { sft: SftSettings { lr: f32::NAN, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
+            (RunConfig { sft: SftSettings { lr: -1e-3, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
+            (RunConfig { sft: SftSettings { lr: 0.0, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
+            (RunConfig { sft: SftSettings { weight_decay: -0.1, ..d.sft.clone() }, ..d.clone() }, "sft.weight_decay"),
+            (RunConfig { eval: EvalSettings { every: 0, ..d.eval.clone() }, ..d.clone() }, "eval.every"),
+            (
+                RunConfig { eval: EvalSettings { temperature: f32::NAN, ..d.eval.clone() }, ..d.clone() },
+                "eval.temperature",
+            ),
+            (RunConfig { eval: EvalSettings { budgets: vec![], ..d.eval.clone() }, ..d.clone() }, "eval.budgets"),
+            (RunConfig { eval: EvalSettings { budgets: vec![1, 0], ..d.eval.clone() }, ..d.clone() }, "eval.budgets"),
+            (
+                RunConfig {
+                    eval: EvalSettings { search_methods: vec![Method::Greedy], ..d.eval.clone() },
+                    ..d.clone()
+                },
+                "eval.search_methods",
+            ),
+            (RunConfig { checkpoint: CheckpointSettings { every: 0, keep: 2 }, ..d.clone() }, "checkpoint.every"),
+            (RunConfig { checkpoint: CheckpointSettings { every: 5, keep: 0 }, ..d.clone() }, "checkpoint.keep"),
+            (RunConfig { rl: RlSettings { lr: f32::NAN, ..d.rl.clone() }, ..d.clone() }, "lr"),
+            (RunConfig { rl: RlSettings { group_size: 0, ..d.rl.clone() }, ..d.clone() }, "group_size"),
+            (RunConfig { model: ModelShape { heads: 3, ..d.model.clone() }, ..d.clone() }, "[model]"),
+            (RunConfig { model: ModelShape { context: 4, ..d.model.clone() }, ..d.clone() }, "model.context = 4"),
+            (
+                RunConfig { value_model: ValueModelSettings { problems: 0, ..enabled.clone() }, ..d.clone() },
+                "value_model.problems",
+            ),
+            (
+                RunConfig {
+                    value_model: ValueModelSettings { samples_per_problem: 0, ..enabled.clone() },
+                    ..d.clone()
+                },
+                "value_model.samples_per_problem",
+            ),
+            (
+                RunConfig { value_model: ValueModelSettings { steps: 0, ..enabled.clone() }, ..d.clone() },
+                "value_model.steps",
+            ),
+            (
+                RunConfig { value_model: ValueModelSettings { batch_size: 0, ..enabled.clone() }, ..d.clone() },
+                "value_model.batch_size",
+            ),
+            (
+                RunConfig { value_model: ValueModelSettings { lr: -1.0, ..enabled.clone() }, ..d.clone() },
+                "value_model.lr",
+            ),
         ];
-        for config in bad {
-            assert!(config.validate().is_err(), "{config:?}");
+        for (config, key) in table {
+            let message = config.validate().expect_err(key).to_string();
+            assert!(message.contains(key), "{key}: {message}");
         }
+        // The value model's settings are not read (so not checked) when it is not trained.
+        RunConfig { value_model: ValueModelSettings { steps: 0, ..ValueModelSettings::default() }, ..d }
+            .validate()
+            .unwrap();
+    }
+
+    /// The context must hold the widest prompt (BOS, every number and the target at their widest) plus
+    /// `max_new_tokens`: exactly that passes, one token less fails naming the key and the minimum.
+    #[test]
+    fn the_context_must_hold_the_widest_prompt_and_the_completion() {
+        let d = RunConfig::default();
+        // "99 99 99 -> 100\n" after BOS: 17 tokens, plus 48 new ones.
+        let needed = 17 + d.max_new_tokens;
+        RunConfig { model: ModelShape { context: needed, ..d.model.clone() }, ..d.clone() }.validate().unwrap();
+        let short = RunConfig { model: ModelShape { context: needed - 1, ..d.model.clone() }, ..d.clone() };
+        assert_eq!(
+            short.validate().unwrap_err().to_string(),
+            format!(
+                "model.context = {} is too short: prompts of up to 17 tokens (BOS included) and max_new_tokens = 48 \
+                 need at least {needed} tokens",
+                needed - 1
+            )
+        );
     }
 }

@@ -34,6 +34,20 @@ pub enum EvalError {
     /// The value model failed to score.
     #[error("value model: {0}")]
     ValueModel(#[from] ValueModelError),
+    /// The method ranks by a value head and the model that would judge was loaded without one (its weights lack
+    /// `value_head.weight` and `value_head.bias`, as every Hugging Face checkpoint does): it would rank by zeros.
+    #[error(
+        "{method} ranks by a value head, and the {judge} has none (its weights lack value_head.weight and \
+         value_head.bias); use a model trained with one{alternative}, or a method that needs none"
+    )]
+    NoValueHead {
+        /// The method's name.
+        method: &'static str,
+        /// Which model lacks it: the policy, or the value model.
+        judge: &'static str,
+        /// What else could judge, if anything.
+        alternative: &'static str,
+    },
 }
 
 /// Held-out accuracy, tokens and FLOPs per problem of `method` at `budget` (greedy ignores the budget).
@@ -52,6 +66,7 @@ pub fn evaluate<B: HostAccess, T: Task>(
     if budget == 0 {
         return Err(EvalError::ZeroBudget);
     }
+    check_value_head(method, model, value_model)?;
     if method.is_search() {
         let points = search_test_time(
             model,
@@ -72,6 +87,26 @@ pub fn evaluate<B: HostAccess, T: Task>(
     let config = EvalConfig { budgets: vec![budget], ..config.clone() };
     let points = sampling_points(model, value_model, tokenizer, task, problems, &config, &[method])?;
     Ok(points.into_iter().next().unwrap_or_else(|| empty_point(method, budget)))
+}
+
+/// Refuses a method that ranks by a value head the judging model lacks: `best_of_n_value` reads the value
+/// model's head when there is one, else the policy's; the step searches always read the policy's (they score
+/// partial solutions by it).
+fn check_value_head<B: HostAccess>(
+    method: Method,
+    model: &Model<B>,
+    value_model: Option<&Model<B>>,
+) -> Result<(), EvalError> {
+    let (judge, name, alternative) = match (method, value_model) {
+        (Method::BestOfNValue, Some(v)) => (v, "value model", ""),
+        (Method::BestOfNValue, None) => (model, "model", " or a value model"),
+        (m, _) if m.is_search() => (model, "model", ""),
+        _ => return Ok(()),
+    };
+    if judge.weights().has_value_head() {
+        return Ok(());
+    }
+    Err(EvalError::NoValueHead { method: method.name(), judge: name, alternative })
 }
 
 /// The point of a method that had no problem to run on.
@@ -295,7 +330,9 @@ fn judge<B: HostAccess, T: Task>(
 
 #[cfg(test)]
 mod tests {
+    use selfplay_model::safetensors_io::weights_from_tensors;
     use selfplay_tasks::Split;
+    use selfplay_tensor::Tensor;
 
     use super::*;
     use crate::o1::rl::tests::{LowercaseTask, tiny_model, tokenizer};
@@ -319,6 +356,43 @@ mod tests {
         assert_eq!(choices(&samples), [Some(0), Some(2), Some(2)]);
         // Only the garbled one: no vote and no value candidate; best-of-N still returns a (wrong) sample.
         assert_eq!(choices(&samples[1..2]), [None, Some(0), None]);
+    }
+
+    /// The methods that rank by a value head refuse a policy loaded without one (a value model judges
+    /// `best_of_n_value` instead, unless it lacks one too); every other method runs on it.
+    #[test]
+    fn ranking_by_a_missing_value_head_is_refused() {
+        let (with_head, tok) = (tiny_model(0.5, 2), tokenizer());
+        let tensors = with_head
+            .weights()
+            .iter()
+            .filter(|(entry, _)| !entry.name.to_string().starts_with("value_head."))
+            .map(|(entry, data)| {
+                (entry.name.to_string(), Tensor::from_vec(entry.dims().to_vec(), data.to_vec()).unwrap())
+            })
+            .collect();
+        let weights = weights_from_tensors(with_head.config(), tensors).unwrap();
+        assert!(!weights.has_value_head());
+        let headless = Model::new(with_head.config().clone(), weights).unwrap();
+        let problems = LowercaseTask.generate(Split::Val, 4, 0).unwrap();
+        let config = EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![2], seed: 5 };
+        let point = |model, value_model, method| {
+            let search = SearchSettings::default();
+            evaluate(model, value_model, &tok, &LowercaseTask, &problems, method, 2, &config, &search)
+        };
+        for method in Method::ALL {
+            let refused = matches!(method, Method::BestOfNValue) || method.is_search();
+            match point(&headless, None, method) {
+                Err(EvalError::NoValueHead { method: name, judge: "model", .. }) if refused => {
+                    assert_eq!(name, method.name())
+                }
+                Ok(_) if !refused => {}
+                other => panic!("{}: {other:?}", method.name()),
+            }
+        }
+        point(&headless, Some(&with_head), Method::BestOfNValue).unwrap();
+        let refused = point(&with_head, Some(&headless), Method::BestOfNValue);
+        assert!(matches!(refused, Err(EvalError::NoValueHead { judge: "value model", .. })), "{refused:?}");
     }
 
     /// `sample` is pass@1: at budget 1 it is the one sample's correctness (best-of-1's point), and at any budget

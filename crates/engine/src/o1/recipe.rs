@@ -85,11 +85,19 @@ pub fn run_on<B: HostAccess + Clone>(
     let tokenizer = CharTokenizer::ascii();
     let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, Some(&tokenizer), start, stop)?;
     let data = RecipeData::generate(config)?;
-    let config_file = out.join("config.toml");
-    std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
 
+    let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
+    let mut value = ValueStage::new(&data);
+    let stages: &mut [&mut dyn Stage<O1Record, B, Error = O1Error>] = if config.value_model.enabled {
+        &mut [&mut sft, &mut rl, &mut value, &mut eval]
+    } else {
+        &mut [&mut sft, &mut rl, &mut eval]
+    };
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
+            let positions: Vec<(&str, u64)> = stages.iter().map(|s| (s.name(), s.steps())).collect();
+            let expected = config.model_config(&data.tokenizer);
+            CheckpointDir::of_run(out).check_resumable(&checkpoint, &expected, &positions)?;
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
             let clock = RunClock::starting_at(state.elapsed_seconds);
@@ -100,13 +108,9 @@ pub fn run_on<B: HostAccess + Clone>(
             (Context { model, record: O1Record::default(), out, clock: RunClock::starting_at(0.0) }, None)
         }
     };
-    let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
-    let mut value = ValueStage::new(&data);
-    let stages: &mut [&mut dyn Stage<O1Record, B, Error = O1Error>] = if config.value_model.enabled {
-        &mut [&mut sft, &mut rl, &mut value, &mut eval]
-    } else {
-        &mut [&mut sft, &mut rl, &mut eval]
-    };
+    // Written once the checkpoint is known good: a refused resume leaves the run as it was.
+    let config_file = out.join("config.toml");
+    std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
     match runner.run(&mut cx, stages, resumed)? {
         RunnerOutcome::Interrupted { stage, step, checkpoint } => Ok(Outcome::Interrupted { stage, step, checkpoint }),
         RunnerOutcome::Finished => {

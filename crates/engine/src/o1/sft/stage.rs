@@ -69,6 +69,9 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
                     Some(SftExample::new(&data.tokenizer, &data.task.prompt(p), &trace))
                 })
                 .collect::<Result<_, _>>()?;
+            // Checked before the first step, not by the model on whichever batch first draws the longest trace.
+            let longest = self.examples.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
+            config.check_sequence(longest, "the SFT examples (BOS, prompt, solution trace, EOS)")?;
         }
         Ok(())
     }
