@@ -173,12 +173,12 @@ fn resume_refuses_a_checkpoint_that_does_not_fit_its_run() {
     for (name, edit, expected) in cases {
         let copy = tampered(&run, &dir, name, edit);
         let checkpoints = copy.join(CHECKPOINTS_DIR);
-        let before = snapshot(&checkpoints);
+        let before = snapshot(&copy);
         let error = one_line_error(&selfplay(&["train", "--out", path(&copy), "--resume"]));
         let dir = checkpoints.join("rl-0000003");
         let expected = format!("error: {}", expected.replace("{dir}", path(&dir)));
         assert!(error.starts_with(&expected), "{name}:\n  got      {error}\n  expected {expected}");
-        assert!(snapshot(&checkpoints) == before, "{name}: a refused resume changed the checkpoints");
+        assert!(snapshot(&copy) == before, "{name}: a refused resume changed the run (metrics, settings, checkpoints)");
     }
 
     // Weights of other shapes than the checkpoint's config.json: the loader refuses them, naming the directory.
