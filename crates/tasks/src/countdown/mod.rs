@@ -47,6 +47,17 @@ impl Default for CountdownTask {
     }
 }
 
+impl CountdownTask {
+    /// The endless stream of solvable problems of `split` ([`Task::generate`] gives its first `n`).
+    pub fn problems(
+        &self,
+        split: Split,
+        seed: u64,
+    ) -> Result<impl Iterator<Item = Result<CountdownProblem, TasksError>> + use<>, TasksError> {
+        generate::problems(&self.config, split, seed)
+    }
+}
+
 impl Task for CountdownTask {
     type Problem = CountdownProblem;
 
@@ -85,7 +96,7 @@ impl Task for CountdownTask {
     }
 
     fn generate(&self, split: Split, n: usize, seed: u64) -> Result<Vec<CountdownProblem>, TasksError> {
-        generate::generate(&self.config, split, n, seed)
+        self.problems(split, seed)?.take(n).collect()
     }
 }
 
