@@ -1,7 +1,8 @@
 //! The `selfplay` command line: one module per subcommand, each with its clap arguments and a `run` that calls
 //! the libraries (`selfplay-engine` for the loop). Errors become one line on stderr and a non-zero exit here, and
-//! only here.
+//! only here; output goes through [`stdio`], so a closed pipe or a full disk is an error, never a panic.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -11,8 +12,11 @@ mod eval;
 mod game;
 mod generate;
 mod interrupt;
+mod limits;
 mod logits;
+mod output;
 mod score;
+mod stdio;
 mod tasks;
 mod train;
 
@@ -48,9 +52,13 @@ enum Command {
     Tasks(tasks::TasksArgs),
 }
 
-/// Parses the command line, runs the subcommand, and turns any error into one line on stderr.
+/// Parses the command line, runs the subcommand, and turns any error into one line on stderr: exit 0 on success
+/// and when stdout's reader has gone ([`stdio::is_closed_pipe`]), 1 on any other error, 2 on a bad command line.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => return print_usage(&usage),
+    };
     let result: Result<(), CliError> = match cli.command {
         None => demo::run(demo::DemoArgs::default()),
         Some(command) => match command {
@@ -64,10 +72,28 @@ fn main() -> ExitCode {
             Command::Tasks(args) => tasks::run(args),
         },
     };
+    exit(result.and_then(|()| Ok(std::io::stdout().flush()?)))
+}
+
+/// Clap's help, version or usage error, printed as clap prints it (help and version to stdout, exit 0; a usage
+/// error to stderr, exit 2), except that failing to print the help is handled like any other output error.
+fn print_usage(usage: &clap::Error) -> ExitCode {
+    let printed = usage.print().and_then(|()| std::io::stdout().flush()).map_err(|e| stdio::failed("stdout", e));
+    match printed {
+        Err(err) if !usage.use_stderr() => exit(Err(err.into())),
+        // A usage error that cannot even reach stderr still exits with its code.
+        _ => ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2)),
+    }
+}
+
+/// The exit status of a finished command, printing its error as one line.
+fn exit(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if stdio::is_closed_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", error_chain(err.as_ref()));
+            // Nowhere is left to report a failure to write this line; the exit status still tells.
+            let _ = stdio::errln!("error: {}", error_chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }

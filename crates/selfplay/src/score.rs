@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use super::CliError;
 use super::tasks::TaskName;
+use crate::stdio::errln;
 
 /// `selfplay score --task …`
 #[derive(Debug, Args)]
@@ -43,12 +44,12 @@ enum ScoreResult {
 /// Runs `selfplay score`.
 pub fn run(args: ScoreArgs) -> Result<(), CliError> {
     let input = std::io::stdin().lock();
-    let output = BufWriter::new(std::io::stdout().lock());
+    let output = BufWriter::new(crate::stdio::stdout());
     let (lines, errors) = match args.task {
         TaskName::Countdown => score_stream::<_, CountdownProblem>(&CountdownTask::default(), input, output)?,
         TaskName::Arithmetic => score_stream::<_, ArithmeticProblem>(&ArithmeticTask::default(), input, output)?,
     };
-    eprintln!("scored {lines} lines ({errors} malformed)");
+    errln!("scored {lines} lines ({errors} malformed)")?;
     Ok(())
 }
 
