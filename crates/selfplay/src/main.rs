@@ -42,7 +42,8 @@ enum Command {
     Game(game::GameArgs),
     /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
     Eval(eval::EvalArgs),
-    /// Verify completions: JSONL on stdin, one result line per input line on stdout.
+    /// Verify completions: JSONL on stdin, one result line per input line on stdout (formats in --help).
+    #[command(long_about = score::LONG_ABOUT)]
     Score(score::ScoreArgs),
     /// Sample a completion from a model directory; prints one JSON line.
     Generate(generate::GenerateArgs),
