@@ -111,3 +111,41 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     }
     line
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use selfplay_tasks::countdown::solver::MAX_SOLVE_NUMS;
+
+    use super::*;
+    use crate::limits::{
+        MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_NEW_TOKENS, MAX_SIMULATIONS, MAX_TASK_PROBLEMS,
+    };
+
+    /// Each bounded flag's `--help` states the bound its parser enforces: the constant's value, not a stale copy.
+    #[test]
+    fn every_bound_is_in_its_flags_help() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let help = |path: &[&str], flag: &str| {
+            let command = path.iter().fold(&cli, |c, name| c.find_subcommand(name).expect("a subcommand"));
+            let arg = command.get_arguments().find(|a| a.get_id() == flag).expect("a flag");
+            arg.get_help().map(ToString::to_string).unwrap_or_default()
+        };
+        let bounds: [(&[&str], &str, String); 10] = [
+            (&["eval"], "problems", format!("1 to {MAX_EVAL_PROBLEMS}")),
+            (&["eval"], "budget", format!("1 to {MAX_BUDGET}")),
+            (&["eval"], "candidates", format!("1 to {MAX_CANDIDATES}")),
+            (&["eval"], "max_new_tokens", format!("1 to {MAX_NEW_TOKENS}")),
+            (&["eval"], "numbers", format!("1 to {MAX_SOLVE_NUMS}")),
+            (&["generate"], "max_new_tokens", format!("0 to {MAX_NEW_TOKENS}")),
+            (&["tasks", "generate"], "n", format!("0 to {MAX_TASK_PROBLEMS}")),
+            (&["game", "move"], "simulations", format!("0 to {MAX_SIMULATIONS}")),
+            (&["game", "play"], "simulations", format!("0 to {MAX_SIMULATIONS}")),
+            (&["game", "eval"], "simulations", format!("0 to {MAX_SIMULATIONS}")),
+        ];
+        for (path, flag, bound) in bounds {
+            assert!(help(path, flag).contains(&bound), "{path:?} --{flag}: {:?} lacks {bound:?}", help(path, flag));
+        }
+    }
+}
