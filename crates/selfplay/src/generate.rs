@@ -26,7 +26,7 @@ pub struct GenerateArgs {
     #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
     pub prompt: Option<String>,
     /// Prompt as comma-separated token ids.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub tokens: Option<String>,
     /// Most tokens to generate: 0 to 65536 (generation also stops when the model's context is full).
     #[arg(long, default_value_t = 64, allow_hyphen_values = true,

@@ -19,7 +19,7 @@ pub struct LogitsArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Comma-separated token ids, e.g. `3,1,4,1`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub tokens: String,
     /// Output safetensors file: a regular file is replaced atomically; a symlink is followed and a FIFO or device
     /// written in place; `-` is stdout.

@@ -227,6 +227,8 @@ fn sizes_beyond_their_limit_are_usage_errors_naming_the_flag() {
         &generate("--min-p", "-0.5"),
         "invalid value '-0.5' for '--min-p <MIN_P>': must be a finite number in [0, 1]",
     );
+    let out = selfplay(&["logits", "--model", MISSING, "--tokens", "-1", "--out", "/nonexistent/x"]);
+    one_line_error(&out, 1, r#"--tokens: "-1" is not a token id (invalid digit found in string)"#);
     usage_error(
         &generate("--temperature", "-1"),
         "invalid value '-1' for '--temperature <TEMPERATURE>': must be a finite number ≥ 0",
