@@ -7,8 +7,13 @@
 //! verdict: no answer -> `NoAnswer`; does not parse -> `Malformed` (a literal beyond 64 bits ->
 //! `Overflow`); literals differ from the numbers -> `WrongNumbers`; division by zero -> `DivisionByZero`;
 //! an intermediate beyond `i128` fractions -> `Overflow`; value differs -> `WrongValue`.
+//!
+//! Generated problems have targets in `u64`; a problem read from outside may have any integer target
+//! ([`CountdownTarget`]: negative, or beyond every integer type), which [`CountdownVerifier::verify_target`]
+//! scores the same way.
 
 use alloc::vec::Vec;
+use core::str::FromStr;
 
 use crate::answer::extract_answer;
 use crate::expr::{Expression, Op, ParseError};
@@ -25,6 +30,42 @@ pub struct CountdownProblem {
     pub target: u64,
 }
 
+/// Any integer target, as the verifier compares it. Every value an answer can have is an `i128` fraction (an
+/// intermediate beyond that is `Overflow`), so a target outside `i128` is one no answer reaches: it is kept as
+/// [`CountdownTarget::Unreachable`], and a well-formed answer over the right numbers is `WrongValue` against it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CountdownTarget {
+    /// A target within `i128`.
+    Int(i128),
+    /// A target beyond `i128` either way.
+    Unreachable,
+}
+
+impl From<u64> for CountdownTarget {
+    fn from(target: u64) -> Self {
+        CountdownTarget::Int(i128::from(target))
+    }
+}
+
+/// Why text is not an integer target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("expected an integer (digits with an optional sign)")]
+pub struct TargetParseError;
+
+impl FromStr for CountdownTarget {
+    type Err = TargetParseError;
+
+    /// Decimal digits with an optional `+` or `-`, of any length: `"24"`, `"-7"`, a 40-digit number.
+    fn from_str(text: &str) -> Result<Self, TargetParseError> {
+        let digits = text.strip_prefix(['+', '-']).unwrap_or(text);
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(TargetParseError);
+        }
+        // Only the digits were checked, so the one failure left is a value beyond i128.
+        Ok(text.parse::<i128>().map_or(CountdownTarget::Unreachable, CountdownTarget::Int))
+    }
+}
+
 /// Verifies Countdown completions; rewards follow [`OutcomeLevels`] (1.0 / 0.1 / 0.0 by default).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct CountdownVerifier {
@@ -36,9 +77,16 @@ impl Verifier for CountdownVerifier {
     type Problem = CountdownProblem;
 
     fn verify(&self, problem: &CountdownProblem, completion: &[u8]) -> Reward {
+        self.verify_target(&problem.nums, problem.target.into(), completion)
+    }
+}
+
+impl CountdownVerifier {
+    /// [`Verifier::verify`] for the problem `nums` → `target`, whatever integer the target is.
+    pub fn verify_target(&self, nums: &[u64], target: CountdownTarget, completion: &[u8]) -> Reward {
         let verdict = match extract_answer(completion) {
             None => Verdict::NoAnswer,
-            Some(content) => judge_expression(problem, content),
+            Some(content) => judge_target(nums, target, content),
         };
         self.levels.reward(verdict)
     }
@@ -46,10 +94,15 @@ impl Verifier for CountdownVerifier {
 
 /// The verdict for an answer's content (the text between the tags).
 pub fn judge_expression(problem: &CountdownProblem, content: &[u8]) -> Verdict {
-    match evaluate_answer(&problem.nums, content) {
-        Ok(value) if value == Rational::from_int(i128::from(problem.target)) => Verdict::Correct,
-        Ok(_) => Verdict::WrongValue,
-        Err(verdict) => verdict,
+    judge_target(&problem.nums, problem.target.into(), content)
+}
+
+/// The verdict for an answer's content against `nums` → `target`.
+fn judge_target(nums: &[u64], target: CountdownTarget, content: &[u8]) -> Verdict {
+    match (evaluate_answer(nums, content), target) {
+        (Ok(value), CountdownTarget::Int(target)) if value == Rational::from_int(target) => Verdict::Correct,
+        (Ok(_), _) => Verdict::WrongValue,
+        (Err(verdict), _) => verdict,
     }
 }
 
@@ -212,6 +265,30 @@ mod tests {
     fn verdict(p: &CountdownProblem, completion: &str) -> (f32, Verdict) {
         let r = CountdownVerifier::default().verify(p, completion.as_bytes());
         (r.value, r.verdict)
+    }
+
+    /// Targets read from outside: negative, beyond u64, beyond i128 (40 digits), and text that is no integer.
+    #[test]
+    fn any_integer_target_is_scored() {
+        let target = |text: &str| text.parse::<CountdownTarget>().unwrap();
+        let judge = |nums: &[u64], t: &str, answer: &str| {
+            CountdownVerifier::default().verify_target(nums, target(t), answer.as_bytes()).verdict
+        };
+        assert_eq!(judge(&[1, 5], "-4", "<answer>1 - 5</answer>"), Verdict::Correct);
+        assert_eq!(judge(&[1, 5], "-4", "<answer>5 - 1</answer>"), Verdict::WrongValue);
+        assert_eq!(judge(&[1, 5], "+4", "<answer>5 - 1</answer>"), Verdict::Correct);
+        let two_32 = 1u64 << 32;
+        let answer = "<answer>4294967296 * 4294967296 * 4294967296</answer>";
+        assert_eq!(judge(&[two_32; 3], "79228162514264337593543950336", answer), Verdict::Correct, "2^96");
+        let forty = "1234567890123456789012345678901234567890";
+        assert_eq!(target(forty), CountdownTarget::Unreachable);
+        assert_eq!(target(&format!("-{forty}")), CountdownTarget::Unreachable);
+        assert_eq!(judge(&[1, 5], forty, "<answer>1 + 5</answer>"), Verdict::WrongValue);
+        assert_eq!(judge(&[1, 5], forty, "<answer>1 + 1</answer>"), Verdict::WrongNumbers);
+        assert_eq!(target("170141183460469231731687303715884105727"), CountdownTarget::Int(i128::MAX));
+        for bad in ["", "-", "+-1", "1.0", "1e3", " 1", "0x10", "١"] {
+            assert_eq!(bad.parse::<CountdownTarget>(), Err(TargetParseError), "{bad:?}");
+        }
     }
 
     #[test]

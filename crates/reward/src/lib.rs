@@ -70,7 +70,10 @@ pub use aggregate::{
 };
 pub use answer::extract_answer;
 pub use combine::{normalise_then_sum, weighted_sum};
-pub use countdown::{CountdownProblem, CountdownVerifier, StepCheck, StepError, check_steps, evaluate_answer};
+pub use countdown::{
+    CountdownProblem, CountdownTarget, CountdownVerifier, StepCheck, StepError, TargetParseError, check_steps,
+    evaluate_answer,
+};
 pub use error::RewardError;
 pub use expr::{Expression, Op, ParseError};
 pub use format::FormatReward;

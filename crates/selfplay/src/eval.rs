@@ -9,9 +9,12 @@ use selfplay_engine::o1::eval::{EvalConfig, evaluate};
 use selfplay_engine::rollout::Method;
 use selfplay_engine::rollout::step_search::SearchSettings;
 use selfplay_model::{Model, ModelDir, SamplingParams};
+use selfplay_tasks::countdown::solver::MAX_SOLVE_NUMS;
 use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
 use super::CliError;
+use crate::limits::{MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_NEW_TOKENS, bounded, non_negative};
+use crate::stdio::outln;
 
 /// Which held-out problems.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -32,28 +35,30 @@ pub struct EvalArgs {
     /// Test-time method.
     #[arg(long, default_value = "greedy", value_parser = method_parser())]
     method: Method,
-    /// Samples (sampling methods), beam width (beam) or simulations (mcts, gumbel) per problem.
-    #[arg(long, default_value_t = 1)]
+    /// Samples (sampling methods), beam width (beam) or simulations (mcts, gumbel) per problem: 1 to 4096.
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 1..=MAX_BUDGET))]
     budget: u32,
-    /// Held-out Countdown problems to evaluate on.
-    #[arg(long, default_value_t = 500)]
+    /// Held-out Countdown problems to evaluate on: 1 to 100000.
+    #[arg(long, default_value_t = 500, allow_hyphen_values = true,
+          value_parser = |s: &str| bounded(s, 1..=MAX_EVAL_PROBLEMS))]
     problems: usize,
-    /// Numbers per Countdown problem.
-    #[arg(long, default_value_t = 3)]
+    /// Numbers per Countdown problem: 1 to 6.
+    #[arg(long, default_value_t = 3, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 1..=MAX_SOLVE_NUMS))]
     numbers: usize,
     #[arg(long, value_enum, default_value_t = EvalSplit::Val)]
     split: EvalSplit,
     /// Seed of the problems and of every sample (a run's evaluation uses the run's seed).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     seed: u64,
-    /// Longest completion in tokens.
-    #[arg(long, default_value_t = 48)]
+    /// Longest completion in tokens: 1 to 65536.
+    #[arg(long, default_value_t = 48, allow_hyphen_values = true,
+          value_parser = |s: &str| bounded(s, 1..=MAX_NEW_TOKENS))]
     max_new_tokens: usize,
-    /// Sampling temperature of the sampling methods and of the search's proposals.
-    #[arg(long, default_value_t = 1.0)]
+    /// Sampling temperature of the sampling methods and of the search's proposals (≥ 0; 0 is greedy).
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true, value_parser = non_negative)]
     temperature: f32,
-    /// Candidate next steps per expanded node (beam, mcts, gumbel).
-    #[arg(long)]
+    /// Candidate next steps per expanded node (beam, mcts, gumbel): 1 to 256.
+    #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 1..=MAX_CANDIDATES))]
     candidates: Option<usize>,
     /// Score finished searches with the value head instead of the verifier (search without an oracle).
     #[arg(long)]
@@ -70,14 +75,14 @@ fn method_parser() -> impl TypedValueParser<Value = Method> {
 }
 
 pub fn run(args: EvalArgs) -> Result<(), CliError> {
-    let saved = ModelDir::load(&args.model)?;
-    let tokenizer = saved.tokenizer.ok_or_else(|| format!("{} has no tokenizer.json", args.model.display()))?;
-    let model = Model::new(saved.config, saved.weights)?;
     let task = CountdownTask {
         config: CountdownConfig { min_count: args.numbers, max_count: args.numbers, ..CountdownConfig::default() },
         ..CountdownTask::default()
     };
     task.config.validate()?;
+    let saved = ModelDir::load(&args.model)?;
+    let tokenizer = saved.tokenizer.ok_or_else(|| format!("{} has no tokenizer.json", args.model.display()))?;
+    let model = Model::new(saved.config, saved.weights)?;
     let split = match args.split {
         EvalSplit::Val => Split::Val,
         EvalSplit::ValTarget => Split::ValTarget,
@@ -126,6 +131,6 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
         "tokens": point.tokens,
         "flops": point.flops,
     });
-    println!("{line}");
+    outln!("{line}")?;
     Ok(())
 }

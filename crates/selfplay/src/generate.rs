@@ -14,6 +14,8 @@ use serde_json::json;
 
 use super::CliError;
 use super::logits::parse_token_list;
+use crate::limits::{MAX_NEW_TOKENS, bounded, fraction, non_negative, positive_fraction};
+use crate::stdio::outln;
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -24,23 +26,25 @@ pub struct GenerateArgs {
     #[arg(long, conflicts_with = "tokens", required_unless_present = "tokens")]
     pub prompt: Option<String>,
     /// Prompt as comma-separated token ids.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub tokens: Option<String>,
-    #[arg(long, default_value_t = 64)]
+    /// Most tokens to generate: 0 to 65536 (generation also stops when the model's context is full).
+    #[arg(long, default_value_t = 64, allow_hyphen_values = true,
+          value_parser = |s: &str| bounded(s, 0..=MAX_NEW_TOKENS))]
     pub max_new_tokens: usize,
-    /// 0 is greedy decoding.
-    #[arg(long, default_value_t = 1.0)]
+    /// Sampling temperature, ≥ 0; 0 is greedy decoding.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true, value_parser = non_negative)]
     pub temperature: f32,
-    /// Nucleus sampling mass; 1 disables.
-    #[arg(long, default_value_t = 1.0)]
+    /// Nucleus sampling mass, in (0, 1]; 1 disables.
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true, value_parser = positive_fraction)]
     pub top_p: f32,
     /// Keep the k most likely tokens; 0 disables.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub top_k: usize,
-    /// Drop tokens below min_p times the most likely one's probability; 0 disables.
-    #[arg(long, default_value_t = 0.0)]
+    /// Drop tokens below min_p times the most likely one's probability, in [0, 1]; 0 disables.
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true, value_parser = fraction)]
     pub min_p: f32,
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub seed: u64,
 }
 
@@ -85,6 +89,6 @@ pub fn run(args: GenerateArgs) -> Result<(), CliError> {
     if let Some(tokenizer) = &dir.tokenizer {
         record["text"] = tokenizer.decode(&generation.tokens)?.into();
     }
-    println!("{record}");
+    outln!("{record}")?;
     Ok(())
 }

@@ -14,7 +14,8 @@ pub fn stop_flag() -> Result<Arc<AtomicBool>, CliError> {
         if handler_flag.swap(true, Ordering::SeqCst) {
             std::process::exit(130);
         }
-        eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to quit at once)");
+        // A notice only: if stderr is gone the run still stops after this step.
+        let _ = crate::stdio::errln!("\nCtrl-C: saving a checkpoint after this step (press again to quit at once)");
     })?;
     Ok(stop)
 }

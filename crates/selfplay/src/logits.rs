@@ -5,11 +5,13 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use selfplay_model::safetensors_io::write_safetensors;
+use selfplay_model::safetensors_io::serialize;
 use selfplay_model::{Model, ModelDir};
 use selfplay_tensor::DType;
 
 use super::CliError;
+use crate::output;
+use crate::stdio::errln;
 
 #[derive(Debug, Args)]
 pub struct LogitsArgs {
@@ -17,9 +19,10 @@ pub struct LogitsArgs {
     #[arg(long)]
     pub model: PathBuf,
     /// Comma-separated token ids, e.g. `3,1,4,1`.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub tokens: String,
-    /// Output safetensors file (written atomically).
+    /// Output safetensors file: a regular file is replaced atomically; a symlink is followed and a FIFO or device
+    /// written in place; `-` is stdout.
     #[arg(long)]
     pub out: PathBuf,
 }
@@ -29,8 +32,9 @@ pub fn run(args: LogitsArgs) -> Result<(), CliError> {
     let dir = ModelDir::load(&args.model)?;
     let model = Model::new(dir.config, dir.weights)?;
     let output = model.forward(&[tokens.as_slice()])?.into_iter().next().ok_or("the model returned no output")?;
-    write_safetensors(&args.out, [("logits".to_string(), &output.logits)], DType::F32)?;
-    println!("wrote logits {:?} to {}", output.logits.dims(), args.out.display());
+    output::write(&args.out, &serialize([("logits".to_string(), &output.logits)], DType::F32)?)?;
+    // On stderr, so that `--out -` leaves stdout holding the file alone.
+    errln!("wrote logits {:?} to {}", output.logits.dims(), args.out.display())?;
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The `selfplay` command line: one module per subcommand, each with its clap arguments and a `run` that calls
 //! the libraries (`selfplay-engine` for the loop). Errors become one line on stderr and a non-zero exit here, and
-//! only here.
+//! only here; output goes through [`stdio`], so a closed pipe or a full disk is an error, never a panic.
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -11,8 +12,11 @@ mod eval;
 mod game;
 mod generate;
 mod interrupt;
+mod limits;
 mod logits;
+mod output;
 mod score;
+mod stdio;
 mod tasks;
 mod train;
 
@@ -38,7 +42,8 @@ enum Command {
     Game(game::GameArgs),
     /// One test-time method at one budget on held-out problems: `selfplay eval --model DIR --method mcts --budget 64`.
     Eval(eval::EvalArgs),
-    /// Verify completions: JSONL on stdin, one result line per input line on stdout.
+    /// Verify completions: JSONL on stdin, one result line per input line on stdout (formats in --help).
+    #[command(long_about = score::LONG_ABOUT)]
     Score(score::ScoreArgs),
     /// Sample a completion from a model directory; prints one JSON line.
     Generate(generate::GenerateArgs),
@@ -48,9 +53,13 @@ enum Command {
     Tasks(tasks::TasksArgs),
 }
 
-/// Parses the command line, runs the subcommand, and turns any error into one line on stderr.
+/// Parses the command line, runs the subcommand, and turns any error into one line on stderr: exit 0 on success
+/// and when stdout's reader has gone ([`stdio::is_closed_pipe`]), 1 on any other error, 2 on a bad command line.
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(usage) => return print_usage(&usage),
+    };
     let result: Result<(), CliError> = match cli.command {
         None => demo::run(demo::DemoArgs::default()),
         Some(command) => match command {
@@ -64,10 +73,28 @@ fn main() -> ExitCode {
             Command::Tasks(args) => tasks::run(args),
         },
     };
+    exit(result.and_then(|()| Ok(std::io::stdout().flush()?)))
+}
+
+/// Clap's help, version or usage error, printed as clap prints it (help and version to stdout, exit 0; a usage
+/// error to stderr, exit 2), except that failing to print the help is handled like any other output error.
+fn print_usage(usage: &clap::Error) -> ExitCode {
+    let printed = usage.print().and_then(|()| std::io::stdout().flush()).map_err(|e| stdio::failed("stdout", e));
+    match printed {
+        Err(err) if !usage.use_stderr() => exit(Err(err.into())),
+        // A usage error that cannot even reach stderr still exits with its code.
+        _ => ExitCode::from(u8::try_from(usage.exit_code()).unwrap_or(2)),
+    }
+}
+
+/// The exit status of a finished command, printing its error as one line.
+fn exit(result: Result<(), CliError>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if stdio::is_closed_pipe(err.as_ref()) => ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {}", error_chain(err.as_ref()));
+            // Nowhere is left to report a failure to write this line; the exit status still tells.
+            let _ = stdio::errln!("error: {}", error_chain(err.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -83,4 +110,42 @@ fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+    use selfplay_tasks::countdown::solver::MAX_SOLVE_NUMS;
+
+    use super::*;
+    use crate::limits::{
+        MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_NEW_TOKENS, MAX_SIMULATIONS, MAX_TASK_PROBLEMS,
+    };
+
+    /// Each bounded flag's `--help` states the bound its parser enforces: the constant's value, not a stale copy.
+    #[test]
+    fn every_bound_is_in_its_flags_help() {
+        let cli = Cli::command();
+        cli.clone().debug_assert();
+        let help = |path: &[&str], flag: &str| {
+            let command = path.iter().fold(&cli, |c, name| c.find_subcommand(name).expect("a subcommand"));
+            let arg = command.get_arguments().find(|a| a.get_id() == flag).expect("a flag");
+            arg.get_help().map(ToString::to_string).unwrap_or_default()
+        };
+        let bounds: [(&[&str], &str, String); 10] = [
+            (&["eval"], "problems", format!("1 to {MAX_EVAL_PROBLEMS}")),
+            (&["eval"], "budget", format!("1 to {MAX_BUDGET}")),
+            (&["eval"], "candidates", format!("1 to {MAX_CANDIDATES}")),
+            (&["eval"], "max_new_tokens", format!("1 to {MAX_NEW_TOKENS}")),
+            (&["eval"], "numbers", format!("1 to {MAX_SOLVE_NUMS}")),
+            (&["generate"], "max_new_tokens", format!("0 to {MAX_NEW_TOKENS}")),
+            (&["tasks", "generate"], "n", format!("0 to {MAX_TASK_PROBLEMS}")),
+            (&["game", "move"], "simulations", format!("0 to {MAX_SIMULATIONS}")),
+            (&["game", "play"], "simulations", format!("0 to {MAX_SIMULATIONS}")),
+            (&["game", "eval"], "simulations", format!("0 to {MAX_SIMULATIONS}")),
+        ];
+        for (path, flag, bound) in bounds {
+            assert!(help(path, flag).contains(&bound), "{path:?} --{flag}: {:?} lacks {bound:?}", help(path, flag));
+        }
+    }
 }

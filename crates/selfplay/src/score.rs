@@ -1,20 +1,42 @@
-//! `selfplay score`: verify completions from JSONL on stdin, one JSON result line per input line.
-//!
-//! Input (one object per line): Countdown `{"nums": [...], "target": N, "completion": "..."}`, arithmetic
-//! `{"question": "...", "answer": "...", "completion": "..."}`; other fields are ignored. Output, in input
-//! order: `{"reward": R, "correct": bool, "reason": "...", "answer_key": ...}`, or `{"line": n, "error":
-//! "..."}` for a line that is not valid input (bad JSON, invalid UTF-8, missing fields, blank). A bad line
-//! never stops the run; the summary on stderr counts them.
+//! `selfplay score`: verify completions from JSONL on stdin, one JSON result line per input line. The formats are
+//! in [`LONG_ABOUT`] (`selfplay score --help`).
 
 use std::io::{BufRead, BufWriter, Write};
 
 use clap::Args;
-use selfplay_tasks::{ArithmeticProblem, ArithmeticTask, CountdownProblem, CountdownTask, Task};
-use serde::de::DeserializeOwned;
+use selfplay_reward::{CountdownTarget, Reward};
+use selfplay_tasks::countdown::answer_key;
+use selfplay_tasks::{ArithmeticProblem, ArithmeticTask, CountdownTask, Task};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::CliError;
 use super::tasks::TaskName;
+use crate::stdio::{self, errln};
+
+/// `selfplay score --help`: the input and output formats.
+pub const LONG_ABOUT: &str = r#"Verify completions: JSONL on stdin, one JSON result line per input line on stdout, in input order.
+
+Input: one JSON object per line; other fields are ignored. The answer is the content of the completion's
+last <answer>...</answer> pair.
+  --task countdown    {"nums": [3, 8, 12, 2], "target": 24, "completion": "<answer>(8-2)*(12/3)</answer>"}
+      nums: whole numbers from 0 to 2^64-1, each to be used exactly once;
+      target: any integer, negative or of any size, as a JSON number or a string of digits:
+      {"nums": [1, 5], "target": -4, ...}, {"nums": [...], "target": "1234567890123456789012345678901234567890", ...}
+  --task arithmetic   {"question": "457+68", "answer": "525", "completion": "7+8=15\n...<answer>525</answer>"}
+      answer: compared by numeric value (0.75 = 3/4), or as text when it is not a number.
+
+Output, one line per input line:
+  {"reward": 1.0, "correct": true, "reason": "correct", "answer_key": "24"}
+      reason: correct, wrong_value, wrong_numbers, division_by_zero, overflow, malformed or no_answer;
+      answer_key: the answer's exact value, for voting ("17/3"), or null when the answer is not valid.
+  {"line": 2, "error": "..."}
+      for a line that is not valid input (bad JSON, invalid UTF-8, a missing field, a blank line);
+      a bad line never stops the run. A summary goes to stderr: "scored N lines (M malformed)".
+
+Example:
+  echo '{"nums":[3,8,12,2],"target":24,"completion":"<answer>(8-2)*(12/3)</answer>"}' \
+    | selfplay score --task countdown"#;
 
 /// `selfplay score --task …`
 #[derive(Debug, Args)]
@@ -24,11 +46,20 @@ pub struct ScoreArgs {
     task: TaskName,
 }
 
-/// One input line: the problem's own fields plus the completion.
+/// An arithmetic input line: the problem's own fields plus the completion.
 #[derive(Deserialize)]
-struct ScoreLine<P> {
+struct ArithmeticLine {
     #[serde(flatten)]
-    problem: P,
+    problem: ArithmeticProblem,
+    completion: String,
+}
+
+/// A Countdown input line. The target is read as its JSON text, since it may be an integer no number type holds.
+#[derive(Deserialize)]
+struct CountdownLine<'a> {
+    nums: Vec<u64>,
+    #[serde(borrow)]
+    target: &'a RawValue,
     completion: String,
 }
 
@@ -43,21 +74,56 @@ enum ScoreResult {
 /// Runs `selfplay score`.
 pub fn run(args: ScoreArgs) -> Result<(), CliError> {
     let input = std::io::stdin().lock();
-    let output = BufWriter::new(std::io::stdout().lock());
+    let output = BufWriter::new(stdio::stdout());
     let (lines, errors) = match args.task {
-        TaskName::Countdown => score_stream::<_, CountdownProblem>(&CountdownTask::default(), input, output)?,
-        TaskName::Arithmetic => score_stream::<_, ArithmeticProblem>(&ArithmeticTask::default(), input, output)?,
+        TaskName::Countdown => score_stream(input, output, score_countdown)?,
+        TaskName::Arithmetic => score_stream(input, output, score_arithmetic)?,
     };
-    eprintln!("scored {lines} lines ({errors} malformed)");
+    errln!("scored {lines} lines ({errors} malformed)")?;
     Ok(())
 }
 
-/// Scores every line of `input` into `output`; returns (lines, malformed lines).
-fn score_stream<T, P>(task: &T, mut input: impl BufRead, mut output: impl Write) -> Result<(usize, usize), CliError>
-where
-    T: Task<Problem = P>,
-    P: DeserializeOwned,
-{
+/// Scores one Countdown line, or says why it is not one.
+fn score_countdown(line: &[u8]) -> Result<ScoreResult, String> {
+    let parsed: CountdownLine = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let target = countdown_target(parsed.target)?;
+    let completion = parsed.completion.as_bytes();
+    let reward = CountdownTask::default().verifier.verify_target(&parsed.nums, target, completion);
+    Ok(scored(reward, answer_key(&parsed.nums, completion)))
+}
+
+/// A target written as a JSON integer (any size) or as a string of one.
+fn countdown_target(raw: &RawValue) -> Result<CountdownTarget, String> {
+    let text = raw.get();
+    let digits = match serde_json::from_str::<&str>(text) {
+        Ok(inside) => inside,
+        Err(_) => text,
+    };
+    digits.parse().map_err(|e| format!("target {text}: {e}"))
+}
+
+/// Scores one arithmetic line, or says why it is not one.
+fn score_arithmetic(line: &[u8]) -> Result<ScoreResult, String> {
+    let parsed: ArithmeticLine = serde_json::from_slice(line).map_err(|e| e.to_string())?;
+    let (task, completion) = (ArithmeticTask::default(), parsed.completion.as_bytes());
+    Ok(scored(task.reward(&parsed.problem, completion), task.answer_key(&parsed.problem, completion)))
+}
+
+fn scored(reward: Reward, answer_key: Option<String>) -> ScoreResult {
+    ScoreResult::Scored {
+        reward: reward.value,
+        correct: reward.verdict.is_correct(),
+        reason: reward.verdict.as_str(),
+        answer_key,
+    }
+}
+
+/// Scores every line of `input` into `output` with `score`; returns (lines, malformed lines).
+fn score_stream(
+    mut input: impl BufRead,
+    mut output: impl Write,
+    score: impl Fn(&[u8]) -> Result<ScoreResult, String>,
+) -> Result<(usize, usize), CliError> {
     let (mut lines, mut errors) = (0usize, 0usize);
     let mut buf = Vec::new();
     loop {
@@ -68,22 +134,10 @@ where
         lines += 1;
         let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let result = match serde_json::from_slice::<ScoreLine<P>>(line) {
-            Ok(parsed) => {
-                let completion = parsed.completion.as_bytes();
-                let reward = task.reward(&parsed.problem, completion);
-                ScoreResult::Scored {
-                    reward: reward.value,
-                    correct: reward.verdict.is_correct(),
-                    reason: reward.verdict.as_str(),
-                    answer_key: task.answer_key(&parsed.problem, completion),
-                }
-            }
-            Err(e) => {
-                errors += 1;
-                ScoreResult::Malformed { line: lines, error: e.to_string() }
-            }
-        };
+        let result = score(line).unwrap_or_else(|error| {
+            errors += 1;
+            ScoreResult::Malformed { line: lines, error }
+        });
         serde_json::to_writer(&mut output, &result)?;
         output.write_all(b"\n")?;
     }

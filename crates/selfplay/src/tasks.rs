@@ -1,12 +1,19 @@
-//! `selfplay tasks generate`: write a task's problems as JSONL, deterministic by seed.
+//! `selfplay tasks generate`: write a task's problems as JSONL, deterministic by seed, each line as soon as its
+//! problem is drawn (nothing is held, so `--n` is bounded by time and disk, not memory).
 
 use std::io::{BufWriter, Write};
 
 use clap::{Args, Subcommand, ValueEnum};
-use selfplay_tasks::{ArithmeticOps, ArithmeticTask, CountdownConfig, CountdownTask, Split, Task, TraceStyle};
+use selfplay_tasks::{
+    ArithmeticOps, ArithmeticTask, CountdownConfig, CountdownTask, Split, Task, TasksError, TraceStyle,
+};
 use serde::Serialize;
 
 use super::CliError;
+use crate::limits::{MAX_TASK_PROBLEMS, bounded};
+
+/// Lines between flushes of `tasks generate`'s output (the first line is flushed alone).
+const FLUSH_EVERY: usize = 64;
 
 /// The tasks the CLI knows by name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,7 +33,7 @@ pub struct TasksArgs {
 
 #[derive(Debug, Subcommand)]
 enum TasksAction {
-    /// Write `--n` problems of a split to stdout, one JSON object per line.
+    /// Write `--n` problems of a split to stdout, one JSON object per line, streamed.
     Generate(GenerateArgs),
 }
 
@@ -64,42 +71,42 @@ struct GenerateArgs {
     /// Which split.
     #[arg(long, value_enum, default_value = "train")]
     split: SplitName,
-    /// How many problems.
-    #[arg(long)]
+    /// How many problems: 0 to 1000000000 (the first `n` of the seed's stream: a larger `n` only adds lines).
+    #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 0..=MAX_TASK_PROBLEMS))]
     n: usize,
     /// Seed: the same seed gives the same problems.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     seed: u64,
     /// Add `prompt` and `completion` (a verified solution trace) fields to each line, for SFT.
     #[arg(long)]
     traces: bool,
     /// Countdown: write search-stream traces (DFS with `back` lines) capped at this many lines instead
     /// of direct solutions; problems needing more lines get no trace fields.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     stream_max_lines: Option<usize>,
     /// Countdown: fewest numbers per problem.
-    #[arg(long, default_value_t = CountdownConfig::default().min_count)]
+    #[arg(long, default_value_t = CountdownConfig::default().min_count, allow_hyphen_values = true)]
     min_count: usize,
     /// Countdown: most numbers per problem (at most 6).
-    #[arg(long, default_value_t = CountdownConfig::default().max_count)]
+    #[arg(long, default_value_t = CountdownConfig::default().max_count, allow_hyphen_values = true)]
     max_count: usize,
     /// Countdown: smallest number.
-    #[arg(long, default_value_t = CountdownConfig::default().min_num)]
+    #[arg(long, default_value_t = CountdownConfig::default().min_num, allow_hyphen_values = true)]
     min_num: u64,
     /// Countdown: largest number.
-    #[arg(long, default_value_t = CountdownConfig::default().max_num)]
+    #[arg(long, default_value_t = CountdownConfig::default().max_num, allow_hyphen_values = true)]
     max_num: u64,
     /// Countdown: smallest target.
-    #[arg(long, default_value_t = CountdownConfig::default().min_target)]
+    #[arg(long, default_value_t = CountdownConfig::default().min_target, allow_hyphen_values = true)]
     min_target: u64,
     /// Countdown: largest target.
-    #[arg(long, default_value_t = CountdownConfig::default().max_target)]
+    #[arg(long, default_value_t = CountdownConfig::default().max_target, allow_hyphen_values = true)]
     max_target: u64,
     /// Arithmetic: fewest digits per operand.
-    #[arg(long, default_value_t = ArithmeticTask::default().min_digits)]
+    #[arg(long, default_value_t = ArithmeticTask::default().min_digits, allow_hyphen_values = true)]
     min_digits: u32,
     /// Arithmetic: most digits per operand (at most 18).
-    #[arg(long, default_value_t = ArithmeticTask::default().max_digits)]
+    #[arg(long, default_value_t = ArithmeticTask::default().max_digits, allow_hyphen_values = true)]
     max_digits: u32,
     /// Arithmetic: operations.
     #[arg(long, value_enum, default_value = "both")]
@@ -126,7 +133,8 @@ fn generate(g: &GenerateArgs) -> Result<(), CliError> {
             };
             let trace_style =
                 g.stream_max_lines.map_or(TraceStyle::Optimal, |max_lines| TraceStyle::Stream { max_lines });
-            write_problems(&CountdownTask { config, trace_style, ..CountdownTask::default() }, g)
+            let task = CountdownTask { config, trace_style, ..CountdownTask::default() };
+            write_problems(&task, task.problems(g.split.into(), g.seed)?, g)
         }
         TaskName::Arithmetic => {
             let ops = match g.ops {
@@ -134,7 +142,8 @@ fn generate(g: &GenerateArgs) -> Result<(), CliError> {
                 OpsName::Mul => ArithmeticOps::Mul,
                 OpsName::Both => ArithmeticOps::Both,
             };
-            write_problems(&ArithmeticTask { min_digits: g.min_digits, max_digits: g.max_digits, ops }, g)
+            let task = ArithmeticTask { min_digits: g.min_digits, max_digits: g.max_digits, ops };
+            write_problems(&task, task.problems(g.split.into(), g.seed)?, g)
         }
     }
 }
@@ -150,14 +159,23 @@ struct ProblemLine<'a, P> {
     completion: Option<String>,
 }
 
-fn write_problems<T: Task>(task: &T, g: &GenerateArgs) -> Result<(), CliError> {
-    let problems = task.generate(g.split.into(), g.n, g.seed)?;
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    for problem in &problems {
+/// Writes the first `g.n` of `problems` to stdout as they are drawn: buffered, but flushed after the first line and
+/// every [`FLUSH_EVERY`] lines, so a reader sees lines while later problems are still being drawn.
+fn write_problems<T: Task>(
+    task: &T,
+    problems: impl Iterator<Item = Result<T::Problem, TasksError>>,
+    g: &GenerateArgs,
+) -> Result<(), CliError> {
+    let mut out = BufWriter::new(crate::stdio::stdout());
+    for (k, problem) in problems.take(g.n).enumerate() {
+        let problem = &problem?;
         let trace = if g.traces { task.solution_trace(problem) } else { None };
         let line = ProblemLine { problem, prompt: trace.as_ref().map(|_| task.prompt(problem)), completion: trace };
         serde_json::to_writer(&mut out, &line)?;
         out.write_all(b"\n")?;
+        if k % FLUSH_EVERY == 0 {
+            out.flush()?;
+        }
     }
     out.flush()?;
     Ok(())

@@ -10,11 +10,13 @@
 //! Difficulty is the digit count of each operand (both operands get the same count). Answers are checked
 //! by exact numeric equivalence.
 
+use rand_chacha::ChaCha8Rng;
 use selfplay_reward::{ExactMatchVerifier, NumericVerifier, Reward, Verifier, extract_answer, parse_number};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TasksError;
 use crate::rng::{mix64, split_rng, uniform_inclusive};
+use crate::sampler::{Draw, Problems};
 use crate::task::{Split, Task};
 
 /// An arithmetic problem as it appears in JSONL: the question text and its expected answer.
@@ -127,6 +129,20 @@ fn multiplication_trace(a: u64, b: u64) -> String {
 }
 
 impl ArithmeticTask {
+    /// The endless stream of problems of `split` ([`Task::generate`] gives its first `n`); an invalid config or
+    /// the `val_target` split is refused before the first problem.
+    pub fn problems(
+        &self,
+        split: Split,
+        seed: u64,
+    ) -> Result<impl Iterator<Item = Result<ArithmeticProblem, TasksError>> + use<>, TasksError> {
+        self.validate()?;
+        if split == Split::ValTarget {
+            return Err(TasksError::UnsupportedSplit { task: "arithmetic", split: split.name() });
+        }
+        Ok(Problems::new(ArithmeticDraw { task: *self, split, rng: split_rng(seed, split) }))
+    }
+
     fn validate(&self) -> Result<(), TasksError> {
         if self.min_digits == 0 || self.min_digits > self.max_digits || self.max_digits > MAX_DIGITS {
             return Err(TasksError::InvalidConfig(format!("need 1 <= min_digits <= max_digits <= {MAX_DIGITS}")));
@@ -135,7 +151,7 @@ impl ArithmeticTask {
     }
 
     /// A problem with both operands of `digits` digits.
-    fn draw(&self, rng: &mut rand_chacha::ChaCha8Rng) -> ArithmeticProblem {
+    fn draw(&self, rng: &mut ChaCha8Rng) -> ArithmeticProblem {
         let digits = uniform_inclusive(rng, u64::from(self.min_digits), u64::from(self.max_digits)) as u32;
         let lo = if digits == 1 { 0 } else { 10u64.pow(digits - 1) };
         let hi = 10u64.pow(digits) - 1;
@@ -148,6 +164,22 @@ impl ArithmeticTask {
         let (op, answer) =
             if add { ('+', u128::from(a) + u128::from(b)) } else { ('*', u128::from(a) * u128::from(b)) };
         ArithmeticProblem { question: format!("{a}{op}{b}"), answer: answer.to_string() }
+    }
+}
+
+/// Arithmetic's [`Draw`]: a problem drawn by [`ArithmeticTask::draw`], kept when its question hashes to the split.
+struct ArithmeticDraw {
+    task: ArithmeticTask,
+    split: Split,
+    rng: ChaCha8Rng,
+}
+
+impl Draw for ArithmeticDraw {
+    type Problem = ArithmeticProblem;
+
+    fn attempt(&mut self) -> Option<ArithmeticProblem> {
+        let problem = self.task.draw(&mut self.rng);
+        (split_of(&problem.question) == self.split).then_some(problem)
     }
 }
 
@@ -187,23 +219,7 @@ impl Task for ArithmeticTask {
 
     /// `train` and `val` (disjoint by a fixed hash of the question); there is no `val_target` split.
     fn generate(&self, split: Split, n: usize, seed: u64) -> Result<Vec<ArithmeticProblem>, TasksError> {
-        self.validate()?;
-        if split == Split::ValTarget {
-            return Err(TasksError::UnsupportedSplit { task: "arithmetic", split: split.name() });
-        }
-        let mut rng = split_rng(seed, split);
-        let mut problems = Vec::with_capacity(n);
-        let max_attempts = 100_000 + 1_000 * n as u64;
-        for _ in 0..max_attempts {
-            if problems.len() == n {
-                return Ok(problems);
-            }
-            let problem = self.draw(&mut rng);
-            if split_of(&problem.question) == split {
-                problems.push(problem);
-            }
-        }
-        if problems.len() == n { Ok(problems) } else { Err(TasksError::Exhausted { attempts: max_attempts }) }
+        self.problems(split, seed)?.take(n).collect()
     }
 }
 

@@ -51,6 +51,7 @@ pub mod countdown;
 pub mod error;
 pub mod jsonl;
 mod rng;
+mod sampler;
 pub mod task;
 
 pub use arithmetic::{ArithmeticOps, ArithmeticProblem, ArithmeticTask};

@@ -23,6 +23,6 @@ pub struct AgentArgs {
     #[arg(long)]
     pub(super) model: PathBuf,
     /// Seed of the searches (the same position, budget and seed always give the same move).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     pub(super) seed: u64,
 }

@@ -11,14 +11,16 @@ use serde::Serialize;
 
 use super::agent_args::{AgentArgs, PlayedGame};
 use crate::CliError;
+use crate::limits::{MAX_SIMULATIONS, bounded};
 
 /// `selfplay game eval` options.
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     #[command(flatten)]
     agent: AgentArgs,
-    /// Search budgets, comma-separated (0: the network alone).
-    #[arg(long, value_delimiter = ',', default_value = "0,2,8,32,128,600")]
+    /// Search budgets, comma-separated, each 0 to 100000 (0: the network alone).
+    #[arg(long, value_delimiter = ',', default_value = "0,2,8,32,128,600", allow_hyphen_values = true,
+          value_parser = |s: &str| bounded(s, 0..=MAX_SIMULATIONS))]
     simulations: Vec<usize>,
     /// One JSON object per budget instead of the table.
     #[arg(long)]
@@ -30,7 +32,7 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
     let PlayedGame::Connect4 = args.agent.game;
     let (model, config) = load_agent::<Connect4>(&args.agent.model)?;
     let committed = Connect4Benchmark::committed()?;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::stdio::stdout();
     for (k, &simulations) in args.simulations.iter().enumerate() {
         let rates = benchmark::measure_by_group(&model, &config, &committed, simulations, args.agent.seed)?;
         if k == 0 && !args.json {

@@ -11,18 +11,19 @@ use selfplay_search::Game;
 
 use super::agent_args::{AgentArgs, PlayedGame};
 use crate::CliError;
+use crate::limits::{MAX_SIMULATIONS, bounded};
 
 /// `selfplay game move` options.
 #[derive(Debug, Args)]
 pub struct MoveArgs {
     #[command(flatten)]
     agent: AgentArgs,
-    /// Simulations of the search per move (0: the network alone, its most likely legal move).
-    #[arg(long)]
+    /// Simulations of the search per move, 0 to 100000 (0: the network alone, its most likely legal move).
+    #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 0..=MAX_SIMULATIONS))]
     simulations: usize,
 }
 
-/// Answers stdin until it ends. A reader that closes the pipe early (`| head -1`) is not an error.
+/// Answers stdin until it ends. A reader that closes the pipe early (`| head -1`) ends it quietly (in `main`).
 pub fn run(args: MoveArgs) -> Result<(), CliError> {
     let PlayedGame::Connect4 = args.agent.game;
     let (model, config) = load_agent::<Connect4>(&args.agent.model)?;
@@ -31,10 +32,7 @@ pub fn run(args: MoveArgs) -> Result<(), CliError> {
             choose_moves(&model, &config, std::slice::from_ref(position), args.simulations, args.agent.seed)?;
         moves.first().copied().ok_or(AlphaZeroError::NoLegalMove)
     };
-    match answer(std::io::stdin().lock(), std::io::stdout().lock(), choose) {
-        Err(AnswerError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => other.map_err(Into::into),
-    }
+    Ok(answer(std::io::stdin().lock(), crate::stdio::stdout(), choose)?)
 }
 
 /// Why answering stopped: the streams, or the network (a bad input line never stops it).

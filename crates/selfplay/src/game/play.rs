@@ -10,6 +10,7 @@ use selfplay_search::{Game, Player};
 
 use super::agent_args::{AgentArgs, PlayedGame};
 use crate::CliError;
+use crate::limits::{MAX_SIMULATIONS, bounded};
 
 /// Who moves first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,9 +27,10 @@ pub struct PlayArgs {
     /// Who plays X, the first stone.
     #[arg(long, value_enum, default_value = "human")]
     first: First,
-    /// Simulations of the network's search per move (0: the network alone). 600 is the largest budget of the
-    /// test-time curve, still well under a second a move for the default network.
-    #[arg(long, default_value_t = 600)]
+    /// Simulations of the network's search per move, 0 to 100000 (0: the network alone). 600 is the largest
+    /// budget of the test-time curve, still well under a second a move for the default network.
+    #[arg(long, default_value_t = 600, allow_hyphen_values = true,
+          value_parser = |s: &str| bounded(s, 0..=MAX_SIMULATIONS))]
     simulations: usize,
 }
 
@@ -37,7 +39,7 @@ pub fn run(args: PlayArgs) -> Result<(), CliError> {
     let PlayedGame::Connect4 = args.agent.game;
     let (model, config) = load_agent::<Connect4>(&args.agent.model)?;
     let mut agent = NetAgent::new(&model, &config, args.simulations, args.agent.seed);
-    play(std::io::stdin().lock(), std::io::stdout().lock(), &mut agent, args.first)?;
+    play(std::io::stdin().lock(), crate::stdio::stdout(), &mut agent, args.first)?;
     Ok(())
 }
 

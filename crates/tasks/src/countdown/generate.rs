@@ -12,12 +12,14 @@
 //! (so each size is equally common), then numbers and target uniformly until the exact solver finds a
 //! whole-number solution. Duplicates within a split are possible (as with any sampler).
 
+use rand_chacha::ChaCha8Rng;
 use selfplay_reward::CountdownProblem;
 
 use super::config::CountdownConfig;
 use super::solver::solve;
 use crate::error::TasksError;
 use crate::rng::{mix64, split_rng, uniform_inclusive};
+use crate::sampler::{Draw, Problems};
 use crate::task::Split;
 
 const TARGET_SALT: u64 = 0x5e1f_91a7_c0de_7a26;
@@ -45,13 +47,23 @@ pub fn split_of(problem: &CountdownProblem, held_out: &[u64]) -> Split {
     if h.is_multiple_of(VAL_MODULUS) { Split::Val } else { Split::Train }
 }
 
-/// `n` solvable problems of `split`, deterministic in (`config`, `split`, `seed`).
+/// `n` solvable problems of `split`, deterministic in (`config`, `split`, `seed`): the first `n` of [`problems`].
 pub fn generate(
     config: &CountdownConfig,
     split: Split,
     n: usize,
     seed: u64,
 ) -> Result<Vec<CountdownProblem>, TasksError> {
+    problems(config, split, seed)?.take(n).collect()
+}
+
+/// The endless stream of solvable problems of `split`, deterministic in (`config`, `split`, `seed`); an invalid
+/// config or a split without targets is refused before the first problem.
+pub fn problems(
+    config: &CountdownConfig,
+    split: Split,
+    seed: u64,
+) -> Result<impl Iterator<Item = Result<CountdownProblem, TasksError>> + use<>, TasksError> {
     config.validate()?;
     let held_out = held_out_targets(config);
     let targets: Vec<u64> = match split {
@@ -63,32 +75,41 @@ pub fn generate(
     let last_target = targets.len().checked_sub(1).ok_or_else(|| {
         TasksError::InvalidConfig(format!("split {} has no targets in this target range", split.name()))
     })? as u64;
-    let mut rng = split_rng(seed, split);
-    let mut problems = Vec::with_capacity(n);
-    // Generous: val keeps 1 in 20 draws, and few number sets can be unsolvable for every target.
-    let max_attempts = 100_000 + 1_000 * n as u64;
-    let mut attempts = 0u64;
-    while problems.len() < n {
-        // The count is drawn once per problem, before rejection: otherwise the easily solvable 5-number
-        // sets would crowd out 3-number ones (only ~4% of random 3-number problems are solvable).
-        let count = uniform_inclusive(&mut rng, config.min_count as u64, config.max_count as u64);
-        loop {
-            attempts += 1;
-            if attempts > max_attempts {
-                return Err(TasksError::Exhausted { attempts: max_attempts });
-            }
-            let nums: Vec<u64> =
-                (0..count).map(|_| uniform_inclusive(&mut rng, config.min_num, config.max_num)).collect();
-            let index = uniform_inclusive(&mut rng, 0, last_target) as usize;
-            let Some(&target) = targets.get(index) else { continue };
-            let problem = CountdownProblem { nums, target };
-            if split_of(&problem, &held_out) == split && solve(&problem.nums, problem.target).is_some() {
-                problems.push(problem);
-                break;
-            }
-        }
+    let rng = split_rng(seed, split);
+    Ok(Problems::new(CountdownDraw { config: *config, split, held_out, targets, last_target, rng, count: 0 }))
+}
+
+/// Countdown's [`Draw`]: numbers and a target drawn uniformly, kept when they fall in the split and the exact
+/// solver reaches the target.
+struct CountdownDraw {
+    config: CountdownConfig,
+    split: Split,
+    held_out: Vec<u64>,
+    targets: Vec<u64>,
+    last_target: u64,
+    rng: ChaCha8Rng,
+    /// How many numbers the problem being drawn has.
+    count: u64,
+}
+
+impl Draw for CountdownDraw {
+    type Problem = CountdownProblem;
+
+    /// The count is drawn once per problem, before rejection: otherwise the easily solvable 5-number sets would
+    /// crowd out 3-number ones (only ~4% of random 3-number problems are solvable).
+    fn begin(&mut self) {
+        self.count = uniform_inclusive(&mut self.rng, self.config.min_count as u64, self.config.max_count as u64);
     }
-    Ok(problems)
+
+    fn attempt(&mut self) -> Option<CountdownProblem> {
+        let (min, max) = (self.config.min_num, self.config.max_num);
+        let nums: Vec<u64> = (0..self.count).map(|_| uniform_inclusive(&mut self.rng, min, max)).collect();
+        let index = uniform_inclusive(&mut self.rng, 0, self.last_target) as usize;
+        let target = *self.targets.get(index)?;
+        let problem = CountdownProblem { nums, target };
+        (split_of(&problem, &self.held_out) == self.split && solve(&problem.nums, problem.target).is_some())
+            .then_some(problem)
+    }
 }
 
 #[cfg(test)]

@@ -47,6 +47,23 @@ impl Default for CountdownTask {
     }
 }
 
+/// [`CountdownTask::answer_key`] from the numbers alone, for problems whose target is no `u64` (`selfplay score`
+/// reads any integer target).
+pub fn answer_key(nums: &[u64], completion: &[u8]) -> Option<String> {
+    evaluate_answer(nums, extract_answer(completion)?).ok().map(|value| value.to_string())
+}
+
+impl CountdownTask {
+    /// The endless stream of solvable problems of `split` ([`Task::generate`] gives its first `n`).
+    pub fn problems(
+        &self,
+        split: Split,
+        seed: u64,
+    ) -> Result<impl Iterator<Item = Result<CountdownProblem, TasksError>> + use<>, TasksError> {
+        generate::problems(&self.config, split, seed)
+    }
+}
+
 impl Task for CountdownTask {
     type Problem = CountdownProblem;
 
@@ -68,8 +85,7 @@ impl Task for CountdownTask {
     /// misuse the numbers get no key, since a value reached with the wrong numbers says nothing about the
     /// right one. The target is never consulted, so voting stays a fair test-time method.
     fn answer_key(&self, problem: &CountdownProblem, completion: &[u8]) -> Option<String> {
-        let content = extract_answer(completion)?;
-        evaluate_answer(&problem.nums, content).ok().map(|value| value.to_string())
+        answer_key(&problem.nums, completion)
     }
 
     fn solution_trace(&self, problem: &CountdownProblem) -> Option<String> {
@@ -85,7 +101,7 @@ impl Task for CountdownTask {
     }
 
     fn generate(&self, split: Split, n: usize, seed: u64) -> Result<Vec<CountdownProblem>, TasksError> {
-        generate::generate(&self.config, split, n, seed)
+        self.problems(split, seed)?.take(n).collect()
     }
 }
 
