@@ -16,6 +16,7 @@ use selfplay_engine::o1;
 use super::CliError;
 use super::game::train::{self as game_train, GameName, Preset, TrainArgs};
 use super::train::{self, RunArgs};
+use crate::stdio::errln;
 
 /// What the demo runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
@@ -84,7 +85,7 @@ fn default_out(base: PathBuf, run: &RunArgs) -> Result<PathBuf, CliError> {
     }
     let fresh = run_dir::fresh_dir(&base)?;
     if fresh != base {
-        eprintln!("{} holds an earlier run: writing this one to {}", base.display(), fresh.display());
+        errln!("{} holds an earlier run: writing this one to {}", base.display(), fresh.display())?;
     }
     Ok(fresh)
 }

@@ -9,7 +9,8 @@ use clap::Args;
 use selfplay_engine::engine::RunStart;
 use selfplay_engine::o1::{self, Outcome, RunConfig};
 
-use super::{CliError, interrupt};
+use super::{CliError, interrupt, stdio};
+use crate::stdio::outln;
 
 /// The options `train` and `demo` share.
 #[derive(Debug, Args, Default)]
@@ -38,7 +39,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub(crate) print_config: bool,
     /// Seed for everything random.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub(crate) seed: Option<u64>,
 }
 
@@ -107,14 +108,14 @@ pub fn run(args: RunArgs, default_out: PathBuf) -> Result<(), CliError> {
         check_resume_flags(&out, &seed.into_iter().chain(all).collect::<Vec<_>>())?;
     }
     if args.print_config {
-        print!("{}", config.to_toml()?);
+        stdio::out(format_args!("{}", config.to_toml()?))?;
         return Ok(());
     }
 
     let stop = interrupt::stop_flag()?;
     let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
     match o1::run(&config, &out, args.overwrite.start(args.resume), &should_stop)? {
-        Outcome::Finished(report) => println!(
+        Outcome::Finished(report) => outln!(
             "{}: greedy accuracy {:.3} after policy initialisation, {:.3} after RL ({} held-out problems, {:.0} s); report in {}",
             report.task,
             report.sft_accuracy,
@@ -122,12 +123,12 @@ pub fn run(args: RunArgs, default_out: PathBuf) -> Result<(), CliError> {
             report.eval_problems,
             report.wall_seconds,
             out.join("report.md").display()
-        ),
-        Outcome::Interrupted { stage, step, checkpoint } => println!(
+        )?,
+        Outcome::Interrupted { stage, step, checkpoint } => outln!(
             "stopped after {stage} step {step}; checkpoint in {}; continue with: selfplay train --out {} --resume",
             checkpoint.display(),
             out.display()
-        ),
+        )?,
     }
     Ok(())
 }

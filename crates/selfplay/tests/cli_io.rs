@@ -121,13 +121,24 @@ fn a_full_stdout_is_one_line_and_exit_1() {
     one_line_error(&run(&["eval", "--help"]), 1, message);
 }
 
-/// `train --print-config` prints through `print!` in train.rs, which another change converts to `stdio`.
+/// `--print-config` of `train`, `demo` and `game train` into a full device: one line, exit 1; a negative `--seed`
+/// or `--iterations` is refused for its value, not taken for an unknown flag.
 #[test]
-#[ignore = "train.rs still prints with print!: un-ignore once it writes through crate::stdio"]
 fn print_config_into_a_full_device_is_one_line() {
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = Command::new(BIN).args(["train", "--print-config"]).stdout(full).output().unwrap();
-    one_line_error(&out, 1, "cannot write to stdout: No space left on device (os error 28)");
+    for args in [
+        &["train", "--print-config"][..],
+        &["demo", "--game", "connect4", "--print-config"],
+        &["game", "train", "--game", "connect4", "--out", MISSING, "--print-config"],
+    ] {
+        let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+        let out = Command::new(BIN).args(args).stdout(full).output().unwrap();
+        one_line_error(&out, 1, "cannot write to stdout: No space left on device (os error 28)");
+    }
+    usage_error(&["train", "--seed", "-7"], "invalid value '-7' for '--seed <SEED>': invalid digit found in string");
+    usage_error(
+        &["game", "train", "--game", "connect4", "--out", MISSING, "--iterations", "-1"],
+        "invalid value '-1' for '--iterations <ITERATIONS>': invalid digit found in string",
+    );
 }
 
 /// Reads one line of a running command's stdout, then closes the pipe; the command must end quietly.

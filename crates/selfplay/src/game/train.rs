@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use selfplay_engine::alphazero::{self, AlphaZeroConfig, AlphaZeroRecord};
 use selfplay_search::games::TicTacToe;
 
+use crate::stdio::{self, outln};
 use crate::train::{OverwriteArg, check_resume_flags, nothing_to_resume};
 use crate::{CliError, interrupt};
 
@@ -43,10 +44,10 @@ pub struct TrainArgs {
     #[arg(long)]
     pub(crate) print_config: bool,
     /// Self-play iterations (overrides the config).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub(crate) iterations: Option<u64>,
     /// Seed for everything random (overrides the config).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub(crate) seed: Option<u64>,
 }
 
@@ -90,7 +91,7 @@ pub fn train(args: &TrainArgs, preset: Preset, command: &str) -> Result<(), CliE
     }
     config.validate()?;
     if args.print_config {
-        print!("{}", config.to_toml()?);
+        stdio::out(format_args!("{}", config.to_toml()?))?;
         return Ok(());
     }
     let stop = interrupt::stop_flag()?;
@@ -101,25 +102,25 @@ pub fn train(args: &TrainArgs, preset: Preset, command: &str) -> Result<(), CliE
         GameName::TicTacToe => alphazero::run(&config, TicTacToe::new(), &args.out, start, &should_stop)?,
     };
     match record {
-        Some(record) => print_summary(&record, args),
+        Some(record) => print_summary(&record, args)?,
         None => {
             let game = args.game.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
-            println!("stopped; continue with: {command} --game {game} --out {} --resume", args.out.display());
+            outln!("stopped; continue with: {command} --game {game} --out {} --resume", args.out.display())?;
         }
     }
     Ok(())
 }
 
-fn print_summary(record: &AlphaZeroRecord, args: &TrainArgs) {
+fn print_summary(record: &AlphaZeroRecord, args: &TrainArgs) -> std::io::Result<()> {
     let last = record.curve.last().map_or(String::from("no match played"), |p| {
         let r = p.vs_random;
         let mistakes = p.mistakes.map_or(String::new(), |m| format!("; mistakes {:.3} on the benchmark", m.all));
         format!("against a random player: {} wins, {} draws, {} losses{mistakes}", r.wins, r.draws, r.losses)
     });
-    println!(
+    outln!(
         "{} self-play games ({:.2e} FLOPs); {last}; network in {}",
         record.games,
         record.selfplay_flops + record.train_flops,
         args.out.join("model").display()
-    );
+    )
 }
