@@ -11,8 +11,9 @@ use std::str::FromStr;
 pub const MAX_TASK_PROBLEMS: usize = 1_000_000_000;
 /// Most held-out problems `selfplay eval --problems` evaluates on (all are held in memory with their answers).
 pub const MAX_EVAL_PROBLEMS: usize = 100_000;
-/// Largest `selfplay eval --budget`: samples, beam width or simulations per problem.
-pub const MAX_BUDGET: u32 = 4096;
+/// Largest `selfplay eval --budget`: samples, beam width or simulations per problem (a run's `eval.budgets` has
+/// the same bound).
+pub const MAX_BUDGET: u32 = selfplay_engine::o1::MAX_BUDGET;
 /// Most candidate next steps per expanded node (`selfplay eval --candidates`).
 pub const MAX_CANDIDATES: usize = 256;
 /// Longest completion `--max-new-tokens` asks for (the KV cache is sized from it before generation starts).

@@ -100,13 +100,17 @@ fn exit(result: Result<(), CliError>) -> ExitCode {
     }
 }
 
-/// `outer: cause: root cause` on one line.
+/// `outer: cause: root cause` on one line. Many errors already show their cause in their own message (`model:
+/// {0}`); a cause the line so far already ends with is not repeated.
 fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut line = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        line.push_str(": ");
-        line.push_str(&cause.to_string());
+        let text = cause.to_string();
+        if !line.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
         source = cause.source();
     }
     line
@@ -121,6 +125,30 @@ mod tests {
     use crate::limits::{
         MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_NEW_TOKENS, MAX_SIMULATIONS, MAX_TASK_PROBLEMS,
     };
+
+    /// An error whose message shows its cause, as `#[error("model: {0}")]` with `#[from]` does.
+    #[derive(Debug)]
+    struct Shows(std::io::Error);
+
+    impl std::fmt::Display for Shows {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "model: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Shows {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn the_chain_names_each_cause_once() {
+        let shown = Shows(std::io::Error::other("no such file"));
+        assert_eq!(error_chain(&shown), "model: no such file");
+        let hidden: CliError = Box::new(std::io::Error::other(Shows(std::io::Error::other("gone"))));
+        assert_eq!(error_chain(hidden.as_ref()), "model: gone");
+    }
 
     /// Each bounded flag's `--help` states the bound its parser enforces: the constant's value, not a stale copy.
     #[test]

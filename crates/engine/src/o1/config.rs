@@ -115,6 +115,10 @@ pub struct SftSettings {
 }
 
 /// Held-out evaluation.
+/// The largest test-time budget (samples, beam width or simulations per problem) a run or `selfplay eval` takes:
+/// beyond it one problem's search alone would hold gigabytes of sequences and run for hours on a CPU.
+pub const MAX_BUDGET: u32 = 4096;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EvalSettings {
@@ -250,7 +254,7 @@ impl RunConfig {
         let positive = |x: f32| x.is_finite() && x > 0.0;
         let non_negative = |x: f32| x.is_finite() && x >= 0.0;
         let value = &self.value_model;
-        let checks: [(bool, &'static str); 18] = [
+        let checks: [(bool, &'static str); 19] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
@@ -261,6 +265,7 @@ impl RunConfig {
             (non_negative(self.eval.temperature), "eval.temperature must be a non-negative number"),
             (!self.eval.budgets.is_empty(), "eval.budgets must hold at least one budget"),
             (!self.eval.budgets.contains(&0), "eval.budgets must each be at least 1"),
+            (self.eval.budgets.iter().all(|&b| b <= MAX_BUDGET), "eval.budgets must each be at most MAX_BUDGET = 4096"),
             (self.checkpoint.every > 0, "checkpoint.every must be at least 1"),
             (self.checkpoint.keep > 0, "checkpoint.keep must be at least 1"),
             (
@@ -409,6 +414,10 @@ mod tests {
             ),
             (RunConfig { eval: EvalSettings { budgets: vec![], ..d.eval.clone() }, ..d.clone() }, "eval.budgets"),
             (RunConfig { eval: EvalSettings { budgets: vec![1, 0], ..d.eval.clone() }, ..d.clone() }, "eval.budgets"),
+            (
+                RunConfig { eval: EvalSettings { budgets: vec![1, MAX_BUDGET + 1], ..d.eval.clone() }, ..d.clone() },
+                "at most MAX_BUDGET = 4096",
+            ),
             (
                 RunConfig {
                     eval: EvalSettings { search_methods: vec![Method::Greedy], ..d.eval.clone() },

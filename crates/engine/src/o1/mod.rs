@@ -16,7 +16,7 @@ pub mod sft;
 pub mod sweep;
 pub mod value_model;
 
-pub use config::RunConfig;
+pub use config::{MAX_BUDGET, RunConfig};
 pub use error::O1Error;
 pub use recipe::{Outcome, default_out, run, run_on, saved_config};
 pub use record::{O1Record, TrainPoint};
