@@ -24,7 +24,13 @@ mod train;
 pub type CliError = Box<dyn std::error::Error + Send + Sync>;
 
 #[derive(Debug, Parser)]
-#[command(name = "selfplay", version, about = "Self-play RL for reasoning: search and learn from your own attempts")]
+#[command(
+    name = "selfplay",
+    version,
+    about = "Self-play RL for reasoning: search and learn from your own attempts",
+    after_help = "With no command, selfplay runs `selfplay demo`: the whole loop on Countdown (about 10 minutes on 2 \
+                  cores), written to runs/demo, or to the next free runs/demo-2, runs/demo-3, ... when that holds a run."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
