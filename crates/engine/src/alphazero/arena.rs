@@ -26,10 +26,10 @@ use selfplay_search::games::TicTacToe;
 use serde::{Deserialize, Serialize};
 
 use super::agent::NetAgent;
+use super::benchmark::{GroupRates, MistakeRates};
 use super::config::{AlphaZeroConfig, ArenaSettings};
 use super::error::AlphaZeroError;
 use super::play::{MatchResult, play_match_from};
-use super::stage::ArenaPoint;
 use crate::rollout::row_seed;
 
 /// The stream the fixed opponents' tie-breaking and random moves are seeded from.
@@ -79,6 +79,47 @@ pub struct Encounter {
     pub first: String,
     pub second: String,
     pub result: MatchResult,
+}
+
+/// One point of the train-time curve: strength against the fixed opponents after some compute.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArenaPoint {
+    /// Iterations done.
+    pub iteration: u64,
+    /// Self-play games played up to it.
+    #[serde(default)]
+    pub games: u64,
+    /// Self-play and training FLOPs spent up to it.
+    pub flops: f64,
+    /// Wall-clock hours of the run up to it (the only field a resumed run does not reproduce).
+    #[serde(default)]
+    pub hours: f64,
+    /// The network with the arena's search against a uniformly random player (the Elo anchor).
+    pub vs_random: MatchResult,
+    /// Against the other fixed opponents.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matches: Vec<Encounter>,
+    /// The network's Elo against the fixed opponents' ratings ([`super::AlphaZeroRecord::opponents`]).
+    #[serde(default)]
+    pub elo: f64,
+    /// Against the networks of the `[arena] league` arena points before it (`second`: `iteration-N`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub league: Vec<Encounter>,
+    /// The Elo of this point from all the run's games at once, the league's included ([`league_ratings`]); set
+    /// when the run finishes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub league_elo: Option<f64>,
+    /// Mistake rates on the game's labelled positions, with the arena's search and with the network alone
+    /// (games with a benchmark). The totals are kept `Copy`, so a point's rates read by value; the groups follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mistakes: Option<MistakeRates>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_mistakes: Option<MistakeRates>,
+    /// The same per group of positions (Connect Four: begin easy … end easy), with search and alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mistake_groups: Vec<GroupRates>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub network_mistake_groups: Vec<GroupRates>,
 }
 
 /// The fixed opponents' ratings and the round robin they come from (computed once per run, kept in the record).

@@ -51,11 +51,12 @@ use selfplay_tensor::DType;
 
 pub use agent::{NetAgent, SETTINGS_FILE, load_agent};
 pub use arena::ArenaGame;
+pub use arena::ArenaPoint;
 pub use benchmark::{Connect4Benchmark, GroupRates, MistakeRates, MoveBenchmark};
 pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
 pub use error::AlphaZeroError;
 pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
-pub use stage::{AlphaZeroRecord, AlphaZeroStage, ArenaPoint, TestTimePoint};
+pub use stage::{AlphaZeroRecord, AlphaZeroStage, TestTimePoint};
 
 use crate::engine::runner::Resumed;
 use crate::engine::{

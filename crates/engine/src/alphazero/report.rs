@@ -11,8 +11,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::arena::ArenaPoint;
 use super::error::AlphaZeroError;
-use super::stage::{AlphaZeroRecord, ArenaPoint};
+use super::stage::AlphaZeroRecord;
 use crate::engine::EngineError;
 use crate::plot::{Chart, Series, write_chart};
 

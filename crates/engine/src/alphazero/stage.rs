@@ -15,13 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use super::agent::SETTINGS_FILE;
 use super::arena::{
-    ArenaGame, Encounter, OpponentRatings, league_ratings, play_league, rate_network, rate_opponents, snapshot_dir,
+    ArenaGame, ArenaPoint, Encounter, OpponentRatings, league_ratings, play_league, rate_network, rate_opponents,
+    snapshot_dir,
 };
 use super::benchmark::{GroupRates, MistakeRates, MoveBenchmark, measure_by_group};
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
 use super::learner::{AlphaZeroLoss, loss};
-use super::play::{MatchResult, self_play};
+use super::play::self_play;
 use super::replay::{ReplayBuffer, Sample};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::{forward_flops_per_token, train_flops_per_token};
@@ -43,47 +44,6 @@ fn mirror_some<G: Game>(drawn: &[&Sample], seed: u64, draw: u64) -> Vec<Option<S
     }
     let mut rng = ChaCha8Rng::seed_from_u64(crate::rollout::row_seed(seed, draw, MIRROR_STREAM));
     drawn.iter().map(|s| if rng.next_u64() & 1 == 1 { s.mirrored::<G>() } else { None }).collect()
-}
-
-/// One point of the train-time curve: strength against the fixed opponents after some compute.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ArenaPoint {
-    /// Iterations done.
-    pub iteration: u64,
-    /// Self-play games played up to it.
-    #[serde(default)]
-    pub games: u64,
-    /// Self-play and training FLOPs spent up to it.
-    pub flops: f64,
-    /// Wall-clock hours of the run up to it (the only field a resumed run does not reproduce).
-    #[serde(default)]
-    pub hours: f64,
-    /// The network with the arena's search against a uniformly random player (the Elo anchor).
-    pub vs_random: MatchResult,
-    /// Against the other fixed opponents.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub matches: Vec<Encounter>,
-    /// The network's Elo against the fixed opponents' ratings ([`AlphaZeroRecord::opponents`]).
-    #[serde(default)]
-    pub elo: f64,
-    /// Against the networks of the `[arena] league` arena points before it (`second`: `iteration-N`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub league: Vec<Encounter>,
-    /// The Elo of this point from all the run's games at once, the league's included ([`league_ratings`]); set
-    /// when the run finishes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub league_elo: Option<f64>,
-    /// Mistake rates on the game's labelled positions, with the arena's search and with the network alone
-    /// (games with a benchmark). The totals are kept `Copy`, so a point's rates read by value; the groups follow.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mistakes: Option<MistakeRates>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_mistakes: Option<MistakeRates>,
-    /// The same per group of positions (Connect Four: begin easy … end easy), with search and alone.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub mistake_groups: Vec<GroupRates>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub network_mistake_groups: Vec<GroupRates>,
 }
 
 /// One point of the test-time curve: mistakes against search budget, for the final network.
