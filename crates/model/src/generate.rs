@@ -91,10 +91,13 @@ impl<B: HostAccess> Model<B> {
                 unique.len() - 1
             }));
         }
-        // Each prompt's blocks once, plus per row its completion and one copy-on-write block.
+        // Each prompt's blocks once, plus per row its completion and one copy-on-write block. A completion ends
+        // where the context does, so a row never needs room for more than the context leaves after its prompt,
+        // however large `max_new_tokens` is.
+        let room = |prompt: &[u32]| cfg.max_new_tokens.min(limit.saturating_sub(prompt.len()));
         let bs = DEFAULT_BLOCK_SIZE;
         let blocks = unique.iter().map(|p| p.len().div_ceil(bs)).sum::<usize>()
-            + prompts.len() * (cfg.max_new_tokens.div_ceil(bs) + 1);
+            + prompts.iter().map(|p| room(p).div_ceil(bs) + 1).sum::<usize>();
         let mut cache = self.new_cache(blocks)?;
         let prompt_seqs = unique.iter().map(|_| cache.add_sequence()).collect::<Result<Vec<_>, _>>()?;
         let prefilled = self.forward_cached(&mut cache, &prompt_seqs, &unique)?;
@@ -107,8 +110,8 @@ impl<B: HostAccess> Model<B> {
                 prompt_seqs[g]
             });
         }
-        for &seq in &seq_of {
-            cache.reserve_tokens(seq, cfg.max_new_tokens)?;
+        for (&seq, prompt) in seq_of.iter().zip(prompts) {
+            cache.reserve_tokens(seq, room(prompt))?;
         }
         let mut rngs: Vec<_> = seeds.iter().map(|&s| row_rng(s)).collect();
         let mut feed = vec![0u32; prompts.len()];
@@ -239,6 +242,10 @@ mod tests {
         let long = vec![1u32; 30];
         let capped = m.generate(&[&long], &cfg, &[0]).unwrap();
         assert_eq!((capped[0].tokens.len(), capped[0].finish), (2, FinishReason::ContextFull));
+        // However many tokens are asked for, the cache holds only what the context leaves: 2^40 new tokens (a
+        // cache of 2^36 blocks, were it sized from them) end at the context like the 8 above.
+        let huge = GenerationConfig { max_new_tokens: 1 << 40, ..cfg.clone() };
+        assert_eq!(m.generate(&[&long], &huge, &[0]).unwrap(), capped);
         assert!(m.generate(&[&prompt], &cfg, &[]).is_err());
         assert!(m.generate(&[&[9]], &cfg, &[0]).is_err());
     }

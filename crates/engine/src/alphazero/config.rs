@@ -227,7 +227,7 @@ fn check(ok: bool, name: &'static str, reason: &'static str) -> Result<(), Alpha
 
 impl AlphaZeroConfig {
     /// The Connect Four demo (`selfplay demo --game connect4`): the defaults cut to 40 iterations (5 120 games),
-    /// about 4 minutes on 2 quiet cores, well within the 15 the demo may take on a loaded machine.
+    /// about 7 minutes on 2 quiet cores (the league included), within the 15 the demo may take.
     pub fn connect4_demo() -> Self {
         AlphaZeroConfig { iterations: 40, ..AlphaZeroConfig::default() }
     }
