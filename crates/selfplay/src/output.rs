@@ -7,7 +7,7 @@ use std::fs::OpenOptions;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-/// How [`write`] reaches an output path.
+/// How [`write()`] reaches an output path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Destination {
     /// `-`: this process's stdout.
