@@ -25,11 +25,10 @@ use selfplay_search::Game;
 use selfplay_search::games::TicTacToe;
 use serde::{Deserialize, Serialize};
 
-use super::agent::NetAgent;
 use super::benchmark::{GroupRates, MistakeRates};
 use super::config::{AlphaZeroConfig, ArenaSettings};
 use super::error::AlphaZeroError;
-use super::play::{MatchResult, play_match_from};
+use super::play::{MatchResult, play_match_from, play_networks};
 use crate::rollout::row_seed;
 
 /// The stream the fixed opponents' tie-breaking and random moves are seeded from.
@@ -205,9 +204,9 @@ pub fn snapshot_dir(out: &Path, iteration: u64) -> PathBuf {
     out.join(LEAGUE_DIR).join(format!("iteration-{iteration:06}"))
 }
 
-/// The network (with the arena's search, batched over the games) against the saved networks of the arena points
-/// after each of `earlier` iterations (each searching as the arena does, one position at a time), from the
-/// arena's openings; `first` of every encounter is `"network"`.
+/// The network against the saved networks of the arena points after each of `earlier` iterations, both searching
+/// as the arena does, each over all its games at once ([`play_networks`]), from the arena's openings; `first` of
+/// every encounter is `"network"`.
 pub fn play_league<G: Game, B: HostAccess>(
     model: &Model<B>,
     config: &AlphaZeroConfig,
@@ -222,10 +221,9 @@ pub fn play_league<G: Game, B: HostAccess>(
         .map(|&iteration| {
             let dir = snapshot_dir(out, iteration);
             let saved = ModelDir::load(&dir).map_err(|source| AlphaZeroError::LoadModel { dir, source })?;
-            let opponent = Model::new(saved.config, saved.weights)?;
-            let opponent_seed = row_seed(seed, iteration, LEAGUE_STREAM);
-            let mut agent = NetAgent::<G, _>::new(&opponent, config, config.arena.simulations, opponent_seed);
-            let result = play_agent(model, config, &starts, &mut agent, row_seed(seed, iteration, OPPONENT_STREAM))?;
+            let earlier = Model::new(saved.config, saved.weights)?;
+            let (ours, theirs) = (row_seed(seed, iteration, OPPONENT_STREAM), row_seed(seed, iteration, LEAGUE_STREAM));
+            let result = play_networks(model, &earlier, config, &starts, ours, theirs)?;
             Ok(Encounter { first: String::from("network"), second: league_name(iteration), result })
         })
         .collect()

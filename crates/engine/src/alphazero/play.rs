@@ -297,40 +297,103 @@ pub fn play_match_from<G: Game, B: HostAccess>(
     opponent: &mut dyn FnMut(&G, &mut ChaCha8Rng) -> Option<usize>,
     seed: u64,
 ) -> Result<MatchResult, AlphaZeroError> {
+    play_sides::<G, B, B>(model, config, starts, Opponent::Moves(opponent), seed)
+}
+
+/// [`play_match_from`] against another network, `other`, which searches as the arena does with its searches
+/// seeded by `other_seed`: both sides search all the games where they are to move at once, each through its own
+/// batched forward passes.
+pub fn play_networks<G: Game, B: HostAccess, O: HostAccess>(
+    model: &Model<B>,
+    other: &Model<O>,
+    config: &AlphaZeroConfig,
+    starts: &[G],
+    seed: u64,
+    other_seed: u64,
+) -> Result<MatchResult, AlphaZeroError> {
+    let other = Box::new(ArenaSearcher::new(other, config, other_seed)?);
+    play_sides(model, config, starts, Opponent::Network(other), seed)
+}
+
+/// The other side of a match.
+enum Opponent<'a, G: Game, O: HostAccess> {
+    /// A player asked one position at a time, with the game's random stream.
+    Moves(&'a mut dyn FnMut(&G, &mut ChaCha8Rng) -> Option<usize>),
+    /// A network with the arena's search (boxed: its search state is large, and lives once per match).
+    Network(Box<ArenaSearcher<'a, G, O>>),
+}
+
+/// A network searching as the arena does: its evaluator and search, kept across the moves of a match.
+struct ArenaSearcher<'m, G: Game, B: HostAccess> {
+    evaluator: GameEvaluator<G, NetPolicy<'m, G, B>>,
+    search: Search<G>,
+}
+
+impl<'m, G: Game, B: HostAccess> ArenaSearcher<'m, G, B> {
+    fn new(model: &'m Model<B>, config: &AlphaZeroConfig, seed: u64) -> Result<Self, AlphaZeroError> {
+        let search = Search::new(config.arena_search(seed), G::NUM_ACTIONS)?;
+        Ok(ArenaSearcher { evaluator: GameEvaluator::new(NetPolicy::new(model)?), search })
+    }
+
+    /// The moves at the positions of `slots[i]`, `i` in `group`: with the arena's search from fresh trees, or
+    /// the network alone when the arena searches with 0 simulations.
+    fn moves(
+        &mut self,
+        config: &AlphaZeroConfig,
+        slots: &mut [Slot<G>],
+        group: &[usize],
+    ) -> Result<Vec<usize>, AlphaZeroError> {
+        if config.arena.simulations == 0 {
+            let positions: Vec<G> = group.iter().map(|&i| slots[i].position.clone()).collect();
+            return network_moves(&mut self.evaluator, &positions);
+        }
+        group.iter().for_each(|&i| slots[i].rooted = false);
+        // The search's own choice: without noise, Gumbel's Sequential Halving winner, PUCT's most visited.
+        let policies = search_group(&mut self.evaluator, &mut self.search, slots, group)?;
+        Ok(policies.into_iter().map(|p| p.action).collect())
+    }
+}
+
+/// Plays `starts` between the network (with the arena's search, seeded by `seed`) and `opponent`, colours as
+/// [`play_match_from`] says; the result from the network's side.
+fn play_sides<G: Game, B: HostAccess, O: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    starts: &[G],
+    mut opponent: Opponent<'_, G, O>,
+    seed: u64,
+) -> Result<MatchResult, AlphaZeroError> {
     let games = starts.len();
     let mut slots: Vec<Slot<G>> =
         starts.iter().enumerate().map(|(g, s)| Slot::new(s.clone(), row_seed(seed, 0, g as u64))).collect();
     let agent_first: Vec<selfplay_search::Player> =
         starts.iter().enumerate().map(|(g, s)| if g % 2 == 0 { s.to_move() } else { s.to_move().other() }).collect();
-    let mut search = Search::new(config.arena_search(seed), G::NUM_ACTIONS)?;
-    let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
+    let mut agent = ArenaSearcher::new(model, config, seed)?;
     loop {
         let active: Vec<usize> = (0..games).filter(|&i| !slots[i].position.is_terminal()).collect();
         if active.is_empty() {
             break;
         }
-        let mut agent = Vec::new();
-        for &i in &active {
-            let slot = &mut slots[i];
-            if slot.position.to_move() == agent_first[i] {
-                agent.push(i);
-            } else {
-                let action = opponent(&slot.position, &mut slot.rng).ok_or(AlphaZeroError::NoLegalMove)?;
-                slot.position.play(action)?;
-            }
+        let (ours, theirs): (Vec<usize>, Vec<usize>) =
+            active.into_iter().partition(|&i| slots[i].position.to_move() == agent_first[i]);
+        let their_moves = match &mut opponent {
+            Opponent::Network(searcher) => searcher.moves(config, &mut slots, &theirs)?,
+            Opponent::Moves(choose) => theirs
+                .iter()
+                .map(|&i| {
+                    let slot = &mut slots[i];
+                    choose(&slot.position, &mut slot.rng).ok_or(AlphaZeroError::NoLegalMove)
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        for (&i, action) in theirs.iter().zip(their_moves) {
+            slots[i].position.play(action)?;
         }
-        if agent.is_empty() {
+        if ours.is_empty() {
             continue;
         }
-        let positions: Vec<G> = agent.iter().map(|&i| slots[i].position.clone()).collect();
-        let moves = if config.arena.simulations == 0 {
-            network_moves(&mut evaluator, &positions)?
-        } else {
-            agent.iter().for_each(|&i| slots[i].rooted = false);
-            // The search's own choice: without noise, Gumbel's Sequential Halving winner, PUCT's most visited.
-            search_group(&mut evaluator, &mut search, &mut slots, &agent)?.into_iter().map(|p| p.action).collect()
-        };
-        for (&i, action) in agent.iter().zip(moves) {
+        let moves = agent.moves(config, &mut slots, &ours)?;
+        for (&i, action) in ours.iter().zip(moves) {
             slots[i].position.play(action)?;
         }
     }

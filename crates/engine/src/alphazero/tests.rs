@@ -243,6 +243,34 @@ fn the_league_plays_the_earlier_networks_and_rates_every_point() {
     std::fs::remove_dir_all(&out).unwrap();
 }
 
+/// Two networks searching their games in batches ([`play::play_networks`]) play exactly the games the same two
+/// play when the second answers one position at a time through [`choose_moves`] (checked with the network alone,
+/// where each move is its argmax); a network against its own copy wins as many of the paired games as it loses.
+#[test]
+fn networks_play_each_other_in_batches_as_one_at_a_time() {
+    let mut config = AlphaZeroConfig::tiny();
+    config.arena.simulations = 0;
+    let (a, b) = (tiny_net(&config, 21), tiny_net(&config, 22));
+    let starts: Vec<TicTacToe> =
+        (0..12).map(|g| selfplay_games::tournament::random_opening(&TicTacToe::new(), 2, 5, (g / 2) as u64)).collect();
+    let batched = play::play_networks(&a, &b, &config, &starts, 1, 2).unwrap();
+    let mut one_at_a_time = |position: &TicTacToe, _: &mut ChaCha8Rng| {
+        choose_moves(&b, &config, std::slice::from_ref(position), 0, 2).ok().map(|m| m.0[0])
+    };
+    let single = play::play_match_from(&a, &config, &starts, &mut one_at_a_time, 1).unwrap();
+    assert_eq!(batched, single);
+    assert_eq!(batched.wins + batched.draws + batched.losses, starts.len());
+
+    let copy = tiny_net(&config, 21);
+    let mirror = play::play_networks(&a, &copy, &config, &starts, 1, 1).unwrap();
+    assert!(mirror.wins > 0 && mirror.wins == mirror.losses, "{mirror:?}");
+    // With search both sides still finish every game, and the same seeds give the same result.
+    config.arena.simulations = 4;
+    let searched = play::play_networks(&a, &b, &config, &starts, 1, 2).unwrap();
+    assert_eq!(searched.wins + searched.draws + searched.losses, starts.len());
+    assert_eq!(searched, play::play_networks(&a, &b, &config, &starts, 1, 2).unwrap());
+}
+
 /// Search over even an untrained network takes an immediate win and blocks an immediate loss (the game's
 /// terminal rewards reach it); the network alone plays whatever its logits say, legal moves only.
 #[test]
