@@ -227,7 +227,8 @@ fn check(ok: bool, name: &'static str, reason: &'static str) -> Result<(), Alpha
 
 impl AlphaZeroConfig {
     /// The Connect Four demo (`selfplay demo --game connect4`): the defaults cut to 40 iterations (5 120 games),
-    /// about 7 minutes on 2 quiet cores (the league included), within the 15 the demo may take.
+    /// 4 to 7 minutes on 2 quiet cores (the machines differ; the league adds about half a minute), within the 15
+    /// the demo may take.
     pub fn connect4_demo() -> Self {
         AlphaZeroConfig { iterations: 40, ..AlphaZeroConfig::default() }
     }
