@@ -46,8 +46,8 @@ pub struct RunArgs {
 /// `--overwrite`, which `train`, `demo` and `game train` share.
 #[derive(Debug, Args, Default)]
 pub struct OverwriteArg {
-    /// Replace the run already in --out: first remove its own files (checkpoints/, metrics.jsonl, config.toml,
-    /// report.json, report.md, the plots, and the model directories model/, sft_model/, value_model/), each
+    /// Replace the run already in --out: first remove its own files (checkpoints/, arena/, metrics.jsonl,
+    /// config.toml, report.json, report.md, the plots, and the model directories model/, sft_model/, value_model/), each
     /// named on stderr. Other files in --out are kept. A file of yours inside one of those model directories,
     /// which are replaced whole, makes it refuse and remove nothing.
     #[arg(long, conflicts_with = "resume")]
