@@ -37,6 +37,7 @@ extern crate alloc;
 pub mod beam;
 pub mod best_of_n;
 pub mod config;
+pub mod decisive;
 pub mod error;
 pub mod evaluator;
 pub mod export;
@@ -52,6 +53,7 @@ pub mod tree;
 mod rng;
 
 pub use config::{Algorithm, GumbelConfig, MuZeroConfig, SearchConfig};
+pub use decisive::DecisiveMoves;
 pub use error::{Result, SearchError};
 pub use evaluator::{Evaluation, Evaluator, Leaf, LeafBatch, LeafOutputs};
 pub use game::{Game, GameError, Player};
