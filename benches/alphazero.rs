@@ -1,6 +1,7 @@
 //! AlphaZero self-play throughput on Connect Four at `AlphaZeroConfig::default()` (network: 64 hidden, 2 layers,
-//! 4 heads of 16, SwiGLU 128, vocabulary 3 board + 7 action tokens, 42-token positions; self-play: 128 games at
-//! once, Gumbel MuZero with 32 simulations on a quarter of the moves and 8 on the rest), in three parts:
+//! 4 heads of 16, SwiGLU 128, vocabulary 126 placed board + 7 action tokens, 42-token positions; self-play: 128
+//! games at once, Gumbel MuZero with 32 simulations on a quarter of the moves and 8 on the rest, decisive moves
+//! checked at every leaf), in three parts:
 //!
 //! * `alphazero/net_eval/batch{1,32,128,512}`: leaf evaluations/s, `NetPolicy::evaluate` (tokenising, one
 //!   `Model::forward` over the batch, the 7 action logits and the value at the last position) on N seeded random

@@ -4,7 +4,7 @@
 Times, on CPU with the same thread count as the Rust bench (2), the forward of the AlphaZero network of
 `AlphaZeroConfig::default()` on Connect Four: a Llama (RMSNorm, RoPE, SwiGLU, causal attention, untied embeddings,
 value head = linear with bias on the final normed hidden state) of 64 hidden, 2 layers, 4 heads of 16, SwiGLU 128,
-vocabulary 10 (3 board tokens + 7 action tokens), over batches of 1, 32, 128 and 512 positions of 42 tokens. The
+vocabulary 133 (126 placed board tokens: 42 cells x 3 states, + 7 action tokens), over batches of 1, 32, 128 and 512 positions of 42 tokens. The
 network is `torch_model.Model` (the same module `torch_model.py` times) at this shape. Each call also takes what
 the search reads: the 7 action logits and the value at the last position. The token tensor is built once (the
 Rust side tokenises the positions inside every call, so this favours torch slightly).
@@ -37,7 +37,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import torch_model  # noqa: E402
 
 # AlphaZeroConfig::default().model_config::<Connect4>()
-BOARD_TOKENS, ACTIONS, SEQ = 3, 7, 42
+BOARD_TOKENS, ACTIONS, SEQ = 42 * 3, 7, 42
 VOCAB, HIDDEN, LAYERS, HEADS, INTER = BOARD_TOKENS + ACTIONS, 64, 2, 4, 128
 HEAD_DIM = HIDDEN // HEADS
 BATCHES = [1, 32, 128, 512]

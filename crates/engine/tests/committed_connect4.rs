@@ -13,10 +13,10 @@ fn committed() -> PathBuf {
 }
 
 /// Mistakes of the committed network on the 180 benchmark positions, network alone and with 32 simulations, as
-/// `selfplay game eval --model models/connect4` printed them when it was committed.
+/// `selfplay game eval --model models/connect4` prints them (the search checking decisive moves, the default).
 const MEASURED: [(usize, f64); 2] = [(0, ALONE), (32, SEARCHED)];
-const ALONE: f64 = 43.0 / 180.0;
-const SEARCHED: f64 = 27.0 / 180.0;
+const ALONE: f64 = 56.0 / 180.0;
+const SEARCHED: f64 = 17.0 / 180.0;
 
 #[test]
 fn the_committed_agent_loads_with_its_run_settings_and_plays_as_measured() {

@@ -11,6 +11,7 @@ use selfplay_search::Game;
 
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
+use super::net::TokenLayout;
 use super::play::choose_moves;
 
 /// The run's settings saved next to the weights of `model/`: the network alone does not say how it was meant to
@@ -19,14 +20,14 @@ pub const SETTINGS_FILE: &str = "alphazero.toml";
 
 /// Loads the network in `dir` (a Hugging Face model directory) as a player of game `G`, with the settings of
 /// `dir/alphazero.toml` when present and the defaults otherwise (a directory written by hand or by an older
-/// run). Refuses a network whose vocabulary is not `G`'s observation and action tokens, or whose context is
-/// shorter than `G`'s observation, before a move is asked of it.
+/// run). Refuses a network whose vocabulary is not `G`'s observation tokens (in either [`TokenLayout`]) and
+/// action tokens, or whose context is shorter than `G`'s observation, before a move is asked of it.
 pub fn load_agent<G: Game>(dir: &Path) -> Result<(Model, AlphaZeroConfig), AlphaZeroError> {
     let loaded = ModelDir::load(dir).map_err(|source| AlphaZeroError::LoadModel { dir: dir.to_path_buf(), source })?;
     let c = &loaded.config;
-    let vocab = G::NUM_TOKENS + G::NUM_ACTIONS;
-    if c.vocab_size != vocab {
-        return Err(AlphaZeroError::WrongVocabulary { dir: dir.to_path_buf(), expected: vocab, got: c.vocab_size });
+    if TokenLayout::of_vocab::<G>(c.vocab_size).is_none() {
+        let (placed, shared) = (TokenLayout::Placed.vocab::<G>(), TokenLayout::Shared.vocab::<G>());
+        return Err(AlphaZeroError::WrongVocabulary { dir: dir.to_path_buf(), placed, shared, got: c.vocab_size });
     }
     if c.max_position_embeddings < G::OBSERVATION_LEN {
         return Err(AlphaZeroError::ShortContext {

@@ -7,6 +7,7 @@ use selfplay_search::config::{Algorithm, GumbelConfig, MuZeroConfig};
 use selfplay_search::{Game, SearchConfig};
 use serde::{Deserialize, Serialize};
 
+use super::net::TokenLayout;
 use crate::config_file::{TomlFileError, read_toml};
 
 /// A setting outside its valid range.
@@ -49,11 +50,21 @@ pub struct NetShape {
     pub layers: usize,
     pub heads: usize,
     pub intermediate_size: usize,
+    /// One token per (cell, state) pair instead of one per state, so each cell's embedding carries its place
+    /// ([`TokenLayout`]); networks learn board patterns far faster this way.
+    pub placed_tokens: bool,
+}
+
+impl NetShape {
+    /// How the network reads an observation.
+    pub fn token_layout(&self) -> TokenLayout {
+        TokenLayout::new(self.placed_tokens)
+    }
 }
 
 impl Default for NetShape {
     fn default() -> Self {
-        NetShape { hidden_size: 64, layers: 2, heads: 4, intermediate_size: 128 }
+        NetShape { hidden_size: 64, layers: 2, heads: 4, intermediate_size: 128, placed_tokens: true }
     }
 }
 
@@ -82,6 +93,11 @@ pub struct SelfPlaySettings {
     /// Keep the chosen child's subtree for the next move (PUCT only: Gumbel's Sequential Halving schedules a
     /// fresh budget from an unvisited root).
     pub reuse_tree: bool,
+    /// Score positions where the player to move wins at once as won, with the prior on the winning moves
+    /// (`selfplay_search::decisive`), in every search of the run and of its agent: the search then blocks
+    /// immediate threats and takes immediate wins whatever the network's prior says. The network alone
+    /// (0 simulations) is never helped.
+    pub decisive_moves: bool,
 }
 
 impl Default for SelfPlaySettings {
@@ -96,6 +112,7 @@ impl Default for SelfPlaySettings {
             sampled_plies: 8,
             random_opening_plies: 2,
             reuse_tree: true,
+            decisive_moves: true,
         }
     }
 }
@@ -126,7 +143,7 @@ pub struct LearnSettings {
 impl Default for LearnSettings {
     fn default() -> Self {
         LearnSettings {
-            updates_per_iteration: 32,
+            updates_per_iteration: 64,
             batch_size: 256,
             lr: 2e-3,
             weight_decay: 1e-4,
@@ -227,14 +244,13 @@ fn check(ok: bool, name: &'static str, reason: &'static str) -> Result<(), Alpha
 
 impl AlphaZeroConfig {
     /// The Connect Four demo (`selfplay demo --game connect4`): the defaults cut to 40 iterations (5 120 games),
-    /// 4 to 7 minutes on 2 quiet cores (the machines differ; the league adds about half a minute), within the 15
-    /// the demo may take.
+    /// about 10 minutes on 2 quiet cores (README), within the 15 the demo may take.
     pub fn connect4_demo() -> Self {
         AlphaZeroConfig { iterations: 40, ..AlphaZeroConfig::default() }
     }
 
     /// The long Connect Four run (`selfplay demo --game connect4 --full`, the run behind `models/connect4`): the
-    /// defaults for 400 iterations (51 200 games, about 45 minutes on 2 quiet cores), matched against the fixed
+    /// defaults for 400 iterations (51 200 games, about 85 minutes on 2 quiet cores), matched against the fixed
     /// opponents every 10 iterations instead of 5 so the arena stays a small share of the run.
     pub fn connect4_full() -> Self {
         let defaults = AlphaZeroConfig::default();
@@ -270,13 +286,13 @@ impl AlphaZeroConfig {
         )
     }
 
-    /// The transformer for game `G`: its vocabulary is the observation tokens `0..G::NUM_TOKENS` followed by one
-    /// token per action, whose logits at the last position are the policy.
+    /// The transformer for game `G`: its vocabulary is the observation tokens in the net's [`TokenLayout`]
+    /// followed by one token per action, whose logits at the last position are the policy.
     pub fn model_config<G: Game>(&self) -> ModelConfig {
         let n = &self.net;
         ModelConfig {
             architecture: Architecture::Llama,
-            vocab_size: G::NUM_TOKENS + G::NUM_ACTIONS,
+            vocab_size: n.token_layout().vocab::<G>(),
             hidden_size: n.hidden_size,
             intermediate_size: n.intermediate_size,
             num_hidden_layers: n.layers,

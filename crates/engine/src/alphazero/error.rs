@@ -37,12 +37,18 @@ pub enum AlphaZeroError {
     },
     /// A network whose vocabulary is not the game's observation and action tokens: another game's network, or
     /// a language model.
-    #[error("{} is not a network for this game: its vocabulary has {got} tokens, the game's has {expected}", dir.display())]
+    #[error(
+        "{} is not a network for this game: its vocabulary has {got} tokens, a network for this game has {placed} \
+         (one token per cell and state) or {shared} (one per state)",
+        dir.display()
+    )]
     WrongVocabulary {
         /// The model directory.
         dir: PathBuf,
-        /// The game's observation tokens plus its actions.
-        expected: usize,
+        /// The game's placed observation tokens plus its actions (see `TokenLayout`).
+        placed: usize,
+        /// The game's shared observation tokens plus its actions.
+        shared: usize,
         /// The network's `vocab_size`.
         got: usize,
     },

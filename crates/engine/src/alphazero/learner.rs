@@ -33,7 +33,7 @@ pub fn loss<G: Game, B: HostAccess>(
     value_coef: f32,
 ) -> Result<(AlphaZeroLoss, Vec<RowGrads>), AlphaZeroError> {
     let (rows, a, len) = (batch.len(), G::NUM_ACTIONS, G::OBSERVATION_LEN);
-    let first = action_token::<G>(0);
+    let first = action_token::<G>(vocab, 0);
     let mut logits = Vec::with_capacity(rows * a);
     let (mut targets, mut legal, mut weights) =
         (Vec::with_capacity(rows * a), Vec::with_capacity(rows * a), Vec::new());

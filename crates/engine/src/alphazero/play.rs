@@ -5,7 +5,7 @@
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
 use selfplay_model::{HostAccess, Model};
-use selfplay_search::{Game, GameEvaluator, PolicyOutput, PolicyValue, RootOutput, Search, Tree};
+use selfplay_search::{DecisiveMoves, Game, GameEvaluator, PolicyOutput, PolicyValue, RootOutput, Search, Tree};
 
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
@@ -30,6 +30,17 @@ pub fn random_action<G: Game>(position: &G, rng: &mut ChaCha8Rng) -> Option<usiz
 /// The index of the largest weight (the first on ties).
 fn argmax(weights: &[f32]) -> usize {
     weights.iter().enumerate().fold((0, f32::NEG_INFINITY), |best, (i, &w)| if w > best.1 { (i, w) } else { best }).0
+}
+
+/// The network as the searches consult it: positions with a decisive move scored as won when the settings ask
+/// for it (`[selfplay] decisive_moves`).
+type NetEvaluator<'m, G, B> = GameEvaluator<G, DecisiveMoves<NetPolicy<'m, G, B>>>;
+
+fn net_evaluator<'m, G: Game, B: HostAccess>(
+    model: &'m Model<B>,
+    config: &AlphaZeroConfig,
+) -> Result<NetEvaluator<'m, G, B>, AlphaZeroError> {
+    Ok(GameEvaluator::new(DecisiveMoves::new(NetPolicy::new(model)?, config.selfplay.decisive_moves)))
 }
 
 /// One game in progress.
@@ -69,7 +80,7 @@ impl<G: Game> Slot<G> {
 /// Searches the positions of `slots[i]` for every `i` in `group` with `search` (its trees gathered into one
 /// batch), rooting trees that are not rooted with one batched evaluation first; returns each one's policy.
 fn search_group<G: Game, B: HostAccess>(
-    evaluator: &mut GameEvaluator<G, NetPolicy<'_, G, B>>,
+    evaluator: &mut NetEvaluator<'_, G, B>,
     search: &mut Search<G>,
     slots: &mut [Slot<G>],
     group: &[usize],
@@ -134,7 +145,7 @@ pub fn self_play<G: Game, B: HostAccess>(
         (0..s.games).map(|g| Slot::new(start.clone(), row_seed(config.seed, round, g as u64))).collect();
     let mut full = Search::new(config.selfplay_search(s.simulations, 0), G::NUM_ACTIONS)?;
     let mut fast = Search::new(config.selfplay_search(s.fast_simulations, 0), G::NUM_ACTIONS)?;
-    let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
+    let mut evaluator = net_evaluator(model, config)?;
     let mut outcome = SelfPlayOutcome { games: s.games, ..SelfPlayOutcome::default() };
     for move_index in 0u64.. {
         let active: Vec<usize> = (0..slots.len()).filter(|&i| !slots[i].position.is_terminal()).collect();
@@ -186,7 +197,7 @@ pub fn self_play<G: Game, B: HostAccess>(
             outcome.samples.push(sample);
         }
     }
-    outcome.evaluated = evaluator.model().evaluated;
+    outcome.evaluated = evaluator.model().model.evaluated;
     Ok(outcome)
 }
 
@@ -227,7 +238,7 @@ pub fn choose_moves<G: Game, B: HostAccess>(
     simulations: usize,
     seed: u64,
 ) -> Result<(Vec<usize>, usize), AlphaZeroError> {
-    let mut evaluator = GameEvaluator::new(NetPolicy::new(model)?);
+    let mut evaluator = net_evaluator(model, config)?;
     let moves = if simulations == 0 {
         network_moves(&mut evaluator, positions)?
     } else {
@@ -238,17 +249,18 @@ pub fn choose_moves<G: Game, B: HostAccess>(
         let group: Vec<usize> = (0..slots.len()).collect();
         search_group(&mut evaluator, &mut search, &mut slots, &group)?.into_iter().map(|p| p.action).collect()
     };
-    Ok((moves, evaluator.model().evaluated))
+    Ok((moves, evaluator.model().model.evaluated))
 }
 
 /// The network's most likely legal move at each position (the lowest action on ties), from one batched pass.
 fn network_moves<G: Game, B: HostAccess>(
-    evaluator: &mut GameEvaluator<G, NetPolicy<'_, G, B>>,
+    evaluator: &mut NetEvaluator<'_, G, B>,
     positions: &[G],
 ) -> Result<Vec<usize>, AlphaZeroError> {
     let a = G::NUM_ACTIONS;
     let (mut logits, mut values) = (vec![0.0; positions.len() * a], vec![0.0; positions.len()]);
-    evaluator.model_mut().evaluate(positions, &mut logits, &mut values).map_err(AlphaZeroError::Model)?;
+    // The network alone: its own prior, without the decisive-move check.
+    evaluator.model_mut().model.evaluate(positions, &mut logits, &mut values).map_err(AlphaZeroError::Model)?;
     positions
         .iter()
         .zip(logits.chunks_exact(a))
@@ -325,14 +337,14 @@ enum Opponent<'a, G: Game, O: HostAccess> {
 
 /// A network searching as the arena does: its evaluator and search, kept across the moves of a match.
 struct ArenaSearcher<'m, G: Game, B: HostAccess> {
-    evaluator: GameEvaluator<G, NetPolicy<'m, G, B>>,
+    evaluator: NetEvaluator<'m, G, B>,
     search: Search<G>,
 }
 
 impl<'m, G: Game, B: HostAccess> ArenaSearcher<'m, G, B> {
     fn new(model: &'m Model<B>, config: &AlphaZeroConfig, seed: u64) -> Result<Self, AlphaZeroError> {
         let search = Search::new(config.arena_search(seed), G::NUM_ACTIONS)?;
-        Ok(ArenaSearcher { evaluator: GameEvaluator::new(NetPolicy::new(model)?), search })
+        Ok(ArenaSearcher { evaluator: net_evaluator(model, config)?, search })
     }
 
     /// The moves at the positions of `slots[i]`, `i` in `group`: with the arena's search from fresh trees, or

@@ -210,6 +210,7 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
 
         let model_config = cx.model.config().clone();
         let (len, vocab) = (G::OBSERVATION_LEN, model_config.vocab_size);
+        let layout = config.net.token_layout();
         let (mut sum, mut grad_norm, mut lr) = (AlphaZeroLoss::default(), 0.0, 0.0);
         let updates = config.learn.updates_per_iteration;
         let window = self.replay.as_slice();
@@ -219,7 +220,8 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
             let mirrored = if config.learn.mirror { mirror_some::<G>(&drawn, config.seed, draw) } else { Vec::new() };
             let batch: Vec<&Sample> =
                 drawn.iter().enumerate().map(|(k, s)| mirrored.get(k).and_then(Option::as_ref).unwrap_or(s)).collect();
-            let sequences: Vec<&[u32]> = batch.iter().map(|s| s.tokens.as_slice()).collect();
+            let encoded: Vec<Vec<u32>> = batch.iter().map(|s| layout.encode::<G>(&s.tokens)).collect();
+            let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
             let coef = config.learn.value_coef;
             let (terms, update) = self
                 .trainer
