@@ -212,7 +212,7 @@ fn bench_self_play(c: &mut Criterion) {
     let model = model(&config);
     let start = Connect4::new();
     // The round is seeded by (seed, round) alone: every iteration plays the same moves.
-    let outcome = self_play(&model, &config, &start, 0).expect("self-play runs");
+    let outcome = self_play(&model, &config, &start, 0, &selfplay_collective::SingleProcess).expect("self-play runs");
     eprintln!(
         "alphazero/self_play: {} games, {} plies, {} positions evaluated per round ({:.1} per ply)",
         outcome.games,
@@ -228,7 +228,11 @@ fn bench_self_play(c: &mut Criterion) {
         "round_{}games_gumbel{}_{}",
         config.selfplay.games, config.selfplay.simulations, config.selfplay.fast_simulations
     );
-    group.bench_function(name, |b| b.iter(|| self_play(&model, &config, &start, 0).expect("self-play runs").plies));
+    group.bench_function(name, |b| {
+        b.iter(|| {
+            self_play(&model, &config, &start, 0, &selfplay_collective::SingleProcess).expect("self-play runs").plies
+        })
+    });
     group.finish();
 }
 

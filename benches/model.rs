@@ -133,10 +133,16 @@ fn bench_train_step(c: &mut Criterion) {
     let mut trainer = Trainer::new();
     group.bench_function("sft_step_16x128_trainer", |b| {
         b.iter(|| {
-            let step = trainer.update(&mut model, &mut optimizer, black_box(&batch), |pass| -> Result<_, BoxError> {
-                let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
-                Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
-            });
+            let step = trainer.update(
+                &mut model,
+                &mut optimizer,
+                &selfplay_collective::SingleProcess,
+                black_box(&batch),
+                |pass| -> Result<_, BoxError> {
+                    let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
+                    Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
+                },
+            );
             step.expect("valid batch").0
         })
     });

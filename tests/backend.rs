@@ -22,8 +22,17 @@ fn the_loop_on_a_counting_backend_matches_the_cpu_run() {
     let cpu = finished(run(&config, &base.join("cpu"), RunStart::New, &|_: &str, _| false).unwrap());
 
     let backend = CountingBackend::new(CpuBackend);
-    let counted =
-        finished(run_on(backend.clone(), &config, &base.join("counted"), RunStart::New, &|_: &str, _| false).unwrap());
+    let counted = finished(
+        run_on(
+            backend.clone(),
+            &selfplay_collective::SingleProcess,
+            &config,
+            &base.join("counted"),
+            RunStart::New,
+            &|_: &str, _| false,
+        )
+        .unwrap(),
+    );
     assert_eq!(counted, cpu);
     for file in ["model/model.safetensors", "sft_model/model.safetensors"] {
         let read = |run: &str| std::fs::read(base.join(run).join(file)).unwrap();

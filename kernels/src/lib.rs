@@ -94,6 +94,8 @@ pub mod device;
 pub mod engine;
 mod error;
 pub mod gpu_model;
+#[cfg(feature = "nccl")]
+pub mod nccl;
 pub mod ops;
 pub mod sources;
 mod training;
@@ -116,5 +118,7 @@ pub use error::{KernelError, Result};
 pub use gpu_model::{GpuModel, SeqStep};
 /// The 16-bit float types the kernels store (`half::bf16`, `half::f16`), re-exported for callers.
 pub use half;
+#[cfg(feature = "nccl")]
+pub use nccl::{NcclCollective, nccl_available};
 pub use ops::{DeviceKvPool, Element, KvGeometry, PagedBatch, SampleRequest};
 pub use sources::{KernelSource, SOURCES};

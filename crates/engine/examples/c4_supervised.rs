@@ -103,9 +103,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         let batch = draw_with_replacement(&samples, batch_size, 1, step, 0);
         let encoded: Vec<Vec<u32>> = batch.iter().map(|s| layout.encode::<Connect4>(&s.tokens)).collect();
         let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
-        let (terms, _) = trainer.update(&mut model, &mut optimizer, &sequences, |pass| {
-            loss::<Connect4, _>(&batch, pass, vocab, 1.0).map_err(|e: AlphaZeroError| e)
-        })?;
+        let (terms, _) =
+            trainer.update(&mut model, &mut optimizer, &selfplay_collective::SingleProcess, &sequences, |pass| {
+                loss::<Connect4, _>(&batch, pass, vocab, 1.0).map_err(|e: AlphaZeroError| e)
+            })?;
         if (step + 1) % 500 == 0 || step + 1 == steps {
             let (mistakes, mse) = evaluate(&model, test)?;
             let (bench, _) = evaluate(&model, &benchmark)?;

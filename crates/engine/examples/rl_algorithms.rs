@@ -83,6 +83,7 @@ fn main() -> Result<(), Error> {
                 max_new_tokens,
                 SEED,
                 s,
+                &selfplay_collective::SingleProcess,
             )?;
             println!(
                 "{algorithm:?} step {s}: reward {:.3} acc {:.3} trained {} updates {} rollout {:.2} s update {:.2} s",

@@ -25,7 +25,7 @@ pub struct GenerationConfig {
 }
 
 /// Why a row stopped.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum FinishReason {
     /// It produced this stop token.
     Stop(u32),
@@ -35,8 +35,8 @@ pub enum FinishReason {
     ContextFull,
 }
 
-/// One row's completion.
-#[derive(Debug, Clone, PartialEq)]
+/// One row's completion (serialisable: the ranks of a data-parallel run exchange their rollouts).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Generation {
     /// New tokens only (the prompt excluded).
     pub tokens: Vec<u32>,

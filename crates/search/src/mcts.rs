@@ -106,6 +106,21 @@ impl<S> Search<S> {
         E: Evaluator<State = S>,
         E::Error: Debug + Display,
     {
+        let streams: Vec<u64> = (0..trees.len() as u64).map(|i| first_stream.wrapping_add(i)).collect();
+        self.run_streams(trees, evaluator, &streams)
+    }
+
+    /// [`Search::run`] with tree `i` drawing from stream `streams[i]`: a caller that searches a changing subset
+    /// of its problems (the games still running, the share of one rank) names each tree's stream by its problem,
+    /// so a tree's search never depends on which others it was batched with.
+    pub fn run_streams<E>(&mut self, trees: &mut [Tree<S>], evaluator: &mut E, streams: &[u64]) -> Result<(), E::Error>
+    where
+        E: Evaluator<State = S>,
+        E::Error: Debug + Display,
+    {
+        if streams.len() != trees.len() {
+            return Err(SearchError::Shape { what: "streams", expected: trees.len(), got: streams.len() });
+        }
         let sims = self.config.num_simulations;
         self.remaining.clear();
         let mut most_root_visits = 0usize;
@@ -120,7 +135,7 @@ impl<S> Search<S> {
             if tree.is_empty() {
                 return Err(SearchError::EmptyTree);
             }
-            tree.rng = rng::stream_rng(self.config.seed, first_stream.wrapping_add(i as u64));
+            tree.rng = rng::stream_rng(self.config.seed, streams[i]);
             tree.reserve(sims).map_err(SearchError::widen)?;
             self.prepare_root(tree);
             self.remaining.push(sims);

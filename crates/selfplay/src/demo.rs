@@ -67,6 +67,7 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
                 print_config: run.print_config,
                 iterations: None,
                 seed: run.seed,
+                ranks: run.ranks,
             };
             game_train::train(&train_args, preset, "selfplay demo")
         }
@@ -77,6 +78,12 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
 /// sibling (said on stderr); with `--resume`, the sibling checkpointed last (`base` when none is, which then
 /// has nothing to resume); with `--overwrite` or `--print-config`, `base` itself.
 fn default_out(base: PathBuf, run: &RunArgs) -> Result<PathBuf, CliError> {
+    if selfplay_collective::launched_by_mpi() {
+        // Each rank would pick its folder alone, and not necessarily the same one.
+        return Err(
+            "under mpirun the demo needs --out: every rank must write to (and resume from) the same folder".into()
+        );
+    }
     if run.resume {
         return Ok(run_dir::newest_checkpointed(&base)?.unwrap_or(base));
     }

@@ -15,6 +15,7 @@ mod interrupt;
 mod limits;
 mod logits;
 mod output;
+mod ranks;
 mod score;
 mod stdio;
 mod tasks;

@@ -8,7 +8,9 @@ use clap::Args;
 
 use selfplay_engine::engine::RunStart;
 use selfplay_engine::o1::{self, Outcome, RunConfig};
+use selfplay_model::CpuBackend;
 
+use super::ranks::{self, RankArgs};
 use super::{CliError, interrupt, stdio};
 use crate::stdio::outln;
 
@@ -41,6 +43,8 @@ pub struct RunArgs {
     /// Seed for everything random.
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) seed: Option<u64>,
+    #[command(flatten)]
+    pub(crate) ranks: RankArgs,
 }
 
 /// `--overwrite`, which `train`, `demo` and `game train` share.
@@ -112,9 +116,14 @@ pub fn run(args: RunArgs, default_out: PathBuf) -> Result<(), CliError> {
         return Ok(());
     }
 
+    let collective = ranks::collective(&args.ranks)?;
     let stop = interrupt::stop_flag()?;
     let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
-    match o1::run(&config, &out, args.overwrite.start(args.resume), &should_stop)? {
+    let outcome = o1::run_on(CpuBackend, &*collective, &config, &out, args.overwrite.start(args.resume), &should_stop)?;
+    if !collective.is_root() {
+        return Ok(());
+    }
+    match outcome {
         Outcome::Finished(report) => outln!(
             "{}: greedy accuracy {:.3} after policy initialisation, {:.3} after RL ({} held-out problems, {:.0} s); report in {}",
             report.task,

@@ -23,6 +23,9 @@ pub enum AlphaZeroError {
     /// The network.
     #[error("model: {0}")]
     Model(#[from] ModelError),
+    /// Communication between the ranks of a data-parallel run.
+    #[error("between ranks: {0}")]
+    Collective(#[from] selfplay_collective::CollectiveError),
     /// Reading or writing a model directory.
     #[error("model directory: {0}")]
     ModelDir(#[from] selfplay_model::IoError),

@@ -39,8 +39,8 @@ pub fn loss<G: Game, B: HostAccess>(
         (Vec::with_capacity(rows * a), Vec::with_capacity(rows * a), Vec::new());
     let with_policy = batch.iter().filter(|s| s.policy.is_some()).count();
     for (i, sample) in batch.iter().enumerate() {
-        let last = pass.logits(i)?.get((len - 1) * vocab..len * vocab).ok_or(AlphaZeroError::NoLegalMove)?;
-        logits.extend_from_slice(&last[first..first + a]);
+        let last = pass.last_logits(i)?.get(first..first + a).ok_or(AlphaZeroError::NoLegalMove)?;
+        logits.extend_from_slice(last);
         legal.extend_from_slice(&sample.legal);
         match &sample.policy {
             Some(p) => {

@@ -46,6 +46,7 @@ pub mod stage;
 
 use std::path::Path;
 
+use selfplay_collective::{Collective, SingleProcess};
 use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, init_weights};
 use selfplay_tensor::DType;
 
@@ -112,24 +113,30 @@ pub fn run<G: ArenaGame>(
     run_start: RunStart,
     stop: StopSignal<'_>,
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
-    run_on(CpuBackend, config, start, None, out, run_start, stop)
+    run_on(CpuBackend, &SingleProcess, config, start, None, out, run_start, stop)
 }
 
 /// [`run`] on Connect Four from the empty board, measuring mistakes on the committed solver-labelled benchmark
-/// along the way and, at the end, against the search budget.
+/// along the way and, at the end, against the search budget; data-parallel over `collective`'s ranks.
 pub fn run_connect4(
+    collective: &dyn Collective,
     config: &AlphaZeroConfig,
     out: &Path,
     run_start: RunStart,
     stop: StopSignal<'_>,
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
     let benchmark = Connect4Benchmark::committed()?;
-    run_on(CpuBackend, config, selfplay_games::Connect4::new(), Some(&benchmark), out, run_start, stop)
+    run_on(CpuBackend, collective, config, selfplay_games::Connect4::new(), Some(&benchmark), out, run_start, stop)
 }
 
-/// [`run`] with the network on `backend`, measuring mistakes on `benchmark` when given.
+/// [`run`] with the network on `backend`, measuring mistakes on `benchmark` when given, data-parallel over
+/// `collective`'s ranks: each rank plays its share of every iteration's games and trains on its share of every
+/// batch; the ranks gather the games, so they keep the same replay buffer and weights; rank 0 alone measures
+/// (the arena, the benchmark) and writes the run's files.
+#[allow(clippy::too_many_arguments)]
 pub fn run_on<G: ArenaGame, B: HostAccess>(
     backend: B,
+    collective: &dyn Collective,
     config: &AlphaZeroConfig,
     start: G,
     benchmark: Option<&dyn MoveBenchmark<G>>,
@@ -139,7 +146,8 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
 ) -> Result<Option<AlphaZeroRecord>, AlphaZeroError> {
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
-    let (mut runner, checkpoint) = Runner::open::<AlphaZeroRecord>(out, config, settings, None, run_start, stop)?;
+    let (mut runner, checkpoint) =
+        Runner::open::<AlphaZeroRecord>(out, config, settings, None, run_start, stop, collective)?;
     let mut stage = AlphaZeroStage::new(config, start, benchmark);
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
@@ -147,24 +155,26 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
             CheckpointDir::of_run(out).check_resumable(&checkpoint, &config.model_config::<G>(), &position)?;
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
-            (
-                Context { model, record: state.record, out, clock: RunClock::starting_at(state.elapsed_seconds) },
-                Some(resumed),
-            )
+            let clock = RunClock::starting_at(state.elapsed_seconds);
+            (Context { model, record: state.record, out, clock, collective }, Some(resumed))
         }
         None => {
             let model_config = config.model_config::<G>();
             let weights = init_weights(&model_config, DEFAULT_INIT_STD, config.seed)?;
             let model = Model::with_backend(model_config, weights, backend)?;
-            (Context { model, record: AlphaZeroRecord::default(), out, clock: RunClock::starting_at(0.0) }, None)
+            let clock = RunClock::starting_at(0.0);
+            (Context { model, record: AlphaZeroRecord::default(), out, clock, collective }, None)
         }
     };
     // Written once the checkpoint is known good: a refused resume leaves the run as it was.
     let config_file = out.join("config.toml");
     let toml = config.to_toml()?;
-    std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;
+    if collective.is_root() {
+        std::fs::write(&config_file, &toml).map_err(EngineError::io(&config_file))?;
+    }
     match runner.run(&mut cx, &mut [&mut stage], resumed)? {
         Outcome::Interrupted { .. } => Ok(None),
+        Outcome::Finished if !collective.is_root() => Ok(Some(cx.record)),
         Outcome::Finished => {
             // The settings travel inside the directory, published in the same atomic step as the weights, so a
             // copied `model/` still searches the way it was trained to.
@@ -182,5 +192,7 @@ pub fn run_on<G: ArenaGame, B: HostAccess>(
     }
 }
 
+#[cfg(test)]
+mod distributed_tests;
 #[cfg(test)]
 mod tests;

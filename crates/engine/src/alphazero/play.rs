@@ -2,8 +2,11 @@
 //! through one batched forward pass. Self-play ([`self_play`]) and matches against fixed opponents
 //! ([`play_match`]) both drive their games through one function that roots and searches a group of them.
 
+use std::ops::Range;
+
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use selfplay_collective::{Collective, gather_concat, shard};
 use selfplay_model::{HostAccess, Model};
 use selfplay_search::{DecisiveMoves, Game, GameEvaluator, PolicyOutput, PolicyValue, RootOutput, Search, Tree};
 
@@ -50,6 +53,9 @@ struct Slot<G> {
     /// Whether `tree` is rooted at `position` (after subtree reuse); otherwise the next search resets it.
     rooted: bool,
     rng: ChaCha8Rng,
+    /// The search's random stream for this game: its index among all the round's games, so its searches do not
+    /// depend on which games share a batch with it (the games still running, the share of one rank).
+    stream: u64,
     ply: usize,
     /// Searched positions awaiting the game's result.
     pending: Vec<Pending>,
@@ -65,12 +71,14 @@ struct Pending {
 }
 
 impl<G: Game> Slot<G> {
-    fn new(position: G, seed: u64) -> Self {
+    /// Game `stream` of a round (its search stream), its own moves drawn from `seed`.
+    fn new(position: G, seed: u64, stream: u64) -> Self {
         Slot {
             position,
             tree: Tree::new(G::NUM_ACTIONS),
             rooted: false,
             rng: ChaCha8Rng::seed_from_u64(seed),
+            stream,
             ply: 0,
             pending: Vec::new(),
         }
@@ -105,7 +113,8 @@ fn search_group<G: Game, B: HostAccess>(
         }
     }
     let mut trees: Vec<Tree<G>> = group.iter().map(|&i| std::mem::replace(&mut slots[i].tree, Tree::new(a))).collect();
-    let searched = search.run(&mut trees, evaluator, 0);
+    let streams: Vec<u64> = group.iter().map(|&i| slots[i].stream).collect();
+    let searched = search.run_streams(&mut trees, evaluator, &streams);
     let policies = searched.map_err(AlphaZeroError::from).and_then(|()| {
         trees.iter_mut().map(|t| search.policy(t).map_err(AlphaZeroError::from)).collect::<Result<Vec<_>, _>>()
     });
@@ -133,20 +142,50 @@ pub struct SelfPlayOutcome {
 }
 
 /// Plays `config.selfplay.games` games from `start` against itself with `model`, all at once. Round `round` of
-/// a run (its games and searches are seeded from `(config.seed, round)` alone, so a resumed run replays them).
+/// a run (its games and searches are seeded from `(config.seed, round)` and the game's index alone, so a resumed
+/// run replays them). Over several ranks, each plays its [`shard`] of the games and every rank gets all of
+/// them back, in game order: the outcome is the one process's.
 pub fn self_play<G: Game, B: HostAccess>(
     model: &Model<B>,
     config: &AlphaZeroConfig,
     start: &G,
     round: u64,
+    collective: &dyn Collective,
+) -> Result<SelfPlayOutcome, AlphaZeroError> {
+    let s = &config.selfplay;
+    let mine = shard(s.games, collective.rank(), collective.world_size());
+    let local = play_games(model, config, start, round, mine)?;
+    if collective.world_size() == 1 {
+        return Ok(local);
+    }
+    let counts = vec![[local.games, local.plies, local.first_player_wins, local.draws, local.evaluated]];
+    let counts = gather_concat(collective, counts)?;
+    let sum = |k: usize| counts.iter().map(|c| c[k]).sum::<usize>();
+    Ok(SelfPlayOutcome {
+        samples: gather_concat(collective, local.samples)?,
+        games: sum(0),
+        plies: sum(1),
+        first_player_wins: sum(2),
+        draws: sum(3),
+        evaluated: sum(4),
+    })
+}
+
+/// [`self_play`]'s games `games` (a range of the round's), on this process.
+fn play_games<G: Game, B: HostAccess>(
+    model: &Model<B>,
+    config: &AlphaZeroConfig,
+    start: &G,
+    round: u64,
+    games: Range<usize>,
 ) -> Result<SelfPlayOutcome, AlphaZeroError> {
     let s = &config.selfplay;
     let mut slots: Vec<Slot<G>> =
-        (0..s.games).map(|g| Slot::new(start.clone(), row_seed(config.seed, round, g as u64))).collect();
+        games.clone().map(|g| Slot::new(start.clone(), row_seed(config.seed, round, g as u64), g as u64)).collect();
     let mut full = Search::new(config.selfplay_search(s.simulations, 0), G::NUM_ACTIONS)?;
     let mut fast = Search::new(config.selfplay_search(s.fast_simulations, 0), G::NUM_ACTIONS)?;
     let mut evaluator = net_evaluator(model, config)?;
-    let mut outcome = SelfPlayOutcome { games: s.games, ..SelfPlayOutcome::default() };
+    let mut outcome = SelfPlayOutcome { games: games.len(), ..SelfPlayOutcome::default() };
     for move_index in 0u64.. {
         let active: Vec<usize> = (0..slots.len()).filter(|&i| !slots[i].position.is_terminal()).collect();
         if active.is_empty() {
@@ -245,7 +284,8 @@ pub fn choose_moves<G: Game, B: HostAccess>(
         let mut search_config = config.arena_search(seed);
         search_config.num_simulations = simulations;
         let mut search = Search::new(search_config, G::NUM_ACTIONS)?;
-        let mut slots: Vec<Slot<G>> = positions.iter().map(|p| Slot::new(p.clone(), 0)).collect();
+        let mut slots: Vec<Slot<G>> =
+            positions.iter().enumerate().map(|(i, p)| Slot::new(p.clone(), 0, i as u64)).collect();
         let group: Vec<usize> = (0..slots.len()).collect();
         search_group(&mut evaluator, &mut search, &mut slots, &group)?.into_iter().map(|p| p.action).collect()
     };
@@ -377,7 +417,7 @@ fn play_sides<G: Game, B: HostAccess, O: HostAccess>(
 ) -> Result<MatchResult, AlphaZeroError> {
     let games = starts.len();
     let mut slots: Vec<Slot<G>> =
-        starts.iter().enumerate().map(|(g, s)| Slot::new(s.clone(), row_seed(seed, 0, g as u64))).collect();
+        starts.iter().enumerate().map(|(g, s)| Slot::new(s.clone(), row_seed(seed, 0, g as u64), g as u64)).collect();
     let agent_first: Vec<selfplay_search::Player> =
         starts.iter().enumerate().map(|(g, s)| if g % 2 == 0 { s.to_move() } else { s.to_move().other() }).collect();
     let mut agent = ArenaSearcher::new(model, config, seed)?;

@@ -204,7 +204,7 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
         let started = Instant::now();
         let config = self.config;
         let optimizer = self.optimizer.as_mut().ok_or(AlphaZeroError::NotStarted("alphazero"))?;
-        let played = self_play(&cx.model, config, &self.start, iteration)?;
+        let played = self_play(&cx.model, config, &self.start, iteration, cx.collective)?;
         let samples = played.samples.len();
         self.replay.extend(played.samples);
 
@@ -223,9 +223,9 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
             let encoded: Vec<Vec<u32>> = batch.iter().map(|s| layout.encode::<G>(&s.tokens)).collect();
             let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
             let coef = config.learn.value_coef;
-            let (terms, update) = self
-                .trainer
-                .update(&mut cx.model, optimizer, &sequences, |pass| loss::<G, B>(&batch, pass, vocab, coef))?;
+            let (terms, update) = self.trainer.update(&mut cx.model, optimizer, cx.collective, &sequences, |pass| {
+                loss::<G, B>(&batch, pass, vocab, coef)
+            })?;
             sum.policy_loss += terms.policy_loss / updates as f32;
             sum.value_loss += terms.value_loss / updates as f32;
             sum.policy_targets += terms.policy_targets;
@@ -240,7 +240,9 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
         r.selfplay_flops += (played.evaluated * len) as f64 * forward_flops_per_token(&model_config, len / 2);
         let trained_tokens = updates * config.learn.batch_size * len;
         r.train_flops += trained_tokens as f64 * train_flops_per_token(&model_config, len / 2);
-        let arena = if iteration.is_multiple_of(config.arena.every) || iteration == config.iterations {
+        // Rank 0 alone measures: the others go on to the next iteration's games and wait for it there.
+        let due = iteration.is_multiple_of(config.arena.every) || iteration == config.iterations;
+        let arena = if due && cx.collective.is_root() {
             let seed = crate::rollout::row_seed(config.seed, iteration, ARENA_STREAM);
             let ratings = match r.opponents.take() {
                 Some(ratings) => ratings,
@@ -310,6 +312,11 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
     }
 
     fn finish(&mut self, cx: &mut Context<'_, AlphaZeroRecord, B>) -> Result<(), AlphaZeroError> {
+        self.optimizer = None;
+        self.trainer = Trainer::new();
+        if !cx.collective.is_root() {
+            return Ok(());
+        }
         if let Some(ratings) = cx.record.opponents.as_ref().filter(|_| self.config.arena.league > 0) {
             let elo = league_ratings(ratings, &cx.record.curve)?;
             for (point, elo) in cx.record.curve.iter_mut().zip(elo) {
@@ -334,8 +341,6 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
                 })
                 .collect::<Result<_, AlphaZeroError>>()?;
         }
-        self.optimizer = None;
-        self.trainer = Trainer::new();
         Ok(())
     }
 }

@@ -7,6 +7,8 @@ use selfplay_model::{Model, init_weights};
 use selfplay_search::Game;
 use selfplay_search::games::TicTacToe;
 
+use selfplay_collective::SingleProcess;
+
 use super::learner::loss;
 use super::net::TokenLayout;
 use super::replay::Sample;
@@ -24,10 +26,10 @@ fn tiny_net(config: &AlphaZeroConfig, seed: u64) -> Model {
 fn self_play_is_deterministic_and_writes_consistent_targets() {
     let config = AlphaZeroConfig::tiny();
     let model = tiny_net(&config, 3);
-    let a = self_play(&model, &config, &TicTacToe::new(), 1).unwrap();
-    let b = self_play(&model, &config, &TicTacToe::new(), 1).unwrap();
+    let a = self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap();
+    let b = self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap();
     assert_eq!(a, b, "same round, same games");
-    let c = self_play(&model, &config, &TicTacToe::new(), 2).unwrap();
+    let c = self_play(&model, &config, &TicTacToe::new(), 2, &SingleProcess).unwrap();
     assert_ne!(a.samples, c.samples, "another round, other games");
     assert_eq!(a.games, config.selfplay.games);
     assert!(a.plies >= 5 * a.games && a.plies <= 9 * a.games, "{} plies", a.plies);
@@ -52,7 +54,7 @@ fn the_value_target_mixes_the_result_with_the_search_value_by_its_weight() {
     let model = tiny_net(&config, 3);
     let with_weight = |config: &mut AlphaZeroConfig, w: f32| {
         config.learn.search_value_weight = w;
-        self_play(&model, config, &TicTacToe::new(), 1).unwrap().samples
+        self_play(&model, config, &TicTacToe::new(), 1, &SingleProcess).unwrap().samples
     };
     // The weight changes targets only, not play: the three rounds search and play the same games.
     let results = with_weight(&mut config, 0.0);
@@ -97,7 +99,7 @@ fn direct_loss(model: &Model, batch: &[&Sample], value_coef: f64) -> f64 {
 fn the_loss_gradient_matches_finite_differences() {
     let config = AlphaZeroConfig::tiny();
     let mut model = tiny_net(&config, 5);
-    let played = self_play(&model, &config, &TicTacToe::new(), 1).unwrap();
+    let played = self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap();
     let batch: Vec<&Sample> = played.samples.iter().step_by(7).take(12).collect();
     assert!(batch.iter().any(|s| s.policy.is_some()) && batch.iter().any(|s| s.policy.is_none()));
     let layout = config.net.token_layout();
@@ -105,7 +107,9 @@ fn the_loss_gradient_matches_finite_differences() {
     let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
     let vocab = model.config().vocab_size;
     let mut trainer = Trainer::new();
-    let terms = trainer.gradient(&model, &sequences, |pass| loss::<TicTacToe, _>(&batch, pass, vocab, 0.7)).unwrap();
+    let terms = trainer
+        .gradient(&model, &SingleProcess, &sequences, |pass| loss::<TicTacToe, _>(&batch, pass, vocab, 0.7))
+        .unwrap();
     let direct = direct_loss(&model, &batch, 0.7);
     let reported = f64::from(terms.policy_loss) + 0.7 * f64::from(terms.value_loss);
     assert!((reported - direct).abs() < 1e-4 * direct.abs().max(1.0), "loss {reported} vs {direct}");
@@ -310,7 +314,7 @@ fn connect4_runs_with_its_benchmark() {
     config.selfplay.games = 8;
     config.arena.games = 4;
     let out = std::env::temp_dir().join(format!("selfplay-az-c4-{}", std::process::id()));
-    let record = run_connect4(&config, &out, RunStart::New, &|_, _| false).unwrap().unwrap();
+    let record = run_connect4(&SingleProcess, &config, &out, RunStart::New, &|_, _| false).unwrap().unwrap();
     let point = &record.curve[0];
     let rates = [point.mistakes.unwrap(), point.network_mistakes.unwrap()];
     assert!(rates.iter().all(|m| (0.0..=1.0).contains(&m.all) && (0.0..=1.0).contains(&m.decisive)), "{rates:?}");

@@ -304,7 +304,7 @@ fn differences(saved: &ModelConfig, expected: &ModelConfig) -> Vec<String> {
 }
 
 /// `<stage>-<step, 7 digits>`.
-fn checkpoint_name(stage: &str, step: u64) -> String {
+pub(super) fn checkpoint_name(stage: &str, step: u64) -> String {
     format!("{stage}-{step:07}")
 }
 

@@ -109,6 +109,21 @@ pub enum EngineError {
         /// The files inside the run's model directories that are not the run's.
         files: Vec<PathBuf>,
     },
+    /// Communication between the ranks of a data-parallel run failed.
+    #[error(transparent)]
+    Collective(#[from] selfplay_collective::CollectiveError),
+    /// Another rank of a data-parallel run failed (its own error is on its output).
+    #[error("rank {rank} failed (its error is above); stopping every rank")]
+    OtherRank {
+        /// The first rank that failed.
+        rank: usize,
+    },
+    /// The ranks of a data-parallel run found different things where they must agree.
+    #[error("the ranks disagree on {what}")]
+    RanksDisagree {
+        /// What they disagree on.
+        what: &'static str,
+    },
     /// Metrics that do not serialise.
     #[error("metrics: {0}")]
     Metrics(serde_json::Error),

@@ -25,6 +25,7 @@ pub mod runner;
 use std::path::Path;
 use std::time::Instant;
 
+use selfplay_collective::Collective;
 use selfplay_learn::optim::AdamWState;
 use selfplay_model::{CpuBackend, HostAccess, Model, ModelDir};
 
@@ -33,12 +34,12 @@ pub use error::EngineError;
 pub use metrics::{MetricsLog, StepRecord, seeded_metrics};
 pub use progress::Progress;
 pub use run_dir::RunStart;
-pub use runner::{Outcome, Runner, RunnerSettings, StopSignal};
+pub use runner::{Outcome, Runner, RunnerSettings, StopSignal, weights_hash};
 
 use crate::optimizer::ModelOptimizer;
 
 /// What a recipe's stages share: the model they train in turn, the recipe's record (checkpointed with it), the
-/// run's directory and its clock.
+/// run's directory, its clock and the ranks it runs on.
 pub struct Context<'a, R, B: HostAccess = CpuBackend> {
     /// The policy every stage works on, on backend `B`.
     pub model: Model<B>,
@@ -48,6 +49,9 @@ pub struct Context<'a, R, B: HostAccess = CpuBackend> {
     pub out: &'a Path,
     /// The run's wall clock over all its sessions.
     pub clock: RunClock,
+    /// The ranks of a data-parallel run ([`selfplay_collective::SingleProcess`] for one process): a stage splits
+    /// its work across them and gathers the results, so every rank keeps the same state; rank 0 alone writes.
+    pub collective: &'a dyn Collective,
 }
 
 impl<R: std::fmt::Debug, B: HostAccess> std::fmt::Debug for Context<'_, R, B> {

@@ -21,6 +21,11 @@ impl Progress {
         Progress { bar }
     }
 
+    /// A bar that draws nothing (the ranks of a data-parallel run other than rank 0).
+    pub fn hidden() -> Self {
+        Progress { bar: ProgressBar::hidden() }
+    }
+
     /// Advances one step and shows `message`.
     pub fn step(&self, message: String) {
         self.bar.set_message(message);

@@ -8,7 +8,9 @@ use selfplay_model::{HostAccess, ModelDir};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, TrainerState};
+use selfplay_collective::{Collective, any, gather_concat};
+
+use super::checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, TrainerState, checkpoint_name};
 use super::error::EngineError;
 use super::metrics::MetricsLog;
 use super::progress::Progress;
@@ -75,6 +77,8 @@ pub struct Runner<'a, C> {
     metrics_path: PathBuf,
     metrics_lines: u64,
     stop: StopSignal<'a>,
+    /// Whether this rank writes the run's files (rank 0 of a data-parallel run, or the only process).
+    writes: bool,
 }
 
 impl<C> std::fmt::Debug for Runner<'_, C> {
@@ -90,6 +94,10 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
     /// metrics logged after it; without a checkpoint it starts from the beginning, as a new run would.
     /// `tokenizer` (none for a board game, whose network reads positions) is saved into every checkpoint.
     /// Returns the runner and that checkpoint.
+    ///
+    /// Over several ranks, rank 0 alone prepares and writes the directory; every rank reads the checkpoint it
+    /// resumes from (the run directory must be visible to every rank, as a cluster's shared filesystem makes
+    /// it), and they agree before going on: when one rank fails to open, every rank returns an error.
     pub fn open<R: DeserializeOwned>(
         out: &Path,
         config: &'a C,
@@ -97,6 +105,32 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         tokenizer: Option<&'a dyn Tokenizer>,
         start: RunStart,
         stop: StopSignal<'a>,
+        collective: &dyn Collective,
+    ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
+        let opened = Self::open_here(out, config, settings, tokenizer, start, stop, collective.is_root());
+        let here = match &opened {
+            Ok((_, checkpoint)) => checkpoint.as_ref().map(|c| (c.state.stage.clone(), c.state.step)),
+            Err(_) => None,
+        };
+        let (ok, positions) = (opened.is_ok(), gather_concat(collective, vec![(opened.is_ok(), here)])?);
+        if let Some(rank) = positions.iter().position(|(opened, _)| !opened).filter(|_| ok) {
+            return Err(EngineError::OtherRank { rank });
+        }
+        if ok && positions.iter().any(|(_, position)| *position != positions[0].1) {
+            return Err(EngineError::RanksDisagree { what: "the checkpoint to resume from" });
+        }
+        opened
+    }
+
+    /// [`Runner::open`] on this rank alone; `writes` for the rank that writes.
+    fn open_here<R: DeserializeOwned>(
+        out: &Path,
+        config: &'a C,
+        settings: RunnerSettings,
+        tokenizer: Option<&'a dyn Tokenizer>,
+        start: RunStart,
+        stop: StopSignal<'a>,
+        writes: bool,
     ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
         let checkpoints = CheckpointDir::of_run(out);
         let checkpoint: Option<Checkpoint<C, R>> =
@@ -104,9 +138,12 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         let metrics_lines = match &checkpoint {
             Some(c) if c.state.config != *config => return Err(EngineError::OtherSettings { dir: out.to_path_buf() }),
             Some(c) => {
-                eprintln!("resuming {} at {} step {}", out.display(), c.state.stage, c.state.step);
+                if writes {
+                    eprintln!("resuming {} at {} step {}", out.display(), c.state.stage, c.state.step);
+                }
                 c.state.metrics_lines
             }
+            None if !writes => 0,
             None => {
                 prepare_fresh(out, start)?;
                 if start == RunStart::Resume {
@@ -115,9 +152,11 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
                 0
             }
         };
-        std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
+        if writes {
+            std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
+        }
         let metrics_path = out.join("metrics.jsonl");
-        let runner = Runner { config, settings, tokenizer, checkpoints, metrics_path, metrics_lines, stop };
+        let runner = Runner { config, settings, tokenizer, checkpoints, metrics_path, metrics_lines, stop, writes };
         Ok((runner, checkpoint))
     }
 
@@ -128,8 +167,12 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         stages: &mut [&mut dyn Stage<R, B, Error = E>],
         resumed: Option<Resumed>,
     ) -> Result<Outcome, E> {
-        MetricsLog::truncate(&self.metrics_path, self.metrics_lines)?;
-        let mut metrics = MetricsLog::open(&self.metrics_path)?;
+        let mut metrics = if self.writes {
+            MetricsLog::truncate(&self.metrics_path, self.metrics_lines)?;
+            Some(MetricsLog::open(&self.metrics_path)?)
+        } else {
+            None
+        };
         let order: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
         let (first, mut done, restored) = match resumed {
             None => (0, 0, Restored::default()),
@@ -151,12 +194,15 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
             if done < total {
                 let started = Instant::now();
                 let label = stage.label();
-                let progress = Progress::new(&label, total);
+                let progress = if self.writes { Progress::new(&label, total) } else { Progress::hidden() };
                 progress.skip_to(done);
                 while done < total {
                     done += 1;
                     let record = stage.step(cx, done)?;
-                    metrics.write(stage.name(), &record)?;
+                    check_same_weights(cx)?;
+                    if let Some(metrics) = &mut metrics {
+                        metrics.write(stage.name(), &record)?;
+                    }
                     self.metrics_lines += 1;
                     progress.step(record.message);
                     let due = done == total || done.is_multiple_of(self.settings.checkpoint_every.max(1));
@@ -166,7 +212,9 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
                     }
                 }
                 progress.finish();
-                eprintln!("{label}: {total} steps in {:.0} s", started.elapsed().as_secs_f64());
+                if self.writes {
+                    eprintln!("{label}: {total} steps in {:.0} s", started.elapsed().as_secs_f64());
+                }
             }
             stage.finish(cx)?;
             done = 0;
@@ -180,7 +228,8 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         Ok(Outcome::Finished)
     }
 
-    /// Checkpoints `stage` at `step` if `due` or the stop signal fires; the outcome of a stop.
+    /// Checkpoints `stage` at `step` if `due` or the stop signal fires (on any rank: the ranks stop together);
+    /// the outcome of a stop. Rank 0 writes the checkpoint.
     fn checkpoint_or_stop<R: Serialize, B: HostAccess, E: From<EngineError>>(
         &mut self,
         cx: &Context<'_, R, B>,
@@ -191,9 +240,13 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         due: bool,
     ) -> Result<Option<Outcome>, E> {
         let name = stage.name();
-        let stopping = (self.stop)(name, step);
+        let stopping = any(cx.collective, (self.stop)(name, step)).map_err(EngineError::from)?;
         if !(stopping || due) {
             return Ok(None);
+        }
+        if !self.writes {
+            let dir = self.checkpoints.root().join(checkpoint_name(name, step));
+            return Ok(stopping.then_some(Outcome::Interrupted { stage: name, step, checkpoint: dir }));
         }
         let optimizer = stage.optimizer().map(|o| o.state());
         let state = TrainerState {
@@ -216,4 +269,26 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         let dir = self.checkpoints.save(&state, parts, self.tokenizer, self.settings.keep, order)?;
         Ok(stopping.then_some(Outcome::Interrupted { stage: name, step, checkpoint: dir }))
     }
+}
+
+/// Over several ranks, that every rank holds the same weights after a step: each rank hashes its weights' bits
+/// and they compare. Data parallelism keeps the ranks identical by construction (the same data, the same
+/// gradient summed in rank order, the same update); this finds the step where anything breaks that (a
+/// nondeterministic op, a rank-dependent draw) instead of letting the ranks drift apart unnoticed.
+fn check_same_weights<R, B: HostAccess>(cx: &Context<'_, R, B>) -> Result<(), EngineError> {
+    if cx.collective.world_size() == 1 {
+        return Ok(());
+    }
+    let hashes = gather_concat(cx.collective, vec![weights_hash(cx.model.weights().as_flat())])?;
+    if hashes.iter().any(|&h| h != hashes[0]) {
+        return Err(EngineError::RanksDisagree { what: "the weights after a step" });
+    }
+    Ok(())
+}
+
+/// FNV-1a over the weights' bits, a word at a time: equal weights give equal hashes on every machine.
+pub fn weights_hash(weights: &[f32]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    weights.iter().fold(OFFSET, |hash, w| (hash ^ u64::from(w.to_bits())).wrapping_mul(PRIME))
 }

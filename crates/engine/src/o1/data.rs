@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use selfplay_collective::{Collective, gather_concat, shard};
 use selfplay_model::HostAccess;
 use selfplay_model::{CharTokenizer, Model, save_model_dir};
 use selfplay_tasks::{CountdownTask, Split, Task};
@@ -41,14 +42,37 @@ impl RecipeData {
     }
 
     /// Greedy accuracy on the held-out problems.
-    pub fn greedy_accuracy<B: HostAccess>(&self, model: &Model<B>) -> Result<f64, O1Error> {
-        let (accuracy, _) = greedy(model, &self.tokenizer, &self.task, &self.eval, self.config.max_new_tokens)?;
-        Ok(accuracy)
+    ///
+    /// Over several ranks, each answers its share of the problems and they add up their correct answers, so the
+    /// figure is the one process's.
+    pub fn greedy_accuracy<B: HostAccess>(
+        &self,
+        model: &Model<B>,
+        collective: &dyn Collective,
+    ) -> Result<f64, O1Error> {
+        let mine = &self.eval[shard(self.eval.len(), collective.rank(), collective.world_size())];
+        let (accuracy, _) = greedy(model, &self.tokenizer, &self.task, mine, self.config.max_new_tokens)?;
+        if collective.world_size() == 1 {
+            return Ok(accuracy);
+        }
+        let correct = (accuracy * mine.len() as f64).round() as u64;
+        let correct: u64 = gather_concat(collective, vec![correct])?.iter().sum();
+        Ok(correct as f64 / self.eval.len().max(1) as f64)
     }
 
     /// Saves `model` as a Hugging Face directory with the tokenizer, weights in f32.
-    pub fn save_model<B: HostAccess>(&self, model: &Model<B>, dir: &Path) -> Result<(), O1Error> {
-        save_model_dir(dir, model.config(), model.weights(), Some(&self.tokenizer), DType::F32)?;
+    ///
+    /// Over several ranks, rank 0 writes it and every rank waits for it, so any rank may read it back.
+    pub fn save_model<B: HostAccess>(
+        &self,
+        model: &Model<B>,
+        dir: &Path,
+        collective: &dyn Collective,
+    ) -> Result<(), O1Error> {
+        if collective.is_root() {
+            save_model_dir(dir, model.config(), model.weights(), Some(&self.tokenizer), DType::F32)?;
+        }
+        collective.barrier()?;
         Ok(())
     }
 }

@@ -25,6 +25,9 @@ pub enum O1Error {
     /// Building, loading or saving a model.
     #[error("model: {0}")]
     Model(#[from] selfplay_model::ModelError),
+    /// Communication between the ranks of a data-parallel run.
+    #[error("between ranks: {0}")]
+    Collective(#[from] selfplay_collective::CollectiveError),
     /// Reading or writing a model directory.
     #[error("model directory: {0}")]
     ModelDir(#[from] selfplay_model::IoError),

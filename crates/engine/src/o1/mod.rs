@@ -16,6 +16,9 @@ pub mod sft;
 pub mod sweep;
 pub mod value_model;
 
+#[cfg(test)]
+mod distributed_tests;
+
 pub use config::{MAX_BUDGET, RunConfig};
 pub use error::O1Error;
 pub use recipe::{Outcome, default_out, run, run_on, saved_config};

@@ -15,6 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
+use selfplay_collective::{Collective, SingleProcess};
 use selfplay_model::{CharTokenizer, CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, ModelDir, init_weights};
 
 use super::config::RunConfig;
@@ -66,13 +67,15 @@ pub fn saved_config(out: &Path) -> Result<Option<RunConfig>, O1Error> {
 /// removes that run's own files first. A resumed run requires `out`'s checkpoint to have been written with the
 /// same `config`; without any checkpoint it starts from the beginning.
 pub fn run(config: &RunConfig, out: &Path, start: RunStart, stop: StopSignal<'_>) -> Result<Outcome, O1Error> {
-    run_on(CpuBackend, config, out, start, stop)
+    run_on(CpuBackend, &SingleProcess, config, out, start, stop)
 }
 
-/// [`run`] with every model (policy, reference, value model) on `backend`: a GPU backend, or one that wraps
-/// the CPU's to count or replace ops.
+/// [`run`] with every model (policy, reference, value model) on `backend` (a GPU backend, or one that wraps
+/// the CPU's to count or replace ops), data-parallel over `collective`'s ranks: each rank generates its share
+/// of every step's rollouts and trains on its share of every batch; rank 0 writes the run's files.
 pub fn run_on<B: HostAccess + Clone>(
     backend: B,
+    collective: &dyn Collective,
     config: &RunConfig,
     out: &Path,
     start: RunStart,
@@ -83,7 +86,8 @@ pub fn run_on<B: HostAccess + Clone>(
     // The directory is opened (and a new run into an earlier one refused) before any work or output; the
     // checkpoints keep the recipe's tokenizer, the one `RecipeData` reads with.
     let tokenizer = CharTokenizer::ascii();
-    let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, Some(&tokenizer), start, stop)?;
+    let (mut runner, checkpoint) =
+        Runner::open::<O1Record>(out, config, settings, Some(&tokenizer), start, stop, collective)?;
     let data = RecipeData::generate(config)?;
 
     let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
@@ -101,16 +105,19 @@ pub fn run_on<B: HostAccess + Clone>(
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
             let clock = RunClock::starting_at(state.elapsed_seconds);
-            (Context { model, record: state.record, out, clock }, Some(resumed))
+            (Context { model, record: state.record, out, clock, collective }, Some(resumed))
         }
         None => {
             let model = initial_model(config, &data, backend)?;
-            (Context { model, record: O1Record::default(), out, clock: RunClock::starting_at(0.0) }, None)
+            let clock = RunClock::starting_at(0.0);
+            (Context { model, record: O1Record::default(), out, clock, collective }, None)
         }
     };
     // Written once the checkpoint is known good: a refused resume leaves the run as it was.
-    let config_file = out.join("config.toml");
-    std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
+    if collective.is_root() {
+        let config_file = out.join("config.toml");
+        std::fs::write(&config_file, config.to_toml()?).map_err(EngineError::io(&config_file))?;
+    }
     match runner.run(&mut cx, stages, resumed)? {
         RunnerOutcome::Interrupted { stage, step, checkpoint } => Ok(Outcome::Interrupted { stage, step, checkpoint }),
         RunnerOutcome::Finished => {

@@ -101,7 +101,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
         }
 
-        data.save_model(model, &cx.out.join("model"))?;
+        data.save_model(model, &cx.out.join("model"), cx.collective)?;
         let report = Report {
             task: data.task.name().into(),
             eval_problems: data.eval.len(),
@@ -112,8 +112,10 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             value_model: cx.record.value_model.clone(),
             test_time: points,
         };
-        let files = write_report(cx.out, &report)?;
-        eprintln!("wrote {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        if cx.collective.is_root() {
+            let files = write_report(cx.out, &report)?;
+            eprintln!("wrote {}", files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "));
+        }
         self.report = Some(report);
         Ok(())
     }

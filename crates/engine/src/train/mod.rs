@@ -9,6 +9,7 @@
 //! * [`Layout`]: between the model's positions and the learn crate's padded `[rows, width]` matrices of
 //!   completion tokens (gathering statistics in, scattering loss gradients back out as [`RowGrads`]).
 
+mod gathered;
 mod layout;
 mod trainer;
 

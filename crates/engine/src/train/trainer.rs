@@ -2,19 +2,28 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::{Rng, SeedableRng};
+use selfplay_collective::{Collective, CollectiveError, shard};
 use selfplay_learn::LearnError;
 use selfplay_model::{HostAccess, Model, ModelError, ModelWeights, SequenceGrads, TokenStats, TrainPass};
 
+use super::gathered;
 use super::layout::RowGrads;
 use crate::optimizer::{ModelOptimizer, UpdateStats};
 use crate::rollout::row_seed;
 
 /// What a loss reads of a batch's forward pass: every sequence's per-token statistics and, for losses over whole
-/// distributions (AlphaZero's policy), its logits.
+/// distributions (AlphaZero's policy), its last position's logits. In a data-parallel step it holds every rank's
+/// rows, gathered, so a loss always sees the whole batch.
 pub struct PassView<'a, B: HostAccess> {
     /// One entry per sequence, in the batch's order.
     pub stats: &'a [TokenStats],
-    pass: &'a TrainPass<B>,
+    logits: LastLogits<'a, B>,
+}
+
+/// Where the last position's logits come from: the local pass, or the rows the ranks gathered.
+enum LastLogits<'a, B: HostAccess> {
+    Pass(&'a TrainPass<B>, usize),
+    Gathered(&'a [Vec<f32>]),
 }
 
 impl<B: HostAccess> std::fmt::Debug for PassView<'_, B> {
@@ -24,14 +33,28 @@ impl<B: HostAccess> std::fmt::Debug for PassView<'_, B> {
 }
 
 impl<'a, B: HostAccess> PassView<'a, B> {
-    /// Sequence `seq`'s logits, `[len, vocab]` row-major (row `t` scores the token after position `t`).
-    pub fn logits(&self, seq: usize) -> Result<&'a [f32], ModelError> {
-        self.pass.seq_logits(seq)
+    /// Sequence `seq`'s logits at its last position (`[vocab]`, scoring the token that would follow it).
+    pub fn last_logits(&self, seq: usize) -> Result<&'a [f32], ModelError> {
+        match self.logits {
+            LastLogits::Pass(pass, vocab) => last_row(pass.seq_logits(seq)?, vocab),
+            LastLogits::Gathered(rows) => rows.get(seq).map(Vec::as_slice).ok_or(ModelError::UnknownSequence(seq)),
+        }
     }
+}
+
+/// The last `vocab` logits of a sequence's `[len, vocab]` block.
+fn last_row(logits: &[f32], vocab: usize) -> Result<&[f32], ModelError> {
+    Ok(&logits[logits.len().saturating_sub(vocab)..])
 }
 
 /// Runs updates for one model, keeping the weight-gradient buffer and the token statistics between them: after
 /// the first update, a step allocates no gradient buffer (the model's own passes reuse theirs too).
+///
+/// **Data parallel.** Over a [`Collective`] of several ranks, each rank runs the forward and backward passes of
+/// its [`shard`] of the batch's rows only. The ranks gather their rows' statistics, so the loss (evaluated on
+/// every rank) sees the whole batch; each rank back-propagates its own rows' loss gradients, and the weight
+/// gradients are summed over the ranks in rank order. Every rank then holds the same gradient, the whole batch's,
+/// and takes the same optimizer step. Over one rank nothing is exchanged.
 #[derive(Debug, Default)]
 pub struct Trainer {
     grads: Option<ModelWeights>,
@@ -45,41 +68,42 @@ impl Trainer {
     }
 
     /// The gradient of `loss` on `sequences` with respect to `model`'s weights: one forward pass, `loss` turns
-    /// the pass (its per-token statistics, its logits) into one [`RowGrads`] per sequence (and whatever it reports, `O`), one
-    /// backward pass. The gradient stays in the trainer ([`Trainer::gradient_buffer`]).
-    pub fn gradient<B: HostAccess, O, E: From<ModelError>>(
+    /// the pass (its per-token statistics, its logits) into one [`RowGrads`] per sequence (and whatever it
+    /// reports, `O`), one backward pass; over several ranks, as the type's documentation says. The gradient stays
+    /// in the trainer ([`Trainer::gradient_buffer`]).
+    pub fn gradient<B: HostAccess, O, E: From<ModelError> + From<CollectiveError>>(
         &mut self,
         model: &Model<B>,
+        collective: &dyn Collective,
         sequences: &[&[u32]],
         loss: impl FnOnce(&PassView<'_, B>) -> Result<(O, Vec<RowGrads>), E>,
     ) -> Result<O, E> {
-        self.backward(model, sequences, loss).map(|(out, _)| out)
+        self.backward(model, collective, sequences, loss).map(|(out, _)| out)
     }
 
     /// [`Trainer::gradient`], then one clipped AdamW step of `optimizer` on `model`'s weights.
-    pub fn update<B: HostAccess, O, E: From<ModelError> + From<LearnError>>(
+    pub fn update<B: HostAccess, O, E: From<ModelError> + From<LearnError> + From<CollectiveError>>(
         &mut self,
         model: &mut Model<B>,
         optimizer: &mut ModelOptimizer,
+        collective: &dyn Collective,
         sequences: &[&[u32]],
         loss: impl FnOnce(&PassView<'_, B>) -> Result<(O, Vec<RowGrads>), E>,
     ) -> Result<(O, UpdateStats), E> {
-        let (out, grads) = self.backward(model, sequences, loss)?;
+        let (out, grads) = self.backward(model, collective, sequences, loss)?;
         let update = optimizer.step(model.weights_mut(), grads)?;
         Ok((out, update))
     }
 
-    /// The forward pass, the loss and the backward pass into the kept buffer (zeroed first), which it returns.
-    fn backward<'s, B: HostAccess, O, E: From<ModelError>>(
+    /// The forward pass of this rank's rows, the loss over every rank's, the backward pass of this rank's into
+    /// the kept buffer (zeroed first), summed over the ranks; returns the buffer.
+    fn backward<'s, B: HostAccess, O, E: From<ModelError> + From<CollectiveError>>(
         &'s mut self,
         model: &Model<B>,
+        collective: &dyn Collective,
         sequences: &[&[u32]],
         loss: impl FnOnce(&PassView<'_, B>) -> Result<(O, Vec<RowGrads>), E>,
     ) -> Result<(O, &'s mut ModelWeights), E> {
-        let pass = model.forward_train(sequences)?;
-        pass.token_stats_into(&mut self.stats);
-        let (out, rows) = loss(&PassView { stats: &self.stats, pass: &pass })?;
-        let grads: Vec<SequenceGrads<'_>> = rows.iter().map(RowGrads::as_grads).collect();
         let buffer = match &mut self.grads {
             Some(buffer) => {
                 buffer.fill_zero();
@@ -87,8 +111,42 @@ impl Trainer {
             }
             none => none.insert(model.weights().zeros_like()),
         };
-        model.backward(&pass, &grads, buffer)?;
-        model.recycle(pass);
+        let vocab = model.config().vocab_size;
+        if collective.world_size() == 1 {
+            let pass = model.forward_train(sequences)?;
+            pass.token_stats_into(&mut self.stats);
+            let (out, rows) = loss(&PassView { stats: &self.stats, logits: LastLogits::Pass(&pass, vocab) })?;
+            let grads: Vec<SequenceGrads<'_>> = rows.iter().map(RowGrads::as_grads).collect();
+            model.backward(&pass, &grads, buffer)?;
+            model.recycle(pass);
+            return Ok((out, buffer));
+        }
+        let mine = shard(sequences.len(), collective.rank(), collective.world_size());
+        let pass = if mine.is_empty() { None } else { Some(model.forward_train(&sequences[mine.clone()])?) };
+        let mut local = Vec::new();
+        let mut last: Vec<&[f32]> = Vec::new();
+        if let Some(pass) = &pass {
+            pass.token_stats_into(&mut local);
+            for i in 0..local.len() {
+                last.push(last_row(pass.seq_logits(i)?, vocab)?);
+            }
+        }
+        let gathered = gathered::gather(collective, &local, &last)?;
+        if gathered.stats.len() != sequences.len() {
+            let message =
+                format!("the ranks gathered {} rows of a {}-row batch", gathered.stats.len(), sequences.len());
+            return Err(CollectiveError::Transport(message).into());
+        }
+        let view = PassView { stats: &gathered.stats, logits: LastLogits::Gathered(&gathered.last_logits) };
+        let (out, rows) = loss(&view)?;
+        if let Some(pass) = pass {
+            let grads: Vec<SequenceGrads<'_>> =
+                rows.get(mine).unwrap_or_default().iter().map(RowGrads::as_grads).collect();
+            model.backward(&pass, &grads, buffer)?;
+            model.recycle(pass);
+        }
+        collective.all_reduce_sum(buffer.as_flat_mut())?;
+        self.stats = gathered.stats;
         Ok((out, buffer))
     }
 

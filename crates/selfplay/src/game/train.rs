@@ -6,8 +6,10 @@ use std::sync::atomic::Ordering;
 
 use clap::{Args, ValueEnum};
 use selfplay_engine::alphazero::{self, AlphaZeroConfig, AlphaZeroRecord};
+use selfplay_model::CpuBackend;
 use selfplay_search::games::TicTacToe;
 
+use crate::ranks::{self, RankArgs};
 use crate::stdio::{self, outln};
 use crate::train::{OverwriteArg, check_resume_flags, nothing_to_resume};
 use crate::{CliError, interrupt};
@@ -49,6 +51,8 @@ pub struct TrainArgs {
     /// Seed for everything random (overrides the config).
     #[arg(long, allow_hyphen_values = true)]
     pub(crate) seed: Option<u64>,
+    #[command(flatten)]
+    pub(crate) ranks: RankArgs,
 }
 
 /// Runs `selfplay game train` from the default settings.
@@ -94,13 +98,20 @@ pub fn train(args: &TrainArgs, preset: Preset, command: &str) -> Result<(), CliE
         stdio::out(format_args!("{}", config.to_toml()?))?;
         return Ok(());
     }
+    let collective = ranks::collective(&args.ranks)?;
     let stop = interrupt::stop_flag()?;
     let should_stop = |_: &str, _: u64| stop.load(Ordering::SeqCst);
     let start = args.overwrite.start(args.resume);
     let record = match args.game {
-        GameName::Connect4 => alphazero::run_connect4(&config, &args.out, start, &should_stop)?,
-        GameName::TicTacToe => alphazero::run(&config, TicTacToe::new(), &args.out, start, &should_stop)?,
+        GameName::Connect4 => alphazero::run_connect4(&*collective, &config, &args.out, start, &should_stop)?,
+        GameName::TicTacToe => {
+            let game = TicTacToe::new();
+            alphazero::run_on(CpuBackend, &*collective, &config, game, None, &args.out, start, &should_stop)?
+        }
     };
+    if !collective.is_root() {
+        return Ok(());
+    }
     match record {
         Some(record) => print_summary(&record, args)?,
         None => {

@@ -31,6 +31,9 @@ pub enum RlError {
     /// The policy or the reference failed.
     #[error("model: {0}")]
     Model(#[from] selfplay_model::ModelError),
+    /// Communication between the ranks of a data-parallel run.
+    #[error("between ranks: {0}")]
+    Collective(#[from] selfplay_collective::CollectiveError),
     /// A prompt or completion could not be encoded or decoded.
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] selfplay_model::IoError),

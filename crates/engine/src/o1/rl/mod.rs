@@ -38,6 +38,8 @@ pub use metrics::StepMetrics;
 pub use stage::RlStage;
 pub use update::Terms;
 
+use selfplay_collective::Collective;
+
 use crate::optimizer::ModelOptimizer;
 use crate::train::Trainer;
 use rollouts::Rollouts;
@@ -51,7 +53,8 @@ const STEP_MIX: u64 = 0x2545_F491_4F6C_DD1D;
 /// `reference` is the frozen policy the KL penalty pulls toward (the SFT model): required when
 /// `settings.kl_coef > 0`; when given, `kl_ref` is measured even with the penalty off (one more forward
 /// pass per step; pass `None` to skip it). `optimizer` is normally built from
-/// [`RlSettings::optim_config`]; `trainer` keeps the gradient buffer from step to step. Completions are at most `max_new_tokens` long.
+/// [`RlSettings::optim_config`]; `trainer` keeps the gradient buffer from step to step. Over several ranks
+/// (`collective`), each attempts its share of the step's problems and trains on its share of every minibatch. Completions are at most `max_new_tokens` long.
 #[allow(clippy::too_many_arguments)]
 pub fn step<B: HostAccess, T: Task>(
     model: &mut Model<B>,
@@ -65,6 +68,7 @@ pub fn step<B: HostAccess, T: Task>(
     max_new_tokens: usize,
     seed: u64,
     step: u64,
+    collective: &dyn Collective,
 ) -> Result<StepMetrics, RlError> {
     settings.validate()?;
     if problems.is_empty() {
@@ -83,8 +87,17 @@ pub fn step<B: HostAccess, T: Task>(
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(STEP_MIX));
-    let rollouts =
-        Rollouts::collect(model, tokenizer, task, problems, settings, max_new_tokens, &mut rng, seed ^ step)?;
+    let rollouts = Rollouts::collect(
+        model,
+        tokenizer,
+        task,
+        problems,
+        settings,
+        max_new_tokens,
+        &mut rng,
+        seed ^ step,
+        collective,
+    )?;
     let started = Instant::now();
     let (rows, plan) = match settings.algorithm {
         Algorithm::Grpo | Algorithm::Rloo => {
@@ -93,7 +106,7 @@ pub fn step<B: HostAccess, T: Task>(
         Algorithm::Ppo => policy_gradient::prepare_ppo(&rollouts, reference, settings, max_new_tokens)?,
         Algorithm::ExpertIteration => expert_iteration::prepare(&rollouts, reference, settings, max_new_tokens)?,
     };
-    let summary = update::run(model, optimizer, trainer, &rows, &plan, &mut rng)?;
+    let summary = update::run(model, optimizer, trainer, collective, &rows, &plan, &mut rng)?;
     let trained = rows.iter().filter(|r| r.learn_policy).count();
     Ok(StepMetrics::new(step, &rollouts, &summary, trained, started.elapsed().as_secs_f64()))
 }

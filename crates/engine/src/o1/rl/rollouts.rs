@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
+use selfplay_collective::{Collective, gather_concat, shard};
 use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{FinishReason, Generation, Model};
@@ -50,7 +51,9 @@ impl Rollouts {
     /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
     /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
     /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
-    /// the overlong penalty when `settings` turn them on).
+    /// the overlong penalty when `settings` turn them on). Over several ranks, each attempts its [`shard`] of the
+    /// drawn problems and every rank gets every attempt back, in problem order: the same rollouts as one
+    /// process's (each attempt's randomness is named by its problem, not by its batch).
     #[allow(clippy::too_many_arguments)]
     pub fn collect<B: HostAccess, T: Task>(
         model: &Model<B>,
@@ -61,6 +64,7 @@ impl Rollouts {
         max_new_tokens: usize,
         rng: &mut ChaCha8Rng,
         sample_seed: u64,
+        collective: &dyn Collective,
     ) -> Result<Rollouts, RlError> {
         let started = Instant::now();
         if problems.is_empty() {
@@ -74,18 +78,27 @@ impl Rollouts {
             return Err(RlError::EmptyPrompt);
         }
         let overlong = settings.overlong(max_new_tokens)?;
+        let mine = shard(picked.len(), collective.rank(), collective.world_size());
+        let (my_picked, my_prompts) = (&picked[mine.clone()], &prompts[mine]);
         let (groups, generated_tokens, search_flops) = match settings.rollouts {
             Method::Sample => {
-                let ids: Vec<u64> = picked.iter().map(|&i| i as u64).collect();
+                let ids: Vec<u64> = my_picked.iter().map(|&i| i as u64).collect();
                 let generation = settings.generation_config(max_new_tokens);
-                let groups = sample(model, &prompts, &ids, settings.group_size, &generation, sample_seed)?;
+                let groups = sample(model, my_prompts, &ids, settings.group_size, &generation, sample_seed)?;
                 let tokens = groups.iter().flatten().map(|g| g.tokens.len()).sum();
                 (groups, tokens, 0.0)
             }
             method => {
-                let chosen: Vec<T::Problem> = picked.iter().map(|&i| problems[i].clone()).collect();
-                search(model, tokenizer, task, &chosen, &prompts, method, settings, max_new_tokens, sample_seed)?
+                let chosen: Vec<T::Problem> = my_picked.iter().map(|&i| problems[i].clone()).collect();
+                search(model, tokenizer, task, &chosen, my_prompts, method, settings, max_new_tokens, sample_seed)?
             }
+        };
+        let (groups, generated_tokens, search_flops) = if collective.world_size() == 1 {
+            (groups, generated_tokens, search_flops)
+        } else {
+            let costs = gather_concat(collective, vec![(generated_tokens, search_flops)])?;
+            let groups = gather_concat(collective, groups)?;
+            (groups, costs.iter().map(|c| c.0).sum(), costs.iter().map(|c| c.1).sum())
         };
         let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
         for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {

@@ -81,6 +81,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
             config.max_new_tokens,
             config.seed,
             index,
+            cx.collective,
         )?;
         let model_config = cx.model.config();
         let context = config.max_new_tokens / 2;
@@ -91,7 +92,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
         };
         cx.record.train_flops += rollout_flops + m.terms.tokens as f64 * train_flops_per_token(model_config, context);
         if index.is_multiple_of(config.eval.every) || index == self.steps() {
-            let accuracy = data.greedy_accuracy(&cx.model)?;
+            let accuracy = data.greedy_accuracy(&cx.model, cx.collective)?;
             cx.record.train_curve.push(TrainPoint { step: index, train_flops: cx.record.train_flops, accuracy });
         }
         Ok(StepRecord::new(&m, format!("reward {:.2} acc {:.2}", m.reward_mean, m.train_accuracy))?)

@@ -8,6 +8,7 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::Rng;
+use selfplay_collective::Collective;
 use selfplay_learn::LossAgg;
 use selfplay_learn::kl::{KlEstimator, KlLoss, kl_per_token};
 use selfplay_learn::policy::{PolicyBatch, PpoConfig, policy_loss};
@@ -290,6 +291,7 @@ pub(crate) fn run<B: HostAccess>(
     model: &mut Model<B>,
     optimizer: &mut ModelOptimizer,
     trainer: &mut Trainer,
+    collective: &dyn Collective,
     rows: &[Row],
     plan: &Plan,
     rng: &mut ChaCha8Rng,
@@ -308,7 +310,8 @@ pub(crate) fn run<B: HostAccess>(
                 continue;
             }
             let tokens: Vec<&[u32]> = batch.iter().map(|r| r.tokens.as_slice()).collect();
-            let (terms, update) = trainer.update(model, optimizer, &tokens, |pass| loss(&batch, plan, pass.stats))?;
+            let (terms, update) =
+                trainer.update(model, optimizer, collective, &tokens, |pass| loss(&batch, plan, pass.stats))?;
             sums.accumulate(&terms);
             summary.grad_norm += update.grad_norm;
             summary.lr = update.lr;

@@ -7,6 +7,7 @@ pub use stage::SftStage;
 
 use std::time::Instant;
 
+use selfplay_collective::Collective;
 use selfplay_learn::LearnError;
 use selfplay_model::HostAccess;
 use selfplay_model::loss::{check_loss_weights, weighted_nll};
@@ -29,6 +30,9 @@ pub enum SftError {
     /// The forward or backward pass failed.
     #[error("model: {0}")]
     Model(#[from] ModelError),
+    /// Communication between the ranks of a data-parallel run.
+    #[error("between ranks: {0}")]
+    Collective(#[from] selfplay_collective::CollectiveError),
     /// The optimizer refused its settings or gradients.
     #[error("optimizer: {0}")]
     Learn(#[from] LearnError),
@@ -75,6 +79,7 @@ pub struct SftStepMetrics {
 
 /// Step `step` (counted from 1): a batch of `batch_size` examples drawn with replacement by a generator seeded
 /// from `(seed, step)` alone, so a run resumed at any step draws exactly the batches it would have drawn.
+#[allow(clippy::too_many_arguments)]
 pub fn step<B: HostAccess>(
     model: &mut Model<B>,
     optimizer: &mut ModelOptimizer,
@@ -83,6 +88,7 @@ pub fn step<B: HostAccess>(
     batch_size: usize,
     seed: u64,
     step: u64,
+    collective: &dyn Collective,
 ) -> Result<SftStepMetrics, SftError> {
     if examples.is_empty() || batch_size == 0 {
         return Err(SftError::EmptyBatch);
@@ -92,7 +98,7 @@ pub fn step<B: HostAccess>(
     let tokens: Vec<&[u32]> = batch.iter().map(|e| e.tokens.as_slice()).collect();
     let weights: Vec<&[f32]> = batch.iter().map(|e| e.weights.as_slice()).collect();
     check_loss_weights(tokens.len(), &weights)?;
-    let (loss, update) = trainer.update(model, optimizer, &tokens, |pass| -> Result<_, SftError> {
+    let (loss, update) = trainer.update(model, optimizer, collective, &tokens, |pass| -> Result<_, SftError> {
         let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
         Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
     })?;

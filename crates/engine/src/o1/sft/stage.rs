@@ -80,7 +80,16 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         let config = &self.data.config;
         let optimizer = self.optimizer.as_mut().ok_or(O1Error::NotStarted("sft"))?;
         let (examples, batch_size) = (&self.examples, config.sft.batch_size);
-        let m = super::step(&mut cx.model, optimizer, &mut self.trainer, examples, batch_size, config.seed, step)?;
+        let m = super::step(
+            &mut cx.model,
+            optimizer,
+            &mut self.trainer,
+            examples,
+            batch_size,
+            config.seed,
+            step,
+            cx.collective,
+        )?;
         let context = m.tokens / (2 * config.sft.batch_size);
         let flops = m.tokens as f64 * train_flops_per_token(cx.model.config(), context);
         cx.record.sft_flops += flops;
@@ -95,8 +104,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
     fn finish(&mut self, cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         self.examples = Vec::new();
         self.trainer = Trainer::new();
-        self.data.save_model(&cx.model, &cx.out.join("sft_model"))?;
-        let accuracy = self.data.greedy_accuracy(&cx.model)?;
+        self.data.save_model(&cx.model, &cx.out.join("sft_model"), cx.collective)?;
+        let accuracy = self.data.greedy_accuracy(&cx.model, cx.collective)?;
         eprintln!("after policy initialisation: greedy accuracy {accuracy:.3}");
         cx.record.sft_accuracy = Some(accuracy);
         cx.record.train_curve = vec![TrainPoint { step: 0, train_flops: cx.record.train_flops, accuracy }];

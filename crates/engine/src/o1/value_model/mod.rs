@@ -51,6 +51,9 @@ pub enum ValueModelError {
     /// The model failed.
     #[error("model: {0}")]
     Model(#[from] ModelError),
+    /// Communication between the ranks of a data-parallel run.
+    #[error("between ranks: {0}")]
+    Collective(#[from] selfplay_collective::CollectiveError),
     /// The loss or the optimizer refused its input.
     #[error("learning: {0}")]
     Learn(#[from] LearnError),
@@ -228,7 +231,9 @@ mod tests {
         let mut optimizer = ModelOptimizer::new(model.weights(), optim).unwrap();
         let mut trainer = Trainer::new();
         let mut update = |model: &mut Model| -> f32 {
-            let step = trainer.update(model, &mut optimizer, &sequences, |pass| regression(&batch, pass.stats));
+            let step = trainer.update(model, &mut optimizer, &selfplay_collective::SingleProcess, &sequences, |pass| {
+                regression(&batch, pass.stats)
+            });
             step.unwrap().0
         };
         let first = update(&mut model);

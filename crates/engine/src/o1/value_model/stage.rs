@@ -112,7 +112,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for ValueStage<'_, B> {
         }
         let sequences: Vec<&[u32]> = batch.iter().map(|b| b.tokens.as_slice()).collect();
         let (loss, update) =
-            self.trainer.update(model, optimizer, &sequences, |pass| regression(&batch, pass.stats))?;
+            self.trainer.update(model, optimizer, cx.collective, &sequences, |pass| regression(&batch, pass.stats))?;
         let tokens = sequences.iter().map(|s| s.len()).sum();
         if let Some(report) = cx.record.value_model.as_mut() {
             report.trained_tokens += tokens;
@@ -132,7 +132,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for ValueStage<'_, B> {
     fn finish(&mut self, cx: &mut Context<'_, O1Record, B>) -> Result<(), O1Error> {
         let model = self.model.take().ok_or(O1Error::NotStarted("value"))?;
         let mse = mean_squared_error(&model, &self.labelled)?;
-        self.data.save_model(&model, &cx.out.join("value_model"))?;
+        self.data.save_model(&model, &cx.out.join("value_model"), cx.collective)?;
         if let Some(report) = cx.record.value_model.as_mut() {
             report.final_loss = Some(mse);
             eprintln!(

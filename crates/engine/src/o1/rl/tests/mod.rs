@@ -92,7 +92,9 @@ pub(super) fn loss_and_grads(
 ) -> Result<(crate::o1::rl::Terms, ModelWeights), crate::o1::rl::RlError> {
     let tokens: Vec<&[u32]> = rows.iter().map(|r| r.tokens.as_slice()).collect();
     let mut trainer = crate::train::Trainer::new();
-    let terms = trainer.gradient(model, &tokens, |pass| crate::o1::rl::update::loss(rows, plan, pass.stats))?;
+    let terms = trainer.gradient(model, &selfplay_collective::SingleProcess, &tokens, |pass| {
+        crate::o1::rl::update::loss(rows, plan, pass.stats)
+    })?;
     let grads = trainer.gradient_buffer().cloned().ok_or(crate::o1::rl::RlError::Internal("no gradient"))?;
     Ok((terms, grads))
 }

@@ -3,6 +3,7 @@
 
 use rand_chacha::ChaCha8Rng;
 use rand_core::SeedableRng;
+use selfplay_collective::SingleProcess;
 use selfplay_model::Tokenizer;
 use selfplay_tasks::{Split, Task};
 
@@ -17,7 +18,17 @@ fn collect(settings: &RlSettings, max_new_tokens: usize) -> Result<Rollouts, cra
     let model = tiny_model(0.5, 2);
     let problems = LowercaseTask.generate(Split::Train, 26, 0).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(4);
-    Rollouts::collect(&model, &tokenizer(), &LowercaseTask, &problems, settings, max_new_tokens, &mut rng, 4)
+    Rollouts::collect(
+        &model,
+        &tokenizer(),
+        &LowercaseTask,
+        &problems,
+        settings,
+        max_new_tokens,
+        &mut rng,
+        4,
+        &SingleProcess,
+    )
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! bad settings are typed errors.
 
 use crate::train::Trainer;
+use selfplay_collective::SingleProcess;
 use selfplay_model::{Model, Tokenizer};
 use selfplay_tasks::{Split, Task};
 
@@ -45,6 +46,7 @@ fn run(
                 MAX_NEW_TOKENS,
                 SEED,
                 s,
+                &SingleProcess,
             )
             .unwrap()
         })
@@ -189,6 +191,7 @@ fn error_of(settings: &RlSettings, problems: &[char], reference: Option<&Model>)
         3,
         1,
         1,
+        &SingleProcess,
     )
     .expect_err("bad input must be refused")
 }
