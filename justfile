@@ -11,6 +11,12 @@ test:
 bench *ARGS:
     cargo bench -p selfplay-benches {{ARGS}}
 
+# Data-parallel scaling under mpirun (1 process x N threads against N ranks x 1 thread) and the all-reduce beside MPI_Allreduce.
+bench-distributed RANKS="2":
+    RANKS={{RANKS}} benches/distributed/scaling.sh
+    cargo build --release -p selfplay-collective --features mpi --bin mpi_check
+    OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np {{RANKS}} target/release/mpi_check bench
+
 # The main job: the demo on the embedded default task.
 demo *ARGS:
     cargo run --release -- demo {{ARGS}}

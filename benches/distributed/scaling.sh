@@ -30,20 +30,23 @@ fi
 "$BIN" train --print-config > "$OUT/o1.toml"
 "$BIN" demo --game connect4 --print-config > "$OUT/c4-base.toml"
 python3 - "$OUT" <<'PY'
-import re, sys
+import sys
 out = sys.argv[1]
 def patch(path, new_path, edits):
-    text = open(path).read()
-    for section, key, value in edits:
-        pattern = rf"(\[{re.escape(section)}\][^\[]*?^{key} = )[^\n]*" if section else rf"(^{key} = )[^\n]*"
-        text, n = re.subn(pattern, rf"\g<1>{value}", text, count=1, flags=re.M | re.S)
-        assert n == 1, (section, key)
-    open(new_path, "w").write(text)
+    """Sets `key = value` in TOML `section` ("" for the top level), line by line."""
+    lines, section, left = open(path).read().splitlines(), "", dict(((s, k), v) for s, k, v in edits)
+    for i, line in enumerate(lines):
+        if line.startswith("[") and "=" not in line:
+            section = line.strip("[]")
+        elif (section, line.split(" = ")[0]) in left:
+            lines[i] = f"{line.split(' = ')[0]} = {left.pop((section, line.split(' = ')[0]))}"
+    assert not left, left
+    open(new_path, "w").write("\n".join(lines) + "\n")
 patch(f"{out}/o1.toml", f"{out}/o1.toml", [
-    ("task", "eval_problems", "32"), ("sft", "steps", "60"), ("rl", "steps", "8"),
+    ("task", "eval_problems", "32"), ("sft", "steps", "300"), ("rl", "steps", "24"),
     ("eval", "every", "1000"), ("eval", "budgets", "[1]"), ("eval", "search_methods", "[]"),
 ])
-patch(f"{out}/c4-base.toml", f"{out}/c4.toml", [("", "iterations", "4"), ("arena", "every", "1000")])
+patch(f"{out}/c4-base.toml", f"{out}/c4.toml", [("", "iterations", "6"), ("arena", "every", "1000")])
 PY
 
 run() { # name, then the command

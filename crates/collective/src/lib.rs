@@ -30,7 +30,7 @@ pub use error::CollectiveError;
 pub use launch::launched_by_mpi;
 pub use single::SingleProcess;
 pub use threads::{ThreadRank, ThreadWorld};
-pub use util::{all_reduce_mean, any, broadcast_value, gather_concat, shard};
+pub use util::{all_reduce_mean, any, broadcast_value, floats_from_bytes, gather_concat, shard};
 
 #[cfg(feature = "mpi")]
 pub use mpi_backend::MpiCollective;

@@ -124,8 +124,7 @@ impl MpiCollective {
             &Partition::new(&*piece, &shards.counts[..], &shards.displs[..]),
             &mut PartitionMut::new(&mut received[..], &from_each.counts[..], &from_each.displs[..]),
         );
-        let parts: Vec<Vec<u8>> =
-            from_each.split(&received).map(|part| part.iter().flat_map(|v| v.to_le_bytes()).collect()).collect();
+        let parts: Vec<&[f32]> = from_each.split(&received).collect();
         let mut sums = vec![0.0f32; mine];
         sum_in_rank_order(&parts, &mut sums, "all_reduce_sum")?;
         self.world

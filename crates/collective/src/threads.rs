@@ -4,7 +4,7 @@
 
 use std::sync::{Arc, Barrier, Mutex, PoisonError};
 
-use crate::util::sum_in_rank_order;
+use crate::util::{floats_from_bytes, sum_in_rank_order};
 use crate::{Collective, CollectiveError};
 
 /// The ranks of a world of threads: [`ThreadWorld::ranks`] makes one handle per rank, each to be moved into its
@@ -70,7 +70,9 @@ impl Collective for ThreadRank {
     }
 
     fn all_reduce_sum(&self, values: &mut [f32]) -> Result<(), CollectiveError> {
-        let parts = self.exchange(bytemuck::cast_slice(values));
+        let parts: Vec<Vec<f32>> =
+            self.exchange(bytemuck::cast_slice(values)).iter().map(|p| floats_from_bytes(p)).collect();
+        let parts: Vec<&[f32]> = parts.iter().map(Vec::as_slice).collect();
         sum_in_rank_order(&parts, values, "all_reduce_sum")
     }
 

@@ -64,26 +64,30 @@ pub fn broadcast_value<T: Serialize + DeserializeOwned>(
     serde_json::from_slice(&bytes).map_err(|source| CollectiveError::Decode { rank: root, source })
 }
 
-/// Adds `ranks`' buffers element-wise in rank order into the first: the reduction every implementation shares.
+/// The ranks' `parts` added element-wise in rank order (`((p₀ + p₁) + p₂) + …`) into `out`: the reduction every
+/// implementation shares, so they all give the same bits.
 pub(crate) fn sum_in_rank_order(
-    parts: &[Vec<u8>],
+    parts: &[&[f32]],
     out: &mut [f32],
     operation: &'static str,
 ) -> Result<(), CollectiveError> {
     for (rank, part) in parts.iter().enumerate() {
-        if part.len() != out.len() * 4 {
-            return Err(CollectiveError::LengthMismatch { operation, rank, expected: out.len(), got: part.len() / 4 });
+        if part.len() != out.len() {
+            return Err(CollectiveError::LengthMismatch { operation, rank, expected: out.len(), got: part.len() });
         }
     }
-    for (i, o) in out.iter_mut().enumerate() {
-        let mut sum = 0.0f32;
-        for (rank, part) in parts.iter().enumerate() {
-            let value = f32::from_le_bytes([part[4 * i], part[4 * i + 1], part[4 * i + 2], part[4 * i + 3]]);
-            sum = if rank == 0 { value } else { sum + value };
-        }
-        *o = sum;
+    let Some((first, rest)) = parts.split_first() else { return Ok(()) };
+    out.copy_from_slice(first);
+    for part in rest {
+        out.iter_mut().zip(part.iter()).for_each(|(o, p)| *o += p);
     }
     Ok(())
+}
+
+/// Little-endian `f32` bytes (as a rank sent them through [`Collective::all_gather`]) as values; a trailing
+/// partial value is dropped.
+pub fn floats_from_bytes(bytes: &[u8]) -> Vec<f32> {
+    bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
 }
 
 #[cfg(test)]
@@ -109,11 +113,11 @@ mod tests {
     #[test]
     fn the_rank_order_sum_is_left_to_right() {
         // 1e8 + 1 − 1e8 in f32: (1e8 + 1) rounds to 1e8, so left to right gives 0, not 1.
-        let parts: Vec<Vec<u8>> = [1e8f32, 1.0, -1e8].iter().map(|v| v.to_le_bytes().to_vec()).collect();
+        let parts: [&[f32]; 3] = [&[1e8], &[1.0], &[-1e8]];
         let mut out = [7.0f32];
         sum_in_rank_order(&parts, &mut out, "test").unwrap();
         assert_eq!(out[0], 0.0);
-        let short = vec![vec![0u8; 4], vec![0u8; 8]];
+        let short: [&[f32]; 2] = [&[0.0], &[0.0, 0.0]];
         assert!(matches!(
             sum_in_rank_order(&short, &mut out, "test"),
             Err(CollectiveError::LengthMismatch { rank: 1, got: 2, .. })

@@ -64,28 +64,31 @@ mod under_mpirun {
         a.as_flat().iter().zip(b.as_flat()).fold(0.0f32, |m, (x, y)| m.max((x - y).abs())) / scale
     }
 
+    /// Runs `selfplay <args(dir/one)>` as one process, then `mpirun -np 2 selfplay <args(dir/two)>`; rank 0's
+    /// output, or `None` without `mpirun`.
+    fn one_then_two(dir: &Path, args: impl Fn(&Path) -> Vec<String>) -> Option<Output> {
+        let mut two = mpirun(2)?;
+        let mut one = selfplay();
+        one.args(args(&dir.join("one")));
+        succeeds(one);
+        two.args(args(&dir.join("two")));
+        Some(succeeds(two))
+    }
+
     fn lines(path: &Path) -> usize {
         std::fs::read_to_string(path).unwrap().lines().count()
     }
 
     #[test]
     fn self_play_over_two_ranks_ends_where_one_process_ends() {
-        let Some(mut two) = mpirun(2) else { return skip("no mpirun on PATH") };
         let dir = scratch("game");
         let config = dir.join("tiny.toml");
         std::fs::write(&config, AlphaZeroConfig::tiny().to_toml().unwrap()).unwrap();
-        let args = |out: &str| {
-            let out = dir.join(out).display().to_string();
-            ["game", "train", "--game", "tic-tac-toe", "--config", &config.display().to_string(), "--out", &out]
-                .map(String::from)
+        let args = |out: &Path| {
+            let (config, out) = (config.display().to_string(), out.display().to_string());
+            ["game", "train", "--game", "tic-tac-toe", "--config", &config, "--out", &out].map(String::from).to_vec()
         };
-        succeeds({
-            let mut one = selfplay();
-            one.args(args("one"));
-            one
-        });
-        two.args(args("two"));
-        let out = succeeds(two);
+        let Some(out) = one_then_two(&dir, args) else { return skip("no mpirun on PATH") };
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(
             stdout.lines().filter(|l| l.contains("self-play games")).count(),
@@ -100,23 +103,19 @@ mod under_mpirun {
 
     #[test]
     fn the_o1_loop_over_two_ranks_ends_where_one_process_ends() {
-        let Some(mut two) = mpirun(2) else { return skip("no mpirun on PATH") };
         let dir = scratch("o1");
         let config = dir.join("tiny.toml");
         let mut tiny = RunConfig::tiny();
         tiny.rl.prompts_per_step = 3;
         std::fs::write(&config, tiny.to_toml().unwrap()).unwrap();
-        let args = |out: &str| {
-            ["train", "--config", &config.display().to_string(), "--out", &dir.join(out).display().to_string()]
+        let args = |out: &Path| {
+            ["train", "--config", &config.display().to_string(), "--out", &out.display().to_string()]
                 .map(String::from)
+                .to_vec()
         };
-        succeeds({
-            let mut one = selfplay();
-            one.args(args("one"));
-            one
-        });
-        two.args(args("two"));
-        succeeds(two);
+        if one_then_two(&dir, args).is_none() {
+            return skip("no mpirun on PATH");
+        }
         for model in ["sft_model", "model"] {
             let d = difference(&dir.join("two").join(model), &dir.join("one").join(model));
             assert!(d < 1e-6, "{model}: two ranks' network differs from one process's by {d:e}");
@@ -158,7 +157,7 @@ mod under_mpirun {
         // Wait for a few checkpoints, then kill rank 1 in the middle of the run.
         let latest = killed.join("checkpoints/latest");
         let started = Instant::now();
-        while std::fs::read_to_string(&latest).map_or(true, |name| name < "alphazero-0000003".to_string()) {
+        while std::fs::read_to_string(&latest).map_or(true, |name| name.as_str() < "alphazero-0000003") {
             assert!(started.elapsed() < Duration::from_secs(120), "no checkpoint after two minutes");
             assert!(child.try_wait().unwrap().is_none(), "the run ended before it was killed");
             std::thread::sleep(Duration::from_millis(20));

@@ -6,6 +6,8 @@
 //! * `stall`: after a first barrier, rank 1 stops calling (sleeps) while the others wait in a second one: the
 //!   watchdog must end the run within its 5 s timeout.
 //! * `die`: after a first barrier, rank 1 exits without finalising MPI: the launcher must end the run.
+//! * `bench`: times `all_reduce_sum` on buffers the size of this project's models' gradients (the Connect Four
+//!   network's, the Countdown demo's, the Countdown `--full` model's); rank 0 prints one line per size.
 //!
 //! A failed check exits at once, without finalising MPI, so that the launcher stops every rank rather than leave
 //! them waiting for the one that left.
@@ -24,12 +26,51 @@ const TINY_MESSAGE_LIMIT: usize = 7;
 
 fn main() {
     let mode = std::env::args().nth(1).unwrap_or_default();
-    let timeout = if mode == "check" { CHECK_TIMEOUT } else { STALL_TIMEOUT };
+    let timeout = if mode == "stall" || mode == "die" { STALL_TIMEOUT } else { CHECK_TIMEOUT };
     let collective = done(MpiCollective::init(timeout), "MpiCollective::init");
     match mode.as_str() {
         "check" => check(collective),
         "stall" | "die" => leave(&collective, &mode),
-        _ => fail(format!("usage: mpi_check check|stall|die (got {mode:?})")),
+        "bench" => bench(&collective),
+        _ => fail(format!("usage: mpi_check check|stall|die|bench (got {mode:?})")),
+    }
+}
+
+/// Times `all_reduce_sum` of gradient-sized buffers beside MPI's own `MPI_Allreduce` (whose order of addition
+/// is the library's): the median of 21 calls after 3 unmeasured ones.
+fn bench(collective: &MpiCollective) {
+    use mpi::collective::SystemOperation;
+    use mpi::traits::CommunicatorCollectives;
+    let world = mpi::topology::SimpleCommunicator::world();
+    let median = |mut call: Box<dyn FnMut() + '_>| {
+        let mut times = Vec::new();
+        for round in 0..24 {
+            done(collective.barrier(), "barrier");
+            let started = std::time::Instant::now();
+            call();
+            if round >= 3 {
+                times.push(started.elapsed().as_secs_f64());
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        times[times.len() / 2]
+    };
+    for (name, floats) in [("Connect Four net", 99_329), ("Countdown demo", 800_385), ("Countdown --full", 4_700_000)] {
+        let mut values = vec![1.0f32; floats];
+        let ours = median(Box::new(|| done(collective.all_reduce_sum(&mut values), "all_reduce_sum")));
+        let (send, mut received) = (vec![1.0f32; floats], vec![0.0f32; floats]);
+        let theirs = median(Box::new(|| world.all_reduce_into(&send[..], &mut received[..], SystemOperation::sum())));
+        if collective.rank() == 0 {
+            let megabytes = floats as f64 * 4.0 / 1e6;
+            println!(
+                "{} ranks, {name} ({megabytes:.1} MB): all_reduce_sum {:.2} ms ({:.2} GB/s), MPI_Allreduce {:.2} ms ({:.2} GB/s)",
+                collective.world_size(),
+                ours * 1e3,
+                megabytes / 1e3 / ours,
+                theirs * 1e3,
+                megabytes / 1e3 / theirs
+            );
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! The engine every recipe runs on: a recipe is a list of [`Stage`]s over one shared [`Context`]; the
 //! [`Runner`] drives any such list with progress bars, one `metrics.jsonl` line per step, checkpoints named by
-//! stage and step, the stop signal, and bit-identical resume.
+//! stage and step, the stop signal, and bit-identical resume. Every run is data-parallel over the context's
+//! [`Context::collective`] (one process by default): rank 0 alone writes, the ranks stop together, and after every
+//! step the runner checks that they hold the same weights.
 //!
 //! A stage owns its steps and its optimizer; what stages hand each other (the model, and the recipe's record
 //! of curves and counters) lives in the context, which the runner checkpoints whole. A stage's step must be a

@@ -8,7 +8,7 @@ use selfplay_model::{HostAccess, ModelDir};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use selfplay_collective::{Collective, any, gather_concat};
+use selfplay_collective::{Collective, any, floats_from_bytes, gather_concat};
 
 use super::checkpoint::{Checkpoint, CheckpointDir, CheckpointParts, TrainerState, checkpoint_name};
 use super::error::EngineError;
@@ -107,9 +107,13 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         stop: StopSignal<'a>,
         collective: &dyn Collective,
     ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
-        let opened = Self::open_here(out, config, settings, tokenizer, start, stop, collective.is_root());
+        let (checkpoints, metrics_path, writes) =
+            (CheckpointDir::of_run(out), out.join("metrics.jsonl"), collective.is_root());
+        let mut runner =
+            Runner { config, settings, tokenizer, checkpoints, metrics_path, metrics_lines: 0, stop, writes };
+        let opened = runner.prepare::<R>(out, start);
         let here = match &opened {
-            Ok((_, checkpoint)) => checkpoint.as_ref().map(|c| (c.state.stage.clone(), c.state.step)),
+            Ok(checkpoint) => checkpoint.as_ref().map(|c| (c.state.stage.clone(), c.state.step)),
             Err(_) => None,
         };
         let (ok, positions) = (opened.is_ok(), gather_concat(collective, vec![(opened.is_ok(), here)])?);
@@ -119,31 +123,29 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         if ok && positions.iter().any(|(_, position)| *position != positions[0].1) {
             return Err(EngineError::RanksDisagree { what: "the checkpoint to resume from" });
         }
-        opened
+        opened.map(|checkpoint| (runner, checkpoint))
     }
 
-    /// [`Runner::open`] on this rank alone; `writes` for the rank that writes.
-    fn open_here<R: DeserializeOwned>(
+    /// [`Runner::open`] on this rank alone: loads the checkpoint to resume from and, on the rank that writes,
+    /// prepares the directory.
+    fn prepare<R: DeserializeOwned>(
+        &mut self,
         out: &Path,
-        config: &'a C,
-        settings: RunnerSettings,
-        tokenizer: Option<&'a dyn Tokenizer>,
         start: RunStart,
-        stop: StopSignal<'a>,
-        writes: bool,
-    ) -> Result<(Self, Option<Checkpoint<C, R>>), EngineError> {
-        let checkpoints = CheckpointDir::of_run(out);
+    ) -> Result<Option<Checkpoint<C, R>>, EngineError> {
         let checkpoint: Option<Checkpoint<C, R>> =
-            if start == RunStart::Resume { checkpoints.load_latest()? } else { None };
-        let metrics_lines = match &checkpoint {
-            Some(c) if c.state.config != *config => return Err(EngineError::OtherSettings { dir: out.to_path_buf() }),
+            if start == RunStart::Resume { self.checkpoints.load_latest()? } else { None };
+        self.metrics_lines = match &checkpoint {
+            Some(c) if c.state.config != *self.config => {
+                return Err(EngineError::OtherSettings { dir: out.to_path_buf() });
+            }
             Some(c) => {
-                if writes {
+                if self.writes {
                     eprintln!("resuming {} at {} step {}", out.display(), c.state.stage, c.state.step);
                 }
                 c.state.metrics_lines
             }
-            None if !writes => 0,
+            None if !self.writes => 0,
             None => {
                 prepare_fresh(out, start)?;
                 if start == RunStart::Resume {
@@ -152,12 +154,10 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
                 0
             }
         };
-        if writes {
+        if self.writes {
             std::fs::create_dir_all(out).map_err(EngineError::io(out))?;
         }
-        let metrics_path = out.join("metrics.jsonl");
-        let runner = Runner { config, settings, tokenizer, checkpoints, metrics_path, metrics_lines, stop, writes };
-        Ok((runner, checkpoint))
+        Ok(checkpoint)
     }
 
     /// Runs `stages` in order over `cx`, from `resumed`'s position or from the start.
@@ -173,6 +173,7 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         } else {
             None
         };
+        weights_from_root(cx)?;
         let order: Vec<&'static str> = stages.iter().map(|s| s.name()).collect();
         let (first, mut done, restored) = match resumed {
             None => (0, 0, Restored::default()),
@@ -271,6 +272,31 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
     }
 }
 
+/// Over several ranks, gives every rank rank 0's weights before the first step. The ranks built or loaded the
+/// same weights already (the same seed, the same checkpoint); the broadcast makes it so whatever each rank read,
+/// as data-parallel trainers usually do at the start.
+fn weights_from_root<R, B: HostAccess>(cx: &mut Context<'_, R, B>) -> Result<(), EngineError> {
+    if cx.collective.world_size() == 1 {
+        return Ok(());
+    }
+    let mut bytes = bytemuck::cast_slice::<f32, u8>(cx.model.weights().as_flat()).to_vec();
+    cx.collective.broadcast(0, &mut bytes)?;
+    let weights = cx.model.weights_mut().as_flat_mut();
+    if bytes.len() != weights.len() * 4 {
+        let (expected, got) = (weights.len(), bytes.len() / 4);
+        let rank = cx.collective.rank();
+        return Err(selfplay_collective::CollectiveError::LengthMismatch {
+            operation: "broadcast",
+            rank,
+            expected,
+            got,
+        }
+        .into());
+    }
+    weights.copy_from_slice(&floats_from_bytes(&bytes));
+    Ok(())
+}
+
 /// Over several ranks, that every rank holds the same weights after a step: each rank hashes its weights' bits
 /// and they compare. Data parallelism keeps the ranks identical by construction (the same data, the same
 /// gradient summed in rank order, the same update); this finds the step where anything breaks that (a
@@ -291,4 +317,42 @@ pub fn weights_hash(weights: &[f32]) -> u64 {
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     weights.iter().fold(OFFSET, |hash, w| (hash ^ u64::from(w.to_bits())).wrapping_mul(PRIME))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use selfplay_collective::ThreadWorld;
+
+    use super::*;
+    use crate::engine::RunClock;
+
+    /// Ranks whose weights differ in one bit of one weight are caught; equal ones pass.
+    #[test]
+    fn ranks_whose_weights_differ_are_caught_after_the_step() {
+        let results = ThreadWorld::run(3, |rank| {
+            let agree = |nudge: bool| {
+                let mut model = crate::o1::rl::tests::tiny_model(0.1, 1);
+                if nudge {
+                    let w = &mut model.weights_mut().as_flat_mut()[17];
+                    *w = f32::from_bits(w.to_bits() ^ 1);
+                }
+                let cx = Context {
+                    model,
+                    record: (),
+                    out: Path::new("."),
+                    clock: RunClock::starting_at(0.0),
+                    collective: rank,
+                };
+                check_same_weights(&cx)
+            };
+            (agree(false).is_ok(), agree(rank.rank() == 2))
+        });
+        for (same, nudged) in results {
+            assert!(same, "identical ranks were refused");
+            assert!(matches!(nudged, Err(EngineError::RanksDisagree { .. })), "{nudged:?}");
+        }
+        assert_ne!(weights_hash(&[1.0, 2.0]), weights_hash(&[2.0, 1.0]), "the hash sees the order");
+    }
 }

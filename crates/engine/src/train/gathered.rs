@@ -2,7 +2,7 @@
 //! last-position logits, so that every rank evaluates the loss on the whole batch (its normalisers, its groups,
 //! its advantages) exactly as one process would, then back-propagates only its own rows.
 
-use selfplay_collective::{Collective, CollectiveError};
+use selfplay_collective::{Collective, CollectiveError, floats_from_bytes};
 use selfplay_model::TokenStats;
 
 /// Every rank's rows, gathered in rank order: the batch's statistics and last-position logits.
@@ -59,8 +59,7 @@ pub(super) fn gather(
     let message = encode(stats, last_logits);
     let mut gathered = Gathered::default();
     for (rank, bytes) in collective.all_gather(bytemuck::cast_slice(&message))?.iter().enumerate() {
-        let floats: Vec<f32> = bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        decode(rank, &floats, &mut gathered)?;
+        decode(rank, &floats_from_bytes(bytes), &mut gathered)?;
     }
     Ok(gathered)
 }
