@@ -68,6 +68,11 @@ pub struct RlSettings {
     pub steps: u64,
     /// Training problems drawn per step (with replacement).
     pub prompts_per_step: usize,
+    /// DAPO's dynamic sampling, for GRPO and RLOO: a group whose samples all score the same (all right or all
+    /// wrong) has no advantage and teaches nothing, so it is dropped and more problems are drawn, up to this many
+    /// draws of `prompts_per_step` problems in all, until `prompts_per_step` groups with mixed scores are found
+    /// (a step with fewer trains on those it found). 0 keeps every group (no filtering); 1 filters the one draw.
+    pub dynamic_sampling: u32,
     /// Samples per prompt: a GRPO/RLOO group (at least 2), PPO's samples per prompt, expert iteration's
     /// attempts per prompt. Unused when the attempts come from a search.
     pub group_size: usize,
@@ -149,6 +154,7 @@ impl Default for RlSettings {
             algorithm: Algorithm::Grpo,
             steps: 400,
             prompts_per_step: 16,
+            dynamic_sampling: 0,
             group_size: 8,
             rollouts: Method::Sample,
             search_budget: 16,
@@ -206,6 +212,11 @@ impl RlSettings {
             self.rollouts == Method::Sample || self.algorithm == Algorithm::ExpertIteration,
             "rollouts",
             "a search's trajectories are off-policy: only expert_iteration learns from them",
+        )?;
+        require(
+            self.dynamic_sampling == 0 || matches!(self.algorithm, Algorithm::Grpo | Algorithm::Rloo),
+            "dynamic_sampling",
+            "filters groups by their scores: only GRPO and RLOO learn from groups",
         )?;
         require(self.search_budget >= 1, "search_budget", "must be at least 1")?;
         self.search.validate().map_err(|e| RlError::InvalidSetting {

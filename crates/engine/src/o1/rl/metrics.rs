@@ -9,10 +9,16 @@ use super::update::{Terms, UpdateSummary};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StepMetrics {
     pub step: u64,
-    /// Mean verifier reward of the rollouts.
+    /// Mean verifier reward of the rollouts (every one attempted, with dynamic sampling's dropped groups).
     pub reward_mean: f32,
-    /// Fraction of rollouts the verifier accepted.
+    /// Fraction of rollouts the verifier accepted (likewise).
     pub train_accuracy: f32,
+    /// Groups attempted, and kept to learn from (fewer when dynamic sampling drops groups whose samples all
+    /// scored the same).
+    #[serde(default)]
+    pub groups_drawn: usize,
+    #[serde(default)]
+    pub groups_kept: usize,
     /// The loss terms, averaged over the step's updates (`update_tokens`: their total).
     #[serde(flatten)]
     pub terms: Terms,
@@ -54,6 +60,8 @@ impl StepMetrics {
             step,
             reward_mean: rollouts.reward_mean(),
             train_accuracy: rollouts.accuracy(),
+            groups_drawn: rollouts.drawn.groups,
+            groups_kept: rollouts.prompts.len(),
             terms,
             grad_norm: summary.grad_norm,
             lr: summary.lr,

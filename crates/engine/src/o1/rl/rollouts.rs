@@ -16,7 +16,7 @@ use super::config::RlSettings;
 use super::error::RlError;
 use crate::rollout::step_search::cost::forward_flops;
 use crate::rollout::step_search::solve;
-use crate::rollout::{Method, completion_text, encode_prompt, sample};
+use crate::rollout::{Method, completion_text, encode_prompt, row_seed, sample};
 
 /// One sampled completion and its verdict.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +37,10 @@ pub(crate) struct Rollouts {
     pub prompts: Vec<Vec<u32>>,
     /// The attempts, in prompt order: `group_size` samples per prompt, or each prompt's search solution.
     pub samples: Vec<Scored>,
-    /// Completion tokens generated to make them (a search proposes many more than it returns).
+    /// Everything attempted, kept or not (with dynamic sampling, the dropped groups too).
+    pub drawn: Drawn,
+    /// Completion tokens generated to make them (a search proposes many more than it returns; dynamic
+    /// sampling's dropped groups count too).
     pub generated_tokens: usize,
     /// Forward FLOPs of the searches (prefix recomputation and the solutions' scoring pass included); 0 for
     /// sampled attempts, whose cost follows from their tokens.
@@ -46,7 +49,84 @@ pub(crate) struct Rollouts {
     pub seconds: f64,
 }
 
+/// What a step attempted, before dynamic sampling dropped any group: the train curve's accuracy is over these.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub(crate) struct Drawn {
+    pub groups: usize,
+    pub samples: usize,
+    pub correct: usize,
+    pub score_sum: f32,
+}
+
+/// Mixes a draw's index into the sampling seed of dynamic sampling's later draws (the first keeps the step's).
+const DRAW_STREAM: u64 = 0xD7A3_11B5;
+
 impl Rollouts {
+    /// The step's rollouts: one draw of `prompts_per_step` problems ([`Rollouts::draw`]), or, with
+    /// `settings.dynamic_sampling` (DAPO), draws until that many groups with mixed scores are found or the
+    /// draws run out, the all-equal groups dropped.
+    #[allow(clippy::too_many_arguments)]
+    pub fn collect<B: HostAccess, T: Task>(
+        model: &Model<B>,
+        tokenizer: &dyn Tokenizer,
+        task: &T,
+        problems: &[T::Problem],
+        settings: &RlSettings,
+        max_new_tokens: usize,
+        rng: &mut ChaCha8Rng,
+        sample_seed: u64,
+        collective: &dyn Collective,
+    ) -> Result<Rollouts, RlError> {
+        let started = Instant::now();
+        let draw = |rng: &mut ChaCha8Rng, seed: u64| {
+            Self::draw(model, tokenizer, task, problems, settings, max_new_tokens, rng, seed, collective)
+        };
+        if settings.dynamic_sampling == 0 {
+            return draw(rng, sample_seed);
+        }
+        let mut kept = Rollouts {
+            prompts: Vec::new(),
+            samples: Vec::new(),
+            drawn: Drawn::default(),
+            generated_tokens: 0,
+            search_flops: 0.0,
+            seconds: 0.0,
+        };
+        for index in 0..u64::from(settings.dynamic_sampling) {
+            let seed = if index == 0 { sample_seed } else { row_seed(sample_seed, index, DRAW_STREAM) };
+            kept.keep_mixed(draw(rng, seed)?, settings.prompts_per_step);
+            if kept.prompts.len() >= settings.prompts_per_step {
+                break;
+            }
+        }
+        kept.seconds = started.elapsed().as_secs_f64();
+        Ok(kept)
+    }
+
+    /// Adds `draw`'s cost and counts, and its groups whose scores differ, until `wanted` groups are kept.
+    fn keep_mixed(&mut self, draw: Rollouts, wanted: usize) {
+        let d = &draw.drawn;
+        self.drawn.groups += d.groups;
+        self.drawn.samples += d.samples;
+        self.drawn.correct += d.correct;
+        self.drawn.score_sum += d.score_sum;
+        self.generated_tokens += draw.generated_tokens;
+        self.search_flops += draw.search_flops;
+        let mut samples = draw.samples.into_iter().peekable();
+        for (group, prompt) in draw.prompts.into_iter().enumerate() {
+            let mut members = Vec::new();
+            while let Some(sample) = samples.next_if(|s| s.group == group) {
+                members.push(sample);
+            }
+            let mixed = members.iter().any(|s| s.score != members[0].score);
+            if mixed && self.prompts.len() < wanted {
+                let new_group = self.prompts.len();
+                self.prompts.push(prompt);
+                self.samples.extend(members.into_iter().map(|s| Scored { group: new_group, ..s }));
+            }
+        }
+    }
+
     /// Draws `prompts_per_step` problems with `rng` (uniformly, with replacement) and attempts each: with
     /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
     /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
@@ -55,7 +135,7 @@ impl Rollouts {
     /// drawn problems and every rank gets every attempt back, in problem order: the same rollouts as one
     /// process's (each attempt's randomness is named by its problem, not by its batch).
     #[allow(clippy::too_many_arguments)]
-    pub fn collect<B: HostAccess, T: Task>(
+    fn draw<B: HostAccess, T: Task>(
         model: &Model<B>,
         tokenizer: &dyn Tokenizer,
         task: &T,
@@ -109,7 +189,14 @@ impl Rollouts {
                 samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });
             }
         }
-        Ok(Rollouts { prompts, samples, generated_tokens, search_flops, seconds: started.elapsed().as_secs_f64() })
+        let drawn = Drawn {
+            groups: prompts.len(),
+            samples: samples.len(),
+            correct: samples.iter().filter(|s| s.correct).count(),
+            score_sum: samples.iter().map(|s| s.score).sum(),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, seconds })
     }
 
     /// Completion tokens generated: the samples', or every token a search proposed.
@@ -117,14 +204,14 @@ impl Rollouts {
         self.generated_tokens
     }
 
-    /// Mean score.
+    /// Mean score of every attempt (kept or not).
     pub fn reward_mean(&self) -> f32 {
-        self.samples.iter().map(|s| s.score).sum::<f32>() / self.samples.len().max(1) as f32
+        self.drawn.score_sum / self.drawn.samples.max(1) as f32
     }
 
-    /// Fraction of samples the verifier accepted.
+    /// Fraction of every attempt (kept or not) the verifier accepted.
     pub fn accuracy(&self) -> f32 {
-        self.samples.iter().filter(|s| s.correct).count() as f32 / self.samples.len().max(1) as f32
+        self.drawn.correct as f32 / self.drawn.samples.max(1) as f32
     }
 
     /// Each sample's score, in sample order.

@@ -7,7 +7,7 @@ use super::loss_and_grads;
 use super::tiny_model;
 use crate::o1::rl::config::{Algorithm, RlSettings};
 use crate::o1::rl::expert_iteration::{prepare, select};
-use crate::o1::rl::rollouts::{Rollouts, Scored};
+use crate::o1::rl::rollouts::{Drawn, Rollouts, Scored};
 
 fn sample(group: usize, tokens: &[u32], correct: bool) -> Scored {
     let n = tokens.len();
@@ -38,6 +38,7 @@ fn rollouts() -> Rollouts {
             sample(1, &[], true),      // empty: dropped
             sample(1, &[50, 51, 2], false),
         ],
+        drawn: Drawn { groups: 2, samples: 7, correct: 5, score_sum: 5.0 },
         generated_tokens: 12,
         search_flops: 0.0,
         seconds: 0.0,

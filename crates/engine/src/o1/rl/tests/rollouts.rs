@@ -113,3 +113,45 @@ fn format_reward_adds_weighted_credits_for_the_answer_shape() {
     let bad = RlSettings { format_weight: f32::NAN, ..RlSettings::default() };
     assert!(matches!(bad.validate(), Err(RlError::InvalidSetting { name: "format_weight", .. })));
 }
+
+/// DAPO's dynamic sampling: every group kept has samples that score differently; groups are drawn until
+/// `prompts_per_step` such groups are found or the draws run out; the step's accuracy, reward and cost cover
+/// every group drawn; 0 keeps everything, as before.
+#[test]
+fn dynamic_sampling_keeps_only_groups_with_mixed_scores() {
+    let plain = RlSettings { prompts_per_step: 8, group_size: 4, ..RlSettings::default() };
+    let everything = collect(&plain, 3).unwrap();
+    assert_eq!((everything.drawn.groups, everything.prompts.len()), (8, 8));
+    let mixed = |r: &Rollouts| -> usize {
+        (0..r.prompts.len())
+            .filter(|&g| {
+                let scores: Vec<f32> = r.samples.iter().filter(|s| s.group == g).map(|s| s.score).collect();
+                scores.iter().any(|&x| x != scores[0])
+            })
+            .count()
+    };
+    let informative = mixed(&everything);
+    assert!(informative > 0 && informative < 8, "the fixture needs both kinds of group: {informative} mixed");
+
+    let one_draw = collect(&RlSettings { dynamic_sampling: 1, ..plain.clone() }, 3).unwrap();
+    assert_eq!(one_draw.prompts.len(), informative, "one draw: the same groups, the all-equal ones dropped");
+    assert_eq!(mixed(&one_draw), one_draw.prompts.len());
+    assert_eq!(one_draw.drawn, everything.drawn, "the curve's accuracy is over every group drawn");
+    assert_eq!(one_draw.generated_tokens, everything.generated_tokens);
+    let kept: Vec<_> =
+        everything.samples.iter().filter(|s| one_draw.prompts.contains(&everything.prompts[s.group])).collect();
+    assert_eq!(kept.len(), one_draw.samples.len());
+    for (a, b) in kept.iter().zip(&one_draw.samples) {
+        assert_eq!((&a.generation, a.score), (&b.generation, b.score));
+    }
+
+    let refilled = collect(&RlSettings { dynamic_sampling: 6, ..plain.clone() }, 3).unwrap();
+    assert!(refilled.prompts.len() > informative && refilled.prompts.len() <= 8, "{} groups", refilled.prompts.len());
+    assert_eq!(mixed(&refilled), refilled.prompts.len());
+    assert!(refilled.drawn.groups > 8 && refilled.drawn.groups % 8 == 0 && refilled.drawn.groups <= 48);
+    assert!(refilled.generated_tokens > everything.generated_tokens, "the dropped groups' tokens are paid for");
+    assert!(refilled.samples.iter().all(|s| s.group < refilled.prompts.len()));
+
+    let ppo = RlSettings { algorithm: Algorithm::Ppo, dynamic_sampling: 2, ..plain };
+    assert!(matches!(ppo.validate().unwrap_err(), RlError::InvalidSetting { name: "dynamic_sampling", .. }));
+}
