@@ -148,7 +148,7 @@ fn dynamic_sampling_keeps_only_groups_with_mixed_scores() {
     let refilled = collect(&RlSettings { dynamic_sampling: 6, ..plain.clone() }, 3).unwrap();
     assert!(refilled.prompts.len() > informative && refilled.prompts.len() <= 8, "{} groups", refilled.prompts.len());
     assert_eq!(mixed(&refilled), refilled.prompts.len());
-    assert!(refilled.drawn.groups > 8 && refilled.drawn.groups % 8 == 0 && refilled.drawn.groups <= 48);
+    assert!(refilled.drawn.groups > 8 && refilled.drawn.groups.is_multiple_of(8) && refilled.drawn.groups <= 48);
     assert!(refilled.generated_tokens > everything.generated_tokens, "the dropped groups' tokens are paid for");
     assert!(refilled.samples.iter().all(|s| s.group < refilled.prompts.len()));
 
