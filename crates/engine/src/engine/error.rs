@@ -113,7 +113,7 @@ pub enum EngineError {
     #[error(transparent)]
     Collective(#[from] selfplay_collective::CollectiveError),
     /// Another rank of a data-parallel run failed (its own error is on its output).
-    #[error("rank {rank} failed (its error is above); stopping every rank")]
+    #[error("rank {rank} failed (its own error says why); stopping every rank")]
     OtherRank {
         /// The first rank that failed.
         rank: usize,
