@@ -9,6 +9,7 @@ use rand_core::{Rng, SeedableRng};
 use selfplay_collective::{Collective, gather_concat, shard};
 use selfplay_model::{HostAccess, Model};
 use selfplay_search::{DecisiveMoves, Game, GameEvaluator, PolicyOutput, PolicyValue, RootOutput, Search, Tree};
+use serde::{Deserialize, Serialize};
 
 use super::config::AlphaZeroConfig;
 use super::error::AlphaZeroError;
@@ -127,8 +128,8 @@ fn search_group<G: Game, B: HostAccess>(
     policies
 }
 
-/// What one round of self-play produced.
-#[derive(Debug, Clone, PartialEq, Default)]
+/// What one round of self-play produced (serialisable: the ranks of a data-parallel run exchange theirs).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SelfPlayOutcome {
     /// Every searched position with its targets (full searches carry a policy target).
     pub samples: Vec<Sample>,
@@ -158,17 +159,16 @@ pub fn self_play<G: Game, B: HostAccess>(
     if collective.world_size() == 1 {
         return Ok(local);
     }
-    let counts = vec![[local.games, local.plies, local.first_player_wins, local.draws, local.evaluated]];
-    let counts = gather_concat(collective, counts)?;
-    let sum = |k: usize| counts.iter().map(|c| c[k]).sum::<usize>();
-    Ok(SelfPlayOutcome {
-        samples: gather_concat(collective, local.samples)?,
-        games: sum(0),
-        plies: sum(1),
-        first_player_wins: sum(2),
-        draws: sum(3),
-        evaluated: sum(4),
-    })
+    let mut all = SelfPlayOutcome::default();
+    for part in gather_concat(collective, vec![local])? {
+        all.samples.extend(part.samples);
+        all.games += part.games;
+        all.plies += part.plies;
+        all.first_player_wins += part.first_player_wins;
+        all.draws += part.draws;
+        all.evaluated += part.evaluated;
+    }
+    Ok(all)
 }
 
 /// [`self_play`]'s games `games` (a range of the round's), on this process.

@@ -62,7 +62,7 @@ pub(crate) struct Drawn {
 const DRAW_STREAM: u64 = 0xD7A3_11B5;
 
 impl Rollouts {
-    /// The step's rollouts: one draw of `prompts_per_step` problems ([`Rollouts::draw`]), or, with
+    /// The step's rollouts: one draw of `prompts_per_step` problems (`Step::draw`), or, with
     /// `settings.dynamic_sampling` (DAPO), draws until that many groups with mixed scores are found or the
     /// draws run out, the all-equal groups dropped.
     #[allow(clippy::too_many_arguments)]
@@ -78,11 +78,9 @@ impl Rollouts {
         collective: &dyn Collective,
     ) -> Result<Rollouts, RlError> {
         let started = Instant::now();
-        let draw = |rng: &mut ChaCha8Rng, seed: u64| {
-            Self::draw(model, tokenizer, task, problems, settings, max_new_tokens, rng, seed, collective)
-        };
+        let step = Step { model, tokenizer, task, problems, settings, max_new_tokens, collective };
         if settings.dynamic_sampling == 0 {
-            return draw(rng, sample_seed);
+            return step.draw(rng, sample_seed);
         }
         let mut kept = Rollouts {
             prompts: Vec::new(),
@@ -94,7 +92,7 @@ impl Rollouts {
         };
         for index in 0..u64::from(settings.dynamic_sampling) {
             let seed = if index == 0 { sample_seed } else { row_seed(sample_seed, index, DRAW_STREAM) };
-            kept.keep_mixed(draw(rng, seed)?, settings.prompts_per_step);
+            kept.keep_mixed(step.draw(rng, seed)?, settings.prompts_per_step);
             if kept.prompts.len() >= settings.prompts_per_step {
                 break;
             }
@@ -127,78 +125,6 @@ impl Rollouts {
         }
     }
 
-    /// Draws `prompts_per_step` problems with `rng` (uniformly, with replacement) and attempts each: with
-    /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
-    /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
-    /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
-    /// the overlong penalty when `settings` turn them on). Over several ranks, each attempts its [`shard`] of the
-    /// drawn problems and every rank gets every attempt back, in problem order: the same rollouts as one
-    /// process's (each attempt's randomness is named by its problem, not by its batch).
-    #[allow(clippy::too_many_arguments)]
-    fn draw<B: HostAccess, T: Task>(
-        model: &Model<B>,
-        tokenizer: &dyn Tokenizer,
-        task: &T,
-        problems: &[T::Problem],
-        settings: &RlSettings,
-        max_new_tokens: usize,
-        rng: &mut ChaCha8Rng,
-        sample_seed: u64,
-        collective: &dyn Collective,
-    ) -> Result<Rollouts, RlError> {
-        let started = Instant::now();
-        if problems.is_empty() {
-            return Err(RlError::NoProblems);
-        }
-        let picked: Vec<usize> =
-            (0..settings.prompts_per_step).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
-        let prompts: Vec<Vec<u32>> =
-            picked.iter().map(|&i| encode_prompt(tokenizer, &task.prompt(&problems[i]))).collect::<Result<_, _>>()?;
-        if prompts.iter().any(Vec::is_empty) {
-            return Err(RlError::EmptyPrompt);
-        }
-        let overlong = settings.overlong(max_new_tokens)?;
-        let mine = shard(picked.len(), collective.rank(), collective.world_size());
-        let (my_picked, my_prompts) = (&picked[mine.clone()], &prompts[mine]);
-        let (groups, generated_tokens, search_flops) = match settings.rollouts {
-            Method::Sample => {
-                let ids: Vec<u64> = my_picked.iter().map(|&i| i as u64).collect();
-                let generation = settings.generation_config(max_new_tokens);
-                let groups = sample(model, my_prompts, &ids, settings.group_size, &generation, sample_seed)?;
-                let tokens = groups.iter().flatten().map(|g| g.tokens.len()).sum();
-                (groups, tokens, 0.0)
-            }
-            method => {
-                let chosen: Vec<T::Problem> = my_picked.iter().map(|&i| problems[i].clone()).collect();
-                search(model, tokenizer, task, &chosen, my_prompts, method, settings, max_new_tokens, sample_seed)?
-            }
-        };
-        let (groups, generated_tokens, search_flops) = if collective.world_size() == 1 {
-            (groups, generated_tokens, search_flops)
-        } else {
-            let costs = gather_concat(collective, vec![(generated_tokens, search_flops)])?;
-            let groups = gather_concat(collective, groups)?;
-            (groups, costs.iter().map(|c| c.0).sum(), costs.iter().map(|c| c.1).sum())
-        };
-        let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
-        for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {
-            for generation in generations {
-                let text = completion_text(tokenizer, &generation)?;
-                let reward = task.reward(&problems[problem], text.as_bytes());
-                let score = settings.shaped_score(reward.value, &text, generation.tokens.len(), overlong.as_ref());
-                samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });
-            }
-        }
-        let drawn = Drawn {
-            groups: prompts.len(),
-            samples: samples.len(),
-            correct: samples.iter().filter(|s| s.correct).count(),
-            score_sum: samples.iter().map(|s| s.score).sum(),
-        };
-        let seconds = started.elapsed().as_secs_f64();
-        Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, seconds })
-    }
-
     /// Completion tokens generated: the samples', or every token a search proposed.
     pub fn tokens(&self) -> usize {
         self.generated_tokens
@@ -229,6 +155,89 @@ impl Rollouts {
         let mut tokens = self.prompts.get(s.group).cloned().unwrap_or_default();
         tokens.extend_from_slice(&s.generation.tokens);
         tokens
+    }
+}
+
+/// What every draw of one step shares: the policy, the task and its training problems, the settings, the ranks.
+struct Step<'a, B: HostAccess, T: Task> {
+    model: &'a Model<B>,
+    tokenizer: &'a dyn Tokenizer,
+    task: &'a T,
+    problems: &'a [T::Problem],
+    settings: &'a RlSettings,
+    max_new_tokens: usize,
+    collective: &'a dyn Collective,
+}
+
+// Every field is a shared reference or a number: copying a `Step` whatever `B` and `T` are.
+impl<B: HostAccess, T: Task> Clone for Step<'_, B, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<B: HostAccess, T: Task> Copy for Step<'_, B, T> {}
+
+impl<B: HostAccess, T: Task> Step<'_, B, T> {
+    /// Draws `prompts_per_step` problems with `rng` (uniformly, with replacement) and attempts each: with
+    /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
+    /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
+    /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
+    /// the overlong penalty when `settings` turn them on). Over several ranks, each attempts its [`shard`] of the
+    /// drawn problems and every rank gets every attempt back, in problem order: the same rollouts as one
+    /// process's (each attempt's randomness is named by its problem, not by its batch).
+    fn draw(&self, rng: &mut ChaCha8Rng, sample_seed: u64) -> Result<Rollouts, RlError> {
+        let Step { model, tokenizer, task, problems, settings, max_new_tokens, collective } = *self;
+        let started = Instant::now();
+        if problems.is_empty() {
+            return Err(RlError::NoProblems);
+        }
+        let picked: Vec<usize> =
+            (0..settings.prompts_per_step).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
+        let prompts: Vec<Vec<u32>> =
+            picked.iter().map(|&i| encode_prompt(tokenizer, &task.prompt(&problems[i]))).collect::<Result<_, _>>()?;
+        if prompts.iter().any(Vec::is_empty) {
+            return Err(RlError::EmptyPrompt);
+        }
+        let overlong = settings.overlong(max_new_tokens)?;
+        let mine = shard(picked.len(), collective.rank(), collective.world_size());
+        let (my_picked, my_prompts) = (&picked[mine.clone()], &prompts[mine]);
+        let (groups, generated_tokens, search_flops) = match settings.rollouts {
+            Method::Sample => {
+                let ids: Vec<u64> = my_picked.iter().map(|&i| i as u64).collect();
+                let generation = settings.generation_config(max_new_tokens);
+                let groups = sample(model, my_prompts, &ids, settings.group_size, &generation, sample_seed)?;
+                let tokens = groups.iter().flatten().map(|g| g.tokens.len()).sum();
+                (groups, tokens, 0.0)
+            }
+            method => {
+                let chosen: Vec<T::Problem> = my_picked.iter().map(|&i| problems[i].clone()).collect();
+                search(model, tokenizer, task, &chosen, my_prompts, method, settings, max_new_tokens, sample_seed)?
+            }
+        };
+        let (groups, generated_tokens, search_flops) = if collective.world_size() == 1 {
+            (groups, generated_tokens, search_flops)
+        } else {
+            let parts = gather_concat(collective, vec![(groups, generated_tokens, search_flops)])?;
+            let (tokens, flops) = (parts.iter().map(|p| p.1).sum(), parts.iter().map(|p| p.2).sum());
+            (parts.into_iter().flat_map(|p| p.0).collect(), tokens, flops)
+        };
+        let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
+        for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {
+            for generation in generations {
+                let text = completion_text(tokenizer, &generation)?;
+                let reward = task.reward(&problems[problem], text.as_bytes());
+                let score = settings.shaped_score(reward.value, &text, generation.tokens.len(), overlong.as_ref());
+                samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });
+            }
+        }
+        let drawn = Drawn {
+            groups: prompts.len(),
+            samples: samples.len(),
+            correct: samples.iter().filter(|s| s.correct).count(),
+            score_sum: samples.iter().map(|s| s.score).sum(),
+        };
+        let seconds = started.elapsed().as_secs_f64();
+        Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, seconds })
     }
 }
 
