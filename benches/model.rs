@@ -1,7 +1,8 @@
 //! `selfplay-model` throughput on the reference config (d_model 256, 4 layers, 4 heads of 64,
 //! SwiGLU intermediate 704, vocab 64 character-level, untied, no biases; batch 16 × seq 128):
 //! GEMM GFLOP/s at the model's shapes, forward tokens/s, decode tokens/s, and one full training step
-//! (forward + backward + AdamW) in tokens/s. `benches/peers/torch_model.py` times the same work in
+//! (forward + backward + AdamW) in tokens/s; and both against sequence length up to 2048 (`model_length`).
+//! `benches/peers/torch_model.py` times the same work in
 //! PyTorch eager with the same thread count and prints both side by side.
 
 use selfplay_engine::optimizer::{ModelOptimizer, OptimConfig};
@@ -151,5 +152,61 @@ fn bench_train_step(c: &mut Criterion) {
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
-criterion_group!(benches, bench_gemm, bench_forward_and_decode, bench_train_step);
+/// Tokens per SFT step in [`bench_length`]: rows shrink as sequences grow, so every length does the same work
+/// but for attention.
+const TOKENS_PER_STEP: usize = 4096;
+
+/// Throughput against sequence length, at the lengths search streams need (4-number depth-first streams run to
+/// 1-2k characters): an SFT step of [`TOKENS_PER_STEP`] tokens, and decoding 4 rows from a 16-token prompt to
+/// the full length.
+fn bench_length(c: &mut Criterion) {
+    let config = ModelConfig { max_position_embeddings: 2048, ..reference_config() };
+    let weights = init_weights(&config, 0.02, 0).expect("valid config");
+    let mut model = Model::new(config, weights).expect("weights match config");
+    let optim = OptimConfig { lr: 1e-4, weight_decay: 0.0, warmup_steps: 0, total_steps: u64::MAX, max_grad_norm: 1.0 };
+    let mut optimizer = ModelOptimizer::new(model.weights(), optim).expect("valid settings");
+    let mut trainer = Trainer::new();
+    let mut group = c.benchmark_group("model_length");
+    group.sample_size(10);
+    for len in [128, 512, 2048] {
+        let rows = TOKENS_PER_STEP / len;
+        let seqs = sequences(rows, len, 64);
+        let batch: Vec<&[u32]> = seqs.iter().map(Vec::as_slice).collect();
+        let loss_weights = vec![1.0f32; len - 1];
+        let weights: Vec<&[f32]> = vec![loss_weights.as_slice(); rows];
+        group.throughput(Throughput::Elements(TOKENS_PER_STEP as u64));
+        group.bench_function(format!("sft_step_{rows}x{len}"), |b| {
+            b.iter(|| {
+                let step = trainer.update(
+                    &mut model,
+                    &mut optimizer,
+                    &selfplay_collective::SingleProcess,
+                    black_box(&batch),
+                    |pass| -> Result<_, BoxError> {
+                        let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
+                        Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
+                    },
+                );
+                step.expect("valid batch").0
+            })
+        });
+        const ROWS: usize = 4;
+        const PROMPT: usize = 16;
+        let prompts = sequences(ROWS, PROMPT, 64);
+        let prompts: Vec<&[u32]> = prompts.iter().map(Vec::as_slice).collect();
+        let seeds: Vec<u64> = (0..ROWS as u64).collect();
+        let cfg = GenerationConfig {
+            max_new_tokens: len - PROMPT,
+            sampling: SamplingParams { temperature: 1.0, ..SamplingParams::default() },
+            stop_tokens: vec![],
+        };
+        group.throughput(Throughput::Elements((ROWS * (len - PROMPT)) as u64));
+        group.bench_function(format!("generate_{ROWS}_rows_to_{len}"), |b| {
+            b.iter(|| model.generate(black_box(&prompts), &cfg, &seeds).expect("valid prompts"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_gemm, bench_forward_and_decode, bench_train_step, bench_length);
 criterion_main!(benches);

@@ -129,7 +129,7 @@ fn greedy(
     let generations = model.generate(&batch, &config, &seeds)?;
     let mut correct = 0;
     for (p, g) in problems.iter().zip(&generations) {
-        correct += usize::from(task.reward(p, completion_text(tokenizer, g)?.as_bytes()).verdict.is_correct());
+        correct += usize::from(task.reward(p, completion_text(tokenizer, &g.tokens)?.as_bytes()).verdict.is_correct());
     }
     Ok(correct as f64 / problems.len().max(1) as f64)
 }

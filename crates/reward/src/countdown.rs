@@ -147,22 +147,29 @@ pub enum StepError {
     WrongResult,
     /// `a op b` is negative or not a whole number; steps stay in the non-negative integers.
     NotWhole,
+    /// A [`BACKTRACK_LINE`] with no step left to undo.
+    NothingToUndo,
 }
+
+/// The line of a search stream that undoes the most recent step still standing (Stream of Search's "moving back
+/// to the parent node"): after it, the numbers are those before that step.
+pub const BACKTRACK_LINE: &str = "back";
 
 /// The result of checking a step trace.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepCheck {
-    /// Number of valid step lines before the first invalid one.
+    /// Number of valid lines (steps and backtracks) before the first invalid one.
     pub valid_steps: usize,
     /// The first invalid step: (index among the checked lines, why). `None` if all are valid.
     pub error: Option<(usize, StepError)>,
-    /// The numbers available after the valid steps (sorted).
+    /// The numbers available after the valid lines (sorted).
     pub remaining: Vec<u64>,
 }
 
 /// Checks a (possibly partial) step trace: every complete line before the first line that starts an
 /// answer (`<answer>`) must be `a op b = c` where `a` and `b` are available numbers, `c = a op b` is a
-/// non-negative integer, and `c` replaces `a` and `b`. Checking stops at the first invalid line.
+/// non-negative integer, and `c` replaces `a` and `b` — or, in a search stream, [`BACKTRACK_LINE`], which
+/// undoes the most recent step still standing. Checking stops at the first invalid line.
 ///
 /// Only newline-terminated lines are checked, so a trace cut mid-line (during generation or step search)
 /// is judged on what it has finished. Blank lines are skipped. This is the unit for process rewards
@@ -176,11 +183,18 @@ pub fn check_steps(nums: &[u64], trace: &[u8]) -> StepCheck {
         None => return StepCheck { valid_steps, error: None, remaining },
     };
     let lines = complete.split(|&b| b == b'\n').map(<[u8]>::trim_ascii).filter(|l| !l.is_empty());
+    // The steps still standing, as (a, b, c), so that a backtrack can put `a` and `b` back in place of `c`.
+    let mut standing = Vec::new();
     for line in lines {
         if line.starts_with(crate::answer::OPEN_TAG) {
             break;
         }
-        if let Err(e) = apply_step(&mut remaining, line) {
+        let applied = if line == BACKTRACK_LINE.as_bytes() {
+            undo_step(&mut remaining, standing.pop())
+        } else {
+            apply_step(&mut remaining, line).map(|step| standing.push(step))
+        };
+        if let Err(e) = applied {
             return StepCheck { valid_steps, error: Some((valid_steps, e)), remaining };
         }
         valid_steps += 1;
@@ -188,8 +202,18 @@ pub fn check_steps(nums: &[u64], trace: &[u8]) -> StepCheck {
     StepCheck { valid_steps, error: None, remaining }
 }
 
-/// Applies one `a op b = c` line to the sorted multiset `available`.
-fn apply_step(available: &mut Vec<u64>, line: &[u8]) -> Result<(), StepError> {
+/// Undoes `step` (the most recent one standing) on the sorted multiset `available`.
+fn undo_step(available: &mut Vec<u64>, step: Option<(u64, u64, u64)>) -> Result<(), StepError> {
+    let (a, b, c) = step.ok_or(StepError::NothingToUndo)?;
+    // `c` was put there by the step and nothing since has taken it: the steps after it were undone.
+    take(available, c)?;
+    insert_sorted(available, a);
+    insert_sorted(available, b);
+    Ok(())
+}
+
+/// Applies one `a op b = c` line to the sorted multiset `available`; returns the step's numbers.
+fn apply_step(available: &mut Vec<u64>, line: &[u8]) -> Result<(u64, u64, u64), StepError> {
     let (a, op, b, c) = parse_step(line).ok_or(StepError::Malformed)?;
     let value = op.apply(Rational::from_int(i128::from(a)), Rational::from_int(i128::from(b)));
     let whole = match value {
@@ -203,7 +227,7 @@ fn apply_step(available: &mut Vec<u64>, line: &[u8]) -> Result<(), StepError> {
     take(available, a)?;
     take(available, b).inspect_err(|_| insert_sorted(available, a))?;
     insert_sorted(available, c);
-    Ok(())
+    Ok((a, b, c))
 }
 
 fn take(available: &mut Vec<u64>, n: u64) -> Result<(), StepError> {
@@ -378,5 +402,20 @@ mod tests {
         // A failed second operand leaves the first one available.
         let c = check_steps(&nums, b"8*9=72\n");
         assert_eq!(c.remaining, vec![2, 3, 8, 12]);
+    }
+
+    /// A search stream: `back` restores the numbers before the most recent step standing, backtracks nest, and
+    /// one with nothing to undo is an error.
+    #[test]
+    fn step_checker_follows_backtracks() {
+        let nums = [3, 8, 12, 2];
+        let c = check_steps(&nums, b"8*3=24\n24-12=12\nback\nback\n12/2=6\n8-6=2\n");
+        assert_eq!((c.valid_steps, c.error, c.remaining), (6, None, vec![2, 3]));
+        // After undoing 8*3=24, the 8 is free again and the 24 gone.
+        assert_eq!(check_steps(&nums, b"8*3=24\nback\n24-2=22\n").error, Some((2, StepError::UnavailableOperand)));
+        assert_eq!(check_steps(&nums, b"8*3=24\nback\n8-2=6\n").error, None);
+        assert_eq!(check_steps(&nums, b"back\n").error, Some((0, StepError::NothingToUndo)));
+        assert_eq!(check_steps(&nums, b"8*3=24\nback\nback\n").error, Some((2, StepError::NothingToUndo)));
+        assert_eq!(check_steps(&nums, b"backtrack\n").error, Some((0, StepError::Malformed)));
     }
 }

@@ -71,8 +71,8 @@ pub use aggregate::{
 pub use answer::extract_answer;
 pub use combine::{normalise_then_sum, weighted_sum};
 pub use countdown::{
-    CountdownProblem, CountdownTarget, CountdownVerifier, StepCheck, StepError, TargetParseError, check_steps,
-    evaluate_answer,
+    BACKTRACK_LINE, CountdownProblem, CountdownTarget, CountdownVerifier, StepCheck, StepError, TargetParseError,
+    check_steps, evaluate_answer,
 };
 pub use error::RewardError;
 pub use expr::{Expression, Op, ParseError};

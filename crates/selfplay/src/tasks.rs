@@ -5,7 +5,7 @@ use std::io::{BufWriter, Write};
 
 use clap::{Args, Subcommand, ValueEnum};
 use selfplay_tasks::{
-    ArithmeticOps, ArithmeticTask, CountdownConfig, CountdownTask, Split, Task, TasksError, TraceStyle,
+    ArithmeticOps, ArithmeticTask, CountdownConfig, CountdownTask, Split, Task, TasksError, TraceKind,
 };
 use serde::Serialize;
 
@@ -80,10 +80,14 @@ struct GenerateArgs {
     /// Add `prompt` and `completion` (a verified solution trace) fields to each line, for SFT.
     #[arg(long)]
     traces: bool,
-    /// Countdown: write search-stream traces (DFS with `back` lines) capped at this many lines instead
-    /// of direct solutions; problems needing more lines get no trace fields.
-    #[arg(long, allow_hyphen_values = true)]
-    stream_max_lines: Option<usize>,
+    /// Countdown: which traces `--traces` writes: `optimal` (the direct solution) or a search stream (Stream of
+    /// Search): `dfs-target`, `dfs-factors`, `bfsN-target`, `bfsN-factors` (beam N from 1 to 16).
+    #[arg(long, default_value = "optimal")]
+    trace: TraceKind,
+    /// Countdown: the most step and `back` lines a search stream may take; problems whose search needs more (or
+    /// that the search misses) get no trace fields.
+    #[arg(long, default_value_t = 256, allow_hyphen_values = true)]
+    stream_max_lines: usize,
     /// Countdown: fewest numbers per problem.
     #[arg(long, default_value_t = CountdownConfig::default().min_count, allow_hyphen_values = true)]
     min_count: usize,
@@ -131,8 +135,7 @@ fn generate(g: &GenerateArgs) -> Result<(), CliError> {
                 min_target: g.min_target,
                 max_target: g.max_target,
             };
-            let trace_style =
-                g.stream_max_lines.map_or(TraceStyle::Optimal, |max_lines| TraceStyle::Stream { max_lines });
+            let trace_style = g.trace.with_max_lines(g.stream_max_lines);
             let task = CountdownTask { config, trace_style, ..CountdownTask::default() };
             write_problems(&task, task.problems(g.split.into(), g.seed)?, g)
         }

@@ -90,6 +90,29 @@ fn generate_is_deterministic_and_its_traces_score_correct() {
     }
 }
 
+/// Search streams (`--trace`) score correct too, carry `back` lines, and a name that is no style is refused.
+#[test]
+fn generated_search_streams_score_correct() {
+    for trace in ["dfs-factors", "bfs3-target"] {
+        let args = ["tasks", "generate", "--task", "countdown", "--n", "100", "--traces", "--trace", trace];
+        let out = selfplay(&args, b"");
+        let lines = json_lines(&out);
+        let with_trace: Vec<_> = lines.iter().filter(|l| l["completion"].is_string()).collect();
+        assert!(with_trace.len() > 30, "{trace}: many problems get a stream ({} of 100)", with_trace.len());
+        assert!(out.contains("back\\n"), "{trace}: some stream backtracks");
+        let scored = json_lines(&selfplay(&["score", "--task", "countdown"], out.as_bytes()));
+        let correct = scored.iter().filter(|s| s["correct"] == true).count();
+        assert_eq!(correct, with_trace.len(), "{trace}: every stream scores correct");
+    }
+    let refused = Command::new(env!("CARGO_BIN_EXE_selfplay"))
+        .args(["tasks", "generate", "--task", "countdown", "--n", "1", "--trace", "bfs0-target"])
+        .output()
+        .expect("run selfplay");
+    assert_eq!(refused.status.code(), Some(2), "a usage error");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("unknown trace style"), "{stderr}");
+}
+
 #[test]
 fn val_target_holds_out_fixed_targets() {
     let held_out = [18, 21, 56, 63, 82, 87, 88, 92, 95, 99];

@@ -55,7 +55,7 @@ mod sampler;
 pub mod task;
 
 pub use arithmetic::{ArithmeticOps, ArithmeticProblem, ArithmeticTask};
-pub use countdown::{CountdownConfig, CountdownTask, TraceStyle};
+pub use countdown::{CountdownConfig, CountdownTask, StreamStyle, TraceKind, TraceStyle};
 pub use error::TasksError;
 pub use jsonl::{read_jsonl, write_jsonl};
 pub use selfplay_reward::CountdownProblem;

@@ -3,7 +3,8 @@
 use proptest::prelude::*;
 use selfplay_reward::{CountdownVerifier, Verdict, Verifier, check_steps};
 use selfplay_tasks::countdown::solver::solve;
-use selfplay_tasks::countdown::trace::{optimal_trace, stream_trace};
+use selfplay_tasks::countdown::stream::{Heuristic, StreamSearch, StreamStyle, stream_trace};
+use selfplay_tasks::countdown::trace::optimal_trace;
 use selfplay_tasks::{CountdownProblem, CountdownTask, Task};
 
 proptest! {
@@ -24,13 +25,31 @@ proptest! {
             let check = check_steps(&problem.nums, trace.as_bytes());
             prop_assert_eq!(check.error, None);
             prop_assert_eq!(check.remaining, vec![problem.target]);
-            // The stream search is an independent exhaustive DFS over the same steps: it must agree on
-            // solvability, which checks the solver's completeness.
-            let stream = stream_trace(&problem, usize::MAX).expect("solvable, so the stream finds it");
+            // A breadth-first stream whose beam keeps every successor is an exhaustive best-first search over
+            // the same steps: it must agree on solvability, which checks the solver's completeness.
+            let stream = stream_trace(&problem, exhaustive(), usize::MAX).expect("solvable, so the stream finds it");
             let reward = CountdownVerifier::default().verify(&problem, stream.as_bytes());
             prop_assert_eq!(reward.verdict, Verdict::Correct, "{}", stream);
         } else {
-            prop_assert_eq!(stream_trace(&problem, usize::MAX), None);
+            prop_assert_eq!(stream_trace(&problem, exhaustive(), usize::MAX), None);
+        }
+    }
+
+    /// Every stream any style writes verifies, and replays under the step checker, backtracks included, to the
+    /// target alone.
+    #[test]
+    fn every_stream_verifies_and_replays(
+        nums in prop::collection::vec(prop_oneof![0u64..=4, 0u64..=60], 1..=4),
+        target in prop_oneof![0u64..=4, 0u64..=100],
+        style in prop::sample::select(vec!["dfs-target", "dfs-factors", "bfs1-target", "bfs2-factors", "bfs5-target"]),
+    ) {
+        let problem = CountdownProblem { nums, target };
+        if let Some(stream) = stream_trace(&problem, style.parse().unwrap(), 10_000) {
+            let reward = CountdownVerifier::default().verify(&problem, stream.as_bytes());
+            prop_assert_eq!(reward.verdict, Verdict::Correct, "{}", stream);
+            let check = check_steps(&problem.nums, format!("{stream}\n").as_bytes());
+            prop_assert_eq!(check.error, None);
+            prop_assert_eq!(check.remaining, vec![problem.target]);
         }
     }
 
@@ -43,4 +62,10 @@ proptest! {
         let _ = task.answer_key(&problem, &bytes);
         let _ = task.check_steps(&problem, &bytes);
     }
+}
+
+/// Breadth-first search with a beam that keeps every successor: every state is expanded (names cap beams at
+/// `MAX_BEAM`; the search itself takes any).
+fn exhaustive() -> StreamStyle {
+    StreamStyle { search: StreamSearch::Bfs { beam: usize::MAX }, heuristic: Heuristic::Target }
 }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{Architecture, CharTokenizer, ModelConfig};
 use selfplay_reward::CountdownProblem;
-use selfplay_tasks::{CountdownConfig, CountdownTask, Task};
+use selfplay_tasks::{CountdownConfig, CountdownTask, Task, TraceKind};
 use serde::{Deserialize, Serialize};
 
 use super::rl::{RlError, RlSettings};
@@ -103,7 +103,7 @@ pub struct ModelShape {
     pub context: usize,
 }
 
-/// Policy initialisation: supervised training on the task's optimal solution traces.
+/// Policy initialisation: supervised training on solution traces of the training problems.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SftSettings {
@@ -112,6 +112,13 @@ pub struct SftSettings {
     /// Peak learning rate (linear warmup over the first 5% of steps, then cosine decay).
     pub lr: f32,
     pub weight_decay: f32,
+    /// The traces imitated, dealt round-robin over the training problems (repeat a name to weight it):
+    /// `optimal` (the direct solution) or a search stream (Stream of Search): `dfs-target`, `dfs-factors`,
+    /// `bfsN-target`, `bfsN-factors` with a beam N from 1 to 16. A problem whose search misses, or whose stream
+    /// is longer than `max_new_tokens` (the policy could never write it out), is left out.
+    pub traces: Vec<TraceKind>,
+    /// The most step and `back` lines a search stream may take.
+    pub stream_max_lines: usize,
 }
 
 /// Held-out evaluation.
@@ -158,7 +165,14 @@ impl Default for ModelShape {
 
 impl Default for SftSettings {
     fn default() -> Self {
-        SftSettings { steps: 1500, batch_size: 32, lr: 3e-3, weight_decay: 0.01 }
+        SftSettings {
+            steps: 1500,
+            batch_size: 32,
+            lr: 3e-3,
+            weight_decay: 0.01,
+            traces: vec![TraceKind::Optimal],
+            stream_max_lines: 256,
+        }
     }
 }
 
@@ -254,13 +268,15 @@ impl RunConfig {
         let positive = |x: f32| x.is_finite() && x > 0.0;
         let non_negative = |x: f32| x.is_finite() && x >= 0.0;
         let value = &self.value_model;
-        let checks: [(bool, &'static str); 19] = [
+        let checks: [(bool, &'static str); 21] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
             (self.sft.batch_size > 0, "sft.batch_size must be at least 1"),
             (positive(self.sft.lr), "sft.lr must be a positive number"),
             (non_negative(self.sft.weight_decay), "sft.weight_decay must be a non-negative number"),
+            (!self.sft.traces.is_empty(), "sft.traces must name at least one trace kind"),
+            (self.sft.stream_max_lines > 0, "sft.stream_max_lines must be at least 1"),
             (self.eval.every > 0, "eval.every must be at least 1"),
             (non_negative(self.eval.temperature), "eval.temperature must be a non-negative number"),
             (!self.eval.budgets.is_empty(), "eval.budgets must hold at least one budget"),
@@ -383,6 +399,10 @@ mod tests {
         assert_eq!(config.sft.steps, 10);
         assert_eq!(config.sft.batch_size, SftSettings::default().batch_size);
         assert!(toml::from_str::<RunConfig>("[sft]\nstep = 10\n").is_err());
+        let mixed: RunConfig = toml::from_str("[sft]\ntraces = [\"optimal\", \"bfs3-factors\"]\n").unwrap();
+        assert_eq!(mixed.sft.traces[1].to_string(), "bfs3-factors");
+        let refused = toml::from_str::<RunConfig>("[sft]\ntraces = [\"bfs0-target\"]\n").unwrap_err().to_string();
+        assert!(refused.contains("unknown trace style \"bfs0-target\""), "{refused}");
         assert!(toml::from_str::<RunConfig>("sede = 7\n").is_err());
     }
 
@@ -407,6 +427,11 @@ mod tests {
             (RunConfig { sft: SftSettings { lr: -1e-3, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
             (RunConfig { sft: SftSettings { lr: 0.0, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
             (RunConfig { sft: SftSettings { weight_decay: -0.1, ..d.sft.clone() }, ..d.clone() }, "sft.weight_decay"),
+            (RunConfig { sft: SftSettings { traces: vec![], ..d.sft.clone() }, ..d.clone() }, "sft.traces"),
+            (
+                RunConfig { sft: SftSettings { stream_max_lines: 0, ..d.sft.clone() }, ..d.clone() },
+                "sft.stream_max_lines",
+            ),
             (RunConfig { eval: EvalSettings { every: 0, ..d.eval.clone() }, ..d.clone() }, "eval.every"),
             (
                 RunConfig { eval: EvalSettings { temperature: f32::NAN, ..d.eval.clone() }, ..d.clone() },

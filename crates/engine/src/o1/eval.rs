@@ -312,7 +312,7 @@ fn judge<B: HostAccess, T: Task>(
     for (problem, rows) in problems.iter().zip(&generations) {
         let mut judged = Vec::with_capacity(rows.len());
         for generation in rows {
-            let text = completion_text(tokenizer, generation)?;
+            let text = completion_text(tokenizer, &generation.tokens)?;
             // The policy's value of the completion before its stop token, recorded while decoding; NaN (never
             // chosen) for an empty completion.
             let own_value = generation.values.last().copied().unwrap_or(f32::NAN);

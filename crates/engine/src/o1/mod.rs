@@ -14,10 +14,13 @@ pub mod report;
 pub mod rl;
 pub mod sft;
 pub mod sweep;
+pub mod thinking;
 pub mod value_model;
 
 #[cfg(test)]
 mod distributed_tests;
+#[cfg(test)]
+mod stream_tests;
 
 pub use config::{MAX_BUDGET, RunConfig};
 pub use error::O1Error;

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::sft::TraceStats;
 use super::value_model::ValueModelReport;
 
 /// One point of the train-time scaling curve.
@@ -20,6 +21,9 @@ pub struct TrainPoint {
 pub struct O1Record {
     /// FLOPs spent on policy initialisation.
     pub sft_flops: f64,
+    /// The traces policy initialisation imitated, by kind (empty for a run started from `init_from`).
+    #[serde(default)]
+    pub sft_traces: Vec<TraceStats>,
     /// Greedy held-out accuracy after policy initialisation, once measured.
     pub sft_accuracy: Option<f64>,
     /// FLOPs spent on training so far (SFT and RL).

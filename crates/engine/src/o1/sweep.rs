@@ -14,6 +14,7 @@ use super::error::O1Error;
 use super::eval::{EvalConfig, EvalError, test_time};
 use super::record::O1Record;
 use super::report::{Report, write_report};
+use super::thinking::thinking_curve;
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::optimizer::ModelOptimizer;
 use crate::rollout::step_search::search_test_time_methods;
@@ -101,6 +102,10 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
         }
 
+        let thinking = thinking_curve(model, &data.tokenizer, &data.task, &data.eval, config.max_new_tokens)?;
+        let budgets: Vec<String> = thinking.iter().map(|p| format!("{}: {:.3}", p.max_tokens, p.accuracy)).collect();
+        eprintln!("thinking length (most tokens: greedy accuracy): {}", budgets.join(", "));
+
         data.save_model(model, &cx.out.join("model"), cx.collective)?;
         let report = Report {
             task: data.task.name().into(),
@@ -111,6 +116,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             train_curve: cx.record.train_curve.clone(),
             value_model: cx.record.value_model.clone(),
             test_time: points,
+            sft_traces: cx.record.sft_traces.clone(),
+            thinking,
         };
         if cx.collective.is_root() {
             let files = write_report(cx.out, &report)?;

@@ -19,11 +19,11 @@ pub fn encode_prompt(tokenizer: &dyn Tokenizer, prompt: &str) -> Result<Vec<u32>
     Ok(ids)
 }
 
-/// The completion's text without its stop token (what verifiers read).
-pub fn completion_text(tokenizer: &dyn Tokenizer, generation: &Generation) -> Result<String, IoError> {
+/// The text of a completion's tokens up to its stop token, if any (what verifiers read).
+pub fn completion_text(tokenizer: &dyn Tokenizer, tokens: &[u32]) -> Result<String, IoError> {
     let eos = tokenizer.eos_id();
-    let end = generation.tokens.iter().position(|&t| Some(t) == eos).unwrap_or(generation.tokens.len());
-    tokenizer.decode(&generation.tokens[..end])
+    let end = tokens.iter().position(|&t| Some(t) == eos).unwrap_or(tokens.len());
+    tokenizer.decode(&tokens[..end])
 }
 
 /// SplitMix64 of the three inputs: independent, well-spread seeds for each (prompt, sample) row.

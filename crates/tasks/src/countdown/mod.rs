@@ -3,9 +3,11 @@
 mod config;
 pub mod generate;
 pub mod solver;
+pub mod stream;
 pub mod trace;
 
 pub use config::CountdownConfig;
+pub use stream::{Heuristic, StreamSearch, StreamStyle, StyleParseError, TraceKind};
 
 use selfplay_reward::{
     CountdownProblem, CountdownVerifier, Reward, Verifier, check_steps, evaluate_answer, extract_answer,
@@ -19,11 +21,23 @@ use crate::task::{Split, StepProgress, Task};
 pub enum TraceStyle {
     /// The direct solution: `n − 1` step lines and the answer.
     Optimal,
-    /// A depth-first search stream with `back` lines, capped at this many lines.
+    /// A search stream, capped at a number of lines.
     Stream {
+        /// The search and its heuristic.
+        style: StreamStyle,
         /// Step + backtrack line budget; problems needing more get no trace.
         max_lines: usize,
     },
+}
+
+impl TraceKind {
+    /// The trace style of this kind, streams capped at `max_lines` lines.
+    pub fn with_max_lines(self, max_lines: usize) -> TraceStyle {
+        match self {
+            TraceKind::Optimal => TraceStyle::Optimal,
+            TraceKind::Stream(style) => TraceStyle::Stream { style, max_lines },
+        }
+    }
 }
 
 /// The Countdown task.
@@ -91,7 +105,7 @@ impl Task for CountdownTask {
     fn solution_trace(&self, problem: &CountdownProblem) -> Option<String> {
         match self.trace_style {
             TraceStyle::Optimal => trace::optimal_trace(problem, &solver::solve(&problem.nums, problem.target)?),
-            TraceStyle::Stream { max_lines } => trace::stream_trace(problem, max_lines),
+            TraceStyle::Stream { style, max_lines } => stream::stream_trace(problem, style, max_lines),
         }
     }
 
@@ -126,7 +140,8 @@ mod tests {
     #[test]
     fn trace_styles_both_verify() {
         let p = CountdownProblem { nums: vec![25, 50, 75, 100, 3], target: 100 };
-        for trace_style in [TraceStyle::Optimal, TraceStyle::Stream { max_lines: 500 }] {
+        let dfs = TraceStyle::Stream { style: "dfs-target".parse().unwrap(), max_lines: 500 };
+        for trace_style in [TraceStyle::Optimal, dfs] {
             let task = CountdownTask { trace_style, ..CountdownTask::default() };
             let trace = task.solution_trace(&p).unwrap();
             assert!(task.reward(&p, trace.as_bytes()).verdict.is_correct(), "{trace}");

@@ -4,17 +4,13 @@
 //! - prompt: the numbers, `->`, the target, newline: `"3 8 12 2 -> 24\n"`;
 //! - optimal trace: one `a op b=c` line per step, then the answer:
 //!   `"12/2=6\n8-6=2\n3-2=1\n..."` … `"<answer>(8*3)*(12/2)</answer>"`;
-//! - stream trace (Stream of Search style, depth-first with backtracking): step lines as they are tried,
-//!   a `back` line whenever the last step is undone, then the answer.
+//! - search streams (Stream of Search): the search that found the solution, written out ([`super::stream`]).
 //!
 //! Steps are newline-separated so a line is the unit of step-level search and process rewards.
 
 use selfplay_reward::{CountdownProblem, Op};
 
-use super::solver::{Step, successors};
-
-/// The line that undoes the most recent step in a stream trace.
-pub const BACKTRACK_LINE: &str = "back";
+use super::solver::Step;
 
 /// The prompt for a problem: `"3 8 12 2 -> 24\n"`.
 pub fn prompt(problem: &CountdownProblem) -> String {
@@ -62,7 +58,8 @@ pub fn answer_expression(nums: &[u64], steps: &[Step]) -> Option<String> {
     }
 }
 
-fn answer_line(expression: &str) -> String {
+/// The answer line closing every trace.
+pub(super) fn answer_line(expression: &str) -> String {
     format!("<answer>{expression}</answer>")
 }
 
@@ -76,75 +73,6 @@ pub fn optimal_trace(problem: &CountdownProblem, steps: &[Step]) -> Option<Strin
     }
     out.push_str(&answer_line(&expression));
     Some(out)
-}
-
-/// A depth-first search stream with backtracking, or `None` if no solution is found within `max_lines`
-/// step/backtrack lines (or the problem has more than [`super::solver::MAX_SOLVE_NUMS`] numbers).
-///
-/// At each state the candidate steps are tried closest-to-target first (a simple heuristic, as in Stream
-/// of Search). With two numbers left only a step that hits the target is written: the final check is
-/// cheap to do "in the head", and skipping the failures keeps streams short.
-pub fn stream_trace(problem: &CountdownProblem, max_lines: usize) -> Option<String> {
-    if problem.nums.len() > super::solver::MAX_SOLVE_NUMS || problem.nums.is_empty() {
-        return None;
-    }
-    let mut stream = Stream { target: problem.target, lines: Vec::new(), max_lines, path: Vec::new() };
-    let mut pool = problem.nums.clone();
-    if !stream.search(&mut pool) {
-        return None;
-    }
-    let expression = answer_expression(&problem.nums, &stream.path)?;
-    let mut out = stream.lines.join("\n");
-    if !out.is_empty() {
-        out.push('\n');
-    }
-    out.push_str(&answer_line(&expression));
-    Some(out)
-}
-
-struct Stream {
-    target: u64,
-    lines: Vec<String>,
-    max_lines: usize,
-    path: Vec<Step>,
-}
-
-impl Stream {
-    /// True when a solution was found (its steps are in `path`); false when exhausted or over budget.
-    fn search(&mut self, pool: &mut Vec<u64>) -> bool {
-        if let [only] = pool.as_slice() {
-            return *only == self.target;
-        }
-        let mut candidates = Vec::new();
-        for i in 0..pool.len() {
-            for j in i + 1..pool.len() {
-                candidates.extend(successors(pool[i], pool[j]).map(|s| (i, j, s)));
-            }
-        }
-        if pool.len() == 2 {
-            candidates.retain(|(_, _, s)| s.result == self.target);
-        }
-        candidates.sort_by_key(|(_, _, s)| s.result.abs_diff(self.target));
-        for (i, j, step) in candidates {
-            if self.lines.len() >= self.max_lines {
-                return false;
-            }
-            self.lines.push(step.render());
-            self.path.push(step);
-            let mut next: Vec<u64> =
-                pool.iter().enumerate().filter(|&(k, _)| k != i && k != j).map(|(_, &v)| v).collect();
-            next.push(step.result);
-            if self.search(&mut next) {
-                return true;
-            }
-            self.path.pop();
-            if self.lines.len() >= self.max_lines {
-                return false;
-            }
-            self.lines.push(BACKTRACK_LINE.to_owned());
-        }
-        false
-    }
 }
 
 #[cfg(test)]
@@ -184,36 +112,5 @@ mod tests {
         assert_eq!(CountdownVerifier::default().verify(&p, trace.as_bytes()).verdict, Verdict::Correct);
         let check = check_steps(&p.nums, trace.as_bytes());
         assert_eq!((check.valid_steps, check.error, check.remaining), (3, None, vec![24]));
-    }
-
-    #[test]
-    fn stream_trace_backtracks_and_verifies() {
-        let p = problem(&[25, 50, 75, 100, 3], 100);
-        let trace = stream_trace(&p, 1000).unwrap();
-        assert_eq!(CountdownVerifier::default().verify(&p, trace.as_bytes()).verdict, Verdict::Correct);
-        // Replaying the stream (steps push, `back` pops) ends with the target alone.
-        let mut states = vec![p.nums.clone()];
-        for line in trace.lines().filter(|l| !l.starts_with("<answer>")) {
-            if line == BACKTRACK_LINE {
-                states.pop();
-                continue;
-            }
-            let mut next = states.last().unwrap().clone();
-            let (lhs, result) = line.split_once('=').unwrap();
-            let op_at = lhs.find(['+', '-', '*', '/']).unwrap();
-            for operand in [&lhs[..op_at], &lhs[op_at + 1..]] {
-                let at = next.iter().position(|&v| v.to_string() == operand).unwrap();
-                next.remove(at);
-            }
-            next.push(result.parse().unwrap());
-            states.push(next);
-        }
-        assert_eq!(states.last().unwrap(), &vec![100]);
-        // A problem that needs backtracking produces `back` lines; a tiny budget gives up.
-        let hard = problem(&[36, 20, 71], 55);
-        let t = stream_trace(&hard, 1000).unwrap();
-        assert_eq!(t, "36+20=56\nback\n71-20=51\nback\n71-36=35\n35+20=55\n<answer>71-36+20</answer>");
-        assert_eq!(stream_trace(&hard, 1), None);
-        assert_eq!(stream_trace(&problem(&[1, 1], 5), 1000), None);
     }
 }

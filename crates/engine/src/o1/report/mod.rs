@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::record::TrainPoint;
+use super::sft::TraceStats;
+use super::thinking::ThinkingPoint;
 use super::value_model::ValueModelReport;
 use crate::plot::{Chart, PlotError, Series, write_chart};
 use crate::rollout::TestTimePoint;
@@ -49,6 +51,12 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_model: Option<ValueModelReport>,
     pub test_time: Vec<TestTimePoint>,
+    /// The traces policy initialisation imitated, by kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sft_traces: Vec<TraceStats>,
+    /// Greedy accuracy of the trained policy against the most tokens a completion may take.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub thinking: Vec<ThinkingPoint>,
 }
 
 /// Writes `report.json`, `report.md` and the plots into `dir`; returns the files written.
@@ -70,6 +78,10 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
             .filter(|p| p.train_flops > 0.0)
             .map(|p| (p.train_flops, p.accuracy))
             .collect(),
+    }];
+    let thinking = [Series {
+        name: "greedy".into(),
+        points: report.thinking.iter().map(|p| (p.max_tokens as f64, p.accuracy)).collect(),
     }];
     let by_budget = series_by_method(&report.test_time, |p| p.budget as f64);
     let by_flops = series_by_method(&report.test_time, |p| p.flops);
@@ -114,6 +126,16 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
                 series: &by_flops,
             },
         ),
+        (
+            "thinking_length",
+            Chart {
+                title: "Thinking length: accuracy vs completion budget",
+                x_label: "most tokens a completion may take",
+                y_label: "held-out accuracy",
+                log_x: true,
+                series: &thinking,
+            },
+        ),
     ];
     for (stem, chart) in &charts {
         write_chart(&dir.join(stem), chart)?;
@@ -149,6 +171,16 @@ fn markdown(report: &Report) -> String {
          | stage | greedy accuracy |\n| --- | --- |\n| after policy initialisation (SFT) | {:.3} |\n| after RL | {:.3} |\n\n",
         report.task, report.eval_problems, report.wall_seconds, report.sft_accuracy, report.rl_accuracy
     );
+    if !report.sft_traces.is_empty() {
+        md.push_str("## Policy initialisation traces\n\n| kind | problems | traces | missed by the search | too long | tokens / trace |\n| --- | --- | --- | --- | --- | --- |\n");
+        for t in &report.sft_traces {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {:.1} |\n",
+                t.kind, t.problems, t.traces, t.missed, t.too_long, t.mean_tokens
+            ));
+        }
+        md.push('\n');
+    }
     md.push_str("## Train-time compute\n\n![accuracy vs RL steps](train_curve.svg)\n![accuracy vs training FLOPs](train_flops.svg)\n\n");
     md.push_str("| step | train FLOPs | accuracy |\n| --- | --- | --- |\n");
     for p in &report.train_curve {
@@ -171,6 +203,13 @@ fn markdown(report: &Report) -> String {
             "| {} | {} | {:.1} | {:.3e} | {:.3} |\n",
             p.method, p.budget, p.tokens, p.flops, p.accuracy
         ));
+    }
+    if !report.thinking.is_empty() {
+        md.push_str("\n## Thinking length\n\n![accuracy vs completion budget](thinking_length.svg)\n\n");
+        md.push_str("| most tokens | tokens / problem | greedy accuracy |\n| --- | --- | --- |\n");
+        for p in &report.thinking {
+            md.push_str(&format!("| {} | {:.1} | {:.3} |\n", p.max_tokens, p.tokens, p.accuracy));
+        }
     }
     md
 }
@@ -196,6 +235,18 @@ mod tests {
                 TestTimePoint { method: "majority".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },
                 TestTimePoint { method: "greedy".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },
             ],
+            sft_traces: vec![TraceStats {
+                kind: "dfs-target".into(),
+                problems: 10,
+                traces: 8,
+                missed: 1,
+                too_long: 1,
+                mean_tokens: 61.5,
+            }],
+            thinking: vec![
+                ThinkingPoint { max_tokens: 8, tokens: 8.0, accuracy: 0.0 },
+                ThinkingPoint { max_tokens: 16, tokens: 12.5, accuracy: 0.5 },
+            ],
         }
     }
 
@@ -209,6 +260,8 @@ mod tests {
         assert_eq!(back, report);
         let md = fs::read_to_string(dir.join("report.md")).unwrap();
         assert!(md.contains("| majority | 4 | 80.0 |"));
+        assert!(md.contains("| dfs-target | 10 | 8 | 1 | 1 | 61.5 |"));
+        assert!(md.contains("| 16 | 12.5 | 0.500 |"));
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -224,7 +224,7 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
         let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
         for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {
             for generation in generations {
-                let text = completion_text(tokenizer, &generation)?;
+                let text = completion_text(tokenizer, &generation.tokens)?;
                 let reward = task.reward(&problems[problem], text.as_bytes());
                 let score = settings.shaped_score(reward.value, &text, generation.tokens.len(), overlong.as_ref());
                 samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });

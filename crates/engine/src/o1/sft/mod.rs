@@ -2,8 +2,10 @@
 //! [`SftStage`] runs it as the recipe's first stage.
 
 mod stage;
+mod traces;
 
 pub use stage::SftStage;
+pub use traces::{TraceStats, sft_examples};
 
 use std::time::Instant;
 
@@ -24,6 +26,12 @@ pub enum SftError {
     /// No examples, or a batch size of zero.
     #[error("SFT needs at least one example and a batch size above zero")]
     EmptyBatch,
+    /// Every search stream was missed or left out as too long, and no optimal trace was asked for.
+    #[error(
+        "no training problem has a search stream the policy could write within max_new_tokens = {0}: raise \
+         max_new_tokens (and [model] context) or [sft] stream_max_lines, or add \"optimal\" to [sft] traces"
+    )]
+    NoTraces(usize),
     /// A trace could not be encoded.
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] IoError),

@@ -1,9 +1,6 @@
 //! Policy initialisation as the recipe's first stage.
 
-use selfplay_model::HostAccess;
-use selfplay_tasks::Task;
-
-use super::{SftError, SftExample};
+use super::{SftError, SftExample, sft_examples};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::train_flops_per_token;
 use crate::o1::data::RecipeData;
@@ -11,6 +8,7 @@ use crate::o1::error::O1Error;
 use crate::o1::record::{O1Record, TrainPoint};
 use crate::optimizer::{ModelOptimizer, OptimConfig};
 use crate::train::Trainer;
+use selfplay_model::HostAccess;
 
 /// Policy initialisation as a stage: `[sft] steps` supervised steps on the training problems' solution traces
 /// (none when the run starts from `init_from`). Its end saves `sft_model/` and measures the greedy held-out
@@ -61,14 +59,26 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         self.optimizer = Some(optimizer);
         if done < steps {
             let data = self.data;
-            self.examples = data
-                .train
-                .iter()
-                .filter_map(|p| {
-                    let trace = data.task.solution_trace(p)?;
-                    Some(SftExample::new(&data.tokenizer, &data.task.prompt(p), &trace))
-                })
-                .collect::<Result<_, _>>()?;
+            let (examples, stats) = sft_examples(
+                &data.task,
+                &data.tokenizer,
+                &data.train,
+                &config.sft.traces,
+                config.sft.stream_max_lines,
+                config.max_new_tokens,
+            )?;
+            for s in &stats {
+                eprintln!(
+                    "SFT traces {}: {} of {} problems ({} missed by the search, {} longer than max_new_tokens), \
+                     {:.1} tokens on average",
+                    s.kind, s.traces, s.problems, s.missed, s.too_long, s.mean_tokens
+                );
+            }
+            if examples.is_empty() {
+                return Err(SftError::NoTraces(config.max_new_tokens).into());
+            }
+            self.examples = examples;
+            cx.record.sft_traces = stats;
             // Checked before the first step, not by the model on whichever batch first draws the longest trace.
             let longest = self.examples.iter().map(|e| e.tokens.len()).max().unwrap_or(0);
             config.check_sequence(longest, "the SFT examples (BOS, prompt, solution trace, EOS)")?;

@@ -132,7 +132,7 @@ fn label<B: HostAccess, T: Task>(
     let mut data = Vec::with_capacity(problems.len() * samples);
     for ((problem, prompt), rows) in problems.iter().zip(&prompts).zip(&generations) {
         for generation in rows.iter().filter(|g| !g.tokens.is_empty()) {
-            let text = completion_text(tokenizer, generation)?;
+            let text = completion_text(tokenizer, &generation.tokens)?;
             let correct = task.reward(problem, text.as_bytes()).verdict.is_correct();
             let mut tokens = prompt.clone();
             tokens.extend_from_slice(&generation.tokens);
