@@ -139,7 +139,7 @@ fn a_new_run_into_a_run_is_refused_and_changes_nothing() {
     for command in commands {
         let line = error_line(&selfplay(command));
         let expected = format!(
-            "error: {} already holds a run (checkpoints, metrics.jsonl, config.toml and 12 more)",
+            "error: {} already holds a run (checkpoints, metrics.jsonl, config.toml and 14 more)",
             run.display()
         );
         assert!(line.starts_with(&expected), "{command:?}: {line}");

@@ -55,6 +55,8 @@ const RUN_FILES: &[&str] = &[
     "test_time_budget.png",
     "test_time_flops.svg",
     "test_time_flops.png",
+    "thinking_length.svg",
+    "thinking_length.png",
     "elo_flops.svg",
     "elo_flops.png",
     "elo_games.svg",

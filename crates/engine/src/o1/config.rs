@@ -390,6 +390,11 @@ mod tests {
         assert_eq!(config.rl.algorithm, crate::o1::rl::Algorithm::ExpertIteration);
         assert_eq!(config.rl.rollouts, Method::Mcts);
         assert_eq!(config.sft, RunConfig::default().sft, "the demo's policy initialisation");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/search_streams.toml");
+        let config = RunConfig::from_file(&path).unwrap();
+        let names: Vec<String> = config.sft.traces.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["dfs-target", "dfs-factors", "bfs3-factors", "bfs5-target"]);
+        assert_eq!((config.max_new_tokens, config.model.context), (128, 160));
     }
 
     #[test]

@@ -58,6 +58,9 @@ pub enum Aggregation {
     SeqMeanTokenSumNorm,
 }
 
+/// The largest `[rl] prompt_pool`: candidates beyond it cost forward passes and add little.
+pub const MAX_PROMPT_POOL: u32 = 64;
+
 /// Every setting of the RL phase. `Default` is the demo's: GRPO, 400 steps of 16 prompts × 8 samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -73,6 +76,12 @@ pub struct RlSettings {
     /// draws of `prompts_per_step` problems in all, until `prompts_per_step` groups with mixed scores are found
     /// (a step with fewer trains on those it found). 0 keeps every group (no filtering); 1 filters the one draw.
     pub dynamic_sampling: u32,
+    /// Prompt selection at the edge of competence: draw this many times `prompts_per_step` candidate problems
+    /// and keep the `prompts_per_step` whose estimated success rate p has the largest p(1 − p), the problems
+    /// whose samples most likely disagree. p is the policy's own value head on the prompt (its expected reward
+    /// before a token is written, learned from the RL rollouts; `value_coef` must be above 0), clamped to [0, 1].
+    /// 0 or 1 draws `prompts_per_step` problems uniformly (no selection). At most [`MAX_PROMPT_POOL`].
+    pub prompt_pool: u32,
     /// Samples per prompt: a GRPO/RLOO group (at least 2), PPO's samples per prompt, expert iteration's
     /// attempts per prompt. Unused when the attempts come from a search.
     pub group_size: usize,
@@ -155,6 +164,7 @@ impl Default for RlSettings {
             steps: 400,
             prompts_per_step: 16,
             dynamic_sampling: 0,
+            prompt_pool: 0,
             group_size: 8,
             rollouts: Method::Sample,
             search_budget: 16,
@@ -217,6 +227,12 @@ impl RlSettings {
             self.dynamic_sampling == 0 || matches!(self.algorithm, Algorithm::Grpo | Algorithm::Rloo),
             "dynamic_sampling",
             "filters groups by their scores: only GRPO and RLOO learn from groups",
+        )?;
+        require(self.prompt_pool <= MAX_PROMPT_POOL, "prompt_pool", "must be at most 64")?;
+        require(
+            self.prompt_pool <= 1 || self.value_coef > 0.0,
+            "prompt_pool",
+            "estimates success rates with the value head: value_coef must be above 0 to train it",
         )?;
         require(self.search_budget >= 1, "search_budget", "must be at least 1")?;
         self.search.validate().map_err(|e| RlError::InvalidSetting {

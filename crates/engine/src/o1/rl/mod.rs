@@ -32,7 +32,7 @@ use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_tasks::Task;
 
-pub use config::{Aggregation, Algorithm, RlSettings};
+pub use config::{Aggregation, Algorithm, MAX_PROMPT_POOL, RlSettings};
 pub use error::RlError;
 pub use metrics::StepMetrics;
 pub use stage::RlStage;

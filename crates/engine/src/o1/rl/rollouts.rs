@@ -178,7 +178,36 @@ impl<B: HostAccess, T: Task> Clone for Step<'_, B, T> {
 impl<B: HostAccess, T: Task> Copy for Step<'_, B, T> {}
 
 impl<B: HostAccess, T: Task> Step<'_, B, T> {
-    /// Draws `prompts_per_step` problems with `rng` (uniformly, with replacement) and attempts each: with
+    /// `prompts_per_step` problems drawn with `rng` (uniformly, with replacement), and their prompts. With `prompt_pool`
+    /// K > 1, the `prompts_per_step` of K times as many candidates whose estimated success rate p (the value head
+    /// on the prompt, clamped to [0, 1]) has the largest p(1 − p), kept in the order drawn; ties go to the
+    /// candidate drawn first. Every rank computes the same estimates from the same weights, so all pick alike.
+    fn pick(&self, rng: &mut ChaCha8Rng) -> Result<(Vec<usize>, Vec<Vec<u32>>), RlError> {
+        let Step { model, tokenizer, task, problems, settings, .. } = *self;
+        let pool = settings.prompts_per_step * settings.prompt_pool.max(1) as usize;
+        let candidates: Vec<usize> = (0..pool).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
+        let prompts: Vec<Vec<u32>> = candidates
+            .iter()
+            .map(|&i| encode_prompt(tokenizer, &task.prompt(&problems[i])))
+            .collect::<Result<_, _>>()?;
+        if prompts.iter().any(Vec::is_empty) {
+            return Err(RlError::EmptyPrompt);
+        }
+        if pool == settings.prompts_per_step {
+            return Ok((candidates, prompts));
+        }
+        let spread: Vec<f32> = prompt_values(model, &prompts)?
+            .into_iter()
+            .map(|v| if v.is_finite() { v.clamp(0.0, 1.0) * (1.0 - v.clamp(0.0, 1.0)) } else { 0.0 })
+            .collect();
+        let mut chosen: Vec<usize> = (0..pool).collect();
+        chosen.sort_by(|&a, &b| spread[b].total_cmp(&spread[a]));
+        chosen.truncate(settings.prompts_per_step);
+        chosen.sort_unstable();
+        Ok((chosen.iter().map(|&c| candidates[c]).collect(), chosen.iter().map(|&c| prompts[c].clone()).collect()))
+    }
+
+    /// Draws `prompts_per_step` problems with `rng` ([`Step::pick`]) and attempts each: with
     /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
     /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
     /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
@@ -191,13 +220,7 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
         if problems.is_empty() {
             return Err(RlError::NoProblems);
         }
-        let picked: Vec<usize> =
-            (0..settings.prompts_per_step).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
-        let prompts: Vec<Vec<u32>> =
-            picked.iter().map(|&i| encode_prompt(tokenizer, &task.prompt(&problems[i]))).collect::<Result<_, _>>()?;
-        if prompts.iter().any(Vec::is_empty) {
-            return Err(RlError::EmptyPrompt);
-        }
+        let (picked, prompts) = self.pick(rng)?;
         let overlong = settings.overlong(max_new_tokens)?;
         let mine = shard(picked.len(), collective.rank(), collective.world_size());
         let (my_picked, my_prompts) = (&picked[mine.clone()], &prompts[mine]);
@@ -239,6 +262,17 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
         let seconds = started.elapsed().as_secs_f64();
         Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, seconds })
     }
+}
+
+/// The value head on each prompt's last position: the policy's estimate of the reward it will get for it.
+pub(crate) fn prompt_values<B: HostAccess>(model: &Model<B>, prompts: &[Vec<u32>]) -> Result<Vec<f32>, RlError> {
+    const ROWS_PER_BATCH: usize = 256;
+    let mut values = Vec::with_capacity(prompts.len());
+    for chunk in prompts.chunks(ROWS_PER_BATCH) {
+        let batch: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
+        values.extend(model.forward(&batch)?.iter().map(|out| out.values.last().copied().unwrap_or(f32::NAN)));
+    }
+    Ok(values)
 }
 
 /// One `method` search per prompt; each returned solution as a [`Generation`] whose log-probabilities and

@@ -155,3 +155,38 @@ fn dynamic_sampling_keeps_only_groups_with_mixed_scores() {
     let ppo = RlSettings { algorithm: Algorithm::Ppo, dynamic_sampling: 2, ..plain };
     assert!(matches!(ppo.validate().unwrap_err(), RlError::InvalidSetting { name: "dynamic_sampling", .. }));
 }
+
+/// With `prompt_pool`, the step keeps the candidates whose value-head estimate p has the largest p(1 − p), in the
+/// order drawn; the estimates are recomputed here one prompt at a time (an independent batch composition).
+#[test]
+fn prompt_pool_keeps_the_candidates_at_the_edge_of_competence() {
+    use rand_core::Rng;
+    let plain = RlSettings { prompts_per_step: 4, group_size: 2, ..RlSettings::default() };
+    let pooled = RlSettings { prompt_pool: 4, ..plain.clone() };
+    let (model, tok) = (tiny_model(0.5, 2), tokenizer());
+    let problems = LowercaseTask.generate(Split::Train, 26, 0).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    let candidates: Vec<Vec<u32>> = (0..16)
+        .map(|_| {
+            let problem = &problems[(rng.next_u64() % 26) as usize];
+            crate::rollout::encode_prompt(&tok, &LowercaseTask.prompt(problem)).unwrap()
+        })
+        .collect();
+    let spread: Vec<f32> = candidates
+        .iter()
+        .map(|prompt| {
+            let p = model.forward(&[prompt.as_slice()]).unwrap()[0].values.last().copied().unwrap().clamp(0.0, 1.0);
+            p * (1.0 - p)
+        })
+        .collect();
+    let mut best: Vec<usize> = (0..16).collect();
+    best.sort_by(|&a, &b| spread[b].total_cmp(&spread[a]));
+    best.truncate(4);
+    best.sort_unstable();
+    let expected: Vec<Vec<u32>> = best.iter().map(|&i| candidates[i].clone()).collect();
+    assert_ne!(expected, candidates[..4], "the estimates differ enough to change the pick");
+    assert_eq!(collect(&pooled, 3).unwrap().prompts, expected);
+    assert_eq!(collect(&plain, 3).unwrap().prompts, candidates[..4], "no pool: the first draws");
+    let untrained = RlSettings { value_coef: 0.0, ..pooled };
+    assert!(matches!(untrained.validate(), Err(RlError::InvalidSetting { name: "prompt_pool", .. })));
+}
