@@ -133,24 +133,29 @@ fn bench_train_step(c: &mut Criterion) {
     let mut optimizer = ModelOptimizer::new(model.weights(), optim).expect("valid settings");
     let mut trainer = Trainer::new();
     group.bench_function("sft_step_16x128_trainer", |b| {
-        b.iter(|| {
-            let step = trainer.update(
-                &mut model,
-                &mut optimizer,
-                &selfplay_collective::SingleProcess,
-                black_box(&batch),
-                |pass| -> Result<_, BoxError> {
-                    let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
-                    Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
-                },
-            );
-            step.expect("valid batch").0
-        })
+        b.iter(|| trainer_step(&mut trainer, &mut model, &mut optimizer, black_box(&batch), &weights))
     });
     group.finish();
 }
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// One SFT step as the engine's training loops run it: `train::Trainer` (gradient buffer kept from step to step)
+/// and `ModelOptimizer` (clipping and AdamW over the flat buffers); returns the loss.
+fn trainer_step(
+    trainer: &mut Trainer,
+    model: &mut Model,
+    optimizer: &mut ModelOptimizer,
+    batch: &[&[u32]],
+    weights: &[&[f32]],
+) -> f32 {
+    let step =
+        trainer.update(model, optimizer, &selfplay_collective::SingleProcess, batch, |pass| -> Result<_, BoxError> {
+            let (loss, d_logprobs) = weighted_nll(pass.stats, weights)?;
+            Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
+        });
+    step.expect("valid batch").0
+}
 
 /// Tokens per SFT step in [`bench_length`]: rows shrink as sequences grow, so every length does the same work
 /// but for attention.
@@ -176,19 +181,7 @@ fn bench_length(c: &mut Criterion) {
         let weights: Vec<&[f32]> = vec![loss_weights.as_slice(); rows];
         group.throughput(Throughput::Elements(TOKENS_PER_STEP as u64));
         group.bench_function(format!("sft_step_{rows}x{len}"), |b| {
-            b.iter(|| {
-                let step = trainer.update(
-                    &mut model,
-                    &mut optimizer,
-                    &selfplay_collective::SingleProcess,
-                    black_box(&batch),
-                    |pass| -> Result<_, BoxError> {
-                        let (loss, d_logprobs) = weighted_nll(pass.stats, &weights)?;
-                        Ok((loss, d_logprobs.into_iter().map(RowGrads::logprobs_only).collect()))
-                    },
-                );
-                step.expect("valid batch").0
-            })
+            b.iter(|| trainer_step(&mut trainer, &mut model, &mut optimizer, black_box(&batch), &weights))
         });
         const ROWS: usize = 4;
         const PROMPT: usize = 16;

@@ -5,6 +5,7 @@ Times, on CPU with the same thread count as the Rust bench (2), the same work as
   * the GEMMs at the reference config's shapes (GFLOP/s),
   * forward of a 16 x 128 batch (tokens/s),
   * one SFT training step: forward + cross-entropy + backward + grad-norm clip + AdamW (tokens/s),
+  * the same step at 4096 tokens a step for sequences of 128, 512 and 2048 tokens (group model_length),
 on the reference Llama config: d_model 256, 4 layers, 4 heads of 64, SwiGLU 704, vocab 64, untied, no biases.
 
 Then prints a side-by-side table with the Rust figures read from criterion's estimates
@@ -163,6 +164,27 @@ def main():
 
     secs = timed(train_step, args.iters)
     rows.append(("train step 16x128", "model_train", "sft_step_16x128", n, "tokens/s", secs))
+
+    # model_length: 4096 tokens a step at the lengths search streams need (the decode half is not compared).
+    long_model = Model(seq=2048)
+    long_model.load_state_dict(model.state_dict(), strict=False)
+    long_opt = torch.optim.AdamW(long_model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    for length in (128, 512, 2048):
+        rows_per_step = 4096 // length
+        long_ids = torch.tensor([[(s * 7919 + t * 104729) % VOCAB for t in range(length)]
+                                 for s in range(rows_per_step)])
+
+        def long_step(long_ids=long_ids):
+            long_opt.zero_grad(set_to_none=True)
+            logits, _ = long_model(long_ids)
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), long_ids[:, 1:].reshape(-1))
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(long_model.parameters(), 1.0)
+            long_opt.step()
+
+        secs = timed(long_step, args.iters)
+        name = f"sft_step_{rows_per_step}x{length}"
+        rows.append((f"train step {rows_per_step}x{length}", "model_length", name, 4096, "tokens/s", secs))
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, load average {os.getloadavg()[0]:.1f}")

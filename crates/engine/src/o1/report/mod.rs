@@ -172,7 +172,9 @@ fn markdown(report: &Report) -> String {
         report.task, report.eval_problems, report.wall_seconds, report.sft_accuracy, report.rl_accuracy
     );
     if !report.sft_traces.is_empty() {
-        md.push_str("## Policy initialisation traces\n\n| kind | problems | traces | missed by the search | too long | tokens / trace |\n| --- | --- | --- | --- | --- | --- |\n");
+        md.push_str("## Policy initialisation traces\n\n");
+        md.push_str("| kind | problems | traces | missed by the search | too long | tokens / trace |\n");
+        md.push_str("| --- | --- | --- | --- | --- | --- |\n");
         for t in &report.sft_traces {
             md.push_str(&format!(
                 "| {} | {} | {} | {} | {} | {:.1} |\n",

@@ -37,6 +37,9 @@ pub struct StepMetrics {
     /// they are sampled (their cost is `rollout_tokens` forward passes).
     #[serde(default)]
     pub search_flops: f64,
+    /// Forward FLOPs of prompt selection (`prompt_pool`; 0 without it).
+    #[serde(default)]
+    pub selection_flops: f64,
     /// Seconds spent sampling and scoring.
     pub rollout_seconds: f64,
     /// Seconds spent on the reference pass, the advantages and the updates.
@@ -69,6 +72,7 @@ impl StepMetrics {
             updates: summary.updates,
             rollout_tokens,
             search_flops: rollouts.search_flops,
+            selection_flops: rollouts.selection_flops,
             rollout_seconds: rollouts.seconds,
             update_seconds,
             tokens_per_second: if seconds > 0.0 { (rollout_tokens + terms.tokens) as f64 / seconds } else { 0.0 },

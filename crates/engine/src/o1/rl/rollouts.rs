@@ -45,6 +45,8 @@ pub(crate) struct Rollouts {
     /// Forward FLOPs of the searches (prefix recomputation and the solutions' scoring pass included); 0 for
     /// sampled attempts, whose cost follows from their tokens.
     pub search_flops: f64,
+    /// Forward FLOPs of prompt selection (`prompt_pool`): the value head read on every candidate's prompt.
+    pub selection_flops: f64,
     /// Wall-clock time of sampling and scoring.
     pub seconds: f64,
 }
@@ -88,6 +90,7 @@ impl Rollouts {
             drawn: Drawn::default(),
             generated_tokens: 0,
             search_flops: 0.0,
+            selection_flops: 0.0,
             seconds: 0.0,
         };
         for index in 0..u64::from(settings.dynamic_sampling) {
@@ -110,6 +113,7 @@ impl Rollouts {
         self.drawn.score_sum += d.score_sum;
         self.generated_tokens += draw.generated_tokens;
         self.search_flops += draw.search_flops;
+        self.selection_flops += draw.selection_flops;
         let mut samples = draw.samples.into_iter().peekable();
         for (group, prompt) in draw.prompts.into_iter().enumerate() {
             let mut members = Vec::new();
@@ -158,6 +162,14 @@ impl Rollouts {
     }
 }
 
+/// The problems a draw attempts: their indices, their prompts, and what choosing them cost.
+struct Picked {
+    problems: Vec<usize>,
+    prompts: Vec<Vec<u32>>,
+    /// Forward FLOPs of prompt selection (0 without `prompt_pool`).
+    selection_flops: f64,
+}
+
 /// What every draw of one step shares: the policy, the task and its training problems, the settings, the ranks.
 struct Step<'a, B: HostAccess, T: Task> {
     model: &'a Model<B>,
@@ -178,11 +190,11 @@ impl<B: HostAccess, T: Task> Clone for Step<'_, B, T> {
 impl<B: HostAccess, T: Task> Copy for Step<'_, B, T> {}
 
 impl<B: HostAccess, T: Task> Step<'_, B, T> {
-    /// `prompts_per_step` problems drawn with `rng` (uniformly, with replacement), and their prompts. With `prompt_pool`
-    /// K > 1, the `prompts_per_step` of K times as many candidates whose estimated success rate p (the value head
-    /// on the prompt, clamped to [0, 1]) has the largest p(1 − p), kept in the order drawn; ties go to the
-    /// candidate drawn first. Every rank computes the same estimates from the same weights, so all pick alike.
-    fn pick(&self, rng: &mut ChaCha8Rng) -> Result<(Vec<usize>, Vec<Vec<u32>>), RlError> {
+    /// `prompts_per_step` problems drawn with `rng` (uniformly, with replacement). With `prompt_pool` K > 1, the `prompts_per_step` of K times as many candidates
+    /// whose estimated success rate p (the value head on the prompt, clamped to [0, 1]) has the largest p(1 − p),
+    /// kept in the order drawn; ties go to the candidate drawn first. Every rank reads the same estimates from the
+    /// same weights (the forward pass is repeated, not split: it is a few short prompts), so all pick alike.
+    fn pick(&self, rng: &mut ChaCha8Rng) -> Result<Picked, RlError> {
         let Step { model, tokenizer, task, problems, settings, .. } = *self;
         let pool = settings.prompts_per_step * settings.prompt_pool.max(1) as usize;
         let candidates: Vec<usize> = (0..pool).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
@@ -194,8 +206,9 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
             return Err(RlError::EmptyPrompt);
         }
         if pool == settings.prompts_per_step {
-            return Ok((candidates, prompts));
+            return Ok(Picked { problems: candidates, prompts, selection_flops: 0.0 });
         }
+        let selection_flops = prompts.iter().map(|p| forward_flops(model.config(), p.len())).sum();
         let spread: Vec<f32> = prompt_values(model, &prompts)?
             .into_iter()
             .map(|v| if v.is_finite() { v.clamp(0.0, 1.0) * (1.0 - v.clamp(0.0, 1.0)) } else { 0.0 })
@@ -204,7 +217,11 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
         chosen.sort_by(|&a, &b| spread[b].total_cmp(&spread[a]));
         chosen.truncate(settings.prompts_per_step);
         chosen.sort_unstable();
-        Ok((chosen.iter().map(|&c| candidates[c]).collect(), chosen.iter().map(|&c| prompts[c].clone()).collect()))
+        Ok(Picked {
+            problems: chosen.iter().map(|&c| candidates[c]).collect(),
+            prompts: chosen.iter().map(|&c| prompts[c].clone()).collect(),
+            selection_flops,
+        })
     }
 
     /// Draws `prompts_per_step` problems with `rng` ([`Step::pick`]) and attempts each: with
@@ -220,7 +237,7 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
         if problems.is_empty() {
             return Err(RlError::NoProblems);
         }
-        let (picked, prompts) = self.pick(rng)?;
+        let Picked { problems: picked, prompts, selection_flops } = self.pick(rng)?;
         let overlong = settings.overlong(max_new_tokens)?;
         let mine = shard(picked.len(), collective.rank(), collective.world_size());
         let (my_picked, my_prompts) = (&picked[mine.clone()], &prompts[mine]);
@@ -260,12 +277,12 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
             score_sum: samples.iter().map(|s| s.score).sum(),
         };
         let seconds = started.elapsed().as_secs_f64();
-        Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, seconds })
+        Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, selection_flops, seconds })
     }
 }
 
 /// The value head on each prompt's last position: the policy's estimate of the reward it will get for it.
-pub(crate) fn prompt_values<B: HostAccess>(model: &Model<B>, prompts: &[Vec<u32>]) -> Result<Vec<f32>, RlError> {
+fn prompt_values<B: HostAccess>(model: &Model<B>, prompts: &[Vec<u32>]) -> Result<Vec<f32>, RlError> {
     const ROWS_PER_BATCH: usize = 256;
     let mut values = Vec::with_capacity(prompts.len());
     for chunk in prompts.chunks(ROWS_PER_BATCH) {

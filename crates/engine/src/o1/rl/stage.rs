@@ -90,7 +90,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
         } else {
             m.rollout_tokens as f64 * forward_flops_per_token(model_config, context)
         };
-        cx.record.train_flops += rollout_flops + m.terms.tokens as f64 * train_flops_per_token(model_config, context);
+        let update_flops = m.terms.tokens as f64 * train_flops_per_token(model_config, context);
+        cx.record.train_flops += rollout_flops + m.selection_flops + update_flops;
         if index.is_multiple_of(config.eval.every) || index == self.steps() {
             let accuracy = data.greedy_accuracy(&cx.model, cx.collective)?;
             cx.record.train_curve.push(TrainPoint { step: index, train_flops: cx.record.train_flops, accuracy });

@@ -1,5 +1,7 @@
 //! Policy initialisation as the recipe's first stage.
 
+use selfplay_model::HostAccess;
+
 use super::{SftError, SftExample, sft_examples};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::train_flops_per_token;
@@ -8,7 +10,6 @@ use crate::o1::error::O1Error;
 use crate::o1::record::{O1Record, TrainPoint};
 use crate::optimizer::{ModelOptimizer, OptimConfig};
 use crate::train::Trainer;
-use selfplay_model::HostAccess;
 
 /// Policy initialisation as a stage: `[sft] steps` supervised steps on the training problems' solution traces
 /// (none when the run starts from `init_from`). Its end saves `sft_model/` and measures the greedy held-out

@@ -41,6 +41,7 @@ fn rollouts() -> Rollouts {
         drawn: Drawn { groups: 2, samples: 7, correct: 5, score_sum: 5.0 },
         generated_tokens: 12,
         search_flops: 0.0,
+        selection_flops: 0.0,
         seconds: 0.0,
     }
 }

@@ -12,6 +12,7 @@ use crate::o1::rl::error::RlError;
 use crate::o1::rl::rollouts::Rollouts;
 use crate::o1::rl::{Algorithm, RlSettings};
 use crate::rollout::Method;
+use crate::rollout::step_search::cost::forward_flops;
 use crate::rollout::step_search::{SearchSettings, solve};
 
 fn collect(settings: &RlSettings, max_new_tokens: usize) -> Result<Rollouts, crate::o1::rl::RlError> {
@@ -185,8 +186,13 @@ fn prompt_pool_keeps_the_candidates_at_the_edge_of_competence() {
     best.sort_unstable();
     let expected: Vec<Vec<u32>> = best.iter().map(|&i| candidates[i].clone()).collect();
     assert_ne!(expected, candidates[..4], "the estimates differ enough to change the pick");
-    assert_eq!(collect(&pooled, 3).unwrap().prompts, expected);
-    assert_eq!(collect(&plain, 3).unwrap().prompts, candidates[..4], "no pool: the first draws");
+    let rollouts = collect(&pooled, 3).unwrap();
+    assert_eq!(rollouts.prompts, expected);
+    let read: f64 = candidates.iter().map(|p| forward_flops(model.config(), p.len())).sum();
+    assert_eq!(rollouts.selection_flops, read, "reading every candidate is charged");
+    let rollouts = collect(&plain, 3).unwrap();
+    assert_eq!(rollouts.prompts, candidates[..4], "no pool: the first draws");
+    assert_eq!(rollouts.selection_flops, 0.0);
     let untrained = RlSettings { value_coef: 0.0, ..pooled };
     assert!(matches!(untrained.validate(), Err(RlError::InvalidSetting { name: "prompt_pool", .. })));
 }
