@@ -51,3 +51,21 @@ fn streams_that_never_fit_are_a_clear_error() {
     assert!(error.to_string().contains("max_new_tokens = 8"), "{error}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// `[rl] steps = 0` measures policy initialisation alone: the report's RL accuracy is the SFT accuracy and the
+/// thinking curve is the SFT policy's.
+#[test]
+fn no_rl_steps_reports_the_initialised_policy() {
+    let dir = scratch("no-rl");
+    let mut config = streams_config(&["dfs-target"]);
+    config.rl.steps = 0;
+    let Outcome::Finished(report) = run(&config, &dir, RunStart::New, &|_, _| false).unwrap() else {
+        panic!("nothing asked it to stop")
+    };
+    assert_eq!(report.train_curve.len(), 1);
+    assert_eq!(report.rl_accuracy, report.sft_accuracy);
+    assert_eq!(report.thinking.last().unwrap().accuracy, report.sft_accuracy);
+    let rl_lines = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap().matches("\"stage\":\"rl\"").count();
+    assert_eq!(rl_lines, 0);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -67,7 +67,8 @@ pub const MAX_PROMPT_POOL: u32 = 64;
 pub struct RlSettings {
     /// The learning rule.
     pub algorithm: Algorithm,
-    /// RL steps in the run (sets the length of the learning-rate schedule).
+    /// RL steps in the run (sets the length of the learning-rate schedule); 0 skips RL, so that a run measures
+    /// policy initialisation alone.
     pub steps: u64,
     /// Training problems drawn per step (with replacement).
     pub prompts_per_step: usize,
@@ -206,7 +207,6 @@ impl RlSettings {
     pub fn validate(&self) -> Result<(), RlError> {
         let finite_non_negative = |x: f32| x.is_finite() && x >= 0.0;
         let unit = |x: f32| (0.0..=1.0).contains(&x);
-        require(self.steps >= 1, "steps", "must be at least 1")?;
         require(self.prompts_per_step >= 1, "prompts_per_step", "must be at least 1")?;
         let min_group = match self.algorithm {
             Algorithm::Grpo | Algorithm::Rloo => 2,
