@@ -198,6 +198,8 @@ struct Scorer {
 }
 
 impl Scorer {
+    /// The factors come by trial division, √target steps once per stream: a millisecond up to targets of 10^12
+    /// (Countdown's are in the hundreds), seconds only for targets near `u64::MAX`.
     fn new(heuristic: Heuristic, target: u64) -> Self {
         let mut factors: Vec<u64> = Vec::new();
         if heuristic == Heuristic::Factors {
@@ -370,10 +372,14 @@ impl Ord for Open {
     }
 }
 
-/// True when a solution was found from `nums` (its steps standing in `writer`).
+/// True when a solution was found from `nums` (its steps standing in `writer`). A beam of 0 expands nothing
+/// and finds nothing (names refuse it; a hand-built style would otherwise never leave its first round).
 fn bfs(writer: &mut Writer, scorer: &Scorer, nums: &[u64], beam: usize) -> Result<bool, OverBudget> {
     if let [only] = nums {
         return Ok(*only == scorer.target);
+    }
+    if beam == 0 {
+        return Ok(false);
     }
     let mut open = BinaryHeap::new();
     open.push(Open { score: scorer.score(nums), order: 0, path: Vec::new(), nums: nums.to_vec() });
@@ -449,6 +455,8 @@ mod tests {
              36+20=56\nback\n71-20=51\nback\n36-20=16\n71-16=55\n<answer>71-(36-20)</answer>",
             "round 1 explores the root's best three; round 2 enters each in turn"
         );
+        let no_beam = StreamStyle { search: StreamSearch::Bfs { beam: 0 }, heuristic: Heuristic::Target };
+        assert_eq!(stream_trace(&hard, no_beam, 100), None, "a beam of 0 finds nothing, and ends");
         // A tiny budget gives up; an unsolvable problem has no stream.
         assert_eq!(stream_trace(&hard, style("dfs-target"), 1), None);
         assert_eq!(stream_trace(&problem(&[1, 1], 5), style("dfs-target"), 1000), None);
