@@ -108,6 +108,16 @@ def timed(fn, iters, warmup=2):
     return statistics.median(samples)
 
 
+def sft_step(model, opt, ids):
+    """One SFT step: forward, next-token cross-entropy, backward, grad-norm clip at 1, AdamW."""
+    opt.zero_grad(set_to_none=True)
+    logits, _ = model(ids)
+    loss = F.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+
+
 def criterion_seconds(group, name):
     root = os.environ.get("CARGO_TARGET_DIR", "target")
     path = os.path.join(root, "criterion", group, name, "new", "estimates.json")
@@ -154,15 +164,7 @@ def main():
 
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01)
 
-    def train_step():
-        opt.zero_grad(set_to_none=True)
-        logits, _ = model(ids)
-        loss = F.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), ids[:, 1:].reshape(-1))
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-
-    secs = timed(train_step, args.iters)
+    secs = timed(lambda: sft_step(model, opt, ids), args.iters)
     rows.append(("train step 16x128", "model_train", "sft_step_16x128", n, "tokens/s", secs))
 
     # model_length: 4096 tokens a step at the lengths search streams need (the decode half is not compared).
@@ -173,16 +175,7 @@ def main():
         rows_per_step = 4096 // length
         long_ids = torch.tensor([[(s * 7919 + t * 104729) % VOCAB for t in range(length)]
                                  for s in range(rows_per_step)])
-
-        def long_step(long_ids=long_ids):
-            long_opt.zero_grad(set_to_none=True)
-            logits, _ = long_model(long_ids)
-            loss = F.cross_entropy(logits[:, :-1].reshape(-1, VOCAB), long_ids[:, 1:].reshape(-1))
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(long_model.parameters(), 1.0)
-            long_opt.step()
-
-        secs = timed(long_step, args.iters)
+        secs = timed(lambda long_ids=long_ids: sft_step(long_model, long_opt, long_ids), args.iters)
         name = f"sft_step_{rows_per_step}x{length}"
         rows.append((f"train step {rows_per_step}x{length}", "model_length", name, 4096, "tokens/s", secs))
 
