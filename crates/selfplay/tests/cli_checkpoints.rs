@@ -17,7 +17,7 @@ fn config(rl_steps: u64, keep: usize) -> RunConfig {
     RunConfig {
         max_new_tokens: 24,
         task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 4 },
-        model: ModelShape { hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context: 80 },
+        model: RunConfig::tiny().model,
         sft: SftSettings { steps: 3, batch_size: 4, ..SftSettings::default() },
         rl: RlSettings { steps: rl_steps, prompts_per_step: 2, group_size: 3, ..RlSettings::default() },
         eval: EvalSettings { every: 1, budgets: vec![1], search_methods: vec![], ..EvalSettings::default() },

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 
 use selfplay_engine::engine::checkpoint::{CHECKPOINTS_DIR, LATEST_FILE};
 use selfplay_engine::engine::seeded_metrics;
-use selfplay_engine::o1::config::{CheckpointSettings, EvalSettings, ModelShape, RunConfig, SftSettings, TaskSettings};
+use selfplay_engine::o1::config::{CheckpointSettings, EvalSettings, RunConfig, SftSettings, TaskSettings};
 use selfplay_engine::o1::rl::RlSettings;
 
 fn config() -> RunConfig {
     RunConfig {
         max_new_tokens: 24,
         task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 8 },
-        model: ModelShape { hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context: 80 },
+        model: RunConfig::tiny().model,
         sft: SftSettings { steps: 20, batch_size: 8, ..SftSettings::default() },
         rl: RlSettings { steps: 40, prompts_per_step: 4, group_size: 4, ..RlSettings::default() },
         eval: EvalSettings { every: 10, budgets: vec![1, 2], ..EvalSettings::default() },

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::tokenizer::{MAX_BPE_VOCAB, MIN_BPE_VOCAB, Tokenizer};
 use selfplay_model::{Architecture, CharTokenizer, ModelConfig};
 use selfplay_reward::CountdownProblem;
 use selfplay_tasks::{CountdownConfig, CountdownTask, Task, TraceKind};
@@ -90,7 +90,7 @@ pub struct TaskSettings {
     pub eval_problems: usize,
 }
 
-/// The transformer's size (Llama layout, tied embeddings, character vocabulary).
+/// The transformer's size (Llama layout, tied embeddings) and the tokenizer it reads.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ModelShape {
@@ -101,6 +101,22 @@ pub struct ModelShape {
     pub intermediate_size: usize,
     /// Longest sequence (prompt + completion) in tokens.
     pub context: usize,
+    /// `char` (one token per character, 99 ids) or `bpe` (a byte-level BPE trained on the run's own training
+    /// prompts and traces, of `bpe_vocab` ids: fewer tokens per trace).
+    pub tokenizer: TokenizerKind,
+    /// The BPE's vocabulary, from `MIN_BPE_VOCAB` = 259 (the special tokens and the 256 bytes) up; read only when
+    /// `tokenizer = "bpe"`.
+    pub bpe_vocab: usize,
+}
+
+/// Which tokenizer the policy reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenizerKind {
+    /// One token per character.
+    Char,
+    /// A byte-level BPE trained on the run's corpus.
+    Bpe,
 }
 
 /// Policy initialisation: supervised training on solution traces of the training problems.
@@ -159,7 +175,16 @@ impl Default for TaskSettings {
 
 impl Default for ModelShape {
     fn default() -> Self {
-        ModelShape { hidden_size: 128, layers: 4, heads: 4, kv_heads: 2, intermediate_size: 384, context: 96 }
+        ModelShape {
+            hidden_size: 128,
+            layers: 4,
+            heads: 4,
+            kv_heads: 2,
+            intermediate_size: 384,
+            context: 96,
+            tokenizer: TokenizerKind::Char,
+            bpe_vocab: 512,
+        }
     }
 }
 
@@ -226,6 +251,7 @@ impl RunConfig {
                 kv_heads: 4,
                 intermediate_size: 768,
                 context: 128,
+                ..default.model
             },
             sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, ..default.sft },
             rl: RlSettings { steps: 300, prompts_per_step: 32, ..default.rl },
@@ -240,7 +266,15 @@ impl RunConfig {
         RunConfig {
             max_new_tokens: 24,
             task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 12 },
-            model: ModelShape { hidden_size: 32, layers: 1, heads: 2, kv_heads: 1, intermediate_size: 64, context: 80 },
+            model: ModelShape {
+                hidden_size: 32,
+                layers: 1,
+                heads: 2,
+                kv_heads: 1,
+                intermediate_size: 64,
+                context: 80,
+                ..ModelShape::default()
+            },
             sft: SftSettings { steps: 3, batch_size: 4, ..SftSettings::default() },
             rl: RlSettings { steps: 2, prompts_per_step: 2, group_size: 3, ..RlSettings::default() },
             eval: EvalSettings { every: 1, budgets: vec![1, 2], ..EvalSettings::default() },
@@ -268,10 +302,15 @@ impl RunConfig {
         let positive = |x: f32| x.is_finite() && x > 0.0;
         let non_negative = |x: f32| x.is_finite() && x >= 0.0;
         let value = &self.value_model;
-        let checks: [(bool, &'static str); 21] = [
+        let bpe_vocab = (MIN_BPE_VOCAB..=MAX_BPE_VOCAB).contains(&self.model.bpe_vocab);
+        let checks: [(bool, &'static str); 22] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
+            (
+                self.model.tokenizer == TokenizerKind::Char || bpe_vocab,
+                "model.bpe_vocab must lie between MIN_BPE_VOCAB = 259 and MAX_BPE_VOCAB = 65536",
+            ),
             (self.sft.batch_size > 0, "sft.batch_size must be at least 1"),
             (positive(self.sft.lr), "sft.lr must be a positive number"),
             (non_negative(self.sft.weight_decay), "sft.weight_decay must be a non-negative number"),
@@ -344,7 +383,7 @@ impl RunConfig {
     }
 
     /// The transformer's config for `tokenizer`'s vocabulary.
-    pub fn model_config(&self, tokenizer: &CharTokenizer) -> ModelConfig {
+    pub fn model_config(&self, tokenizer: &dyn Tokenizer) -> ModelConfig {
         let m = &self.model;
         ModelConfig {
             architecture: Architecture::Llama,
@@ -427,6 +466,28 @@ mod tests {
                 "task.eval_problems",
             ),
             (RunConfig { task: TaskSettings { numbers: 9, ..d.task.clone() }, ..d.clone() }, "[task]"),
+            (
+                RunConfig {
+                    model: ModelShape {
+                        tokenizer: TokenizerKind::Bpe,
+                        bpe_vocab: MIN_BPE_VOCAB - 1,
+                        ..d.model.clone()
+                    },
+                    ..d.clone()
+                },
+                "model.bpe_vocab must lie between MIN_BPE_VOCAB = 259 and MAX_BPE_VOCAB = 65536",
+            ),
+            (
+                RunConfig {
+                    model: ModelShape {
+                        tokenizer: TokenizerKind::Bpe,
+                        bpe_vocab: MAX_BPE_VOCAB + 1,
+                        ..d.model.clone()
+                    },
+                    ..d.clone()
+                },
+                "model.bpe_vocab",
+            ),
             (RunConfig { sft: SftSettings { batch_size: 0, ..d.sft.clone() }, ..d.clone() }, "sft.batch_size"),
             (RunConfig { sft: SftSettings { lr: f32::NAN, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
             (RunConfig { sft: SftSettings { lr: -1e-3, ..d.sft.clone() }, ..d.clone() }, "sft.lr"),
@@ -489,10 +550,12 @@ mod tests {
             let message = config.validate().expect_err(key).to_string();
             assert!(message.contains(key), "{key}: {message}");
         }
-        // The value model's settings are not read (so not checked) when it is not trained.
-        RunConfig { value_model: ValueModelSettings { steps: 0, ..ValueModelSettings::default() }, ..d }
+        // The value model's settings are not read (so not checked) when it is not trained; nor is the BPE's
+        // vocabulary under the character tokenizer.
+        RunConfig { value_model: ValueModelSettings { steps: 0, ..ValueModelSettings::default() }, ..d.clone() }
             .validate()
             .unwrap();
+        RunConfig { model: ModelShape { bpe_vocab: 0, ..d.model.clone() }, ..d }.validate().unwrap();
     }
 
     /// The context must hold the widest prompt (BOS, every number and the target at their widest) plus

@@ -5,13 +5,15 @@ use std::path::Path;
 
 use selfplay_collective::{Collective, gather_concat, shard};
 use selfplay_model::HostAccess;
-use selfplay_model::{CharTokenizer, Model, save_model_dir};
+use selfplay_model::tokenizer::Tokenizer;
+use selfplay_model::{Model, save_model_dir};
 use selfplay_tasks::{CountdownTask, Split, Task};
 use selfplay_tensor::DType;
 
 use super::config::RunConfig;
 use super::error::O1Error;
 use super::eval::greedy;
+use super::tokenizer::recipe_tokenizer;
 
 /// The recipe's fixed inputs.
 #[derive(Debug)]
@@ -20,8 +22,8 @@ pub struct RecipeData {
     pub config: RunConfig,
     /// Countdown with `[task] numbers`.
     pub task: CountdownTask,
-    /// The character tokenizer the model reads.
-    pub tokenizer: CharTokenizer,
+    /// The tokenizer the model reads (`[model] tokenizer`).
+    pub tokenizer: Box<dyn Tokenizer>,
     /// Training problems: SFT traces and RL prompts.
     pub train: Vec<<CountdownTask as Task>::Problem>,
     /// Held-out problems every accuracy is measured on.
@@ -29,7 +31,7 @@ pub struct RecipeData {
 }
 
 impl RecipeData {
-    /// Generates the problem sets `config` describes.
+    /// Generates the problem sets `config` describes, and the tokenizer (a BPE learns from the training set).
     pub fn generate(config: &RunConfig) -> Result<Self, O1Error> {
         let task = config.task();
         eprintln!(
@@ -38,7 +40,8 @@ impl RecipeData {
         );
         let train = task.generate(Split::Train, config.task.train_problems, config.seed)?;
         let eval = task.generate(Split::Val, config.task.eval_problems, config.seed)?;
-        Ok(RecipeData { config: config.clone(), task, tokenizer: CharTokenizer::ascii(), train, eval })
+        let tokenizer = recipe_tokenizer(config, &task, &train)?;
+        Ok(RecipeData { config: config.clone(), task, tokenizer, train, eval })
     }
 
     /// Greedy accuracy on the held-out problems.
@@ -51,7 +54,7 @@ impl RecipeData {
         collective: &dyn Collective,
     ) -> Result<f64, O1Error> {
         let mine = &self.eval[shard(self.eval.len(), collective.rank(), collective.world_size())];
-        let (accuracy, _) = greedy(model, &self.tokenizer, &self.task, mine, self.config.max_new_tokens)?;
+        let (accuracy, _) = greedy(model, self.tokenizer.as_ref(), &self.task, mine, self.config.max_new_tokens)?;
         if collective.world_size() == 1 {
             return Ok(accuracy);
         }
@@ -70,7 +73,7 @@ impl RecipeData {
         collective: &dyn Collective,
     ) -> Result<(), O1Error> {
         if collective.is_root() {
-            save_model_dir(dir, model.config(), model.weights(), Some(&self.tokenizer), DType::F32)?;
+            save_model_dir(dir, model.config(), model.weights(), Some(self.tokenizer.as_ref()), DType::F32)?;
         }
         collective.barrier()?;
         Ok(())

@@ -15,8 +15,11 @@ pub mod rl;
 pub mod sft;
 pub mod sweep;
 pub mod thinking;
+pub mod tokenizer;
 pub mod value_model;
 
+#[cfg(test)]
+mod bpe_run_tests;
 #[cfg(test)]
 mod distributed_tests;
 #[cfg(test)]

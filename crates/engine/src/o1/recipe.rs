@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use selfplay_collective::{Collective, SingleProcess};
-use selfplay_model::{CharTokenizer, CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, ModelDir, init_weights};
+use selfplay_model::{CpuBackend, DEFAULT_INIT_STD, HostAccess, Model, ModelDir, init_weights};
 
 use super::config::RunConfig;
 use super::data::RecipeData;
@@ -83,12 +83,11 @@ pub fn run_on<B: HostAccess + Clone>(
 ) -> Result<Outcome, O1Error> {
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
-    // The directory is opened (and a new run into an earlier one refused) before any work or output; the
-    // checkpoints keep the recipe's tokenizer, the one `RecipeData` reads with.
-    let tokenizer = CharTokenizer::ascii();
-    let (mut runner, checkpoint) =
-        Runner::open::<O1Record>(out, config, settings, Some(&tokenizer), start, stop, collective)?;
+    // The problems come first: a BPE tokenizer learns from them, and the checkpoints keep the tokenizer the
+    // recipe reads with. (A new run into an earlier run's directory is refused once they are generated.)
     let data = RecipeData::generate(config)?;
+    let (mut runner, checkpoint) =
+        Runner::open::<O1Record>(out, config, settings, Some(data.tokenizer.as_ref()), start, stop, collective)?;
 
     let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
     let mut value = ValueStage::new(&data);
@@ -100,7 +99,7 @@ pub fn run_on<B: HostAccess + Clone>(
     let (mut cx, resumed) = match checkpoint {
         Some(checkpoint) => {
             let positions: Vec<(&str, u64)> = stages.iter().map(|s| (s.name(), s.steps())).collect();
-            let expected = config.model_config(&data.tokenizer);
+            let expected = config.model_config(data.tokenizer.as_ref());
             CheckpointDir::of_run(out).check_resumable(&checkpoint, &expected, &positions)?;
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
@@ -129,7 +128,7 @@ pub fn run_on<B: HostAccess + Clone>(
 
 /// The model before training: `init_from`'s, or a random one.
 fn initial_model<B: HostAccess>(config: &RunConfig, data: &RecipeData, backend: B) -> Result<Model<B>, O1Error> {
-    let expected = config.model_config(&data.tokenizer);
+    let expected = config.model_config(data.tokenizer.as_ref());
     let model = match &config.init_from {
         Some(dir) => {
             let saved = ModelDir::load(dir)?;

@@ -81,14 +81,15 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             None
         };
         let started = Instant::now();
-        let mut points = test_time(model, value_model.as_ref(), &data.tokenizer, &data.task, &data.eval, &eval_config)?;
+        let mut points =
+            test_time(model, value_model.as_ref(), data.tokenizer.as_ref(), &data.task, &data.eval, &eval_config)?;
         eprintln!("test-time sweep, sampling methods: {:.0} s", started.elapsed().as_secs_f64());
         if !config.eval.search_methods.is_empty() && !config.eval.budgets.is_empty() {
             let started = Instant::now();
             points.extend(
                 search_test_time_methods(
                     model,
-                    &data.tokenizer,
+                    data.tokenizer.as_ref(),
                     &data.task,
                     &data.eval,
                     &config.eval.search_methods,
@@ -102,7 +103,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
         }
 
-        let thinking = thinking_curve(model, &data.tokenizer, &data.task, &data.eval, config.max_new_tokens)?;
+        let thinking = thinking_curve(model, data.tokenizer.as_ref(), &data.task, &data.eval, config.max_new_tokens)?;
         let budgets: Vec<String> = thinking.iter().map(|p| format!("{}: {:.3}", p.max_tokens, p.accuracy)).collect();
         eprintln!("thinking length (most tokens: greedy accuracy): {}", budgets.join(", "));
 

@@ -22,6 +22,11 @@ impl HfTokenizer {
         Ok(HfTokenizer { inner, ids })
     }
 
+    /// Wraps a built `tokenizers` tokenizer whose special ids are `ids`.
+    pub(crate) fn from_inner(inner: tokenizers::Tokenizer, ids: SpecialIds) -> Self {
+        HfTokenizer { inner, ids }
+    }
+
     /// Parses a `tokenizer.json` with explicitly given special ids.
     pub fn from_json_with_ids(text: &str, ids: SpecialIds) -> IoResult<Self> {
         Self::from_json(text, &SpecialNames::default(), ids)

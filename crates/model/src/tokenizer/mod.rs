@@ -2,12 +2,15 @@
 //!
 //! [`Tokenizer`] is the seam; [`CharTokenizer`] is the built-in character-level tokenizer for the
 //! synthetic tasks, and `HfTokenizer` (feature `hf-tokenizers`) loads any Hugging Face
-//! `tokenizer.json` through the `tokenizers` crate. Both serialise to a `tokenizer.json` that
+//! `tokenizer.json` through the `tokenizers` crate, and [`train_bpe`] (same feature) trains a byte-level BPE on a
+//! task's corpus. Both serialise to a `tokenizer.json` that
 //! transformers' `PreTrainedTokenizerFast` loads and that yields the same ids.
 //!
 //! `encode` never adds BOS/EOS: callers add [`Tokenizer::bos_id`] themselves, so prompts and
 //! training traces are built the same way whichever tokenizer is in use.
 
+#[cfg(feature = "hf-tokenizers")]
+mod bpe_training;
 mod char_level;
 #[cfg(feature = "hf-tokenizers")]
 mod hf;
@@ -16,6 +19,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+#[cfg(feature = "hf-tokenizers")]
+pub use bpe_training::{MAX_BPE_VOCAB, MIN_BPE_VOCAB, train_bpe};
 pub use char_level::CharTokenizer;
 #[cfg(feature = "hf-tokenizers")]
 pub use hf::HfTokenizer;

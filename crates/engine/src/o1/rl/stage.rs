@@ -74,7 +74,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
             self.reference.as_ref(),
             optimizer,
             &mut self.trainer,
-            &data.tokenizer,
+            data.tokenizer.as_ref(),
             &data.task,
             &data.train,
             &config.rl,

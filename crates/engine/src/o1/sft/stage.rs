@@ -62,7 +62,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
             let data = self.data;
             let (examples, stats) = sft_examples(
                 &data.task,
-                &data.tokenizer,
+                data.tokenizer.as_ref(),
                 &data.train,
                 &config.sft.traces,
                 config.sft.stream_max_lines,

@@ -74,7 +74,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for ValueStage<'_, B> {
             return Err(ValueModelError::Empty.into());
         }
         let problems = &data.train[..settings.problems.min(data.train.len())];
-        let (tokenizer, task) = (&data.tokenizer, &data.task);
+        let (tokenizer, task) = (data.tokenizer.as_ref(), &data.task);
         let samples = settings.samples_per_problem;
         self.labelled = label(&cx.model, tokenizer, task, problems, samples, config.max_new_tokens, config.seed)?;
         let model = match restored.stage_model {
