@@ -35,9 +35,9 @@ fn a_bpe_run_saves_its_tokenizer_and_resumes_bit_identically() {
         panic!("nothing asked it to stop")
     };
     let saved = ModelDir::load(&straight.join("model")).unwrap();
-    assert_eq!(saved.config.vocab_size, 300);
     let tokenizer = saved.tokenizer.expect("the model directory holds the BPE");
-    assert_eq!(tokenizer.vocab_size(), 300);
+    assert!(tokenizer.vocab_size() <= 300 && tokenizer.vocab_size() > 259, "{}", tokenizer.vocab_size());
+    assert_eq!(saved.config.vocab_size, tokenizer.vocab_size());
     let trace = "8+12=20\n20+4=24\n<answer>(8+12)+4</answer>";
     assert!(tokenizer.encode(trace).unwrap().len() < trace.len());
     assert_eq!(

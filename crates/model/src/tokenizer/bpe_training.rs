@@ -1,10 +1,17 @@
-//! Training a byte-level BPE tokenizer on a task's own corpus with the `tokenizers` crate: the GPT-2/Qwen2
-//! layout (GPT-2's pre-tokenizing pattern, so a merge never crosses from a number into an operator or a line
-//! break) with every byte in the base alphabet, so any text still encodes, whatever the corpus held.
+//! Training a byte-level BPE tokenizer on a task's own corpus with the `tokenizers` crate, with every byte in
+//! the base alphabet, so any text still encodes, whatever the corpus held.
 //!
 //! A character-level tokenizer spends one token per character; a task whose traces repeat the same pieces
-//! (numbers, ` -> `, `<answer>`, `back`) writes them in fewer tokens once those pieces are merged, and a
-//! transformer's cost grows with the tokens it reads.
+//! (` -> `, `<answer>`, `back`, `)</answer>`) writes them in fewer tokens once those pieces are merged, and a
+//! transformer's cost grows with the tokens it reads. Two things are never merged:
+//! - **digits**, each its own token, as Llama and Qwen2 split them. Merged numbers (GPT-2's pattern) make
+//!   `12` in a prompt (` 12`) and in a step (`12`) two unrelated tokens and every sum a lookup over whole
+//!   numbers: on 3-number Countdown with search streams that BPE's policy initialisation reached 0.152 greedy
+//!   accuracy where characters reached 0.576;
+//! - **the newline**, one token of its own, since step-level search ends a step at it.
+//!
+//! Everything between digits and newlines merges freely (no GPT-2 split of letters from punctuation), so a
+//! piece such as `)</answer>` can become one token.
 //!
 //! The ids are `<pad>` = 0, `<bos>` = 1, `<eos>` = 2 (as [`super::CharTokenizer::ascii`]), then the 256 byte
 //! glyphs, then the merges in the order they were learnt. Training is deterministic: the trainer breaks ties
@@ -14,8 +21,12 @@
 use tokenizers::models::bpe::{BPE, BpeTrainerBuilder};
 use tokenizers::models::{ModelWrapper, TrainerWrapper};
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::Split;
 use tokenizers::{
-    AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper, TokenizerBuilder,
+    AddedToken, DecoderWrapper, NormalizerWrapper, PostProcessorWrapper, PreTokenizerWrapper, SplitDelimiterBehavior,
+    TokenizerBuilder,
 };
 
 use super::{HfTokenizer, SpecialIds};
@@ -40,7 +51,9 @@ pub fn train_bpe<S: AsRef<str> + Send>(
         )));
     }
     let failed = |e: tokenizers::Error| IoError::Tokenizer(format!("training the BPE: {e}"));
-    let byte_level = ByteLevel::default().add_prefix_space(false).trim_offsets(false).use_regex(true);
+    let byte_level = ByteLevel::default().add_prefix_space(false).trim_offsets(false).use_regex(false);
+    let newlines = Split::new("\n", SplitDelimiterBehavior::Isolated, false).map_err(failed)?;
+    let pre_tokenizer = Sequence::new(vec![newlines.into(), Digits::new(true).into(), byte_level.into()]);
     let trainer = BpeTrainerBuilder::new()
         .vocab_size(vocab_size)
         .min_frequency(2)
@@ -57,7 +70,7 @@ pub fn train_bpe<S: AsRef<str> + Send>(
     >::new()
     .with_model(BPE::default().into())
     .with_normalizer(None)
-    .with_pre_tokenizer(Some(byte_level.into()))
+    .with_pre_tokenizer(Some(pre_tokenizer.into()))
     .with_post_processor(Some(byte_level.into()))
     .with_decoder(Some(byte_level.into()))
     .build()
@@ -97,15 +110,22 @@ mod tests {
     #[test]
     fn merges_the_corpus_pieces_and_round_trips() {
         let bpe = train_bpe(corpus().iter(), 300).unwrap();
-        assert_eq!(bpe.vocab_size(), 300);
+        // The small corpus runs out of pairs seen twice before 300 ids.
+        assert!((MIN_BPE_VOCAB + 10..=300).contains(&bpe.vocab_size()), "{}", bpe.vocab_size());
         assert_eq!(bpe.special_ids(), SpecialIds { pad: Some(0), bos: Some(1), eos: Some(2) });
         let text = "3 5 24 -> 17\n3+17=20\nback\n<answer>(3+17)</answer>";
         let ids = bpe.encode(text).unwrap();
         assert!(3 * ids.len() < 2 * text.len(), "{} tokens for {} characters", ids.len(), text.len());
         assert_eq!(bpe.decode(&ids).unwrap(), text);
-        // A newline is one token of its own (step search splits completions at it).
-        assert_eq!(bpe.encode("\n").unwrap().len(), 1);
-        assert!(bpe.encode("12\n34").unwrap().contains(&bpe.encode("\n").unwrap()[0]));
+        // A newline is one token of its own (step search splits completions at it), a digit too.
+        let newline = bpe.encode("\n").unwrap();
+        assert_eq!(newline.len(), 1);
+        assert_eq!(bpe.encode("\nback\n").unwrap().len(), 3);
+        let digits =
+            |text: &str| bpe.encode(text).unwrap().iter().map(|&id| bpe.decode(&[id]).unwrap()).collect::<Vec<_>>();
+        assert_eq!(digits("3+17=20\n"), ["3", "+", "1", "7", "=", "2", "0", "\n"]);
+        assert_eq!(digits(" 17 -> 24"), [" ", "1", "7", " -> ", "2", "4"]);
+        assert_eq!(digits(")</answer>"), [")</answer>"]);
         // Text the corpus never held still encodes, byte by byte.
         let unseen = "Zürich ✓";
         assert_eq!(bpe.decode(&bpe.encode(unseen).unwrap()).unwrap(), unseen);
