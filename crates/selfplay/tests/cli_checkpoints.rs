@@ -16,7 +16,7 @@ use serde_json::Value;
 fn config(rl_steps: u64, keep: usize) -> RunConfig {
     RunConfig {
         max_new_tokens: 24,
-        task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 4 },
+        task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 4, ..TaskSettings::default() },
         model: RunConfig::tiny().model,
         sft: SftSettings { steps: 3, batch_size: 4, ..SftSettings::default() },
         rl: RlSettings { steps: rl_steps, prompts_per_step: 2, group_size: 3, ..RlSettings::default() },

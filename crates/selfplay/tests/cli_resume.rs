@@ -14,7 +14,7 @@ use selfplay_engine::o1::rl::RlSettings;
 fn config() -> RunConfig {
     RunConfig {
         max_new_tokens: 24,
-        task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 8 },
+        task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 8, ..TaskSettings::default() },
         model: RunConfig::tiny().model,
         sft: SftSettings { steps: 20, batch_size: 8, ..SftSettings::default() },
         rl: RlSettings { steps: 40, prompts_per_step: 4, group_size: 4, ..RlSettings::default() },

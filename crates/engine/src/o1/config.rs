@@ -88,6 +88,11 @@ pub struct TaskSettings {
     pub train_problems: usize,
     /// Held-out problems every accuracy is measured on.
     pub eval_problems: usize,
+    /// A curriculum over the count of numbers for the RL phase: its steps split into equal stages, one per
+    /// entry, each drawing its prompts from `train_problems` problems of that many numbers (e.g. `[3, 4]` on a
+    /// 4-number task: the first half on 3-number problems, whose groups more often hold a right and a wrong
+    /// answer). Empty: `numbers` throughout. Policy initialisation and evaluation always use `numbers`.
+    pub curriculum: Vec<usize>,
 }
 
 /// The transformer's size (Llama layout, tied embeddings) and the tokenizer it reads.
@@ -169,7 +174,7 @@ pub struct CheckpointSettings {
 
 impl Default for TaskSettings {
     fn default() -> Self {
-        TaskSettings { numbers: 3, train_problems: 50_000, eval_problems: 500 }
+        TaskSettings { numbers: 3, train_problems: 50_000, eval_problems: 500, curriculum: Vec::new() }
     }
 }
 
@@ -265,7 +270,7 @@ impl RunConfig {
     pub fn tiny() -> Self {
         RunConfig {
             max_new_tokens: 24,
-            task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 12 },
+            task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 12, ..TaskSettings::default() },
             model: ModelShape {
                 hidden_size: 32,
                 layers: 1,
@@ -303,10 +308,19 @@ impl RunConfig {
         let non_negative = |x: f32| x.is_finite() && x >= 0.0;
         let value = &self.value_model;
         let bpe_vocab = (MIN_BPE_VOCAB..=MAX_BPE_VOCAB).contains(&self.model.bpe_vocab);
-        let checks: [(bool, &'static str); 22] = [
+        let curriculum = &self.task.curriculum;
+        let checks: [(bool, &'static str); 24] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
+            (
+                curriculum.iter().all(|&n| Self::task_of(n).config.validate().is_ok()),
+                "task.curriculum's counts of numbers must each lie between 1 and 6",
+            ),
+            (
+                self.rl.steps == 0 || curriculum.len() as u64 <= self.rl.steps,
+                "task.curriculum must have no more stages than rl.steps",
+            ),
             (
                 self.model.tokenizer == TokenizerKind::Char || bpe_vocab,
                 "model.bpe_vocab must lie between MIN_BPE_VOCAB = 259 and MAX_BPE_VOCAB = 65536",
@@ -345,10 +359,11 @@ impl RunConfig {
 
     /// Every rollout and evaluation feeds the model a prompt (after its BOS token) and up to `max_new_tokens`
     /// more, so the context must hold the longest prompt the task can pose plus that many. The longest prompt is
-    /// the task's own rendering of the widest problem its settings allow: every number and the target at their
-    /// largest. (SFT traces are checked against the context once they exist: [`RunConfig::check_sequence`].)
+    /// the task's own rendering of the widest problem its settings allow: the most numbers (`task.numbers` or a
+    /// curriculum's stage), every number and the target at their largest. (SFT traces are checked against the context once they exist: [`RunConfig::check_sequence`].)
     fn check_context(&self) -> Result<(), ConfigError> {
-        let task = self.task();
+        let most_numbers = self.task.curriculum.iter().copied().fold(self.task.numbers, usize::max);
+        let task = Self::task_of(most_numbers);
         let widest =
             CountdownProblem { nums: vec![task.config.max_num; task.config.max_count], target: task.config.max_target };
         let prompt = 1 + task.prompt(&widest).len();
@@ -375,11 +390,26 @@ impl RunConfig {
 
     /// The task: Countdown with `task.numbers` numbers per problem.
     pub fn task(&self) -> CountdownTask {
-        let n = self.task.numbers;
+        Self::task_of(self.task.numbers)
+    }
+
+    /// Countdown with `n` numbers per problem.
+    pub fn task_of(n: usize) -> CountdownTask {
         CountdownTask {
             config: CountdownConfig { min_count: n, max_count: n, ..CountdownConfig::default() },
             ..CountdownTask::default()
         }
+    }
+
+    /// The count of numbers of RL step `step` (from 1 to `rl.steps`): the curriculum's stage that step falls in,
+    /// or `task.numbers` without a curriculum.
+    pub fn rl_numbers(&self, step: u64) -> usize {
+        let stages = &self.task.curriculum;
+        if stages.is_empty() || self.rl.steps == 0 {
+            return self.task.numbers;
+        }
+        let stage = (step.saturating_sub(1) as u128 * stages.len() as u128 / self.rl.steps as u128) as usize;
+        stages[stage.min(stages.len() - 1)]
     }
 
     /// The transformer's config for `tokenizer`'s vocabulary.

@@ -28,6 +28,9 @@ pub struct RecipeData {
     pub train: Vec<<CountdownTask as Task>::Problem>,
     /// Held-out problems every accuracy is measured on.
     pub eval: Vec<<CountdownTask as Task>::Problem>,
+    /// The training problems of each stage of `[task] curriculum` other than `numbers` itself (whose stages
+    /// draw from `train`), by count of numbers.
+    curriculum: Vec<(usize, Vec<<CountdownTask as Task>::Problem>)>,
 }
 
 impl RecipeData {
@@ -41,7 +44,25 @@ impl RecipeData {
         let train = task.generate(Split::Train, config.task.train_problems, config.seed)?;
         let eval = task.generate(Split::Val, config.task.eval_problems, config.seed)?;
         let tokenizer = recipe_tokenizer(config, &task, &train)?;
-        Ok(RecipeData { config: config.clone(), task, tokenizer, train, eval })
+        let mut curriculum = Vec::new();
+        for &n in &config.task.curriculum {
+            if n != config.task.numbers && !curriculum.iter().any(|(m, _)| *m == n) {
+                eprintln!(
+                    "generating {} training problems of {n} numbers for the curriculum",
+                    config.task.train_problems
+                );
+                let problems = RunConfig::task_of(n).generate(Split::Train, config.task.train_problems, config.seed)?;
+                curriculum.push((n, problems));
+            }
+        }
+        Ok(RecipeData { config: config.clone(), task, tokenizer, train, eval, curriculum })
+    }
+
+    /// The problems RL step `step` (from 1) draws its prompts from: those of its curriculum stage's count of
+    /// numbers ([`RunConfig::rl_numbers`]).
+    pub fn rl_problems(&self, step: u64) -> &[<CountdownTask as Task>::Problem] {
+        let n = self.config.rl_numbers(step);
+        self.curriculum.iter().find(|(m, _)| *m == n).map_or(&self.train, |(_, problems)| problems)
     }
 
     /// Greedy accuracy on the held-out problems.

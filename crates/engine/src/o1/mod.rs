@@ -21,6 +21,8 @@ pub mod value_model;
 #[cfg(test)]
 mod bpe_run_tests;
 #[cfg(test)]
+mod curriculum_tests;
+#[cfg(test)]
 mod distributed_tests;
 #[cfg(test)]
 mod stream_tests;

@@ -76,7 +76,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
             &mut self.trainer,
             data.tokenizer.as_ref(),
             &data.task,
-            &data.train,
+            data.rl_problems(index),
             &config.rl,
             config.max_new_tokens,
             config.seed,
@@ -96,7 +96,12 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
             let accuracy = data.greedy_accuracy(&cx.model, cx.collective)?;
             cx.record.train_curve.push(TrainPoint { step: index, train_flops: cx.record.train_flops, accuracy });
         }
-        Ok(StepRecord::new(&m, format!("reward {:.2} acc {:.2}", m.reward_mean, m.train_accuracy))?)
+        let stage = if config.task.curriculum.is_empty() {
+            String::new()
+        } else {
+            format!("{} numbers: ", config.rl_numbers(index))
+        };
+        Ok(StepRecord::new(&m, format!("{stage}reward {:.2} acc {:.2}", m.reward_mean, m.train_accuracy))?)
     }
 
     fn optimizer(&self) -> Option<&ModelOptimizer> {
