@@ -18,7 +18,7 @@ fn config(rl_steps: u64, keep: usize) -> RunConfig {
         max_new_tokens: 24,
         task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 4, ..TaskSettings::default() },
         model: RunConfig::tiny().model,
-        sft: SftSettings { steps: 3, batch_size: 4, ..SftSettings::default() },
+        sft: SftSettings { steps: 3, batch_size: 4, ..RunConfig::tiny().sft },
         rl: RlSettings { steps: rl_steps, prompts_per_step: 2, group_size: 3, ..RlSettings::default() },
         eval: EvalSettings { every: 1, budgets: vec![1], search_methods: vec![], ..EvalSettings::default() },
         checkpoint: CheckpointSettings { every: 1, keep },
@@ -264,7 +264,7 @@ fn unusable_settings_are_refused_before_anything_runs() {
     let cases = [
         (
             "[model]\ncontext = 4\n",
-            "error: model.context = 4 is too short: prompts of up to 17 tokens (BOS included) and max_new_tokens = 48 need at least 65 tokens",
+            "error: model.context = 4 is too short: prompts of up to 17 tokens (BOS included) and max_new_tokens = 96 need at least 113 tokens",
         ),
         ("[sft]\nbatch_size = 0\n", "error: sft.batch_size must be at least 1"),
         ("[sft]\nlr = nan\n", "error: sft.lr must be a positive number"),

@@ -16,7 +16,7 @@ fn config() -> RunConfig {
         max_new_tokens: 24,
         task: TaskSettings { numbers: 3, train_problems: 200, eval_problems: 8, ..TaskSettings::default() },
         model: RunConfig::tiny().model,
-        sft: SftSettings { steps: 20, batch_size: 8, ..SftSettings::default() },
+        sft: SftSettings { steps: 20, batch_size: 8, ..RunConfig::tiny().sft },
         rl: RlSettings { steps: 40, prompts_per_step: 4, group_size: 4, ..RlSettings::default() },
         eval: EvalSettings { every: 10, budgets: vec![1, 2], ..EvalSettings::default() },
         checkpoint: CheckpointSettings { every: 1, keep: 2 },

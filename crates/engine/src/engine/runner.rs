@@ -126,6 +126,12 @@ impl<'a, C: Serialize + DeserializeOwned + PartialEq> Runner<'a, C> {
         opened.map(|checkpoint| (runner, checkpoint))
     }
 
+    /// Saves `tokenizer` into every checkpoint from now on: for a run whose tokenizer is known only once its
+    /// directory is open (a BPE trained on the run's own problems).
+    pub fn save_tokenizer(&mut self, tokenizer: &'a dyn Tokenizer) {
+        self.tokenizer = Some(tokenizer);
+    }
+
     /// [`Runner::open`] on this rank alone: loads the checkpoint to resume from and, on the rank that writes,
     /// prepares the directory.
     fn prepare<R: DeserializeOwned>(

@@ -186,12 +186,16 @@ impl Default for ModelShape {
             heads: 4,
             kv_heads: 2,
             intermediate_size: 384,
-            context: 96,
-            tokenizer: TokenizerKind::Char,
+            context: 128,
+            tokenizer: TokenizerKind::Bpe,
             bpe_vocab: 512,
         }
     }
 }
+
+/// The searches the demo's policy initialisation writes out, as Stream of Search mixed them: depth-first by
+/// either heuristic, breadth-first with beams of 3 and 5.
+const DEMO_TRACES: [&str; 4] = ["dfs-target", "dfs-factors", "bfs3-factors", "bfs5-target"];
 
 impl Default for SftSettings {
     fn default() -> Self {
@@ -200,7 +204,7 @@ impl Default for SftSettings {
             batch_size: 32,
             lr: 3e-3,
             weight_decay: 0.01,
-            traces: vec![TraceKind::Optimal],
+            traces: DEMO_TRACES.iter().map(|t| t.parse().expect("the demo's trace kinds parse")).collect(),
             stream_max_lines: 256,
         }
     }
@@ -209,7 +213,7 @@ impl Default for SftSettings {
 impl Default for EvalSettings {
     fn default() -> Self {
         EvalSettings {
-            every: 25,
+            every: 50,
             temperature: 1.0,
             budgets: vec![1, 2, 4, 8, 16, 32, 64],
             search_methods: Method::SEARCHES.to_vec(),
@@ -229,7 +233,7 @@ impl Default for RunConfig {
         RunConfig {
             seed: 1,
             init_from: None,
-            max_new_tokens: 48,
+            max_new_tokens: 96,
             task: TaskSettings::default(),
             model: ModelShape::default(),
             sft: SftSettings::default(),
@@ -256,9 +260,10 @@ impl RunConfig {
                 kv_heads: 4,
                 intermediate_size: 768,
                 context: 128,
+                tokenizer: TokenizerKind::Char,
                 ..default.model
             },
-            sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, ..default.sft },
+            sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, traces: vec![TraceKind::Optimal], ..default.sft },
             rl: RlSettings { steps: 300, prompts_per_step: 32, ..default.rl },
             eval: EvalSettings { every: 50, ..default.eval },
             ..default
@@ -278,9 +283,10 @@ impl RunConfig {
                 kv_heads: 1,
                 intermediate_size: 64,
                 context: 80,
+                tokenizer: TokenizerKind::Char,
                 ..ModelShape::default()
             },
-            sft: SftSettings { steps: 3, batch_size: 4, ..SftSettings::default() },
+            sft: SftSettings { steps: 3, batch_size: 4, traces: vec![TraceKind::Optimal], ..SftSettings::default() },
             rl: RlSettings { steps: 2, prompts_per_step: 2, group_size: 3, ..RlSettings::default() },
             eval: EvalSettings { every: 1, budgets: vec![1, 2], ..EvalSettings::default() },
             checkpoint: CheckpointSettings { every: 1, keep: 2 },
@@ -453,17 +459,27 @@ mod tests {
     /// The shipped example configs parse, validate, and say what their comments say.
     #[test]
     fn shipped_configs_are_valid() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/expert_iteration_mcts.toml");
-        let config = RunConfig::from_file(&path).unwrap();
-        config.validate().unwrap();
-        assert_eq!(config.rl.algorithm, crate::o1::rl::Algorithm::ExpertIteration);
-        assert_eq!(config.rl.rollouts, Method::Mcts);
-        assert_eq!(config.sft, RunConfig::default().sft, "the demo's policy initialisation");
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("configs/search_streams.toml");
-        let config = RunConfig::from_file(&path).unwrap();
-        let names: Vec<String> = config.sft.traces.iter().map(ToString::to_string).collect();
-        assert_eq!(names, ["dfs-target", "dfs-factors", "bfs3-factors", "bfs5-target"]);
-        assert_eq!((config.max_new_tokens, config.model.context), (128, 160));
+        let read = |name: &str| {
+            let config =
+                RunConfig::from_file(&Path::new(env!("CARGO_MANIFEST_DIR")).join("configs").join(name)).unwrap();
+            config.validate().unwrap();
+            config
+        };
+        let optimal = read("demo_optimal.toml");
+        assert_eq!(optimal.sft.traces, [TraceKind::Optimal]);
+        assert_eq!(
+            (optimal.max_new_tokens, optimal.model.context, optimal.model.tokenizer),
+            (48, 96, TokenizerKind::Char)
+        );
+        assert_eq!((optimal.rl.steps, optimal.eval.every), (400, 25));
+        let expert = read("expert_iteration_mcts.toml");
+        assert_eq!(expert.rl.algorithm, crate::o1::rl::Algorithm::ExpertIteration);
+        assert_eq!(expert.rl.rollouts, Method::Mcts);
+        assert_eq!((&expert.sft, &expert.model), (&optimal.sft, &optimal.model), "the optimal-trace demo's start");
+        let streams = read("search_streams.toml");
+        assert_eq!(streams.sft.traces, RunConfig::default().sft.traces, "the demo's searches");
+        assert_eq!((streams.max_new_tokens, streams.model.context), (128, 160));
+        assert_eq!((streams.model.tokenizer, streams.rl.steps), (TokenizerKind::Char, 400));
     }
 
     #[test]
@@ -585,7 +601,8 @@ mod tests {
         RunConfig { value_model: ValueModelSettings { steps: 0, ..ValueModelSettings::default() }, ..d.clone() }
             .validate()
             .unwrap();
-        RunConfig { model: ModelShape { bpe_vocab: 0, ..d.model.clone() }, ..d }.validate().unwrap();
+        let char_level = ModelShape { tokenizer: TokenizerKind::Char, bpe_vocab: 0, ..d.model.clone() };
+        RunConfig { model: char_level, ..d }.validate().unwrap();
     }
 
     /// The context must hold the widest prompt (BOS, every number and the target at their widest) plus
@@ -593,16 +610,17 @@ mod tests {
     #[test]
     fn the_context_must_hold_the_widest_prompt_and_the_completion() {
         let d = RunConfig::default();
-        // "99 99 99 -> 100\n" after BOS: 17 tokens, plus 48 new ones.
+        // "99 99 99 -> 100\n" after BOS: 17 tokens (characters: the BPE never needs more), plus the new ones.
         let needed = 17 + d.max_new_tokens;
         RunConfig { model: ModelShape { context: needed, ..d.model.clone() }, ..d.clone() }.validate().unwrap();
         let short = RunConfig { model: ModelShape { context: needed - 1, ..d.model.clone() }, ..d.clone() };
         assert_eq!(
             short.validate().unwrap_err().to_string(),
             format!(
-                "model.context = {} is too short: prompts of up to 17 tokens (BOS included) and max_new_tokens = 48 \
+                "model.context = {} is too short: prompts of up to 17 tokens (BOS included) and max_new_tokens = {} \
                  need at least {needed} tokens",
-                needed - 1
+                needed - 1,
+                d.max_new_tokens
             )
         );
     }

@@ -83,11 +83,11 @@ pub fn run_on<B: HostAccess + Clone>(
 ) -> Result<Outcome, O1Error> {
     config.validate()?;
     let settings = RunnerSettings { checkpoint_every: config.checkpoint.every, keep: config.checkpoint.keep };
-    // The problems come first: a BPE tokenizer learns from them, and the checkpoints keep the tokenizer the
-    // recipe reads with. (A new run into an earlier run's directory is refused once they are generated.)
+    // The directory is opened (and a new run into an earlier one refused) before any work or output. The
+    // checkpoints keep the recipe's tokenizer, which a BPE learns from the problems generated next.
+    let (mut runner, checkpoint) = Runner::open::<O1Record>(out, config, settings, None, start, stop, collective)?;
     let data = RecipeData::generate(config)?;
-    let (mut runner, checkpoint) =
-        Runner::open::<O1Record>(out, config, settings, Some(data.tokenizer.as_ref()), start, stop, collective)?;
+    runner.save_tokenizer(data.tokenizer.as_ref());
 
     let (mut sft, mut rl, mut eval) = (SftStage::new(&data), RlStage::new(&data), EvalStage::new(&data));
     let mut value = ValueStage::new(&data);

@@ -61,7 +61,7 @@ pub enum Aggregation {
 /// The largest `[rl] prompt_pool`: candidates beyond it cost forward passes and add little.
 pub const MAX_PROMPT_POOL: u32 = 64;
 
-/// Every setting of the RL phase. `Default` is the demo's: GRPO, 400 steps of 16 prompts × 8 samples.
+/// Every setting of the RL phase. `Default` is the demo's: GRPO, 1 500 steps of 16 prompts × 8 samples.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RlSettings {
@@ -162,7 +162,7 @@ impl Default for RlSettings {
     fn default() -> Self {
         RlSettings {
             algorithm: Algorithm::Grpo,
-            steps: 400,
+            steps: 1500,
             prompts_per_step: 16,
             dynamic_sampling: 0,
             prompt_pool: 0,
