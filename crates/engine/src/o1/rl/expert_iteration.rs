@@ -5,7 +5,7 @@
 //! With `rollouts` naming a step search (beam, MCTS, Gumbel), each prompt's attempt is instead the
 //! search's returned solution, verified when the search found a verified one: expert iteration from search
 //! (Anthony et al. 2017; AlphaZero's "search, then imitate the search" with the verified solution as the
-//! target). The search is a stronger expert than one sample (on the demo's SFT model MCTS with 16
+//! target). The search is a stronger expert than one sample (on the optimal-trace demo's SFT model MCTS with 16
 //! simulations solves about 0.6 of the training problems where a sample solves 0.3-0.4), so more prompts
 //! yield a target per step.
 //!

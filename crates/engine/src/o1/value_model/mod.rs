@@ -8,8 +8,8 @@
 //! on the completion's verdict, so the value at a prefix estimates the policy's chance of success from there,
 //! and the value at the end scores the finished completion.
 //!
-//! Measured on the demo's 0.8M-parameter policy it does not help (so `[value_model]` is off by default): it
-//! fits its data (mean squared error 0.06 against the base rate's 0.23) but on held-out samples it rates
+//! Measured on the optimal-trace demo's 0.8M-parameter policy it does not help (so `[value_model]` is off by
+//! default): it fits its data (mean squared error 0.06 against the base rate's 0.23) but on held-out samples it rates
 //! correct completions barely above wrong ones (0.44 against 0.40), and what it rates highest are fluent
 //! solutions with one arithmetic slip (`80-54=29`), the very mistakes the policy's trunk makes itself.
 //! Best-of-64 by it picked a correct answer for 0.26 of the problems, below a random sample's 0.35 (measured
