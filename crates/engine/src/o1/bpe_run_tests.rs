@@ -1,12 +1,13 @@
 //! The recipe with `[model] tokenizer = "bpe"`: the trained BPE reaches every saved model and checkpoint, a saved
-//! model reloads with it, and a run stopped mid-RL resumes to the uninterrupted run's very weights.
+//! model reloads with it, a run stopped mid-RL resumes to the uninterrupted run's very weights, and a checkpoint
+//! holding another tokenizer is refused.
 
-use selfplay_model::ModelDir;
 use selfplay_model::tokenizer::TOKENIZER_FILE;
+use selfplay_model::{CharTokenizer, ModelDir, Tokenizer};
 use selfplay_tasks::{Split, Task};
 
 use super::config::TokenizerKind;
-use super::{Outcome, RunConfig, run};
+use super::{O1Error, Outcome, RunConfig, run};
 use crate::engine::RunStart;
 
 fn scratch(name: &str) -> std::path::PathBuf {
@@ -58,7 +59,21 @@ fn a_bpe_run_saves_its_tokenizer_and_resumes_bit_identically() {
     };
     assert_eq!(resumed.rl_accuracy, report.rl_accuracy);
     assert_eq!(final_weights(&stopped), final_weights(&straight));
-    for dir in [straight, stopped] {
+
+    // A checkpoint whose tokenizer is not the one the settings build is refused, not misread.
+    let changed = scratch("changed");
+    let outcome = run(&config, &changed, RunStart::New, &|stage, step| stage == "rl" && step == 1).unwrap();
+    assert!(matches!(outcome, Outcome::Interrupted { .. }), "{outcome:?}");
+    let char_level = CharTokenizer::ascii().to_hf_json().unwrap();
+    for checkpoint in std::fs::read_dir(changed.join("checkpoints")).unwrap() {
+        let tokenizer = checkpoint.unwrap().path().join(TOKENIZER_FILE);
+        if tokenizer.is_file() {
+            std::fs::write(&tokenizer, &char_level).unwrap();
+        }
+    }
+    let error = run(&config, &changed, RunStart::Resume, &|_, _| false).unwrap_err();
+    assert!(matches!(error, O1Error::TokenizerChanged), "{error}");
+    for dir in [straight, stopped, changed] {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

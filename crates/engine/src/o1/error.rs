@@ -58,6 +58,10 @@ pub enum O1Error {
         /// The run directory.
         dir: PathBuf,
     },
+    /// The checkpoint to resume from was written with another tokenizer than the one the run's settings build
+    /// now (a BPE trained by another version of the `tokenizers` crate, say): resuming would read its ids wrongly.
+    #[error("the checkpoint's tokenizer.json differs from the tokenizer these settings build; start a new run")]
+    TokenizerChanged,
     /// A stage was asked to step before it was started: a bug in the runner.
     #[error("internal: the {0} stage stepped before it started")]
     NotStarted(&'static str),

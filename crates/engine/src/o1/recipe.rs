@@ -102,6 +102,11 @@ pub fn run_on<B: HostAccess + Clone>(
             let expected = config.model_config(data.tokenizer.as_ref());
             CheckpointDir::of_run(out).check_resumable(&checkpoint, &expected, &positions)?;
             let (resumed, state, saved) = Resumed::from_checkpoint(checkpoint);
+            if let Some(saved_tokenizer) = &saved.tokenizer
+                && saved_tokenizer.to_hf_json()? != data.tokenizer.to_hf_json()?
+            {
+                return Err(O1Error::TokenizerChanged);
+            }
             let model = Model::with_backend(saved.config, saved.weights, backend)?;
             let clock = RunClock::starting_at(state.elapsed_seconds);
             (Context { model, record: state.record, out, clock, collective }, Some(resumed))
