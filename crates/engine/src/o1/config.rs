@@ -91,8 +91,19 @@ pub struct TaskSettings {
     /// A curriculum over the count of numbers for the RL phase: its steps split into equal stages, one per
     /// entry, each drawing its prompts from `train_problems` problems of that many numbers (e.g. `[3, 4]` on a
     /// 4-number task: the first half on 3-number problems, whose groups more often hold a right and a wrong
-    /// answer). Empty: `numbers` throughout. Policy initialisation and evaluation always use `numbers`.
+    /// answer). Empty: `numbers` throughout. Evaluation always uses `numbers`.
     pub curriculum: Vec<usize>,
+    /// The counts of numbers policy initialisation deals its training problems to, round-robin (e.g. `[3, 4]`:
+    /// every other trace solves a 3-number problem), so that a curriculum's easier stages start from a policy
+    /// that has seen them. Empty: `numbers` alone.
+    pub sft_numbers: Vec<usize>,
+}
+
+impl TaskSettings {
+    /// Every count of numbers the run poses: `numbers`, the curriculum's, policy initialisation's.
+    pub fn counts(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::once(self.numbers).chain(self.curriculum.iter().copied()).chain(self.sft_numbers.iter().copied())
+    }
 }
 
 /// The transformer's size (Llama layout, tied embeddings) and the tokenizer it reads.
@@ -174,7 +185,13 @@ pub struct CheckpointSettings {
 
 impl Default for TaskSettings {
     fn default() -> Self {
-        TaskSettings { numbers: 3, train_problems: 50_000, eval_problems: 500, curriculum: Vec::new() }
+        TaskSettings {
+            numbers: 3,
+            train_problems: 50_000,
+            eval_problems: 500,
+            curriculum: Vec::new(),
+            sft_numbers: Vec::new(),
+        }
     }
 }
 
@@ -315,14 +332,13 @@ impl RunConfig {
         let value = &self.value_model;
         let bpe_vocab = (MIN_BPE_VOCAB..=MAX_BPE_VOCAB).contains(&self.model.bpe_vocab);
         let curriculum = &self.task.curriculum;
-        let checks: [(bool, &'static str); 24] = [
+        let countable = |counts: &[usize]| counts.iter().all(|&n| Self::task_of(n).config.validate().is_ok());
+        let checks: [(bool, &'static str); 25] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
-            (
-                curriculum.iter().all(|&n| Self::task_of(n).config.validate().is_ok()),
-                "task.curriculum's counts of numbers must each lie between 1 and 6",
-            ),
+            (countable(curriculum), "task.curriculum's counts of numbers must each lie between 1 and 6"),
+            (countable(&self.task.sft_numbers), "task.sft_numbers' counts of numbers must each lie between 1 and 6"),
             (
                 self.rl.steps == 0 || curriculum.len() as u64 <= self.rl.steps,
                 "task.curriculum must have no more stages than rl.steps",
@@ -365,10 +381,10 @@ impl RunConfig {
 
     /// Every rollout and evaluation feeds the model a prompt (after its BOS token) and up to `max_new_tokens`
     /// more, so the context must hold the longest prompt the task can pose plus that many. The longest prompt is
-    /// the task's own rendering of the widest problem its settings allow: the most numbers (`task.numbers` or a
-    /// curriculum's stage), every number and the target at their largest. (SFT traces are checked against the context once they exist: [`RunConfig::check_sequence`].)
+    /// the task's own rendering of the widest problem its settings allow: the most numbers (`task.numbers`, a
+    /// curriculum's stage or policy initialisation's), every number and the target at their largest. (SFT traces are checked against the context once they exist: [`RunConfig::check_sequence`].)
     fn check_context(&self) -> Result<(), ConfigError> {
-        let most_numbers = self.task.curriculum.iter().copied().fold(self.task.numbers, usize::max);
+        let most_numbers = self.task.counts().max().unwrap_or(self.task.numbers);
         let task = Self::task_of(most_numbers);
         let widest =
             CountdownProblem { nums: vec![task.config.max_num; task.config.max_count], target: task.config.max_target };

@@ -1,6 +1,7 @@
 //! What every stage of the o1 recipe reads and never changes: the settings, the task, the tokenizer and the
 //! problem sets.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use selfplay_collective::{Collective, gather_concat, shard};
@@ -28,9 +29,9 @@ pub struct RecipeData {
     pub train: Vec<<CountdownTask as Task>::Problem>,
     /// Held-out problems every accuracy is measured on.
     pub eval: Vec<<CountdownTask as Task>::Problem>,
-    /// The training problems of each stage of `[task] curriculum` other than `numbers` itself (whose stages
-    /// draw from `train`), by count of numbers.
-    curriculum: Vec<(usize, Vec<<CountdownTask as Task>::Problem>)>,
+    /// Training problems of every other count of numbers the run poses (`[task] curriculum`, `[task]
+    /// sft_numbers`), by count.
+    other_counts: Vec<(usize, Vec<<CountdownTask as Task>::Problem>)>,
 }
 
 impl RecipeData {
@@ -44,25 +45,41 @@ impl RecipeData {
         let train = task.generate(Split::Train, config.task.train_problems, config.seed)?;
         let eval = task.generate(Split::Val, config.task.eval_problems, config.seed)?;
         let tokenizer = recipe_tokenizer(config, &task, &train)?;
-        let mut curriculum = Vec::new();
-        for &n in &config.task.curriculum {
-            if n != config.task.numbers && !curriculum.iter().any(|(m, _)| *m == n) {
-                eprintln!(
-                    "generating {} training problems of {n} numbers for the curriculum",
-                    config.task.train_problems
-                );
+        let mut other_counts: Vec<(usize, Vec<_>)> = Vec::new();
+        for n in config.task.counts() {
+            if n != config.task.numbers && !other_counts.iter().any(|(m, _)| *m == n) {
+                eprintln!("generating {} training problems of {n} numbers", config.task.train_problems);
                 let problems = RunConfig::task_of(n).generate(Split::Train, config.task.train_problems, config.seed)?;
-                curriculum.push((n, problems));
+                other_counts.push((n, problems));
             }
         }
-        Ok(RecipeData { config: config.clone(), task, tokenizer, train, eval, curriculum })
+        Ok(RecipeData { config: config.clone(), task, tokenizer, train, eval, other_counts })
+    }
+
+    /// The training problems of `n` numbers (`train` for `[task] numbers`; none for a count the run never poses).
+    fn train_of(&self, n: usize) -> &[<CountdownTask as Task>::Problem] {
+        if n == self.config.task.numbers {
+            return &self.train;
+        }
+        self.other_counts.iter().find(|(m, _)| *m == n).map_or(&[], |(_, problems)| problems)
     }
 
     /// The problems RL step `step` (from 1) draws its prompts from: those of its curriculum stage's count of
     /// numbers ([`RunConfig::rl_numbers`]).
     pub fn rl_problems(&self, step: u64) -> &[<CountdownTask as Task>::Problem] {
-        let n = self.config.rl_numbers(step);
-        self.curriculum.iter().find(|(m, _)| *m == n).map_or(&self.train, |(_, problems)| problems)
+        self.train_of(self.config.rl_numbers(step))
+    }
+
+    /// The problems policy initialisation writes traces for: `train`, or with `[task] sft_numbers` the `i`-th
+    /// problem of the `i`-th count round-robin (`[3, 4]`: 3-number problem 0, 4-number problem 1, …).
+    pub fn sft_problems(&self) -> Cow<'_, [<CountdownTask as Task>::Problem]> {
+        let counts = &self.config.task.sft_numbers;
+        if counts.is_empty() {
+            return Cow::Borrowed(&self.train);
+        }
+        let sets: Vec<&[_]> = counts.iter().map(|&n| self.train_of(n)).collect();
+        let mixed = (0..self.train.len()).filter_map(|i| sets[i % sets.len()].get(i).cloned()).collect();
+        Cow::Owned(mixed)
     }
 
     /// Greedy accuracy on the held-out problems.

@@ -63,7 +63,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
             let (examples, stats) = sft_examples(
                 &data.task,
                 data.tokenizer.as_ref(),
-                &data.train,
+                &data.sft_problems(),
                 &config.sft.traces,
                 config.sft.stream_max_lines,
                 config.max_new_tokens,
