@@ -382,7 +382,8 @@ impl RunConfig {
     /// Every rollout and evaluation feeds the model a prompt (after its BOS token) and up to `max_new_tokens`
     /// more, so the context must hold the longest prompt the task can pose plus that many. The longest prompt is
     /// the task's own rendering of the widest problem its settings allow: the most numbers (`task.numbers`, a
-    /// curriculum's stage or policy initialisation's), every number and the target at their largest. (SFT traces are checked against the context once they exist: [`RunConfig::check_sequence`].)
+    /// curriculum's stage or policy initialisation's), every number and the target at their largest. (SFT traces
+    /// are checked against the context once they exist: [`RunConfig::check_sequence`].)
     fn check_context(&self) -> Result<(), ConfigError> {
         let most_numbers = self.task.counts().max().unwrap_or(self.task.numbers);
         let task = Self::task_of(most_numbers);

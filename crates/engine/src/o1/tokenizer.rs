@@ -11,6 +11,7 @@ use selfplay_tasks::{CountdownProblem, CountdownTask, Task};
 
 use super::config::{RunConfig, TokenizerKind};
 use super::error::O1Error;
+use super::sft::trace_of;
 
 /// How many training problems the BPE learns its merges from: enough to see every number and operator many
 /// times over, and trained in well under a second.
@@ -38,9 +39,8 @@ fn bpe_corpus(config: &RunConfig, task: &CountdownTask, problems: &[CountdownPro
     let mut corpus = Vec::with_capacity(2 * problems.len());
     for (i, problem) in problems.iter().enumerate() {
         corpus.push(task.prompt(problem));
-        let Some(kind) = kinds.get(i % kinds.len().max(1)) else { continue };
-        let task = CountdownTask { trace_style: kind.with_max_lines(config.sft.stream_max_lines), ..*task };
-        corpus.extend(task.solution_trace(problem));
+        let Some(&kind) = kinds.get(i % kinds.len().max(1)) else { continue };
+        corpus.extend(trace_of(task, kind, config.sft.stream_max_lines, problem));
     }
     corpus
 }

@@ -29,6 +29,17 @@ pub struct TraceStats {
     pub mean_tokens: f64,
 }
 
+/// `problem`'s trace of `kind` (a search stream capped at `stream_max_lines` lines), or `None` when its search
+/// finds no solution.
+pub fn trace_of(
+    task: &CountdownTask,
+    kind: TraceKind,
+    stream_max_lines: usize,
+    problem: &CountdownProblem,
+) -> Option<String> {
+    CountdownTask { trace_style: kind.with_max_lines(stream_max_lines), ..*task }.solution_trace(problem)
+}
+
 /// The training examples of `problems`: problem `i` gets a trace of `kinds[i % kinds.len()]`, search streams
 /// capped at `stream_max_lines` lines and left out when longer than `max_new_tokens` tokens. Returns the examples
 /// in problem order and each kind's statistics, in the order of first appearance in `kinds`.
@@ -59,8 +70,7 @@ pub fn sft_examples(
         };
         let entry = &mut stats[at];
         entry.problems += 1;
-        let task = CountdownTask { trace_style: kind.with_max_lines(stream_max_lines), ..*task };
-        let Some(trace) = task.solution_trace(problem) else {
+        let Some(trace) = trace_of(task, kind, stream_max_lines, problem) else {
             entry.missed += 1;
             continue;
         };
