@@ -84,6 +84,7 @@ fn main() -> Result<(), Error> {
                 SEED,
                 s,
                 &selfplay_collective::SingleProcess,
+                None,
             )?;
             println!(
                 "{algorithm:?} step {s}: reward {:.3} acc {:.3} trained {} updates {} rollout {:.2} s update {:.2} s",

@@ -151,6 +151,10 @@ pub struct SftSettings {
     pub traces: Vec<TraceKind>,
     /// The most step and `back` lines a search stream may take.
     pub stream_max_lines: usize,
+    /// Proposer examples besides the traces, for `[rl.propose]`: every this many training problems, one is also
+    /// written as the task's proposer writes it (`propose 3` then `3 8 12 -> 24`), teaching the policy to propose
+    /// problems like the generator's. 0: none.
+    pub proposer_every: usize,
 }
 
 /// Held-out evaluation.
@@ -223,6 +227,7 @@ impl Default for SftSettings {
             weight_decay: 0.01,
             traces: DEMO_TRACES.iter().map(|t| t.parse().expect("the demo's trace kinds parse")).collect(),
             stream_max_lines: 256,
+            proposer_every: 0,
         }
     }
 }
@@ -333,7 +338,8 @@ impl RunConfig {
         let bpe_vocab = (MIN_BPE_VOCAB..=MAX_BPE_VOCAB).contains(&self.model.bpe_vocab);
         let curriculum = &self.task.curriculum;
         let countable = |counts: &[usize]| counts.iter().all(|&n| Self::task_of(n).config.validate().is_ok());
-        let checks: [(bool, &'static str); 25] = [
+        let can_propose = self.sft.proposer_every > 0 || self.init_from.is_some();
+        let checks: [(bool, &'static str); 26] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
@@ -352,6 +358,10 @@ impl RunConfig {
             (non_negative(self.sft.weight_decay), "sft.weight_decay must be a non-negative number"),
             (!self.sft.traces.is_empty(), "sft.traces must name at least one trace kind"),
             (self.sft.stream_max_lines > 0, "sft.stream_max_lines must be at least 1"),
+            (
+                !self.rl.propose.is_on() || self.rl.steps == 0 || can_propose,
+                "rl.propose needs a policy that proposes: set sft.proposer_every (or start from init_from)",
+            ),
             (self.eval.every > 0, "eval.every must be at least 1"),
             (non_negative(self.eval.temperature), "eval.temperature must be a non-negative number"),
             (!self.eval.budgets.is_empty(), "eval.budgets must hold at least one budget"),

@@ -25,6 +25,8 @@ mod curriculum_tests;
 #[cfg(test)]
 mod distributed_tests;
 #[cfg(test)]
+mod propose_tests;
+#[cfg(test)]
 mod stream_tests;
 
 pub use config::{MAX_BUDGET, RunConfig};

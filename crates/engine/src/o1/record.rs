@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::rl::ProposalStats;
 use super::sft::TraceStats;
 use super::value_model::ValueModelReport;
 
@@ -14,6 +15,9 @@ pub struct TrainPoint {
     pub train_flops: f64,
     /// Greedy held-out accuracy.
     pub accuracy: f64,
+    /// What the policy proposed over the RL steps since the previous point, with `[rl.propose]` on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposals: Option<ProposalStats>,
 }
 
 /// The recipe's record: what its stages hand each other besides the model.
@@ -33,4 +37,7 @@ pub struct O1Record {
     /// The value model's data and training, once its stage has started (`[value_model] enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_model: Option<ValueModelReport>,
+    /// What the policy proposed since the train curve's last point (`[rl.propose]`), until the next takes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposal_window: Option<ProposalStats>,
 }

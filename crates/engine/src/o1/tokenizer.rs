@@ -7,7 +7,7 @@
 
 use selfplay_model::CharTokenizer;
 use selfplay_model::tokenizer::{Tokenizer, train_bpe};
-use selfplay_tasks::{CountdownProblem, CountdownTask, Task};
+use selfplay_tasks::{CountdownProblem, CountdownTask, Propose, Task};
 
 use super::config::{RunConfig, TokenizerKind};
 use super::error::O1Error;
@@ -33,11 +33,16 @@ pub fn recipe_tokenizer(
 }
 
 /// Each problem's prompt, and its trace of the kind dealt to it (round-robin over `[sft] traces`, as policy
-/// initialisation deals them) when its search finds one.
+/// initialisation deals them) when its search finds one; with `[sft] proposer_every`, the proposer prompt before
+/// the prompts policy initialisation writes as proposals.
 fn bpe_corpus(config: &RunConfig, task: &CountdownTask, problems: &[CountdownProblem]) -> Vec<String> {
     let kinds = &config.sft.traces;
+    let every = config.sft.proposer_every;
     let mut corpus = Vec::with_capacity(2 * problems.len());
     for (i, problem) in problems.iter().enumerate() {
+        if every > 0 && i.is_multiple_of(every) {
+            corpus.push(task.proposer_prompt());
+        }
         corpus.push(task.prompt(problem));
         let Some(&kind) = kinds.get(i % kinds.len().max(1)) else { continue };
         corpus.extend(trace_of(task, kind, config.sft.stream_max_lines, problem));

@@ -2,6 +2,7 @@
 
 mod config;
 pub mod generate;
+mod propose;
 pub mod solver;
 pub mod stream;
 pub mod trace;

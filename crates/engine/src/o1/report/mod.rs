@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::record::TrainPoint;
+use super::rl::ProposalStats;
 use super::sft::TraceStats;
 use super::thinking::ThinkingPoint;
 use super::value_model::ValueModelReport;
@@ -137,8 +138,32 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
             },
         ),
     ];
-    for (stem, chart) in &charts {
-        write_chart(&dir.join(stem), chart)?;
+    let proposed: Vec<(f64, &ProposalStats)> =
+        report.train_curve.iter().filter_map(|p| Some((p.step as f64, p.proposals.as_ref()?))).collect();
+    let proposals = [
+        Series {
+            name: "certified share".into(),
+            points: proposed.iter().map(|(x, q)| (*x, q.certified_share())).collect(),
+        },
+        Series {
+            name: "solve rate of proposed problems".into(),
+            points: proposed.iter().filter_map(|(x, q)| Some((*x, f64::from(q.solve_rate?)))).collect(),
+        },
+        Series {
+            name: "proposer reward".into(),
+            points: proposed.iter().map(|(x, q)| (*x, f64::from(q.reward_mean))).collect(),
+        },
+    ];
+    let proposals_chart = Chart {
+        title: "Self-play proposing: what the policy proposed",
+        x_label: "RL step",
+        y_label: "share",
+        log_x: false,
+        series: &proposals,
+    };
+    let charts = charts.into_iter().chain((!proposed.is_empty()).then_some(("proposals", proposals_chart)));
+    for (stem, chart) in charts {
+        write_chart(&dir.join(stem), &chart)?;
         written.push(dir.join(format!("{stem}.svg")));
         written.push(dir.join(format!("{stem}.png")));
     }
@@ -184,9 +209,31 @@ fn markdown(report: &Report) -> String {
         md.push('\n');
     }
     md.push_str("## Train-time compute\n\n![accuracy vs RL steps](train_curve.svg)\n![accuracy vs training FLOPs](train_flops.svg)\n\n");
-    md.push_str("| step | train FLOPs | accuracy |\n| --- | --- | --- |\n");
-    for p in &report.train_curve {
-        md.push_str(&format!("| {} | {:.3e} | {:.3} |\n", p.step, p.train_flops, p.accuracy));
+    if report.train_curve.iter().any(|p| p.proposals.is_some()) {
+        md.push_str(
+            "![what the policy proposed](proposals.svg)\n\nSelf-play proposing: each row's proposals are those of \
+             the RL steps since the previous row.\n\n| step | train FLOPs | accuracy | proposals | certified | \
+             distinct | solve rate | proposer reward |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for p in &report.train_curve {
+            let q = p.proposals.clone().unwrap_or_default();
+            let rate = q.solve_rate.map_or("-".to_string(), |r| format!("{r:.3}"));
+            md.push_str(&format!(
+                "| {} | {:.3e} | {:.3} | {} | {:.3} | {} | {rate} | {:.3} |\n",
+                p.step,
+                p.train_flops,
+                p.accuracy,
+                q.proposed,
+                q.certified_share(),
+                q.distinct,
+                q.reward_mean
+            ));
+        }
+    } else {
+        md.push_str("| step | train FLOPs | accuracy |\n| --- | --- | --- |\n");
+        for p in &report.train_curve {
+            md.push_str(&format!("| {} | {:.3e} | {:.3} |\n", p.step, p.train_flops, p.accuracy));
+        }
     }
     if let Some(v) = &report.value_model {
         let mse = v.final_loss.map_or("-".to_string(), |l| format!("{l:.3}"));
@@ -228,8 +275,8 @@ mod tests {
             sft_accuracy: 0.25,
             rl_accuracy: 0.5,
             train_curve: vec![
-                TrainPoint { step: 0, train_flops: 0.0, accuracy: 0.25 },
-                TrainPoint { step: 10, train_flops: 1e9, accuracy: 0.5 },
+                TrainPoint { step: 0, train_flops: 0.0, accuracy: 0.25, proposals: None },
+                TrainPoint { step: 10, train_flops: 1e9, accuracy: 0.5, proposals: None },
             ],
             value_model: None,
             test_time: vec![
@@ -264,6 +311,27 @@ mod tests {
         assert!(md.contains("| majority | 4 | 80.0 |"));
         assert!(md.contains("| dfs-target | 10 | 8 | 1 | 1 | 61.5 |"));
         assert!(md.contains("| 16 | 12.5 | 0.500 |"));
+        assert!(!dir.join("proposals.svg").exists(), "no proposing, no proposals plot");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn proposals_get_their_columns_and_plot() {
+        let dir = std::env::temp_dir().join(format!("selfplay-report-proposals-{}", std::process::id()));
+        let mut report = sample();
+        report.train_curve[1].proposals = Some(ProposalStats {
+            proposed: 160,
+            certified: 120,
+            distinct: 100,
+            solve_rate: Some(0.625),
+            reward_mean: 0.25,
+            ..ProposalStats::default()
+        });
+        let files = write_report(&dir, &report).unwrap();
+        assert!(files.contains(&dir.join("proposals.svg")) && dir.join("proposals.png").exists());
+        let md = fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.contains("| 10 | 1.000e9 | 0.500 | 160 | 0.750 | 100 | 0.625 | 0.250 |"), "{md}");
+        assert!(md.contains("| 0 | 0.000e0 | 0.250 | 0 | 0.000 | 0 | - | 0.000 |"), "{md}");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -156,6 +156,47 @@ pub struct RlSettings {
     pub epochs: usize,
     /// Optimiser updates per pass: the rollouts are shuffled and split into this many minibatches.
     pub minibatches: usize,
+    /// Self-play problem proposing (`[rl.propose]`): the policy writes some of the step's problems itself.
+    pub propose: ProposeSettings,
+}
+
+/// Self-play problem proposing (R-Zero, Huang et al. 2025): each step, the policy, under the task's proposer
+/// prompt, writes `share × prompts_per_step` problems as one group; the task certifies each (well formed, in its
+/// ranges, of the training split, solvable); the certified ones (each distinct problem once) are attempted by
+/// the policy as solver, `group_size` samples each, beside the rest of the step's problems from the generator.
+/// A proposal's reward is `1 − |2p − 1|` for the share p of its attempts the verifier accepted (highest for a
+/// problem solved half the time, the most informative for GRPO), divided by how many times it was proposed in the
+/// step (a repeated problem earns no more in all than once); a rejected proposal earns 0. The proposer group
+/// learns with the solver groups in the same update.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProposeSettings {
+    /// Fraction of each step's `prompts_per_step` problems the policy proposes, in [0, 1] (rounded, at least one
+    /// proposal when above 0); 0 turns proposing off: every problem comes from the task's generator.
+    pub share: f32,
+    /// Longest proposal, in tokens (a Countdown problem is one short line).
+    pub max_tokens: usize,
+}
+
+impl Default for ProposeSettings {
+    fn default() -> Self {
+        ProposeSettings { share: 0.0, max_tokens: 32 }
+    }
+}
+
+impl ProposeSettings {
+    /// Whether the policy proposes problems.
+    pub fn is_on(&self) -> bool {
+        self.share > 0.0
+    }
+
+    /// Proposals per step of `prompts_per_step` problems.
+    pub fn proposals(&self, prompts_per_step: usize) -> usize {
+        if !self.is_on() {
+            return 0;
+        }
+        ((f64::from(self.share) * prompts_per_step as f64).round() as usize).clamp(1, prompts_per_step)
+    }
 }
 
 impl Default for RlSettings {
@@ -193,6 +234,7 @@ impl Default for RlSettings {
             format_weight: 0.0,
             epochs: 1,
             minibatches: 1,
+            propose: ProposeSettings::default(),
         }
     }
 }
@@ -262,7 +304,29 @@ impl RlSettings {
         require(finite_non_negative(self.overlong_penalty), "overlong_penalty", "must be finite and non-negative")?;
         require(finite_non_negative(self.format_weight), "format_weight", "must be finite and non-negative")?;
         require(self.epochs >= 1, "epochs", "must be at least 1")?;
-        require(self.minibatches >= 1, "minibatches", "must be at least 1")
+        require(self.minibatches >= 1, "minibatches", "must be at least 1")?;
+        self.validate_proposing()
+    }
+
+    /// `[rl.propose]`: a share in [0, 1]; when on, sampled GRPO/RLOO groups without dynamic sampling (the proposer
+    /// learns from its group's relative rewards, and a proposal's reward comes from its own solver group).
+    fn validate_proposing(&self) -> Result<(), RlError> {
+        let propose = &self.propose;
+        require((0.0..=1.0).contains(&propose.share), "propose.share", "must be in [0, 1]")?;
+        require(propose.max_tokens >= 1, "propose.max_tokens", "must be at least 1")?;
+        if !propose.is_on() {
+            return Ok(());
+        }
+        require(
+            matches!(self.algorithm, Algorithm::Grpo | Algorithm::Rloo) && self.rollouts == Method::Sample,
+            "propose.share",
+            "the proposer learns from its group's relative rewards: proposing needs sampled GRPO or RLOO",
+        )?;
+        require(
+            self.dynamic_sampling == 0,
+            "propose.share",
+            "a proposal's reward needs its solver group, which dynamic sampling could drop: set dynamic_sampling = 0",
+        )
     }
 
     /// The optimiser these settings describe; its schedule spans every update of the run

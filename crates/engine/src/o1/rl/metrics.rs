@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::proposal_stats::ProposalStats;
 use super::rollouts::Rollouts;
 use super::update::{Terms, UpdateSummary};
 
@@ -14,7 +15,7 @@ pub struct StepMetrics {
     /// Fraction of rollouts the verifier accepted (likewise).
     pub train_accuracy: f32,
     /// Groups attempted, and kept to learn from (fewer when dynamic sampling drops groups whose samples all
-    /// scored the same).
+    /// scored the same); solver groups only (the proposer's group, with `[rl.propose]`, apart).
     #[serde(default)]
     pub groups_drawn: usize,
     #[serde(default)]
@@ -46,6 +47,9 @@ pub struct StepMetrics {
     pub update_seconds: f64,
     /// `(rollout_tokens + update_tokens) / (rollout_seconds + update_seconds)`.
     pub tokens_per_second: f64,
+    /// What the policy proposed, with `[rl.propose]` on (its tokens are in `rollout_tokens`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposals: Option<ProposalStats>,
 }
 
 impl StepMetrics {
@@ -64,7 +68,7 @@ impl StepMetrics {
             reward_mean: rollouts.reward_mean(),
             train_accuracy: rollouts.accuracy(),
             groups_drawn: rollouts.drawn.groups,
-            groups_kept: rollouts.prompts.len(),
+            groups_kept: rollouts.prompts.len() - usize::from(rollouts.proposals.is_some()),
             terms,
             grad_norm: summary.grad_norm,
             lr: summary.lr,
@@ -76,6 +80,7 @@ impl StepMetrics {
             rollout_seconds: rollouts.seconds,
             update_seconds,
             tokens_per_second: if seconds > 0.0 { (rollout_tokens + terms.tokens) as f64 / seconds } else { 0.0 },
+            proposals: rollouts.proposals.clone(),
         }
     }
 }

@@ -16,6 +16,8 @@ mod error;
 mod expert_iteration;
 mod metrics;
 mod policy_gradient;
+mod proposal_stats;
+mod proposing;
 mod rollouts;
 mod stage;
 mod update;
@@ -30,11 +32,12 @@ use rand_core::SeedableRng;
 use selfplay_model::HostAccess;
 use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_tasks::Task;
+use selfplay_tasks::{Propose, Task};
 
-pub use config::{Aggregation, Algorithm, MAX_PROMPT_POOL, RlSettings};
+pub use config::{Aggregation, Algorithm, MAX_PROMPT_POOL, ProposeSettings, RlSettings};
 pub use error::RlError;
 pub use metrics::StepMetrics;
+pub use proposal_stats::ProposalStats;
 pub use stage::RlStage;
 pub use update::Terms;
 
@@ -42,7 +45,7 @@ use selfplay_collective::Collective;
 
 use crate::optimizer::ModelOptimizer;
 use crate::train::Trainer;
-use rollouts::Rollouts;
+use rollouts::{Rollouts, Step};
 
 /// Mixes the step index into the seed of the step's generator (an odd 64-bit constant, so distinct steps
 /// give distinct seeds).
@@ -55,6 +58,8 @@ const STEP_MIX: u64 = 0x2545_F491_4F6C_DD1D;
 /// pass per step; pass `None` to skip it). `optimizer` is normally built from
 /// [`RlSettings::optim_config`]; `trainer` keeps the gradient buffer from step to step. Over several ranks
 /// (`collective`), each attempts its share of the step's problems and trains on its share of every minibatch. Completions are at most `max_new_tokens` long.
+/// With `[rl.propose]` on, `proposer` (the task's, required then) lets the policy write some of the step's
+/// problems itself.
 #[allow(clippy::too_many_arguments)]
 pub fn step<B: HostAccess, T: Task>(
     model: &mut Model<B>,
@@ -69,6 +74,7 @@ pub fn step<B: HostAccess, T: Task>(
     seed: u64,
     step: u64,
     collective: &dyn Collective,
+    proposer: Option<&dyn Propose<Problem = T::Problem>>,
 ) -> Result<StepMetrics, RlError> {
     settings.validate()?;
     if problems.is_empty() {
@@ -87,17 +93,26 @@ pub fn step<B: HostAccess, T: Task>(
         }
     }
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ step.wrapping_mul(STEP_MIX));
-    let rollouts = Rollouts::collect(
-        model,
-        tokenizer,
-        task,
-        problems,
-        settings,
-        max_new_tokens,
-        &mut rng,
-        seed ^ step,
-        collective,
-    )?;
+    let rollouts = if settings.propose.is_on() {
+        let proposer = proposer.ok_or(RlError::InvalidSetting {
+            name: "propose.share",
+            reason: "this task offers no proposer: set it to 0",
+        })?;
+        let attempts = Step { model: &*model, tokenizer, task, problems, settings, max_new_tokens, collective };
+        proposing::collect(attempts, proposer, &mut rng, seed ^ step)?
+    } else {
+        Rollouts::collect(
+            model,
+            tokenizer,
+            task,
+            problems,
+            settings,
+            max_new_tokens,
+            &mut rng,
+            seed ^ step,
+            collective,
+        )?
+    };
     let started = Instant::now();
     let (rows, plan) = match settings.algorithm {
         Algorithm::Grpo | Algorithm::Rloo => {

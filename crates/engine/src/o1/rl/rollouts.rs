@@ -14,6 +14,7 @@ use selfplay_tasks::Task;
 
 use super::config::RlSettings;
 use super::error::RlError;
+use super::proposal_stats::ProposalStats;
 use crate::rollout::step_search::cost::forward_flops;
 use crate::rollout::step_search::solve;
 use crate::rollout::{Method, completion_text, encode_prompt, row_seed, sample};
@@ -49,6 +50,8 @@ pub(crate) struct Rollouts {
     pub selection_flops: f64,
     /// Wall-clock time of sampling and scoring.
     pub seconds: f64,
+    /// What the policy proposed, when it proposes problems (`[rl.propose]`): its group is the last of `prompts`.
+    pub proposals: Option<ProposalStats>,
 }
 
 /// What a step attempted, before dynamic sampling dropped any group: the train curve's accuracy is over these.
@@ -66,7 +69,7 @@ const DRAW_STREAM: u64 = 0xD7A3_11B5;
 impl Rollouts {
     /// The step's rollouts: one draw of `prompts_per_step` problems (`Step::draw`), or, with
     /// `settings.dynamic_sampling` (DAPO), draws until that many groups with mixed scores are found or the
-    /// draws run out, the all-equal groups dropped.
+    /// draws run out, the all-equal groups dropped. (With `[rl.propose]` on, `super::proposing` collects instead.)
     #[allow(clippy::too_many_arguments)]
     pub fn collect<B: HostAccess, T: Task>(
         model: &Model<B>,
@@ -92,6 +95,7 @@ impl Rollouts {
             search_flops: 0.0,
             selection_flops: 0.0,
             seconds: 0.0,
+            proposals: None,
         };
         for index in 0..u64::from(settings.dynamic_sampling) {
             let seed = if index == 0 { sample_seed } else { row_seed(sample_seed, index, DRAW_STREAM) };
@@ -162,23 +166,26 @@ impl Rollouts {
     }
 }
 
-/// The problems a draw attempts: their indices, their prompts, and what choosing them cost.
-struct Picked {
-    problems: Vec<usize>,
-    prompts: Vec<Vec<u32>>,
+/// The problems a draw attempts, their prompts, and what choosing them cost.
+pub(super) struct Picked<P> {
+    /// Each problem's name for seeding its samples (its index in the training set; proposals are named apart).
+    pub ids: Vec<u64>,
+    pub problems: Vec<P>,
+    pub prompts: Vec<Vec<u32>>,
     /// Forward FLOPs of prompt selection (0 without `prompt_pool`).
-    selection_flops: f64,
+    pub selection_flops: f64,
 }
 
 /// What every draw of one step shares: the policy, the task and its training problems, the settings, the ranks.
-struct Step<'a, B: HostAccess, T: Task> {
-    model: &'a Model<B>,
-    tokenizer: &'a dyn Tokenizer,
-    task: &'a T,
-    problems: &'a [T::Problem],
-    settings: &'a RlSettings,
-    max_new_tokens: usize,
-    collective: &'a dyn Collective,
+pub(super) struct Step<'a, B: HostAccess, T: Task> {
+    pub model: &'a Model<B>,
+    pub tokenizer: &'a dyn Tokenizer,
+    pub task: &'a T,
+    /// The generator's training problems.
+    pub problems: &'a [T::Problem],
+    pub settings: &'a RlSettings,
+    pub max_new_tokens: usize,
+    pub collective: &'a dyn Collective,
 }
 
 // Every field is a shared reference or a number: copying a `Step` whatever `B` and `T` are.
@@ -190,13 +197,14 @@ impl<B: HostAccess, T: Task> Clone for Step<'_, B, T> {
 impl<B: HostAccess, T: Task> Copy for Step<'_, B, T> {}
 
 impl<B: HostAccess, T: Task> Step<'_, B, T> {
-    /// `prompts_per_step` problems drawn with `rng` (uniformly, with replacement). With `prompt_pool` K > 1, the `prompts_per_step` of K times as many candidates
-    /// whose estimated success rate p (the value head on the prompt, clamped to [0, 1]) has the largest p(1 − p),
-    /// kept in the order drawn; ties go to the candidate drawn first. Every rank reads the same estimates from the
-    /// same weights (the forward pass is repeated, not split: it is a few short prompts), so all pick alike.
-    fn pick(&self, rng: &mut ChaCha8Rng) -> Result<Picked, RlError> {
+    /// `wanted` problems drawn with `rng` (uniformly, with replacement). With `prompt_pool` K > 1, the `wanted` of K
+    /// times as many candidates whose estimated success rate p (the value head on the prompt, clamped to [0, 1])
+    /// has the largest p(1 − p), kept in the order drawn; ties go to the candidate drawn first. Every rank reads
+    /// the same estimates from the same weights (the forward pass is repeated, not split: it is a few short
+    /// prompts), so all pick alike.
+    pub fn pick(&self, rng: &mut ChaCha8Rng, wanted: usize) -> Result<Picked<T::Problem>, RlError> {
         let Step { model, tokenizer, task, problems, settings, .. } = *self;
-        let pool = settings.prompts_per_step * settings.prompt_pool.max(1) as usize;
+        let pool = wanted * settings.prompt_pool.max(1) as usize;
         let candidates: Vec<usize> = (0..pool).map(|_| (rng.next_u64() % problems.len() as u64) as usize).collect();
         let prompts: Vec<Vec<u32>> = candidates
             .iter()
@@ -205,8 +213,14 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
         if prompts.iter().any(Vec::is_empty) {
             return Err(RlError::EmptyPrompt);
         }
-        if pool == settings.prompts_per_step {
-            return Ok(Picked { problems: candidates, prompts, selection_flops: 0.0 });
+        let picked = |chosen: &[usize], selection_flops| Picked {
+            ids: chosen.iter().map(|&c| candidates[c] as u64).collect(),
+            problems: chosen.iter().map(|&c| problems[candidates[c]].clone()).collect(),
+            prompts: chosen.iter().map(|&c| prompts[c].clone()).collect(),
+            selection_flops,
+        };
+        if pool == wanted {
+            return Ok(picked(&(0..pool).collect::<Vec<_>>(), 0.0));
         }
         let selection_flops = prompts.iter().map(|p| forward_flops(model.config(), p.len())).sum();
         let spread: Vec<f32> = prompt_values(model, &prompts)?
@@ -215,43 +229,42 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
             .collect();
         let mut chosen: Vec<usize> = (0..pool).collect();
         chosen.sort_by(|&a, &b| spread[b].total_cmp(&spread[a]));
-        chosen.truncate(settings.prompts_per_step);
+        chosen.truncate(wanted);
         chosen.sort_unstable();
-        Ok(Picked {
-            problems: chosen.iter().map(|&c| candidates[c]).collect(),
-            prompts: chosen.iter().map(|&c| prompts[c].clone()).collect(),
-            selection_flops,
-        })
+        Ok(picked(&chosen, selection_flops))
     }
 
-    /// Draws `prompts_per_step` problems with `rng` ([`Step::pick`]) and attempts each: with
-    /// `group_size` samples (row seeds derived from `sample_seed`, the problem's index and the sample's), or
-    /// with one step-level search (proposals seeded by `sample_seed`) when `settings.rollouts` names one.
-    /// Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward, plus the format reward and
-    /// the overlong penalty when `settings` turn them on). Over several ranks, each attempts its [`shard`] of the
-    /// drawn problems and every rank gets every attempt back, in problem order: the same rollouts as one
-    /// process's (each attempt's randomness is named by its problem, not by its batch).
+    /// Draws `prompts_per_step` problems with `rng` ([`Step::pick`]) and attempts them ([`Step::attempt`]).
     fn draw(&self, rng: &mut ChaCha8Rng, sample_seed: u64) -> Result<Rollouts, RlError> {
-        let Step { model, tokenizer, task, problems, settings, max_new_tokens, collective } = *self;
-        let started = Instant::now();
-        if problems.is_empty() {
+        if self.problems.is_empty() {
             return Err(RlError::NoProblems);
         }
-        let Picked { problems: picked, prompts, selection_flops } = self.pick(rng)?;
+        let picked = self.pick(rng, self.settings.prompts_per_step)?;
+        self.attempt(picked, sample_seed)
+    }
+
+    /// Attempts each picked problem: with `group_size` samples (row seeds derived from `sample_seed`, the
+    /// problem's id and the sample's), or with one step-level search (proposals seeded by `sample_seed`) when
+    /// `settings.rollouts` names one. Every attempt is scored ([`RlSettings::shaped_score`]: the verifier's reward,
+    /// plus the format reward and the overlong penalty when `settings` turn them on). Over several ranks, each
+    /// attempts its [`shard`] of the problems and every rank gets every attempt back, in problem order: the same
+    /// rollouts as one process's (each attempt's randomness is named by its problem, not by its batch).
+    pub fn attempt(&self, picked: Picked<T::Problem>, sample_seed: u64) -> Result<Rollouts, RlError> {
+        let Step { model, tokenizer, task, settings, max_new_tokens, collective, .. } = *self;
+        let started = Instant::now();
+        let Picked { ids, problems, prompts, selection_flops } = picked;
         let overlong = settings.overlong(max_new_tokens)?;
-        let mine = shard(picked.len(), collective.rank(), collective.world_size());
-        let (my_picked, my_prompts) = (&picked[mine.clone()], &prompts[mine]);
+        let mine = shard(problems.len(), collective.rank(), collective.world_size());
+        let (my_ids, my_problems, my_prompts) = (&ids[mine.clone()], &problems[mine.clone()], &prompts[mine]);
         let (groups, generated_tokens, search_flops) = match settings.rollouts {
             Method::Sample => {
-                let ids: Vec<u64> = my_picked.iter().map(|&i| i as u64).collect();
                 let generation = settings.generation_config(max_new_tokens);
-                let groups = sample(model, my_prompts, &ids, settings.group_size, &generation, sample_seed)?;
+                let groups = sample(model, my_prompts, my_ids, settings.group_size, &generation, sample_seed)?;
                 let tokens = groups.iter().flatten().map(|g| g.tokens.len()).sum();
                 (groups, tokens, 0.0)
             }
             method => {
-                let chosen: Vec<T::Problem> = my_picked.iter().map(|&i| problems[i].clone()).collect();
-                search(model, tokenizer, task, &chosen, my_prompts, method, settings, max_new_tokens, sample_seed)?
+                search(model, tokenizer, task, my_problems, my_prompts, method, settings, max_new_tokens, sample_seed)?
             }
         };
         let (groups, generated_tokens, search_flops) = if collective.world_size() == 1 {
@@ -262,10 +275,10 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
             (parts.into_iter().flat_map(|p| p.0).collect(), tokens, flops)
         };
         let mut samples = Vec::with_capacity(groups.iter().map(Vec::len).sum());
-        for (group, (generations, &problem)) in groups.into_iter().zip(&picked).enumerate() {
+        for (group, (generations, problem)) in groups.into_iter().zip(&problems).enumerate() {
             for generation in generations {
                 let text = completion_text(tokenizer, &generation.tokens)?;
-                let reward = task.reward(&problems[problem], text.as_bytes());
+                let reward = task.reward(problem, text.as_bytes());
                 let score = settings.shaped_score(reward.value, &text, generation.tokens.len(), overlong.as_ref());
                 samples.push(Scored { group, generation, score, correct: reward.verdict.is_correct() });
             }
@@ -277,7 +290,16 @@ impl<B: HostAccess, T: Task> Step<'_, B, T> {
             score_sum: samples.iter().map(|s| s.score).sum(),
         };
         let seconds = started.elapsed().as_secs_f64();
-        Ok(Rollouts { prompts, samples, drawn, generated_tokens, search_flops, selection_flops, seconds })
+        Ok(Rollouts {
+            prompts,
+            samples,
+            drawn,
+            generated_tokens,
+            search_flops,
+            selection_flops,
+            seconds,
+            proposals: None,
+        })
     }
 }
 

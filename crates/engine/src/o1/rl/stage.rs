@@ -6,6 +6,7 @@ use selfplay_model::{CpuBackend, HostAccess, Model, ModelDir};
 use super::{RlError, step};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::{forward_flops_per_token, train_flops_per_token};
+use crate::o1::config::RunConfig;
 use crate::o1::data::RecipeData;
 use crate::o1::error::O1Error;
 use crate::o1::record::{O1Record, TrainPoint};
@@ -69,6 +70,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
         let data = self.data;
         let config = &data.config;
         let optimizer = self.optimizer.as_mut().ok_or(O1Error::NotStarted("rl"))?;
+        let numbers = config.rl_numbers(index);
+        let proposer = RunConfig::task_of(numbers);
         let m = step(
             &mut cx.model,
             self.reference.as_ref(),
@@ -82,6 +85,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
             config.seed,
             index,
             cx.collective,
+            Some(&proposer),
         )?;
         let model_config = cx.model.config();
         let context = config.max_new_tokens / 2;
@@ -92,16 +96,26 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for RlStage<'_, B> {
         };
         let update_flops = m.terms.tokens as f64 * train_flops_per_token(model_config, context);
         cx.record.train_flops += rollout_flops + m.selection_flops + update_flops;
+        if let Some(proposals) = &m.proposals {
+            cx.record.proposal_window.get_or_insert_default().absorb(proposals);
+        }
         if index.is_multiple_of(config.eval.every) || index == self.steps() {
             let accuracy = data.greedy_accuracy(&cx.model, cx.collective)?;
-            cx.record.train_curve.push(TrainPoint { step: index, train_flops: cx.record.train_flops, accuracy });
+            let proposals = cx.record.proposal_window.take();
+            cx.record.train_curve.push(TrainPoint {
+                step: index,
+                train_flops: cx.record.train_flops,
+                accuracy,
+                proposals,
+            });
         }
-        let stage = if config.task.curriculum.is_empty() {
-            String::new()
-        } else {
-            format!("{} numbers: ", config.rl_numbers(index))
+        let stage = if config.task.curriculum.is_empty() { String::new() } else { format!("{numbers} numbers: ") };
+        let proposed = match &m.proposals {
+            Some(p) => format!(" proposed {}/{} solve {:.2}", p.certified, p.proposed, p.solve_rate.unwrap_or(0.0)),
+            None => String::new(),
         };
-        Ok(StepRecord::new(&m, format!("{stage}reward {:.2} acc {:.2}", m.reward_mean, m.train_accuracy))?)
+        let message = format!("{stage}reward {:.2} acc {:.2}{proposed}", m.reward_mean, m.train_accuracy);
+        Ok(StepRecord::new(&m, message)?)
     }
 
     fn optimizer(&self) -> Option<&ModelOptimizer> {

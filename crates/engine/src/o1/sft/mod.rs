@@ -5,7 +5,7 @@ mod stage;
 mod traces;
 
 pub use stage::SftStage;
-pub use traces::{TraceStats, sft_examples, trace_of};
+pub use traces::{TraceStats, proposer_examples, sft_examples, trace_of};
 
 use std::time::Instant;
 

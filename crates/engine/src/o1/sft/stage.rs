@@ -2,7 +2,7 @@
 
 use selfplay_model::HostAccess;
 
-use super::{SftError, SftExample, sft_examples};
+use super::{SftError, SftExample, proposer_examples, sft_examples};
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::train_flops_per_token;
 use crate::o1::data::RecipeData;
@@ -60,14 +60,19 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         self.optimizer = Some(optimizer);
         if done < steps {
             let data = self.data;
-            let (examples, stats) = sft_examples(
+            let problems = data.sft_problems();
+            let (mut examples, mut stats) = sft_examples(
                 &data.task,
                 data.tokenizer.as_ref(),
-                &data.sft_problems(),
+                &problems,
                 &config.sft.traces,
                 config.sft.stream_max_lines,
                 config.max_new_tokens,
             )?;
+            let (proposals, proposal_stats) =
+                proposer_examples(data.tokenizer.as_ref(), &problems, config.sft.proposer_every)?;
+            examples.extend(proposals);
+            stats.extend(proposal_stats);
             for s in &stats {
                 eprintln!(
                     "SFT traces {}: {} of {} problems ({} missed by the search, {} longer than max_new_tokens), \
@@ -119,7 +124,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         let accuracy = self.data.greedy_accuracy(&cx.model, cx.collective)?;
         eprintln!("after policy initialisation: greedy accuracy {accuracy:.3}");
         cx.record.sft_accuracy = Some(accuracy);
-        cx.record.train_curve = vec![TrainPoint { step: 0, train_flops: cx.record.train_flops, accuracy }];
+        cx.record.train_curve =
+            vec![TrainPoint { step: 0, train_flops: cx.record.train_flops, accuracy, proposals: None }];
         Ok(())
     }
 }

@@ -6,10 +6,11 @@
 //! than the completion budget would teach the policy to start searches it can never finish.
 
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_tasks::{CountdownProblem, CountdownTask, Task, TraceKind};
+use selfplay_tasks::{CountdownProblem, CountdownTask, Propose, Task, TraceKind};
 use serde::{Deserialize, Serialize};
 
 use super::{SftError, SftExample};
+use crate::o1::config::RunConfig;
 
 /// What one trace kind gave policy initialisation (a line of the report).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +90,37 @@ pub fn sft_examples(
     Ok((examples, stats))
 }
 
+/// The proposer examples of `problems` (`[sft] proposer_every`): every `every`-th problem (the first, then each
+/// `every` further on) written as the task's proposer writes it (with its solution) after its proposer prompt, so
+/// that RL's `[rl.propose]` starts from a policy that proposes problems like the generator's. Returns them and
+/// their line of statistics (kind `proposer`); none when `every` is 0.
+pub fn proposer_examples(
+    tokenizer: &dyn Tokenizer,
+    problems: &[CountdownProblem],
+    every: usize,
+) -> Result<(Vec<SftExample>, Option<TraceStats>), SftError> {
+    if every == 0 {
+        return Ok((Vec::new(), None));
+    }
+    let mut stats =
+        TraceStats { kind: "proposer".into(), problems: 0, traces: 0, missed: 0, too_long: 0, mean_tokens: 0.0 };
+    let mut examples = Vec::new();
+    let mut tokens = 0;
+    for problem in problems.iter().step_by(every) {
+        stats.problems += 1;
+        let task = RunConfig::task_of(problem.nums.len());
+        let Some(proposal) = task.proposal(problem) else {
+            stats.missed += 1;
+            continue;
+        };
+        tokens += tokenizer.encode(&proposal)?.len();
+        examples.push(SftExample::new(tokenizer, &task.proposer_prompt(), &proposal)?);
+    }
+    stats.traces = examples.len();
+    stats.mean_tokens = tokens as f64 / examples.len().max(1) as f64;
+    Ok((examples, Some(stats)))
+}
+
 #[cfg(test)]
 mod tests {
     use selfplay_model::CharTokenizer;
@@ -118,5 +150,31 @@ mod tests {
         assert_eq!((stats[0].traces, stats[0].too_long), (40, 0));
         assert_eq!((stats[1].traces, stats[1].too_long + stats[1].missed), (0, 20));
         assert_eq!(kept.len(), 40);
+    }
+
+    /// Every `every`-th problem becomes a proposer example whose completion the task certifies back to it.
+    #[test]
+    fn proposer_examples_teach_the_generators_problems() {
+        let task = CountdownTask::default();
+        let problems = task.generate(Split::Train, 30, 3).unwrap();
+        let tokenizer = CharTokenizer::ascii();
+        let (examples, stats) = proposer_examples(&tokenizer, &problems, 4).unwrap();
+        let stats = stats.unwrap();
+        assert_eq!((examples.len(), stats.traces, stats.kind.as_str()), (8, 8, "proposer"));
+        for (example, problem) in examples.iter().zip(problems.iter().step_by(4)) {
+            let text = tokenizer.decode(&example.tokens).unwrap();
+            let of_count = RunConfig::task_of(problem.nums.len());
+            let (prompt, proposal) = (of_count.proposer_prompt(), of_count.proposal(problem).unwrap());
+            assert!(text.contains(&format!("{prompt}{proposal}")), "{text:?}");
+            let back = of_count.certify(proposal.as_bytes()).unwrap();
+            assert_eq!(back.target, problem.target);
+            let sorted = |nums: &[u64]| {
+                let mut nums = nums.to_vec();
+                nums.sort_unstable();
+                nums
+            };
+            assert_eq!(sorted(&back.nums), sorted(&problem.nums), "{proposal}");
+        }
+        assert!(proposer_examples(&tokenizer, &problems, 0).unwrap().0.is_empty());
     }
 }

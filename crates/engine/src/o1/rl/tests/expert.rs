@@ -43,6 +43,7 @@ fn rollouts() -> Rollouts {
         search_flops: 0.0,
         selection_flops: 0.0,
         seconds: 0.0,
+        proposals: None,
     }
 }
 

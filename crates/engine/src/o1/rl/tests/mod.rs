@@ -4,6 +4,7 @@
 mod advantages;
 mod expert;
 mod gradient;
+mod proposing;
 mod rollouts;
 mod training;
 
@@ -97,4 +98,32 @@ pub(super) fn loss_and_grads(
     })?;
     let grads = trainer.gradient_buffer().cloned().ok_or(crate::o1::rl::RlError::Internal("no gradient"))?;
     Ok((terms, grads))
+}
+
+/// Proposes [`LowercaseTask`] problems: the prompt `"?:"`, a proposal is one capital letter. `Q` is refused as
+/// unsolvable and `Z` as held out, to see every kind of rejection counted.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LetterProposer;
+
+impl selfplay_tasks::Propose for LetterProposer {
+    type Problem = char;
+
+    fn proposer_prompt(&self) -> String {
+        "?:".into()
+    }
+
+    fn proposal(&self, problem: &char) -> Option<String> {
+        Some(problem.to_string())
+    }
+
+    fn certify(&self, completion: &[u8]) -> Result<char, selfplay_tasks::Rejection> {
+        use selfplay_tasks::Rejection;
+        match completion {
+            [b'Q'] => Err(Rejection::Unsolvable),
+            [b'Z'] => Err(Rejection::HeldOut),
+            [c] if c.is_ascii_uppercase() => Ok(char::from(*c)),
+            [c] if c.is_ascii_lowercase() => Err(Rejection::OutOfRange),
+            _ => Err(Rejection::Malformed),
+        }
+    }
 }

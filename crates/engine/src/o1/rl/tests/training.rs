@@ -47,6 +47,7 @@ fn run(
                 SEED,
                 s,
                 &SingleProcess,
+                None,
             )
             .unwrap()
         })
@@ -192,6 +193,7 @@ fn error_of(settings: &RlSettings, problems: &[char], reference: Option<&Model>)
         1,
         1,
         &SingleProcess,
+        None,
     )
     .expect_err("bad input must be refused")
 }
