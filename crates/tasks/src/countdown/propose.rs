@@ -41,8 +41,8 @@ impl Propose for CountdownTask {
 
     /// Accepts one expression (a final newline allowed, nothing else around it) over the task's count of numbers,
     /// each in its number range, whose value is a whole number in the target range; the problem (its numbers in
-    /// [`posed_order`]) must be of the training split (not a held-out target nor a validation set) and solved by
-    /// the exact solver.
+    /// an order fixed by the problem alone) must be of the training split (not a held-out target nor a validation
+    /// set) and solved by the exact solver.
     fn certify(&self, completion: &[u8]) -> Result<CountdownProblem, Rejection> {
         let line = completion.strip_suffix(b"\n").unwrap_or(completion);
         if line.contains(&b'\n') {

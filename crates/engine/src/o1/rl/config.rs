@@ -176,11 +176,15 @@ pub struct ProposeSettings {
     pub share: f32,
     /// Longest proposal, in tokens (a Countdown problem is one short line).
     pub max_tokens: usize,
+    /// R-Zero's repetition penalty, against a proposer collapsing onto one kind of problem: a certified proposal's
+    /// reward loses this weight times the share of the step's other proposals of the same shape (the text with its
+    /// numbers masked: `61+55-41` and `72+36-6` are alike), floored at 0. 0 turns it off.
+    pub repetition_penalty: f32,
 }
 
 impl Default for ProposeSettings {
     fn default() -> Self {
-        ProposeSettings { share: 0.0, max_tokens: 32 }
+        ProposeSettings { share: 0.0, max_tokens: 32, repetition_penalty: 0.0 }
     }
 }
 
@@ -314,6 +318,11 @@ impl RlSettings {
         let propose = &self.propose;
         require((0.0..=1.0).contains(&propose.share), "propose.share", "must be in [0, 1]")?;
         require(propose.max_tokens >= 1, "propose.max_tokens", "must be at least 1")?;
+        require(
+            propose.repetition_penalty.is_finite() && propose.repetition_penalty >= 0.0,
+            "propose.repetition_penalty",
+            "must be finite and non-negative",
+        )?;
         if !propose.is_on() {
             return Ok(());
         }

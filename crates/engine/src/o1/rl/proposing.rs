@@ -28,6 +28,20 @@ const PROPOSER_ID: u64 = u64::MAX;
 /// The first proposed problem's name for seeding its attempts (the next ones count down from it).
 const FIRST_PROPOSED_ID: u64 = u64::MAX - 1;
 
+/// A proposal's shape: its text with every run of digits written `#` (`"61+55-41"` and `"72+36-6"` are both
+/// `"#+#-#"`), what `[rl.propose] repetition_penalty` counts as alike.
+pub(crate) fn shape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
 /// The proposer's reward for a problem solved `correct` times in `attempts`: `1 − |2p − 1|`.
 pub(crate) fn uncertainty_reward(correct: usize, attempts: usize) -> f32 {
     if attempts == 0 {
@@ -61,8 +75,8 @@ pub(super) fn collect<B: HostAccess, T: Task>(
     // Each proposal's distinct problem (by its proposal text), or why it was rejected.
     let mut verdicts: Vec<Result<usize, Rejection>> = Vec::with_capacity(written.len());
     let mut distinct: Vec<(String, T::Problem)> = Vec::new();
-    for proposal in &written {
-        let text = completion_text(tokenizer, &proposal.tokens)?;
+    let texts: Vec<String> = written.iter().map(|g| completion_text(tokenizer, &g.tokens)).collect::<Result<_, _>>()?;
+    for text in &texts {
         let verdict = proposer.certify(text.as_bytes()).map(|problem| {
             let key = task.prompt(&problem);
             distinct.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
@@ -103,10 +117,18 @@ pub(super) fn collect<B: HostAccess, T: Task>(
     for &j in verdicts.iter().flatten() {
         copies[j] += 1;
     }
+    let shapes: Vec<String> = texts.iter().map(|t| shape(t)).collect();
+    let others = (shapes.len().max(2) - 1) as f32;
+    let penalty = settings.propose.repetition_penalty;
     let scores: Vec<f32> = verdicts
         .iter()
-        .map(|verdict| match *verdict {
-            Ok(j) => uncertainty_reward(correct[j], attempts[j]) / copies[j] as f32,
+        .zip(&shapes)
+        .map(|(verdict, own)| match *verdict {
+            Ok(j) => {
+                let alike = shapes.iter().filter(|s| *s == own).count() - 1;
+                let earned = uncertainty_reward(correct[j], attempts[j]) / copies[j] as f32;
+                (earned - penalty * alike as f32 / others).max(0.0)
+            }
             Err(_) => 0.0,
         })
         .collect();
@@ -134,6 +156,15 @@ pub(super) fn collect<B: HostAccess, T: Task>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shapes_mask_the_numbers() {
+        assert_eq!(shape("61+55-41"), "#+#-#");
+        assert_eq!(shape("72+36-6\n"), "#+#-#\n");
+        assert_eq!(shape("(97-68)*2"), "(#-#)*#");
+        assert_eq!(shape("a1b22c"), "a#b#c");
+        assert_eq!(shape(""), "");
+    }
 
     #[test]
     fn the_reward_peaks_at_half_solved() {

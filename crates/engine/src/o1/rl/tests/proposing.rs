@@ -41,15 +41,24 @@ fn proposing(share: f32) -> RlSettings {
     RlSettings {
         prompts_per_step: 8,
         group_size: 6,
-        propose: ProposeSettings { share, max_tokens: 1 },
+        propose: ProposeSettings { share, max_tokens: 1, ..ProposeSettings::default() },
         ..RlSettings::default()
     }
 }
 
+/// Each proposal's reward recomputed from its problem's solver group, with and without the repetition penalty (a
+/// capital letter's shape is itself: alike proposals are the same letter).
 #[test]
 fn proposals_earn_the_spread_of_their_problems_solver_group() {
-    let settings = RlSettings { prompts_per_step: 64, ..proposing(0.5) };
-    let rollouts = collect(&settings).unwrap();
+    for penalty in [0.0, 0.5] {
+        let mut settings = RlSettings { prompts_per_step: 64, ..proposing(0.5) };
+        settings.propose.repetition_penalty = penalty;
+        check_proposal_rewards(&settings);
+    }
+}
+
+fn check_proposal_rewards(settings: &RlSettings) {
+    let rollouts = collect(settings).unwrap();
     let tok = tokenizer();
     let stats = rollouts.proposals.clone().unwrap();
     let proposer_group = rollouts.prompts.len() - 1;
@@ -60,7 +69,7 @@ fn proposals_earn_the_spread_of_their_problems_solver_group() {
     assert_eq!(rollouts.drawn.groups, 32 + stats.distinct);
     assert!(stats.distinct >= 2, "the test needs certified proposals: {stats:?}");
     let texts: Vec<String> = proposals.iter().map(|s| completion_text(&tok, &s.generation.tokens).unwrap()).collect();
-    let mut rejected = 0;
+    let (mut rejected, mut repeated) = (0, 0);
     for (proposal, text) in proposals.iter().zip(&texts) {
         assert!(!proposal.correct, "proposals are no attempts");
         let Ok(letter) = LetterProposer.certify(text.as_bytes()) else {
@@ -76,8 +85,11 @@ fn proposals_earn_the_spread_of_their_problems_solver_group() {
         assert_eq!(attempts.len(), 6);
         let p = attempts.iter().filter(|s| s.correct).count() as f32 / 6.0;
         let copies = texts.iter().filter(|t| *t == text).count() as f32;
-        assert_eq!(proposal.score, (1.0 - (2.0 * p - 1.0).abs()) / copies, "{text:?}");
+        repeated += usize::from(copies > 1.0);
+        let alike = settings.propose.repetition_penalty * (copies - 1.0) / 31.0;
+        assert_eq!(proposal.score, ((1.0 - (2.0 * p - 1.0).abs()) / copies - alike).max(0.0), "{text:?}");
     }
+    assert!(repeated > 0, "the test needs a problem proposed twice");
     assert_eq!(rejected, stats.malformed + stats.out_of_range + stats.held_out + stats.unsolvable);
     assert_eq!(stats.certified + rejected, 32);
     assert_eq!(stats.tokens, proposals.iter().map(|s| s.generation.tokens.len()).sum::<usize>());
@@ -94,8 +106,8 @@ fn proposing_is_deterministic_and_its_share_of_the_step_configurable() {
     let stats = all.proposals.unwrap();
     assert_eq!(stats.proposed, 8);
     assert_eq!(all.drawn.groups, stats.distinct, "every solver problem proposed");
-    assert_eq!(ProposeSettings { share: 0.01, max_tokens: 1 }.proposals(16), 1, "on means at least one");
-    assert_eq!(ProposeSettings { share: 0.0, max_tokens: 1 }.proposals(16), 0);
+    assert_eq!(ProposeSettings { share: 0.01, ..ProposeSettings::default() }.proposals(16), 1, "on means at least one");
+    assert_eq!(ProposeSettings { share: 0.0, ..ProposeSettings::default() }.proposals(16), 0);
     let off = collect(&proposing(0.0)).unwrap();
     assert!(off.proposals.is_none());
 }
@@ -128,7 +140,14 @@ fn proposing_settings_are_refused_where_they_cannot_work() {
         RlSettings { dynamic_sampling: 2, ..proposing(0.5) },
         proposing(1.5),
         proposing(f32::NAN),
-        RlSettings { propose: ProposeSettings { share: 0.5, max_tokens: 0 }, ..proposing(0.5) },
+        RlSettings {
+            propose: ProposeSettings { repetition_penalty: -1.0, ..proposing(0.5).propose },
+            ..proposing(0.5)
+        },
+        RlSettings {
+            propose: ProposeSettings { share: 0.5, max_tokens: 0, ..ProposeSettings::default() },
+            ..proposing(0.5)
+        },
     ] {
         assert!(bad.validate().is_err(), "{:?}", bad.propose);
     }
