@@ -7,7 +7,9 @@
 //! like a generator problem (`group_size` samples, the verifier's reward), in the same batch as the rest of the
 //! step's problems. A proposal earns `1 − |2p − 1|` for its problem's solve rate p (1 at one half, 0 when every
 //! attempt agrees: such a problem teaches GRPO nothing), shared among the copies of a problem proposed more than
-//! once; a rejected proposal earns 0. Its group joins the solver groups and learns in the same update.
+//! once, less `repetition_penalty` times the share of the step's other proposals of its shape (R-Zero's guard
+//! against a proposer collapsing onto one kind of problem); a rejected proposal earns 0. Its group joins the
+//! solver groups and learns in the same update.
 //!
 //! Every rank writes the same proposals (same weights, same seeds: a few short lines, cheaper than a gather) and
 //! certifies them alike; the solver's attempts are split between ranks as usual.
@@ -51,6 +53,63 @@ pub(crate) fn uncertainty_reward(correct: usize, attempts: usize) -> f32 {
     1.0 - (2.0 * p - 1.0).abs()
 }
 
+/// The step's proposals checked: each one's distinct problem (an index into `distinct`) or why it was rejected.
+struct Certified<P> {
+    verdicts: Vec<Result<usize, Rejection>>,
+    /// The distinct certified problems, in order of first proposal, each with its prompt (what makes two alike).
+    distinct: Vec<(String, P)>,
+    stats: ProposalStats,
+}
+
+/// Certifies each proposal `texts[i]`; two certified proposals are one problem when their prompts are equal.
+fn certify_all<T: Task>(
+    proposer: &dyn Propose<Problem = T::Problem>,
+    task: &T,
+    texts: &[String],
+) -> Certified<T::Problem> {
+    let mut stats = ProposalStats { proposed: texts.len(), ..ProposalStats::default() };
+    let mut verdicts = Vec::with_capacity(texts.len());
+    let mut distinct: Vec<(String, T::Problem)> = Vec::new();
+    for text in texts {
+        let verdict = proposer.certify(text.as_bytes()).map(|problem| {
+            let key = task.prompt(&problem);
+            distinct.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
+                distinct.push((key, problem));
+                distinct.len() - 1
+            })
+        });
+        match verdict {
+            Ok(_) => stats.certified += 1,
+            Err(rejection) => stats.reject(rejection),
+        }
+        verdicts.push(verdict);
+    }
+    stats.distinct = distinct.len();
+    Certified { verdicts, distinct, stats }
+}
+
+/// Each proposal's reward: `earned[j]` (its problem's [`uncertainty_reward`]) shared among the copies of problem j,
+/// less `penalty` times the share of the other proposals of its [`shape`], floored at 0; 0 for a rejected one.
+fn proposer_scores(verdicts: &[Result<usize, Rejection>], earned: &[f32], texts: &[String], penalty: f32) -> Vec<f32> {
+    let mut copies = vec![0usize; earned.len()];
+    for &j in verdicts.iter().flatten() {
+        copies[j] += 1;
+    }
+    let shapes: Vec<String> = texts.iter().map(|t| shape(t)).collect();
+    let others = (shapes.len().max(2) - 1) as f32;
+    verdicts
+        .iter()
+        .zip(&shapes)
+        .map(|(verdict, own)| match *verdict {
+            Ok(j) => {
+                let alike = shapes.iter().filter(|s| *s == own).count() - 1;
+                (earned[j] / copies[j] as f32 - penalty * alike as f32 / others).max(0.0)
+            }
+            Err(_) => 0.0,
+        })
+        .collect()
+}
+
 /// The step's rollouts with `[rl.propose] share` of its problems proposed by the policy under `proposer`'s
 /// prompt, the rest drawn from the generator; the proposer's group last.
 pub(super) fn collect<B: HostAccess, T: Task>(
@@ -71,26 +130,8 @@ pub(super) fn collect<B: HostAccess, T: Task>(
         .pop()
         .unwrap_or_default();
 
-    let mut stats = ProposalStats { proposed: written.len(), ..ProposalStats::default() };
-    // Each proposal's distinct problem (by its proposal text), or why it was rejected.
-    let mut verdicts: Vec<Result<usize, Rejection>> = Vec::with_capacity(written.len());
-    let mut distinct: Vec<(String, T::Problem)> = Vec::new();
     let texts: Vec<String> = written.iter().map(|g| completion_text(tokenizer, &g.tokens)).collect::<Result<_, _>>()?;
-    for text in &texts {
-        let verdict = proposer.certify(text.as_bytes()).map(|problem| {
-            let key = task.prompt(&problem);
-            distinct.iter().position(|(k, _)| *k == key).unwrap_or_else(|| {
-                distinct.push((key, problem));
-                distinct.len() - 1
-            })
-        });
-        match verdict {
-            Ok(_) => stats.certified += 1,
-            Err(rejection) => stats.reject(rejection),
-        }
-        verdicts.push(verdict);
-    }
-    stats.distinct = distinct.len();
+    let Certified { verdicts, distinct, mut stats } = certify_all(proposer, task, &texts);
 
     let from_generator = settings.prompts_per_step - wanted;
     let mut picked = if from_generator == 0 {
@@ -101,9 +142,9 @@ pub(super) fn collect<B: HostAccess, T: Task>(
         }
         step.pick(rng, from_generator)?
     };
-    for (j, (_, problem)) in distinct.iter().enumerate() {
+    for (j, (prompt, problem)) in distinct.iter().enumerate() {
         picked.ids.push(FIRST_PROPOSED_ID - j as u64);
-        picked.prompts.push(encode_prompt(tokenizer, &task.prompt(problem))?);
+        picked.prompts.push(encode_prompt(tokenizer, prompt)?);
         picked.problems.push(problem.clone());
     }
     let mut rollouts = step.attempt(picked, sample_seed)?;
@@ -113,25 +154,8 @@ pub(super) fn collect<B: HostAccess, T: Task>(
         attempts[sample.group - from_generator] += 1;
         correct[sample.group - from_generator] += usize::from(sample.correct);
     }
-    let mut copies = vec![0usize; distinct.len()];
-    for &j in verdicts.iter().flatten() {
-        copies[j] += 1;
-    }
-    let shapes: Vec<String> = texts.iter().map(|t| shape(t)).collect();
-    let others = (shapes.len().max(2) - 1) as f32;
-    let penalty = settings.propose.repetition_penalty;
-    let scores: Vec<f32> = verdicts
-        .iter()
-        .zip(&shapes)
-        .map(|(verdict, own)| match *verdict {
-            Ok(j) => {
-                let alike = shapes.iter().filter(|s| *s == own).count() - 1;
-                let earned = uncertainty_reward(correct[j], attempts[j]) / copies[j] as f32;
-                (earned - penalty * alike as f32 / others).max(0.0)
-            }
-            Err(_) => 0.0,
-        })
-        .collect();
+    let earned: Vec<f32> = correct.iter().zip(&attempts).map(|(&c, &a)| uncertainty_reward(c, a)).collect();
+    let scores = proposer_scores(&verdicts, &earned, &texts, settings.propose.repetition_penalty);
     if !distinct.is_empty() {
         let rates = correct.iter().zip(&attempts).map(|(&c, &a)| c as f32 / a.max(1) as f32);
         stats.solve_rate = Some(rates.sum::<f32>() / distinct.len() as f32);
