@@ -16,13 +16,22 @@ pub struct OptimConfig {
     pub total_steps: u64,
     /// Global gradient-norm clip (`f32::INFINITY` disables it).
     pub max_grad_norm: f32,
+    /// Where the cosine decay ends, as a fraction of `lr` (0: down to nothing; 1: a constant rate after warm-up).
+    pub min_lr_ratio: f32,
 }
 
 impl OptimConfig {
     /// `steps` updates at peak `lr`: linear warm-up over the first 5%, then cosine decay; gradients clipped at
     /// global norm 1 (policy initialisation and the value model).
     pub fn warmup_cosine(lr: f32, weight_decay: f32, steps: u64) -> Self {
-        OptimConfig { lr, weight_decay, warmup_steps: steps / 20, total_steps: steps, max_grad_norm: 1.0 }
+        OptimConfig {
+            lr,
+            weight_decay,
+            warmup_steps: steps / 20,
+            total_steps: steps,
+            max_grad_norm: 1.0,
+            min_lr_ratio: 0.0,
+        }
     }
 }
 
@@ -58,7 +67,10 @@ impl ModelOptimizer {
         let mut adamw = AdamW::new(adamw_config, &lens);
         let mask: Vec<bool> = weights.iter().map(|(e, _)| decays(e.name.name)).collect();
         adamw.set_weight_decay_mask(&mask)?;
-        let schedule = WarmupCosine::new(config.warmup_steps, config.total_steps.max(1));
+        let schedule = WarmupCosine {
+            min_lr_ratio: f64::from(config.min_lr_ratio),
+            ..WarmupCosine::new(config.warmup_steps, config.total_steps.max(1))
+        };
         schedule.validate()?;
         Ok(ModelOptimizer { adamw, schedule, config })
     }
@@ -103,6 +115,47 @@ mod tests {
     use selfplay_tensor::Tensor;
 
     use super::*;
+
+    /// The schedule's floor: a cosine from `lr` down to `min_lr_ratio · lr` at the last update, held there after.
+    #[test]
+    fn the_decay_ends_at_the_floor() {
+        let config = ModelConfig {
+            architecture: Architecture::Llama,
+            vocab_size: 8,
+            hidden_size: 4,
+            intermediate_size: 8,
+            num_hidden_layers: 1,
+            num_attention_heads: 1,
+            num_key_value_heads: 1,
+            head_dim: 4,
+            rms_norm_eps: 1e-5,
+            rope_theta: 10_000.0,
+            max_position_embeddings: 8,
+            tie_word_embeddings: true,
+            attention_bias: false,
+            o_proj_bias: false,
+            bos_token_id: None,
+            eos_token_id: None,
+        };
+        let mut weights = ModelWeights::zeros(&config).unwrap();
+        for (floor, expected) in [(0.0, [1e-3, 0.5e-3, 0.0, 0.0]), (0.25, [1e-3, 0.625e-3, 0.25e-3, 0.25e-3])] {
+            let optim = OptimConfig {
+                lr: 1e-3,
+                weight_decay: 0.0,
+                warmup_steps: 0,
+                total_steps: 4,
+                max_grad_norm: 1.0,
+                min_lr_ratio: floor,
+            };
+            let mut optimizer = ModelOptimizer::new(&weights, optim).unwrap();
+            let mut grads = weights.zeros_like();
+            let lrs: Vec<f32> = (0..6).map(|_| optimizer.step(&mut weights, &mut grads).unwrap().lr).collect();
+            // Updates 0, 2, 4 and 5: the peak, halfway down the cosine, the floor, and still the floor past the end.
+            for (got, want) in [lrs[0], lrs[2], lrs[4], lrs[5]].into_iter().zip(expected) {
+                assert!((got - want).abs() < 1e-9, "floor {floor}: {lrs:?}");
+            }
+        }
+    }
 
     /// A value head loaded as zeros from a file without one stays "none" through steps that do not touch it (it
     /// saves without it), and becomes a real head with the first step that updates it.

@@ -91,7 +91,14 @@ fn gradients(weights: &ModelWeights, step: usize) -> ModelWeights {
 fn the_model_optimizer_takes_the_reference_steps_and_allocates_nothing_after_the_first() {
     let config = config();
     let start = init_weights(&config, 0.02, 3).unwrap();
-    let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, warmup_steps: 1, total_steps: 6, max_grad_norm: 1.0 };
+    let optim = OptimConfig {
+        lr: 1e-2,
+        weight_decay: 0.1,
+        warmup_steps: 1,
+        total_steps: 6,
+        max_grad_norm: 1.0,
+        min_lr_ratio: 0.0,
+    };
     let mut ours = start.clone();
     let mut optimizer = ModelOptimizer::new(&ours, optim).unwrap();
 
@@ -134,7 +141,14 @@ fn a_training_step_and_an_optimizer_step_allocate_nothing_after_the_first() {
     let config = config();
     let weights = init_weights(&config, 0.1, 5).unwrap();
     let mut model = Model::with_backend(config, weights, CountingBackend::<CpuBackend>::default()).unwrap();
-    let optim = OptimConfig { lr: 1e-2, weight_decay: 0.1, warmup_steps: 1, total_steps: 6, max_grad_norm: 1.0 };
+    let optim = OptimConfig {
+        lr: 1e-2,
+        weight_decay: 0.1,
+        warmup_steps: 1,
+        total_steps: 6,
+        max_grad_norm: 1.0,
+        min_lr_ratio: 0.0,
+    };
     let mut optimizer = ModelOptimizer::new(model.weights(), optim).unwrap();
     let seqs: [Vec<u32>; 3] =
         [(0..11).map(|i| (i * 7 + 3) % 19).collect(), (0..6).map(|i| (i * 5 + 1) % 19).collect(), vec![4, 9, 2]];

@@ -101,6 +101,9 @@ pub struct RlSettings {
     pub weight_decay: f32,
     /// Linear warm-up steps (in optimiser updates) before the cosine decay.
     pub warmup_steps: u64,
+    /// Where the cosine decay ends, as a fraction of `lr`: 0 decays to nothing by the last step, 1 keeps the rate
+    /// constant after warm-up.
+    pub min_lr_ratio: f32,
     /// Global gradient-norm clip per update (`inf` disables it).
     pub max_grad_norm: f32,
     /// Sampling temperature of the rollouts (the importance ratios are taken against the model at
@@ -218,6 +221,7 @@ impl Default for RlSettings {
             lr: 1e-4,
             weight_decay: 0.0,
             warmup_steps: 0,
+            min_lr_ratio: 0.0,
             max_grad_norm: 1.0,
             temperature: 1.0,
             value_coef: 0.1,
@@ -290,6 +294,7 @@ impl RlSettings {
         })?;
         require(self.lr.is_finite() && self.lr > 0.0, "lr", "must be finite and positive")?;
         require(finite_non_negative(self.weight_decay), "weight_decay", "must be finite and non-negative")?;
+        require((0.0..=1.0).contains(&self.min_lr_ratio), "min_lr_ratio", "must be in [0, 1]")?;
         require(!self.max_grad_norm.is_nan() && self.max_grad_norm > 0.0, "max_grad_norm", "must be positive")?;
         require(self.temperature.is_finite() && self.temperature > 0.0, "temperature", "must be finite and positive")?;
         require(finite_non_negative(self.value_coef), "value_coef", "must be finite and non-negative")?;
@@ -348,6 +353,7 @@ impl RlSettings {
             warmup_steps: self.warmup_steps,
             total_steps: self.steps.saturating_mul(updates),
             max_grad_norm: self.max_grad_norm,
+            min_lr_ratio: self.min_lr_ratio,
         }
     }
 

@@ -227,7 +227,14 @@ mod tests {
             .collect();
         let batch: Vec<&Labelled> = data.iter().collect();
         let sequences: Vec<&[u32]> = data.iter().map(|d| d.tokens.as_slice()).collect();
-        let optim = OptimConfig { lr: 1e-2, weight_decay: 0.0, warmup_steps: 0, total_steps: 200, max_grad_norm: 1.0 };
+        let optim = OptimConfig {
+            lr: 1e-2,
+            weight_decay: 0.0,
+            warmup_steps: 0,
+            total_steps: 200,
+            max_grad_norm: 1.0,
+            min_lr_ratio: 0.0,
+        };
         let mut optimizer = ModelOptimizer::new(model.weights(), optim).unwrap();
         let mut trainer = Trainer::new();
         let mut update = |model: &mut Model| -> f32 {

@@ -210,6 +210,8 @@ fn bad_settings_are_typed_errors() {
     invalid("group_size", RlSettings { group_size: 1, ..RlSettings::default() });
     invalid("group_size", RlSettings { algorithm: Algorithm::Rloo, group_size: 1, ..RlSettings::default() });
     invalid("lr", RlSettings { lr: f32::NAN, ..RlSettings::default() });
+    invalid("min_lr_ratio", RlSettings { min_lr_ratio: 1.5, ..RlSettings::default() });
+    invalid("min_lr_ratio", RlSettings { min_lr_ratio: f32::NAN, ..RlSettings::default() });
     invalid("prompts_per_step", RlSettings { prompts_per_step: 0, ..RlSettings::default() });
     invalid("clip_low", RlSettings { clip_low: 1.0, ..RlSettings::default() });
     invalid("lambda", RlSettings { lambda: 1.5, ..RlSettings::default() });
