@@ -129,7 +129,14 @@ fn bench_train_step(c: &mut Criterion) {
     // What the engine's training loops run: the same step through `train::Trainer` (gradient buffer kept from
     // step to step) and `ModelOptimizer` (clipping and AdamW over the flat buffers).
     let mut model = reference_model();
-    let optim = OptimConfig { lr: 1e-4, weight_decay: 0.0, warmup_steps: 0, total_steps: u64::MAX, max_grad_norm: 1.0 };
+    let optim = OptimConfig {
+        lr: 1e-4,
+        weight_decay: 0.0,
+        warmup_steps: 0,
+        total_steps: u64::MAX,
+        max_grad_norm: 1.0,
+        min_lr_ratio: 0.0,
+    };
     let mut optimizer = ModelOptimizer::new(model.weights(), optim).expect("valid settings");
     let mut trainer = Trainer::new();
     group.bench_function("sft_step_16x128_trainer", |b| {
@@ -168,7 +175,14 @@ fn bench_length(c: &mut Criterion) {
     let config = ModelConfig { max_position_embeddings: 2048, ..reference_config() };
     let weights = init_weights(&config, 0.02, 0).expect("valid config");
     let mut model = Model::new(config, weights).expect("weights match config");
-    let optim = OptimConfig { lr: 1e-4, weight_decay: 0.0, warmup_steps: 0, total_steps: u64::MAX, max_grad_norm: 1.0 };
+    let optim = OptimConfig {
+        lr: 1e-4,
+        weight_decay: 0.0,
+        warmup_steps: 0,
+        total_steps: u64::MAX,
+        max_grad_norm: 1.0,
+        min_lr_ratio: 0.0,
+    };
     let mut optimizer = ModelOptimizer::new(model.weights(), optim).expect("valid settings");
     let mut trainer = Trainer::new();
     let mut group = c.benchmark_group("model_length");

@@ -52,7 +52,14 @@ fn rl_step(c: &mut Criterion) {
     let batch: Vec<&[u32]> = sequences.iter().map(Vec::as_slice).collect();
     let weights: Vec<Vec<f32>> = sequences.iter().map(|s| vec![1.0; s.len() - 1]).collect();
     let weight_refs: Vec<&[f32]> = weights.iter().map(Vec::as_slice).collect();
-    let optim = OptimConfig { lr: 1e-4, weight_decay: 0.0, warmup_steps: 0, total_steps: 1000, max_grad_norm: 1.0 };
+    let optim = OptimConfig {
+        lr: 1e-4,
+        weight_decay: 0.0,
+        warmup_steps: 0,
+        total_steps: 1000,
+        max_grad_norm: 1.0,
+        min_lr_ratio: 0.0,
+    };
     let mut optimizer = ModelOptimizer::new(model.weights(), optim).expect("optimizer");
     group.throughput(Throughput::Elements(trained as u64));
     group.bench_function("update_tokens", |b| {
