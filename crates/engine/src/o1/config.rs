@@ -286,7 +286,7 @@ impl RunConfig {
                 ..default.model
             },
             sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, traces: vec![TraceKind::Optimal], ..default.sft },
-            rl: RlSettings { steps: 300, prompts_per_step: 32, ..default.rl },
+            rl: RlSettings { steps: 300, prompts_per_step: 32, min_lr_ratio: 0.0, ..default.rl },
             eval: EvalSettings { every: 50, ..default.eval },
             ..default
         }
@@ -507,6 +507,10 @@ mod tests {
         assert_eq!(streams.sft.traces, RunConfig::default().sft.traces, "the demo's searches");
         assert_eq!((streams.max_new_tokens, streams.model.context), (128, 160));
         assert_eq!((streams.model.tokenizer, streams.rl.steps), (TokenizerKind::Char, 400));
+        for config in [&optimal, &expert, &streams, &RunConfig::full()] {
+            assert_eq!(config.rl.min_lr_ratio, 0.0, "measured with the rate decaying to nothing");
+        }
+        assert_eq!(RunConfig::default().rl.min_lr_ratio, 1.0, "the demo's constant rate");
     }
 
     #[test]

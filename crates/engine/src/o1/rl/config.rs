@@ -101,8 +101,9 @@ pub struct RlSettings {
     pub weight_decay: f32,
     /// Linear warm-up steps (in optimiser updates) before the cosine decay.
     pub warmup_steps: u64,
-    /// Where the cosine decay ends, as a fraction of `lr`: 0 decays to nothing by the last step, 1 keeps the rate
-    /// constant after warm-up.
+    /// Where the cosine decay ends, as a fraction of `lr`: 0 decays to nothing by the last step, 1 (the demo's)
+    /// keeps the rate constant after warm-up. On the demo a constant rate keeps accuracy rising through all 1 500
+    /// steps (0.648 at the end), where a decay to nothing levels off over the last third (0.610).
     pub min_lr_ratio: f32,
     /// Global gradient-norm clip per update (`inf` disables it).
     pub max_grad_norm: f32,
@@ -221,7 +222,7 @@ impl Default for RlSettings {
             lr: 1e-4,
             weight_decay: 0.0,
             warmup_steps: 0,
-            min_lr_ratio: 0.0,
+            min_lr_ratio: 1.0,
             max_grad_norm: 1.0,
             temperature: 1.0,
             value_coef: 0.1,

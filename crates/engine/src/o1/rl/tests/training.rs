@@ -14,8 +14,18 @@ use crate::rollout::Method;
 const MAX_NEW_TOKENS: usize = 3;
 const SEED: u64 = 9;
 
+/// The toy task's settings: a rate far above the demo's, decaying to nothing over the 20 steps (held constant, it
+/// overshoots).
 fn settings(algorithm: Algorithm) -> RlSettings {
-    RlSettings { algorithm, steps: 20, prompts_per_step: 8, group_size: 8, lr: 3e-2, ..RlSettings::default() }
+    let base = RlSettings {
+        steps: 20,
+        prompts_per_step: 8,
+        group_size: 8,
+        lr: 3e-2,
+        min_lr_ratio: 0.0,
+        ..RlSettings::default()
+    };
+    RlSettings { algorithm, ..base }
 }
 
 fn problems() -> Vec<char> {
