@@ -38,10 +38,17 @@ fn artefacts(dir: &Path) -> (Vec<(String, Vec<u8>)>, Vec<serde_json::Value>) {
 
 #[test]
 fn a_run_stopped_anywhere_resumes_bit_identically() {
-    let config = RunConfig { rl: RlSettings { steps: 3, ..tiny_run_config().rl }, ..tiny_run_config() };
+    let mut config = RunConfig { rl: RlSettings { steps: 3, ..tiny_run_config().rl }, ..tiny_run_config() };
+    config.sft.eval_every = 1;
     let straight_dir = scratch("straight");
     let straight = finished(run(&config, &straight_dir, RunStart::New, &|_: &str, _| false).unwrap());
     let expected = artefacts(&straight_dir);
+    // Policy initialisation's curve: a point every `eval_every` steps, the last one its final accuracy.
+    let steps: Vec<u64> = straight.sft_curve.iter().map(|p| p.step).collect();
+    assert_eq!(steps, (1..=config.sft.steps).collect::<Vec<_>>());
+    assert_eq!(straight.sft_curve.last().map(|p| p.accuracy), Some(straight.sft_accuracy));
+    assert!(straight.sft_curve.windows(2).all(|w| w[0].train_flops < w[1].train_flops));
+    assert_eq!(straight.sft_curve.last().map(|p| p.train_flops), straight.train_curve.first().map(|p| p.train_flops));
 
     for (stop_stage, stop_step) in [("sft", 1), ("sft", 3), ("rl", 0), ("rl", 2), ("eval", 0)] {
         let dir = scratch(&format!("{stop_stage}-{stop_step}"));

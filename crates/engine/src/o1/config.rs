@@ -155,6 +155,9 @@ pub struct SftSettings {
     /// written as the task's proposer writes it (`propose 3` then `3 8 12 -> 24`), teaching the policy to propose
     /// problems like the generator's. 0: none.
     pub proposer_every: usize,
+    /// Greedy held-out accuracy is also measured every this many SFT steps (the policy-initialisation curve, the
+    /// train-time law's first part); the last step is always measured. 0: only the last.
+    pub eval_every: u64,
 }
 
 /// Held-out evaluation.
@@ -228,6 +231,7 @@ impl Default for SftSettings {
             traces: DEMO_TRACES.iter().map(|t| t.parse().expect("the demo's trace kinds parse")).collect(),
             stream_max_lines: 256,
             proposer_every: 0,
+            eval_every: 0,
         }
     }
 }
@@ -268,26 +272,30 @@ impl Default for RunConfig {
 }
 
 impl RunConfig {
-    /// The longer, stronger run of `selfplay demo --full` (hours on 2 cores): four numbers, a bigger model,
-    /// more of everything.
+    /// The longer, stronger run of `selfplay demo --full` (about seven hours on 2 cores, resumable across
+    /// sessions): Countdown with four numbers, learning to search as the demo does (Stream of Search streams,
+    /// BPE), at the scale the issue allows: 4.8M parameters, completions of up to 512 tokens, 12 000 SFT steps
+    /// (about 2.7 epochs of the 190 000 streams that fit) measured every 1 000, then 720 GRPO steps at a
+    /// constant learning rate measured every 20 (the train-time fit's points span 1.5 decades of RL FLOPs).
+    /// The sampling sweep stops at 16 and the step searches are left out: at these lengths each costs hours.
     pub fn full() -> Self {
         let default = RunConfig::default();
         RunConfig {
-            max_new_tokens: 64,
-            task: TaskSettings { numbers: 4, train_problems: 100_000, ..default.task },
+            max_new_tokens: 512,
+            task: TaskSettings { numbers: 4, train_problems: 400_000, ..default.task },
             model: ModelShape {
                 hidden_size: 256,
-                layers: 4,
+                layers: 6,
                 heads: 8,
                 kv_heads: 4,
                 intermediate_size: 768,
-                context: 128,
-                tokenizer: TokenizerKind::Char,
-                ..default.model
+                context: 544,
+                tokenizer: TokenizerKind::Bpe,
+                bpe_vocab: 1024,
             },
-            sft: SftSettings { steps: 3000, batch_size: 64, lr: 2e-3, traces: vec![TraceKind::Optimal], ..default.sft },
-            rl: RlSettings { steps: 300, prompts_per_step: 32, min_lr_ratio: 0.0, ..default.rl },
-            eval: EvalSettings { every: 50, ..default.eval },
+            sft: SftSettings { steps: 12_000, lr: 2e-3, stream_max_lines: 512, eval_every: 1000, ..default.sft },
+            rl: RlSettings { steps: 720, ..default.rl },
+            eval: EvalSettings { every: 20, budgets: vec![1, 4, 16], search_methods: Vec::new(), ..default.eval },
             ..default
         }
     }
@@ -507,10 +515,16 @@ mod tests {
         assert_eq!(streams.sft.traces, RunConfig::default().sft.traces, "the demo's searches");
         assert_eq!((streams.max_new_tokens, streams.model.context), (128, 160));
         assert_eq!((streams.model.tokenizer, streams.rl.steps), (TokenizerKind::Char, 400));
-        for config in [&optimal, &expert, &streams, &RunConfig::full()] {
+        let full_optimal = read("full_optimal.toml");
+        assert_eq!((full_optimal.task.numbers, full_optimal.max_new_tokens, full_optimal.model.layers), (4, 64, 4));
+        assert_eq!((full_optimal.sft.steps, full_optimal.sft.batch_size, full_optimal.rl.steps), (3000, 64, 300));
+        assert_eq!(full_optimal.sft.traces, [TraceKind::Optimal]);
+        for config in [&optimal, &expert, &streams, &full_optimal] {
             assert_eq!(config.rl.min_lr_ratio, 0.0, "measured with the rate decaying to nothing");
         }
-        assert_eq!(RunConfig::default().rl.min_lr_ratio, 1.0, "the demo's constant rate");
+        for config in [RunConfig::default(), RunConfig::full()] {
+            assert_eq!(config.rl.min_lr_ratio, 1.0, "the demo's and the full run's constant rate");
+        }
     }
 
     #[test]

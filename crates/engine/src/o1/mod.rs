@@ -32,7 +32,7 @@ mod stream_tests;
 pub use config::{MAX_BUDGET, RunConfig};
 pub use error::O1Error;
 pub use recipe::{Outcome, default_out, run, run_on, saved_config};
-pub use record::{O1Record, TrainPoint};
+pub use record::{O1Record, SftPoint, TrainPoint};
 pub use report::Report;
 pub use rl::RlStage;
 pub use sft::SftStage;

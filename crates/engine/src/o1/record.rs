@@ -20,6 +20,17 @@ pub struct TrainPoint {
     pub proposals: Option<ProposalStats>,
 }
 
+/// One point of the policy-initialisation curve (`[sft] eval_every`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SftPoint {
+    /// SFT steps taken.
+    pub step: u64,
+    /// Training FLOPs spent up to it.
+    pub train_flops: f64,
+    /// Greedy held-out accuracy.
+    pub accuracy: f64,
+}
+
 /// The recipe's record: what its stages hand each other besides the model.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct O1Record {
@@ -30,6 +41,9 @@ pub struct O1Record {
     pub sft_traces: Vec<TraceStats>,
     /// Greedy held-out accuracy after policy initialisation, once measured.
     pub sft_accuracy: Option<f64>,
+    /// Greedy held-out accuracy along policy initialisation: every `[sft] eval_every` steps and at its end.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sft_curve: Vec<SftPoint>,
     /// FLOPs spent on training so far (SFT and RL).
     pub train_flops: f64,
     /// The train-time curve so far.

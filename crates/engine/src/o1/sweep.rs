@@ -114,6 +114,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             wall_seconds: cx.clock.elapsed(),
             sft_accuracy,
             rl_accuracy,
+            sft_curve: cx.record.sft_curve.clone(),
             train_curve: cx.record.train_curve.clone(),
             value_model: cx.record.value_model.clone(),
             test_time: points,

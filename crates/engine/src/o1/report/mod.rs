@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::record::TrainPoint;
+use super::record::{SftPoint, TrainPoint};
 use super::rl::ProposalStats;
 use super::sft::TraceStats;
 use super::thinking::ThinkingPoint;
@@ -47,6 +47,9 @@ pub struct Report {
     pub sft_accuracy: f64,
     /// Greedy accuracy after RL, on the same held-out problems.
     pub rl_accuracy: f64,
+    /// Greedy accuracy along policy initialisation (`[sft] eval_every`), ending at `sft_accuracy`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sft_curve: Vec<SftPoint>,
     pub train_curve: Vec<TrainPoint>,
     /// The value model's data and fit, when one was trained (`[value_model] enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +74,7 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
         name: "greedy accuracy".into(),
         points: report.train_curve.iter().map(|p| (p.step as f64, p.accuracy)).collect(),
     }];
-    let train_flops = [Series {
+    let rl_flops = Series {
         name: "greedy accuracy".into(),
         points: report
             .train_curve
@@ -79,7 +82,17 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
             .filter(|p| p.train_flops > 0.0)
             .map(|p| (p.train_flops, p.accuracy))
             .collect(),
-    }];
+    };
+    // With a policy-initialisation curve, the FLOPs axis shows both phases of the train-time law.
+    let train_flops = if report.sft_curve.len() > 1 {
+        let sft = report.sft_curve.iter().map(|p| (p.train_flops, p.accuracy)).collect();
+        vec![
+            Series { name: "policy initialisation (SFT)".into(), points: sft },
+            Series { name: "RL".into(), ..rl_flops },
+        ]
+    } else {
+        vec![rl_flops]
+    };
     let thinking = [Series {
         name: "greedy".into(),
         points: report.thinking.iter().map(|p| (p.max_tokens as f64, p.accuracy)).collect(),
@@ -209,6 +222,13 @@ fn markdown(report: &Report) -> String {
         md.push('\n');
     }
     md.push_str("## Train-time compute\n\n![accuracy vs RL steps](train_curve.svg)\n![accuracy vs training FLOPs](train_flops.svg)\n\n");
+    if report.sft_curve.len() > 1 {
+        md.push_str("Policy initialisation:\n\n| SFT step | train FLOPs | accuracy |\n| --- | --- | --- |\n");
+        for p in &report.sft_curve {
+            md.push_str(&format!("| {} | {:.3e} | {:.3} |\n", p.step, p.train_flops, p.accuracy));
+        }
+        md.push_str("\nRL:\n\n");
+    }
     if report.train_curve.iter().any(|p| p.proposals.is_some()) {
         md.push_str(
             "![what the policy proposed](proposals.svg)\n\nSelf-play proposing: each row's proposals are those of \
@@ -274,6 +294,7 @@ mod tests {
             wall_seconds: 1.5,
             sft_accuracy: 0.25,
             rl_accuracy: 0.5,
+            sft_curve: Vec::new(),
             train_curve: vec![
                 TrainPoint { step: 0, train_flops: 0.0, accuracy: 0.25, proposals: None },
                 TrainPoint { step: 10, train_flops: 1e9, accuracy: 0.5, proposals: None },
@@ -312,6 +333,25 @@ mod tests {
         assert!(md.contains("| dfs-target | 10 | 8 | 1 | 1 | 61.5 |"));
         assert!(md.contains("| 16 | 12.5 | 0.500 |"));
         assert!(!dir.join("proposals.svg").exists(), "no proposing, no proposals plot");
+        assert!(!md.contains("SFT step"), "no policy-initialisation curve, no table");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn policy_initialisation_curve_gets_its_table() {
+        let dir = std::env::temp_dir().join(format!("selfplay-report-sft-{}", std::process::id()));
+        let mut report = sample();
+        report.sft_curve = vec![
+            SftPoint { step: 100, train_flops: 2e8, accuracy: 0.125 },
+            SftPoint { step: 200, train_flops: 4e8, accuracy: 0.25 },
+        ];
+        write_report(&dir, &report).unwrap();
+        let back: Report = serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
+        assert_eq!(back, report);
+        let md = fs::read_to_string(dir.join("report.md")).unwrap();
+        assert!(md.contains("| 100 | 2.000e8 | 0.125 |\n| 200 | 4.000e8 | 0.250 |"), "{md}");
+        let svg = fs::read_to_string(dir.join("train_flops.svg")).unwrap();
+        assert!(svg.contains("policy initialisation (SFT)"), "both phases on the FLOPs chart");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -7,7 +7,7 @@ use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::flops::train_flops_per_token;
 use crate::o1::data::RecipeData;
 use crate::o1::error::O1Error;
-use crate::o1::record::{O1Record, TrainPoint};
+use crate::o1::record::{O1Record, SftPoint, TrainPoint};
 use crate::optimizer::{ModelOptimizer, OptimConfig};
 use crate::train::Trainer;
 
@@ -110,7 +110,17 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         let flops = m.tokens as f64 * train_flops_per_token(cx.model.config(), context);
         cx.record.sft_flops += flops;
         cx.record.train_flops += flops;
-        Ok(StepRecord::new(&m, format!("loss {:.3}", m.loss))?)
+        let every = config.sft.eval_every;
+        // The last step's accuracy is measured by `finish`, after the model is saved.
+        if every > 0 && step.is_multiple_of(every) && step < self.total_steps() {
+            let accuracy = self.data.greedy_accuracy(&cx.model, cx.collective)?;
+            cx.record.sft_curve.push(SftPoint { step, train_flops: cx.record.train_flops, accuracy });
+        }
+        let mut message = format!("loss {:.3}", m.loss);
+        if let Some(last) = cx.record.sft_curve.last() {
+            message += &format!(" (greedy {:.3} at step {})", last.accuracy, last.step);
+        }
+        Ok(StepRecord::new(&m, message)?)
     }
 
     fn optimizer(&self) -> Option<&ModelOptimizer> {
@@ -124,6 +134,10 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for SftStage<'_> {
         let accuracy = self.data.greedy_accuracy(&cx.model, cx.collective)?;
         eprintln!("after policy initialisation: greedy accuracy {accuracy:.3}");
         cx.record.sft_accuracy = Some(accuracy);
+        let steps = self.total_steps();
+        if steps > 0 {
+            cx.record.sft_curve.push(SftPoint { step: steps, train_flops: cx.record.train_flops, accuracy });
+        }
         cx.record.train_curve =
             vec![TrainPoint { step: 0, train_flops: cx.record.train_flops, accuracy, proposals: None }];
         Ok(())
