@@ -13,7 +13,7 @@ use super::data::RecipeData;
 use super::error::O1Error;
 use super::eval::{EvalConfig, EvalError, test_time};
 use super::record::O1Record;
-use super::report::{Report, write_report};
+use super::report::{Report, fit_rl_curve, write_report};
 use super::thinking::thinking_curve;
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::optimizer::ModelOptimizer;
@@ -107,6 +107,13 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
         let budgets: Vec<String> = thinking.iter().map(|p| format!("{}: {:.3}", p.max_tokens, p.accuracy)).collect();
         eprintln!("thinking length (most tokens: greedy accuracy): {}", budgets.join(", "));
 
+        let rl_fit = fit_rl_curve(&cx.record.train_curve);
+        if let Some(f) = &rl_fit {
+            eprintln!(
+                "train-time fit: {:+.3} greedy accuracy a decade of RL FLOPs over {:.2} decades (R² {:.3})",
+                f.slope_per_decade, f.decades, f.r_squared
+            );
+        }
         data.save_model(model, &cx.out.join("model"), cx.collective)?;
         let report = Report {
             task: data.task.name().into(),
@@ -116,6 +123,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             rl_accuracy,
             sft_curve: cx.record.sft_curve.clone(),
             train_curve: cx.record.train_curve.clone(),
+            rl_fit,
             value_model: cx.record.value_model.clone(),
             test_time: points,
             sft_traces: cx.record.sft_traces.clone(),

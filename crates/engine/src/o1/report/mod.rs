@@ -1,5 +1,9 @@
 //! The report of a finished run: `report.json`, `report.md` and the train-time and test-time plots.
 
+mod fit;
+
+pub use fit::{LogLinearFit, fit_rl_curve};
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -51,6 +55,9 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sft_curve: Vec<SftPoint>,
     pub train_curve: Vec<TrainPoint>,
+    /// Accuracy against log10 of RL FLOPs, fitted over the train curve's RL points (none with fewer than two).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rl_fit: Option<LogLinearFit>,
     /// The value model's data and fit, when one was trained (`[value_model] enabled`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_model: Option<ValueModelReport>,
@@ -255,6 +262,13 @@ fn markdown(report: &Report) -> String {
             md.push_str(&format!("| {} | {:.3e} | {:.3} |\n", p.step, p.train_flops, p.accuracy));
         }
     }
+    if let Some(f) = &report.rl_fit {
+        md.push_str(&format!(
+            "\nFit over {} RL points spanning {:.2} decades of RL FLOPs: accuracy = {:.4} + {:.4} log10(RL FLOPs), \
+             **{:+.3} a decade**, R² {:.3}.\n",
+            f.points, f.decades, f.intercept, f.slope_per_decade, f.slope_per_decade, f.r_squared
+        ));
+    }
     if let Some(v) = &report.value_model {
         let mse = v.final_loss.map_or("-".to_string(), |l| format!("{l:.3}"));
         md.push_str(&format!(
@@ -299,6 +313,7 @@ mod tests {
                 TrainPoint { step: 0, train_flops: 0.0, accuracy: 0.25, proposals: None },
                 TrainPoint { step: 10, train_flops: 1e9, accuracy: 0.5, proposals: None },
             ],
+            rl_fit: None,
             value_model: None,
             test_time: vec![
                 TestTimePoint { method: "majority".into(), budget: 4, tokens: 80.0, flops: 4e6, accuracy: 0.5 },
@@ -334,6 +349,7 @@ mod tests {
         assert!(md.contains("| 16 | 12.5 | 0.500 |"));
         assert!(!dir.join("proposals.svg").exists(), "no proposing, no proposals plot");
         assert!(!md.contains("SFT step"), "no policy-initialisation curve, no table");
+        assert!(!md.contains("decades of RL FLOPs"), "no fit, no line");
         fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -345,11 +361,14 @@ mod tests {
             SftPoint { step: 100, train_flops: 2e8, accuracy: 0.125 },
             SftPoint { step: 200, train_flops: 4e8, accuracy: 0.25 },
         ];
+        report.rl_fit =
+            Some(LogLinearFit { slope_per_decade: 0.05, intercept: -0.2, r_squared: 0.9, decades: 1.5, points: 30 });
         write_report(&dir, &report).unwrap();
         let back: Report = serde_json::from_str(&fs::read_to_string(dir.join("report.json")).unwrap()).unwrap();
         assert_eq!(back, report);
         let md = fs::read_to_string(dir.join("report.md")).unwrap();
         assert!(md.contains("| 100 | 2.000e8 | 0.125 |\n| 200 | 4.000e8 | 0.250 |"), "{md}");
+        assert!(md.contains("**+0.050 a decade**, R² 0.900"), "{md}");
         let svg = fs::read_to_string(dir.join("train_flops.svg")).unwrap();
         assert!(svg.contains("policy initialisation (SFT)"), "both phases on the FLOPs chart");
         fs::remove_dir_all(&dir).unwrap();
