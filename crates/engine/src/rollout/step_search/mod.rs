@@ -9,7 +9,8 @@
 //!
 //! The searches draw no randomness of their own (no Dirichlet noise, Gumbel scale 0): every random choice is a
 //! proposal, seeded by (run seed, prefix tokens, sample index). A problem's result is therefore a function of the
-//! problem, the model, the settings and the seed alone, whichever problems share its batch, and every method and
+//! problem, the model, the settings and the seed alone, whichever problems share its batch (to within the
+//! rounding [`selfplay_model::Model::generate`] describes: a batch's width can move a logit's last bits), and every method and
 //! budget sees the same proposals for the same prefix, so the curves differ by how methods search, never by
 //! sampling noise.
 //!
