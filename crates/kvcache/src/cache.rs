@@ -169,6 +169,20 @@ impl PagedKvCache {
     /// Starts a sequence for `prompt`, reusing the longest cached prefix of full blocks (never the last
     /// prompt token) and reserving slots for the rest. Fails without any effect on live sequences.
     pub fn admit(&mut self, prompt: &[u32]) -> Result<Admission> {
+        let (seq, cached_tokens) = self.admit_cached(prompt);
+        match self.append(seq, prompt.get(cached_tokens..).unwrap_or_default()) {
+            Ok(reservation) => Ok(Admission { seq, cached_tokens, reservation }),
+            Err(err) => {
+                self.release(seq)?;
+                Err(err)
+            }
+        }
+    }
+
+    /// Starts a sequence holding only the longest cached prefix of `prompt` in full blocks (never its last
+    /// token), and returns it with that prefix's length; the caller appends the rest. Without prefix caching,
+    /// or on a miss, the sequence starts empty. Takes no free block, so it cannot fail.
+    pub fn admit_cached(&mut self, prompt: &[u32]) -> (SeqId, usize) {
         let bs = self.block_size();
         let mut node = NodeId::ROOT;
         let mut blocks = Vec::new();
@@ -199,13 +213,7 @@ impl PagedKvCache {
                 cached_node: node,
             },
         );
-        match self.append(seq, prompt.get(cached_tokens..).unwrap_or_default()) {
-            Ok(reservation) => Ok(Admission { seq, cached_tokens, reservation }),
-            Err(err) => {
-                self.release(seq)?;
-                Err(err)
-            }
-        }
+        (seq, cached_tokens)
     }
 
     /// Makes room in `id`'s token list and block table for `additional` more tokens without taking any block,
@@ -446,6 +454,28 @@ mod tests {
         // Exactly two full blocks long: the second block must be recomputed for the last token's logits.
         assert_eq!(kv.admit(&[1, 2, 3, 4, 5, 6, 7, 8]).unwrap().cached_tokens, 4);
         assert_eq!(kv.admit(&[9, 2, 3, 4, 5]).unwrap().cached_tokens, 0);
+    }
+
+    /// `admit_cached` takes the hit alone: the rest is the caller's to append, and a miss or a cache without
+    /// prefix caching starts empty.
+    #[test]
+    fn admit_cached_starts_at_the_hit_and_reserves_nothing() {
+        let mut kv = cache(16, 4);
+        let a = kv.admit(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).unwrap().seq;
+        kv.commit(a).unwrap();
+        let free = kv.free_blocks();
+        let (b, cached) = kv.admit_cached(&[1, 2, 3, 4, 5, 6, 7, 8, 10, 11]);
+        assert_eq!((cached, kv.len(b).unwrap(), kv.free_blocks()), (8, 8, free));
+        assert_eq!(kv.block_table(b).unwrap(), &kv.block_table(a).unwrap()[..2]);
+        assert_eq!(kv.append(b, &[10, 11]).unwrap().slots.len(), 2);
+        assert_eq!(kv.tokens(b).unwrap(), [1, 2, 3, 4, 5, 6, 7, 8, 10, 11]);
+        let (miss, cached) = kv.admit_cached(&[9, 9, 9, 9, 9]);
+        assert_eq!((cached, kv.len(miss).unwrap()), (0, 0));
+        let mut plain =
+            PagedKvCache::new(KvCacheConfig { num_blocks: 4, block_size: 4, prefix_caching: false }).unwrap();
+        let seq = plain.admit(&[1, 2, 3, 4, 5]).unwrap().seq;
+        plain.commit(seq).unwrap();
+        assert_eq!(plain.admit_cached(&[1, 2, 3, 4, 5]).1, 0);
     }
 
     #[test]

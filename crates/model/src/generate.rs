@@ -15,7 +15,7 @@ use selfplay_kvcache::SeqId;
 
 use crate::backend::HostAccess;
 use crate::error::ModelError;
-use crate::kv_cache::DEFAULT_BLOCK_SIZE;
+use crate::kv_cache::{DEFAULT_BLOCK_SIZE, KvCache};
 use crate::model::{ForwardOutput, Model};
 use crate::sampler::{SamplingParams, row_rng, sample};
 
@@ -56,6 +56,21 @@ pub struct Generation {
     pub finish: FinishReason,
 }
 
+/// Identical prompts (a GRPO group) are prefilled once: `group_of[i]` is row `i`'s index into the distinct
+/// prompts, in first-appearance order.
+fn distinct_prompts<'p>(prompts: &[&'p [u32]]) -> (Vec<usize>, Vec<&'p [u32]>) {
+    let mut group_of = Vec::with_capacity(prompts.len());
+    let mut unique: Vec<&[u32]> = Vec::new();
+    let mut index: HashMap<&[u32], usize> = HashMap::new();
+    for &p in prompts {
+        group_of.push(*index.entry(p).or_insert_with(|| {
+            unique.push(p);
+            unique.len() - 1
+        }));
+    }
+    (group_of, unique)
+}
+
 impl<B: HostAccess> Model<B> {
     /// Completes every prompt; `seeds[i]` seeds row `i`'s sampling stream.
     pub fn generate(
@@ -64,10 +79,54 @@ impl<B: HostAccess> Model<B> {
         cfg: &GenerationConfig,
         seeds: &[u64],
     ) -> Result<Vec<Generation>, ModelError> {
+        // Each prompt's blocks once, plus per row its completion and one copy-on-write block. A completion ends
+        // where the context does, so a row never needs room for more than the context leaves after its prompt,
+        // however large `max_new_tokens` is.
+        let limit = self.config().max_position_embeddings;
+        let room = |prompt: &[u32]| cfg.max_new_tokens.min(limit.saturating_sub(prompt.len()));
+        let bs = DEFAULT_BLOCK_SIZE;
+        let (_, unique) = distinct_prompts(prompts);
+        let blocks = unique.iter().map(|p| p.len().div_ceil(bs)).sum::<usize>()
+            + prompts.iter().map(|p| room(p).div_ceil(bs) + 1).sum::<usize>();
+        let mut cache = self.new_cache(blocks.max(1))?;
+        Ok(self.generate_in(&mut cache, prompts, cfg, seeds)?.0)
+    }
+
+    /// [`Model::generate`] in a cache the caller keeps: with prefix caching on
+    /// ([`Model::new_prefix_cache`]), each prompt's longest prefix of full blocks already cached (by an earlier
+    /// call's prompts or completions) is not computed again, and this call's full blocks stay cached for later
+    /// ones, least recently used evicted first when the pool runs short. This is how a search tree expands a node
+    /// without recomputing the path to it. Also returns, per row, how many of its prompt's tokens came from the
+    /// cache. Every sequence it starts is released before it returns, on error too.
+    pub fn generate_in(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        prompts: &[&[u32]],
+        cfg: &GenerationConfig,
+        seeds: &[u64],
+    ) -> Result<(Vec<Generation>, Vec<usize>), ModelError> {
         cfg.sampling.validate()?;
         if seeds.len() != prompts.len() {
             return Err(ModelError::length("seeds", prompts.len(), seeds.len()));
         }
+        let mut started = Vec::new();
+        let result = self.generate_rows(cache, prompts, cfg, seeds, &mut started);
+        for seq in started {
+            // Already released sequences are unknown now; nothing else can fail here.
+            let _ = cache.release(seq);
+        }
+        result
+    }
+
+    /// The body of [`Model::generate_in`]; every sequence it starts is pushed to `started`.
+    fn generate_rows(
+        &self,
+        cache: &mut KvCache<f32, B>,
+        prompts: &[&[u32]],
+        cfg: &GenerationConfig,
+        seeds: &[u64],
+        started: &mut Vec<SeqId>,
+    ) -> Result<(Vec<Generation>, Vec<usize>), ModelError> {
         let limit = self.config().max_position_embeddings;
         let mut stop = cfg.stop_tokens.clone();
         stop.extend(self.config().eos_token_id);
@@ -84,33 +143,28 @@ impl<B: HostAccess> Model<B> {
         if cfg.max_new_tokens == 0 {
             // Still validate the prompts.
             self.forward(prompts)?;
-            return Ok(rows);
+            return Ok((rows, vec![0; prompts.len()]));
         }
-        // Identical prompts (a GRPO group) are prefilled once; their rows fork the prompt's sequence.
-        let mut group_of = Vec::with_capacity(prompts.len());
-        let mut unique: Vec<&[u32]> = Vec::new();
-        let mut index: HashMap<&[u32], usize> = HashMap::new();
-        for &p in prompts {
-            group_of.push(*index.entry(p).or_insert_with(|| {
-                unique.push(p);
-                unique.len() - 1
-            }));
-        }
-        // Each prompt's blocks once, plus per row its completion and one copy-on-write block. A completion ends
-        // where the context does, so a row never needs room for more than the context leaves after its prompt,
-        // however large `max_new_tokens` is.
         let room = |prompt: &[u32]| cfg.max_new_tokens.min(limit.saturating_sub(prompt.len()));
-        let bs = DEFAULT_BLOCK_SIZE;
-        let blocks = unique.iter().map(|p| p.len().div_ceil(bs)).sum::<usize>()
-            + prompts.iter().map(|p| room(p).div_ceil(bs) + 1).sum::<usize>();
-        let mut cache = self.new_cache(blocks)?;
-        let prompt_seqs = unique.iter().map(|_| cache.add_sequence()).collect::<Result<Vec<_>, _>>()?;
-        let prefilled = self.forward_cached(&mut cache, &prompt_seqs, &unique)?;
+        let (group_of, unique) = distinct_prompts(prompts);
+        // Each distinct prompt starts at its cached prefix (never its last token, whose logits are needed).
+        let mut prompt_seqs = Vec::with_capacity(unique.len());
+        let mut cached = Vec::with_capacity(unique.len());
+        for p in &unique {
+            let (seq, hit) = cache.admit(p);
+            started.push(seq);
+            prompt_seqs.push(seq);
+            cached.push(hit);
+        }
+        let rests: Vec<&[u32]> = unique.iter().zip(&cached).map(|(p, &hit)| &p[hit..]).collect();
+        let prefilled = self.forward_cached(cache, &prompt_seqs, &rests)?;
         let mut seq_of = Vec::with_capacity(prompts.len());
         let mut taken = vec![false; unique.len()];
         for &g in &group_of {
             seq_of.push(if std::mem::replace(&mut taken[g], true) {
-                cache.fork(prompt_seqs[g])?
+                let fork = cache.fork(prompt_seqs[g])?;
+                started.push(fork);
+                fork
             } else {
                 prompt_seqs[g]
             });
@@ -152,7 +206,7 @@ impl<B: HostAccess> Model<B> {
         while !live.is_empty() {
             let inputs: Vec<&[u32]> = live.iter().map(|&i| std::slice::from_ref(&feed[i])).collect();
             let seqs: Vec<SeqId> = live.iter().map(|&i| seq_of[i]).collect();
-            let outputs = self.forward_cached(&mut cache, &seqs, &inputs)?;
+            let outputs = self.forward_cached(cache, &seqs, &inputs)?;
             let mut still = Vec::with_capacity(live.len());
             for (&i, out) in live.iter().zip(&outputs) {
                 if let Some(token) = advance(i, out)? {
@@ -164,7 +218,7 @@ impl<B: HostAccess> Model<B> {
             }
             live = still;
         }
-        Ok(rows)
+        Ok((rows, group_of.iter().map(|&g| cached[g]).collect()))
     }
 }
 
@@ -215,6 +269,35 @@ mod tests {
         }
         let group: Vec<&Vec<u32>> = [0, 2, 3].iter().map(|&i| &together[i].tokens).collect();
         assert!(group[0] != group[1] || group[1] != group[2], "the forks diverge");
+    }
+
+    /// A prefix cache kept across calls: a prompt that continues an earlier call's prompt and completion starts
+    /// at their full blocks, generates what a cold start generates (the cached keys and values agree with
+    /// recomputed ones to rounding), and every call gives its sequences back, on error too.
+    #[test]
+    fn a_prefix_cache_skips_what_earlier_calls_computed() {
+        let m = model();
+        let cfg = GenerationConfig { max_new_tokens: 6, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
+        let mut cache = m.new_prefix_cache(16, 4).unwrap();
+        let prompt = [1u32, 2, 3, 4, 5, 6, 0, 2, 1];
+        let (first, hits) = m.generate_in(&mut cache, &[&prompt], &cfg, &[0]).unwrap();
+        assert_eq!(hits, [0], "a cold cache");
+        assert_eq!(first, m.generate(&[&prompt], &cfg, &[0]).unwrap());
+        // The prompt and the 5 completion tokens fed back were cached: 14 tokens, 3 full blocks.
+        assert_eq!(cache.cached_blocks(), 3);
+        let mut longer = prompt.to_vec();
+        longer.extend(&first[0].tokens);
+        let (warm, hits) = m.generate_in(&mut cache, &[&longer, &longer], &cfg, &[0, 0]).unwrap();
+        assert_eq!(hits, [12, 12]);
+        let cold = m.generate(&[&longer], &cfg, &[0]).unwrap().remove(0);
+        for row in &warm {
+            assert_eq!(row.tokens, cold.tokens);
+            let worst = row.model_logprobs.iter().zip(&cold.model_logprobs).map(|(a, b)| (a - b).abs());
+            assert!(worst.fold(0.0, f32::max) < 1e-5);
+        }
+        assert_eq!(cache.free_blocks() + cache.cached_blocks(), 16, "every sequence released");
+        assert!(m.generate_in(&mut cache, &[&longer, &[9]], &cfg, &[0, 0]).is_err(), "token 9 is out of vocabulary");
+        assert_eq!(cache.free_blocks() + cache.cached_blocks(), 16, "released after an error too");
     }
 
     /// Greedy generation equals repeatedly taking the argmax of a full forward pass, and its model

@@ -101,11 +101,33 @@ impl StepPlan {
 impl<T: Float, B: Backend<T>> KvCache<T, B> {
     /// A cache of `num_blocks` blocks of `block_size` tokens for a model of shape `cfg`.
     pub fn new(b: &B, cfg: &ModelConfig, num_blocks: usize, block_size: usize) -> Result<Self, ModelError> {
+        Self::build(b, cfg, num_blocks, block_size, false)
+    }
+
+    /// [`KvCache::new`] with prefix caching: full blocks of committed tokens stay behind when their sequences
+    /// end, and [`KvCache::admit`] starts a new sequence on the longest such prefix of its tokens (least
+    /// recently used blocks are evicted when the pool runs short).
+    pub fn with_prefix_caching(
+        b: &B,
+        cfg: &ModelConfig,
+        num_blocks: usize,
+        block_size: usize,
+    ) -> Result<Self, ModelError> {
+        Self::build(b, cfg, num_blocks, block_size, true)
+    }
+
+    fn build(
+        b: &B,
+        cfg: &ModelConfig,
+        num_blocks: usize,
+        block_size: usize,
+        prefix_caching: bool,
+    ) -> Result<Self, ModelError> {
         let too_large = || ModelError::CacheTooLarge { num_blocks, block_size };
         let config = KvCacheConfig {
             num_blocks: u32::try_from(num_blocks).map_err(|_| too_large())?,
             block_size: u32::try_from(block_size).map_err(|_| too_large())?,
-            prefix_caching: false,
+            prefix_caching,
         };
         let blocks = PagedKvCache::new(config)?;
         let per_buffer = num_blocks
@@ -156,6 +178,18 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
     /// Starts an empty sequence.
     pub fn add_sequence(&mut self) -> Result<SeqId, ModelError> {
         Ok(self.blocks.admit(&[])?.seq)
+    }
+
+    /// Starts a sequence on the longest cached prefix of `tokens` in full blocks (never the last token, whose
+    /// outputs a caller needs) and returns it with that prefix's length: feed it `tokens[cached..]`. Without
+    /// prefix caching the sequence starts empty.
+    pub fn admit(&mut self, tokens: &[u32]) -> (SeqId, usize) {
+        self.blocks.admit_cached(tokens)
+    }
+
+    /// Full blocks held by the prefix cache.
+    pub fn cached_blocks(&self) -> usize {
+        self.blocks.cached_blocks()
     }
 
     /// Makes room for `additional` more tokens of `seq` in the cache's bookkeeping (no block is taken), so the

@@ -548,6 +548,12 @@ impl<B: HostAccess> Model<B> {
         KvCache::new(&self.backend, &self.config, num_blocks, DEFAULT_BLOCK_SIZE)
     }
 
+    /// A paged KV cache with prefix caching ([`KvCache::with_prefix_caching`]) of `num_blocks` blocks of
+    /// `block_size` tokens, for [`Model::generate_in`] calls that share prefixes across calls.
+    pub fn new_prefix_cache(&self, num_blocks: usize, block_size: usize) -> Result<KvCache<f32, B>, ModelError> {
+        KvCache::with_prefix_caching(&self.backend, &self.config, num_blocks, block_size)
+    }
+
     /// Appends `tokens[i]` to cached sequence `seqs[i]` and returns the logits and values of the new
     /// positions. Prefill is a call with whole prompts; decoding, calls with one token per sequence.
     /// Bad input (unknown or repeated sequences, token ids, lengths, too few free blocks) is refused
