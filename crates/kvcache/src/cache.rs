@@ -358,8 +358,10 @@ impl PagedKvCache {
         freed
     }
 
-    /// Evicts least recently used cached leaves until `needed` blocks are free.
-    fn make_free(&mut self, needed: usize) -> Result<()> {
+    /// Evicts least recently used cached prefixes that no live sequence builds on until `needed` blocks are
+    /// free, so a caller can check a whole batch's room before appending anything. Fails when even evicting
+    /// everything evictable leaves fewer (what was evicted stays evicted; no sequence is touched).
+    pub fn make_free(&mut self, needed: usize) -> Result<()> {
         while self.pool.free_count() < needed {
             match self.tree.evict_lru() {
                 Some(block) => {

@@ -300,6 +300,22 @@ mod tests {
         assert_eq!(cache.free_blocks() + cache.cached_blocks(), 16, "released after an error too");
     }
 
+    /// Blocks that ended sequences left in the prefix cache make room when a call needs it: a pool full of cached
+    /// prefixes still runs a call that shares none of them (least recently used evicted first).
+    #[test]
+    fn a_full_prefix_cache_evicts_for_new_work() {
+        let m = model();
+        let cfg = GenerationConfig { max_new_tokens: 6, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
+        let mut cache = m.new_prefix_cache(6, 4).unwrap();
+        let first = [1u32, 2, 3, 4, 5, 6, 6, 0, 2];
+        m.generate_in(&mut cache, &[&first], &cfg, &[0]).unwrap();
+        assert_eq!(cache.free_blocks(), 3, "three blocks cached");
+        let other = [6u32, 5, 4, 3, 2, 1, 0, 1, 2, 3];
+        let (rows, hits) = m.generate_in(&mut cache, &[&other], &cfg, &[0]).unwrap();
+        assert_eq!(hits, [0]);
+        assert_eq!(rows, m.generate(&[&other], &cfg, &[0]).unwrap());
+    }
+
     /// Greedy generation equals repeatedly taking the argmax of a full forward pass, and its model
     /// log-probabilities are the forward pass's log-softmax at the chosen tokens.
     #[test]

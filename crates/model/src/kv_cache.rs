@@ -170,6 +170,11 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
         self.block_size
     }
 
+    /// Blocks in the pool, used or not.
+    pub fn num_blocks(&self) -> usize {
+        self.blocks.config().num_blocks as usize
+    }
+
     /// Blocks not used by any sequence.
     pub fn free_blocks(&self) -> usize {
         self.blocks.free_blocks()
@@ -269,7 +274,8 @@ impl<T: Float, B: Backend<T>> KvCache<T, B> {
             };
             needed += (len + new.len()).div_ceil(bs) - table.len() + usize::from(copies_last);
         }
-        if needed > self.blocks.free_blocks() {
+        // With prefix caching, blocks cached by ended sequences are evicted for room (least recently used first).
+        if needed > self.blocks.free_blocks() && self.blocks.make_free(needed).is_err() {
             let available = self.blocks.free_blocks();
             return Err(KvCacheError::OutOfBlocks { needed, available }.into());
         }
