@@ -1,7 +1,8 @@
 //! Times the step searches on a saved model:
-//! `cargo run --release -p selfplay-engine --example step_search -- MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON]`
-//! (methods comma-separated, default `beam,mcts,gumbel`; settings as JSON, e.g. `'{"candidates": 8}'`). Runs the
-//! demo's task (held-out Countdown problems with three numbers, 48 new tokens) at budgets 1..=64 and prints one
+//! `cargo run --release -p selfplay-engine --example step_search -- MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON]
+//! [MAX_NEW_TOKENS]` (methods comma-separated, default `beam,mcts,gumbel`; settings as JSON, e.g.
+//! `'{"candidates": 8}'` or `'{"kv_cache_tokens": 0}'` to recompute prefixes). Runs the demo's task (held-out
+//! Countdown problems with three numbers, 96 new tokens by default, as the demo) at budgets 1..=64 and prints one
 //! JSON line per point, then the wall time.
 
 use std::path::PathBuf;
@@ -14,7 +15,8 @@ use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let dir = PathBuf::from(args.next().ok_or("usage: step_search MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON]")?);
+    let usage = "usage: step_search MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON] [MAX_NEW_TOKENS]";
+    let dir = PathBuf::from(args.next().ok_or(usage)?);
     let n: usize = args.next().map_or(Ok(500), |s| s.parse())?;
     let methods: Vec<Method> = match args.next() {
         Some(list) => list.split(',').map(|m| m.parse::<Method>()).collect::<Result<_, _>>()?,
@@ -24,6 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(json) => serde_json::from_str(&json)?,
         None => SearchSettings::default(),
     };
+    let max_new_tokens: usize = args.next().map_or(Ok(96), |s| s.parse())?;
     let loaded = ModelDir::load(&dir)?;
     let tokenizer = loaded.tokenizer.ok_or("the model directory has no tokenizer.json")?;
     let model = Model::new(loaded.config, loaded.weights)?;
@@ -34,8 +37,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let problems = task.generate(Split::Val, n, 1)?;
     let budgets = [1, 2, 4, 8, 16, 32, 64];
     let started = Instant::now();
-    let points =
-        search_test_time_methods(&model, tokenizer.as_ref(), &task, &problems, &methods, &budgets, &settings, 48, 1)?;
+    let points = search_test_time_methods(
+        &model,
+        tokenizer.as_ref(),
+        &task,
+        &problems,
+        &methods,
+        &budgets,
+        &settings,
+        max_new_tokens,
+        1,
+    )?;
     for p in &points {
         println!("{}", serde_json::to_string(p)?);
     }

@@ -5,7 +5,8 @@
 //! the verifier should find them where a single greedy completion does not.
 
 use selfplay_engine::rollout::Method;
-use selfplay_engine::rollout::step_search::cost::generation_flops;
+use selfplay_engine::rollout::step_search::cost::Spent;
+use selfplay_engine::rollout::step_search::policy::KV_BLOCK_TOKENS;
 use selfplay_engine::rollout::step_search::{
     SearchSettings, Solved, Step, StepSearchError, TransformerPolicy, proposal_seed, search_test_time,
     search_test_time_methods, solve,
@@ -141,57 +142,101 @@ fn run(model: &Model, problems: &[String], method: Method, budget: u32, settings
     solve(model, &TinyTokenizer, &LastLine, problems, method, budget, settings, MAX_NEW_TOKENS, SEED).expect("solve")
 }
 
-/// The policy's proposals are exactly `Model::generate`'s rows for the documented seeds (stopping at the
-/// newline), and a search is charged exactly the tokens and FLOPs of those rows.
+/// The policy's proposals are exactly the model's generations for the documented seeds (stopping at the newline):
+/// without KV reuse, `Model::generate`'s rows; with it, `Model::generate_in`'s rows in a prefix cache that saw the
+/// same calls. A search is charged exactly what those calls computed: each prefix's uncached part once, then each
+/// row's decode.
 #[test]
 fn proposals_are_the_models_generations() {
     let model = tiny_model();
     let problems = problems();
-    let settings = SearchSettings { max_step_tokens: 5, ..SearchSettings::default() };
-    let mut policy =
-        TransformerPolicy::new(&model, &TinyTokenizer, &LastLine, &problems, &settings, MAX_NEW_TOKENS, SEED).unwrap();
-    let k = 4;
-    let mut prefix = policy.root(2);
-    let mut expected_tokens = 0;
-    let mut expected_flops = 0.0;
-    policy.begin_search();
-    // Expand the root, then its first non-terminal child: the second prefix includes a generated step.
-    for depth in 0..2 {
-        let flat: Vec<u32> = prefix.iter().flat_map(|s| s.tokens.iter().copied()).collect();
-        let done = flat.len() - prefix[0].tokens.len();
-        let mut out: Vec<Vec<Candidate<_>>> = vec![Vec::new()];
-        (&mut policy).propose(&[&prefix], k, &mut out).unwrap();
-        let limit = 5.min(MAX_NEW_TOKENS - done);
-        let config = GenerationConfig {
-            max_new_tokens: limit,
-            sampling: SamplingParams { temperature: 1.0, ..SamplingParams::default() },
-            stop_tokens: vec![NEWLINE],
-        };
-        let seeds: Vec<u64> = (0..k).map(|j| proposal_seed(SEED, &flat, j)).collect();
-        let rows = model.generate(&vec![flat.as_slice(); k], &config, &seeds).unwrap();
-        assert_eq!(out[0].len(), k, "depth {depth}");
-        for (c, g) in out[0].iter().zip(&rows) {
-            assert_eq!(c.step.tokens, g.tokens);
-            assert_eq!(c.step.value.to_bits(), g.values.last().unwrap().to_bits());
-            assert_eq!(c.weight, 1.0);
-            let ends_line = g.finish == FinishReason::Stop(NEWLINE);
-            assert_eq!(c.terminal, !ends_line || done + g.tokens.len() >= MAX_NEW_TOKENS);
-            expected_tokens += g.tokens.len();
-            expected_flops += generation_flops(model.config(), flat.len(), g.tokens.len());
+    for kv_cache_tokens in [0, SearchSettings::default().kv_cache_tokens] {
+        let settings = SearchSettings { max_step_tokens: 5, kv_cache_tokens, ..SearchSettings::default() };
+        let mut policy =
+            TransformerPolicy::new(&model, &TinyTokenizer, &LastLine, &problems, &settings, MAX_NEW_TOKENS, SEED)
+                .unwrap();
+        let mut mirror = model.new_prefix_cache((kv_cache_tokens / KV_BLOCK_TOKENS).max(8), KV_BLOCK_TOKENS).unwrap();
+        let k = 4;
+        let mut prefix = policy.root(2);
+        let mut expected = Spent::default();
+        policy.begin_search();
+        // Expand the root, then its first non-terminal child: the second prefix includes a generated step.
+        for depth in 0..2 {
+            let flat: Vec<u32> = prefix.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+            let done = flat.len() - prefix[0].tokens.len();
+            let mut out: Vec<Vec<Candidate<_>>> = vec![Vec::new()];
+            (&mut policy).propose(&[&prefix], k, &mut out).unwrap();
+            let limit = 5.min(MAX_NEW_TOKENS - done);
+            let config = GenerationConfig {
+                max_new_tokens: limit,
+                sampling: SamplingParams { temperature: 1.0, ..SamplingParams::default() },
+                stop_tokens: vec![NEWLINE],
+            };
+            let seeds: Vec<u64> = (0..k).map(|j| proposal_seed(SEED, &flat, j)).collect();
+            let prompts = vec![flat.as_slice(); k];
+            let (rows, cached) = if kv_cache_tokens == 0 {
+                (model.generate(&prompts, &config, &seeds).unwrap(), vec![0; k])
+            } else {
+                model.generate_in(&mut mirror, &prompts, &config, &seeds).unwrap()
+            };
+            assert_eq!(out[0].len(), k, "depth {depth}");
+            for (c, g) in out[0].iter().zip(&rows) {
+                assert_eq!(c.step.tokens, g.tokens);
+                assert_eq!(c.step.value.to_bits(), g.values.last().unwrap().to_bits());
+                assert_eq!(c.weight, 1.0);
+                let ends_line = g.finish == FinishReason::Stop(NEWLINE);
+                assert_eq!(c.terminal, !ends_line || done + g.tokens.len() >= MAX_NEW_TOKENS);
+            }
+            let new_tokens: Vec<usize> = rows.iter().map(|g| g.tokens.len()).collect();
+            expected.add(Spent::expansion(model.config(), flat.len(), cached[0], &new_tokens));
+            let spent = policy.spent(2);
+            assert_eq!(
+                (spent.tokens, spent.forward_tokens, spent.recompute_tokens),
+                (expected.tokens, expected.forward_tokens, expected.recompute_tokens)
+            );
+            assert!((spent.flops - expected.flops).abs() <= 1e-9 * expected.flops);
+            let Some(next) = out[0].iter().find(|c| !c.terminal) else { break };
+            prefix.push(next.step.clone());
         }
-        let spent = policy.spent(2);
-        assert_eq!(spent.tokens, expected_tokens);
-        assert!((spent.flops - expected_flops).abs() <= 1e-9 * expected_flops);
-        let Some(next) = out[0].iter().find(|c| !c.terminal) else { break };
-        prefix.push(next.step.clone());
+        // The root's value is the head on the whole prompt; a deeper prefix's is the one its last step recorded.
+        let root = policy.root(2);
+        let mut values = [0.0f32; 2];
+        (&mut policy).value(&[&root, &prefix], &mut values).unwrap();
+        let head = model.forward(&[&root[0].tokens]).unwrap()[0].values.last().copied().unwrap();
+        assert!((values[0] - head).abs() < 1e-5, "{} vs {head}", values[0]);
+        assert_eq!(values[1].to_bits(), prefix.last().unwrap().value.to_bits());
     }
-    // The root's value is the head on the whole prompt; a deeper prefix's is the one its last step recorded.
-    let root = policy.root(2);
-    let mut values = [0.0f32; 2];
-    (&mut policy).value(&[&root, &prefix], &mut values).unwrap();
-    let head = model.forward(&[&root[0].tokens]).unwrap()[0].values.last().copied().unwrap();
-    assert!((values[0] - head).abs() < 1e-5, "{} vs {head}", values[0]);
-    assert_eq!(values[1].to_bits(), prefix.last().unwrap().value.to_bits());
+}
+
+/// KV reuse changes what a search computes, not what it finds: on problems long enough to fill cache blocks, every
+/// method returns the same solutions with reuse on and off and is charged the same tokens and the same
+/// recomputing baseline, while running far fewer positions through the model.
+#[test]
+fn kv_reuse_saves_positions_and_changes_no_result() {
+    let model = tiny_model();
+    let problems: Vec<String> =
+        ["abbaabab", "babbabaa", "aabbbaba", "bbabaaab"].into_iter().map(String::from).collect();
+    let reuse = SearchSettings::default();
+    let recompute = SearchSettings { kv_cache_tokens: 0, ..SearchSettings::default() };
+    for method in Method::SEARCHES {
+        let with = run(&model, &problems, method, 16, &reuse);
+        let without = run(&model, &problems, method, 16, &recompute);
+        for (a, b) in with.iter().zip(&without) {
+            assert_eq!((&a.completion, a.correct, a.tokens), (&b.completion, b.correct, b.tokens), "{method:?}");
+            assert_eq!(a.recompute_tokens, b.recompute_tokens, "{method:?}");
+            assert!(a.forward_tokens <= b.forward_tokens && a.flops <= b.flops, "{method:?}: {a:?} vs {b:?}");
+        }
+        // A cache of a few blocks splits generation calls into small chunks and evicts constantly: still the same
+        // results.
+        let cramped = run(&model, &problems, method, 16, &SearchSettings { kv_cache_tokens: 64, ..reuse.clone() });
+        for (a, b) in cramped.iter().zip(&without) {
+            assert_eq!((&a.completion, a.tokens, a.recompute_tokens), (&b.completion, b.tokens, b.recompute_tokens));
+        }
+        let total = |solved: &[Solved], f: fn(&Solved) -> usize| solved.iter().map(f).sum::<usize>();
+        let (forward, without_reuse) = (total(&with, |s| s.forward_tokens), total(&with, |s| s.recompute_tokens));
+        assert!(forward < total(&without, |s| s.forward_tokens), "{method:?}: reuse must save something");
+        assert!(forward * 2 < without_reuse, "{method:?}: {forward} of {without_reuse} positions");
+    }
 }
 
 /// Same inputs, same results; and a problem's result does not depend on the problems searched beside it.

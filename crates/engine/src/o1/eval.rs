@@ -111,7 +111,15 @@ fn check_value_head<B: HostAccess>(
 
 /// The point of a method that had no problem to run on.
 fn empty_point(method: Method, budget: u32) -> TestTimePoint {
-    TestTimePoint { method: method.name().into(), budget, tokens: 0.0, flops: 0.0, accuracy: 0.0 }
+    TestTimePoint {
+        method: method.name().into(),
+        budget,
+        tokens: 0.0,
+        forward_tokens: 0.0,
+        recompute_tokens: 0.0,
+        flops: 0.0,
+        accuracy: 0.0,
+    }
 }
 
 /// How to evaluate.
@@ -192,10 +200,14 @@ fn greedy_point<B: HostAccess, T: Task>(
 ) -> Result<TestTimePoint, EvalError> {
     let (prompt_tokens, per_token) = cost_model(model, task, problems);
     let (accuracy, tokens) = greedy(model, tokenizer, task, problems, config.max_new_tokens)?;
+    // The prompt, then every generated token but the last.
+    let forward_tokens = (prompt_tokens + tokens - 1.0).max(0.0);
     Ok(TestTimePoint {
         method: "greedy".into(),
         budget: 1,
         tokens,
+        forward_tokens,
+        recompute_tokens: forward_tokens,
         flops: (prompt_tokens + tokens) * per_token(tokens),
         accuracy,
     })
@@ -246,7 +258,10 @@ fn sampling_points<B: HostAccess, T: Task>(
             }
         }
         let mean_tokens = tokens as f64 / n;
-        let generate_flops = (prompt_tokens * budget as f64 + mean_tokens) * per_token(mean_tokens / budget as f64);
+        // A problem's samples fork its prompt, prefilled once; each then feeds back all its tokens but the last.
+        let forward_tokens = (prompt_tokens + mean_tokens - budget as f64).max(0.0);
+        let recompute_tokens = (prompt_tokens * budget as f64 + mean_tokens - budget as f64).max(0.0);
+        let generate_flops = (prompt_tokens + mean_tokens) * per_token(mean_tokens / budget as f64);
         // The policy's value head comes with decoding; a separate value model reads every sample once more.
         let judge_flops = value_model.map_or(0.0, |v| {
             (prompt_tokens * budget as f64 + mean_tokens)
@@ -258,6 +273,8 @@ fn sampling_points<B: HostAccess, T: Task>(
                 method: method.name().into(),
                 budget,
                 tokens: mean_tokens,
+                forward_tokens,
+                recompute_tokens,
                 flops: generate_flops + extra,
                 accuracy: hit / n,
             });

@@ -99,7 +99,15 @@ pub struct TestTimePoint {
     pub budget: u32,
     /// Mean tokens generated per problem.
     pub tokens: f64,
-    /// Mean forward FLOPs spent per problem.
+    /// Mean positions run through the model per problem: prefills (each prompt or prefix once per generation
+    /// call, less what a KV cache held) and decodes.
+    #[serde(default)]
+    pub forward_tokens: f64,
+    /// Mean positions per problem had every sample or proposal prefilled its own prompt or prefix (no prefix
+    /// sharing, no KV reuse): the baseline `forward_tokens` is measured against.
+    #[serde(default)]
+    pub recompute_tokens: f64,
+    /// Mean forward FLOPs spent per problem: those of `forward_tokens`.
     pub flops: f64,
     /// Fraction of the problems solved.
     pub accuracy: f64,

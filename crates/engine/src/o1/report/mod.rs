@@ -279,12 +279,16 @@ fn markdown(report: &Report) -> String {
     }
     md.push_str("\n## Test-time compute\n\n![accuracy vs budget](test_time_budget.svg)\n![accuracy vs FLOPs](test_time_flops.svg)\n\n");
     md.push_str(
-        "| method | budget | tokens / problem | FLOPs / problem | accuracy |\n| --- | --- | --- | --- | --- |\n",
+        "Positions run through the model count prefills (less what the KV cache held) and decodes; the share is \
+         of what every sample or proposal prefilling its own prompt or prefix would run.\n\n\
+         | method | budget | tokens / problem | positions run / problem | share of recomputing | FLOPs / problem | \
+         accuracy |\n| --- | --- | --- | --- | --- | --- | --- |\n",
     );
     for p in &report.test_time {
+        let share = if p.recompute_tokens > 0.0 { p.forward_tokens / p.recompute_tokens } else { f64::NAN };
         md.push_str(&format!(
-            "| {} | {} | {:.1} | {:.3e} | {:.3} |\n",
-            p.method, p.budget, p.tokens, p.flops, p.accuracy
+            "| {} | {} | {:.1} | {:.1} | {:.2} | {:.3e} | {:.3} |\n",
+            p.method, p.budget, p.tokens, p.forward_tokens, share, p.flops, p.accuracy
         ));
     }
     if !report.thinking.is_empty() {
@@ -316,9 +320,33 @@ mod tests {
             rl_fit: None,
             value_model: None,
             test_time: vec![
-                TestTimePoint { method: "majority".into(), budget: 4, tokens: 80.0, flops: 4e6, accuracy: 0.5 },
-                TestTimePoint { method: "majority".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },
-                TestTimePoint { method: "greedy".into(), budget: 1, tokens: 20.0, flops: 1e6, accuracy: 0.25 },
+                TestTimePoint {
+                    method: "majority".into(),
+                    budget: 4,
+                    tokens: 80.0,
+                    forward_tokens: 80.0,
+                    recompute_tokens: 80.0,
+                    flops: 4e6,
+                    accuracy: 0.5,
+                },
+                TestTimePoint {
+                    method: "majority".into(),
+                    budget: 1,
+                    tokens: 20.0,
+                    forward_tokens: 20.0,
+                    recompute_tokens: 20.0,
+                    flops: 1e6,
+                    accuracy: 0.25,
+                },
+                TestTimePoint {
+                    method: "greedy".into(),
+                    budget: 1,
+                    tokens: 20.0,
+                    forward_tokens: 20.0,
+                    recompute_tokens: 20.0,
+                    flops: 1e6,
+                    accuracy: 0.25,
+                },
             ],
             sft_traces: vec![TraceStats {
                 kind: "dfs-target".into(),

@@ -4,10 +4,19 @@ use selfplay_model::ModelConfig;
 
 use crate::flops::forward_flops_per_token;
 
-/// Tokens generated and forward FLOPs spent (on one problem, or by one expansion).
+/// What a search spends on one problem (or one expansion): tokens generated, positions run through the model and
+/// their forward FLOPs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Spent {
+    /// Tokens generated (sampled or decoded greedily).
     pub tokens: usize,
+    /// Positions run through the model: the part of each prefix the KV cache did not hold (prefill), then every
+    /// generated token but the last of each row (decode). Several proposals of one prefix share its prefill.
+    pub forward_tokens: usize,
+    /// Positions a search without any KV reuse would run for the same proposals: every proposal prefills its
+    /// whole prefix and decodes its own tokens. `forward_tokens / recompute_tokens` is what the cache saves.
+    pub recompute_tokens: usize,
+    /// Forward FLOPs of `forward_tokens`, each position attending over all before it.
     pub flops: f64,
 }
 
@@ -15,27 +24,57 @@ impl Spent {
     /// Adds `other` into `self`.
     pub fn add(&mut self, other: Spent) {
         self.tokens += other.tokens;
+        self.forward_tokens += other.forward_tokens;
+        self.recompute_tokens += other.recompute_tokens;
         self.flops += other.flops;
+    }
+
+    /// The cost of prefilling a `prefix_len`-token prefix whose first `cached` positions the KV cache held, then
+    /// sampling `new_tokens[r]` tokens in each row `r` forked from it.
+    pub fn expansion(config: &ModelConfig, prefix_len: usize, cached: usize, new_tokens: &[usize]) -> Spent {
+        let cached = cached.min(prefix_len);
+        let mut spent = Spent {
+            tokens: 0,
+            forward_tokens: prefix_len - cached,
+            recompute_tokens: 0,
+            flops: positions_flops(config, cached, prefix_len),
+        };
+        for &new in new_tokens.iter().filter(|&&n| n > 0) {
+            spent.tokens += new;
+            spent.forward_tokens += new - 1;
+            spent.recompute_tokens += prefix_len + new - 1;
+            spent.flops += positions_flops(config, prefix_len, prefix_len + new - 1);
+        }
+        spent
     }
 }
 
+/// Forward FLOPs of running positions `from..to` of one sequence through the model, the position at `i` attending
+/// over `i + 1` positions (those before it cached or computed in the same pass). [`forward_flops_per_token`] is
+/// affine in that context, so the sum has a closed form.
+pub fn positions_flops(config: &ModelConfig, from: usize, to: usize) -> f64 {
+    if to <= from {
+        return 0.0;
+    }
+    let base = forward_flops_per_token(config, 0);
+    let per_context = forward_flops_per_token(config, 1) - base;
+    // Σ_{i<n} (base + per_context·(i + 1)).
+    let prefix_sum = |n: f64| n * base + per_context * n * (n + 1.0) / 2.0;
+    prefix_sum(to as f64) - prefix_sum(from as f64)
+}
+
 /// Forward FLOPs of generating `new_tokens` after a `prompt_len`-token prompt without a prefix cache: the prompt is
-/// recomputed in full (prefill), then every new token but the last is fed back. The token fed at position `i`
-/// attends over `i + 1` positions; [`forward_flops_per_token`] is affine in that context, so the sum over positions
-/// has a closed form.
+/// computed in full (prefill), then every new token but the last is fed back.
 pub fn generation_flops(config: &ModelConfig, prompt_len: usize, new_tokens: usize) -> f64 {
     if new_tokens == 0 {
         return 0.0;
     }
-    let fed = (prompt_len + new_tokens - 1) as f64;
-    let base = forward_flops_per_token(config, 0);
-    let per_context = forward_flops_per_token(config, 1) - base;
-    fed * base + per_context * fed * (fed + 1.0) / 2.0
+    positions_flops(config, 0, prompt_len + new_tokens - 1)
 }
 
 /// FLOPs of one forward pass over `len` tokens (a value-head query of a prefix that was never expanded).
 pub fn forward_flops(config: &ModelConfig, len: usize) -> f64 {
-    generation_flops(config, len, 1)
+    positions_flops(config, 0, len)
 }
 
 #[cfg(test)]
@@ -74,6 +113,27 @@ mod tests {
             assert!((closed - direct).abs() <= 1e-9 * direct, "{prompt}+{new}: {closed} vs {direct}");
         }
         assert_eq!(generation_flops(&c, 9, 0), 0.0);
-        assert_eq!(forward_flops(&c, 3), (1..=3).map(|i| forward_flops_per_token(&c, i)).sum::<f64>());
+        let split = positions_flops(&c, 0, 7) + positions_flops(&c, 7, 20);
+        assert!((split - positions_flops(&c, 0, 20)).abs() <= 1e-9 * split);
+        let direct = (1..=3).map(|i| forward_flops_per_token(&c, i)).sum::<f64>();
+        assert!((forward_flops(&c, 3) - direct).abs() <= 1e-9 * direct);
+    }
+
+    /// An expansion prefills the uncached part of its prefix once and decodes each row; without reuse, every row
+    /// would have prefilled the whole prefix itself.
+    #[test]
+    fn an_expansion_pays_its_uncached_prefix_once() {
+        let c = config();
+        let spent = Spent::expansion(&c, 10, 8, &[3, 1, 0, 5]);
+        assert_eq!(spent.tokens, 9);
+        // The uncached 2 of the prefix, then each row but the empty one feeds back all its tokens but the last.
+        assert_eq!(spent.forward_tokens, 2 + 2 + 4);
+        assert_eq!(spent.recompute_tokens, 12 + 10 + 14);
+        let direct = positions_flops(&c, 8, 10) + positions_flops(&c, 10, 12) + positions_flops(&c, 10, 14);
+        assert!((spent.flops - direct).abs() <= 1e-9 * direct);
+        // Nothing cached, one row: exactly a generation.
+        let alone = Spent::expansion(&c, 10, 0, &[4]);
+        assert_eq!(alone.forward_tokens, alone.recompute_tokens);
+        assert!((alone.flops - generation_flops(&c, 10, 4)).abs() <= 1e-9 * alone.flops);
     }
 }

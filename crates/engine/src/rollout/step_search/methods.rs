@@ -4,7 +4,8 @@
 //! beam search keeps `budget` beams, each extended by K sampled steps. Every budget is a fresh search; the
 //! expansions a smaller budget already made are reused from the policy's cache (they are the same samples), but
 //! each search is charged every token it asked for, so the reported tokens and FLOPs are those of running that
-//! method at that budget alone.
+//! method at that budget alone (an expansion is charged what computing it first cost: with KV reuse, the part of
+//! its prefix no earlier expansion had cached).
 //!
 //! The returned solution, judged by the task afterwards (accuracy is whether it is correct):
 //! * with the verifier, a finished solution the verifier accepts, when the search generated one (the
@@ -39,7 +40,11 @@ pub struct Solved {
     pub correct: bool,
     /// Every token generated for the problem: all proposals, and the greedy completion if one was needed.
     pub tokens: usize,
-    /// Forward FLOPs spent on the problem (prefix recomputation included).
+    /// Positions run through the model for the problem (prefills of what the KV cache lacked, and decodes).
+    pub forward_tokens: usize,
+    /// Positions a search without KV reuse would have run for the same proposals ([`Spent::recompute_tokens`]).
+    pub recompute_tokens: usize,
+    /// Forward FLOPs spent on the problem: those of `forward_tokens`.
     pub flops: f64,
 }
 
@@ -124,6 +129,8 @@ pub fn search_test_time_methods<B: HostAccess, T: Task>(
                 method: methods[i].name().into(),
                 budget,
                 tokens: solved.iter().map(|s| s.tokens as f64).sum::<f64>() / n,
+                forward_tokens: solved.iter().map(|s| s.forward_tokens as f64).sum::<f64>() / n,
+                recompute_tokens: solved.iter().map(|s| s.recompute_tokens as f64).sum::<f64>() / n,
                 flops: solved.iter().map(|s| s.flops).sum::<f64>() / n,
                 accuracy: solved.iter().filter(|s| s.correct).count() as f64 / n,
             });
@@ -155,12 +162,14 @@ fn run<B: HostAccess, T: Task>(
     let mut distinct = Vec::with_capacity(solutions.len());
     for (u, steps) in &solutions {
         let judged = policy.judge(steps)?;
-        let Spent { tokens, flops } = policy.spent(*u);
+        let Spent { tokens, forward_tokens, recompute_tokens, flops } = policy.spent(*u);
         distinct.push(Solved {
             completion: judged.text,
             completion_tokens: policy.completion_tokens(steps),
             correct: judged.correct,
             tokens,
+            forward_tokens,
+            recompute_tokens,
             flops,
         });
     }

@@ -14,10 +14,17 @@
 //! budget sees the same proposals for the same prefix, so the curves differ by how methods search, never by
 //! sampling noise.
 //!
-//! Cost: the model has no KV-cache fork, so every proposal recomputes its prefix (on the demo's Countdown about 60%
-//! of a search's FLOPs). A tree holds at most K children per node, so on short traces it is soon fully expanded:
-//! later simulations revisit finished solutions for free, and tokens and accuracy level off (3-number Countdown,
-//! K = 4: after about 16 simulations). `examples/step_search.rs` times all three methods on a saved model.
+//! Cost: every generation call runs in one paged KV cache with prefix caching that lives as long as the policy
+//! (`kv_cache_tokens`), so expanding a node prefills only the tail of its prefix that no earlier call computed in
+//! a whole block, then decodes the new steps; the K proposals of a prefix fork its prefill. Each point reports the
+//! positions really run through the model and those a search recomputing every proposal's prefix would run. A
+//! tree holds at most K children per node, so on short traces it is soon fully expanded: later simulations
+//! revisit finished solutions for free, and tokens and accuracy level off (3-number Countdown, K = 4: after about
+//! 16 simulations). `examples/step_search.rs` times all three methods on a saved model.
+//!
+//! Problems whose prompts share whole blocks (a common instruction) share those blocks too, so with KV reuse a
+//! problem's reported cost can depend on the problems searched before it; its solution does not, beyond the
+//! rounding above (a cached key or value was computed in another pass than a recomputed one would be).
 
 pub mod cost;
 pub mod methods;
@@ -57,6 +64,12 @@ pub struct SearchSettings {
     /// neutral to slightly harmful for the trees (a slipped step can still precede a correct answer, which the
     /// answer's own evaluation accepts), all within the noise of 200 problems.
     pub check_steps: bool,
+    /// Tokens of keys and values the search keeps in a paged KV cache with prefix caching, shared by every
+    /// expansion of every problem: a node's proposals then prefill only the part of its prefix no earlier
+    /// expansion computed (in blocks of [`policy::KV_BLOCK_TOKENS`]), and the least recently used blocks are
+    /// evicted when it runs short. 0 turns reuse off: every expansion prefills its whole prefix. Memory:
+    /// `layers × 2 × kv_heads × head_dim × 4` bytes a token (2 KiB on the demo's model).
+    pub kv_cache_tokens: usize,
 }
 
 impl Default for SearchSettings {
@@ -68,6 +81,7 @@ impl Default for SearchSettings {
             priors: PriorWeights::Count,
             use_verifier: true,
             check_steps: false,
+            kv_cache_tokens: 1 << 16,
         }
     }
 }

@@ -17,22 +17,33 @@
 //!
 //! Proposals are generated for all requested prefixes of all problems together, in chunks of rows, so the
 //! matrix products stay wide.
+//!
+//! KV reuse: with `kv_cache_tokens > 0` every generation call runs in one paged KV cache with prefix caching that
+//! the policy keeps for its lifetime. A prefix's full blocks computed by any earlier call (the parent's prefill,
+//! or the decode that sampled the step that ends the prefix) are not computed again, so expanding a node costs
+//! the tail of its prefix that does not fill a block, plus the new steps. Each expansion is charged what was
+//! really computed ([`Spent::expansion`]), and also the positions a search without reuse would have run.
 
 use std::collections::{HashMap, HashSet};
 
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{CpuBackend, HostAccess};
+use selfplay_model::{CpuBackend, HostAccess, KvCache};
 use selfplay_model::{FinishReason, Generation, GenerationConfig, Model, SamplingParams};
 use selfplay_search::language::{Candidate, StepModel};
 use selfplay_tasks::Task;
 use serde::{Deserialize, Serialize};
 
-use super::cost::{Spent, forward_flops, generation_flops};
+use super::cost::{Spent, forward_flops};
 use super::{SearchSettings, StepSearchError};
 use crate::rollout::sampling::{encode_prompt, row_seed};
 
 /// Rows per call of the generation loop (as in [`crate::rollout::sampling`]): wide products, small KV caches.
 const ROWS_PER_CHUNK: usize = 256;
+
+/// Tokens per block of the search's KV cache: a prefix is reused in whole blocks, so an expansion recomputes on
+/// average half a block of its prefix. Countdown steps are a few BPE tokens; 8 keeps that tail short without
+/// making the per-block work of paged attention dominate.
+pub const KV_BLOCK_TOKENS: usize = 8;
 
 /// The prior mass of a proposed step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,9 +97,14 @@ struct Row<'p> {
     seed: u64,
 }
 
+/// A generated row and how many of its prompt's positions came from the KV cache.
+struct Generated {
+    generation: Generation,
+    cached: usize,
+}
+
 /// The transformer over a fixed problem set, as a [`StepModel`] (implemented for `&mut TransformerPolicy`, so
 /// searches borrow it and its cache outlives them).
-#[derive(Debug)]
 pub struct TransformerPolicy<'a, T: Task, B: HostAccess = CpuBackend> {
     model: &'a Model<B>,
     tokenizer: &'a dyn Tokenizer,
@@ -109,6 +125,23 @@ pub struct TransformerPolicy<'a, T: Task, B: HostAccess = CpuBackend> {
     root_values: Vec<Option<f32>>,
     /// What the current search has spent on each distinct problem.
     spent: Vec<Spent>,
+    /// The prefix-caching KV cache every generation call runs in (`None` when reuse is off).
+    kv: Option<KvCache<f32, B>>,
+}
+
+impl<T: Task, B: HostAccess> std::fmt::Debug for TransformerPolicy<'_, T, B> {
+    /// The settings and the sizes of what the policy holds (the model and the KV cache are large).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TransformerPolicy")
+            .field("settings", &self.settings)
+            .field("max_new_tokens", &self.max_new_tokens)
+            .field("seed", &self.seed)
+            .field("problems", &self.of_problem.len())
+            .field("distinct_problems", &self.unique.len())
+            .field("cached_expansions", &self.cache.len())
+            .field("kv_cached_blocks", &self.kv.as_ref().map(|kv| kv.cached_blocks()))
+            .finish_non_exhaustive()
+    }
 }
 
 impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
@@ -126,6 +159,15 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         if max_new_tokens == 0 {
             return Err(StepSearchError::InvalidInput("max_new_tokens must be at least 1"));
         }
+        let kv = match settings.kv_cache_tokens {
+            0 => None,
+            tokens => {
+                // At least the blocks one row of a full context needs ([`Self::chunks`]).
+                let one_row = 2 * model.config().max_position_embeddings.div_ceil(KV_BLOCK_TOKENS) + 3;
+                let blocks = tokens.div_ceil(KV_BLOCK_TOKENS).max(one_row);
+                Some(model.new_prefix_cache(blocks, KV_BLOCK_TOKENS)?)
+            }
+        };
         let newline = match tokenizer.encode("\n")?.as_slice() {
             [id] => *id,
             other => return Err(StepSearchError::NewlineToken(other.len())),
@@ -146,6 +188,7 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
             cache: HashMap::new(),
             root_values: Vec::new(),
             spent: Vec::new(),
+            kv,
         };
         for problem in problems {
             let prompt = encode_prompt(tokenizer, &task.prompt(problem))?;
@@ -229,7 +272,7 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         drop(rows);
         for (u, tokens, done) in missing {
             let limit = self.settings.max_step_tokens.min(self.room(tokens.len(), done));
-            let rows: Vec<Generation> = if limit == 0 { Vec::new() } else { generations.by_ref().take(k).collect() };
+            let rows: Vec<Generated> = if limit == 0 { Vec::new() } else { generations.by_ref().take(k).collect() };
             let expansion = self.expansion(&tokens, done, &rows);
             if u < self.root_values.len() && tokens.len() == self.prompts[u].len() {
                 self.root_values[u] = Some(expansion.value);
@@ -240,15 +283,14 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
     }
 
     /// The candidates, prefix value and cost of `rows`, the samples of `prefix` (prompt included) whose
-    /// completion so far has `done` tokens. A step is terminal unless it ended its line with room left after it.
-    fn expansion(&self, prefix: &[u32], done: usize, rows: &[Generation]) -> Expansion {
-        let mut spent = Spent::default();
+    /// completion so far has `done` tokens, generated together (their prefix prefilled once). A step is terminal
+    /// unless it ended its line with room left after it.
+    fn expansion(&self, prefix: &[u32], done: usize, rows: &[Generated]) -> Expansion {
+        let cached = rows.first().map_or(0, |r| r.cached);
+        let new_tokens: Vec<usize> = rows.iter().map(|r| r.generation.tokens.len()).collect();
+        let spent = Spent::expansion(self.model.config(), prefix.len(), cached, &new_tokens);
         let mut candidates = Vec::with_capacity(rows.len());
-        for g in rows {
-            spent.add(Spent {
-                tokens: g.tokens.len(),
-                flops: generation_flops(self.model.config(), prefix.len(), g.tokens.len()),
-            });
+        for Generated { generation: g, .. } in rows {
             let ends_line = matches!(g.finish, FinishReason::Stop(t) if t == self.newline);
             let weight = match self.settings.priors {
                 PriorWeights::Count => 1.0,
@@ -260,7 +302,7 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
                 terminal: !ends_line || self.room(prefix.len() + g.tokens.len(), done + g.tokens.len()) == 0,
             });
         }
-        let value = rows.first().and_then(|g| g.values.first()).copied().unwrap_or(f32::NAN);
+        let value = rows.first().and_then(|r| r.generation.values.first()).copied().unwrap_or(f32::NAN);
         Expansion { candidates, value, spent }
     }
 
@@ -280,10 +322,9 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         let mut out = Vec::with_capacity(prefixes.len());
         for (((u, mut steps), prompt), limit) in prefixes.into_iter().zip(&flat).zip(limits) {
             if limit > 0
-                && let Some(g) = generations.next()
+                && let Some(Generated { generation: g, cached }) = generations.next()
             {
-                let flops = generation_flops(self.model.config(), prompt.len(), g.tokens.len());
-                self.charge(u, Spent { tokens: g.tokens.len(), flops });
+                self.charge(u, Spent::expansion(self.model.config(), prompt.len(), cached, &[g.tokens.len()]));
                 let value = g.values.last().copied().unwrap_or(f32::NAN);
                 steps.push(Step { tokens: g.tokens, value });
             }
@@ -345,22 +386,27 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         }
     }
 
-    /// Runs `rows` through the generation loop in chunks. A chunk decodes up to its largest limit; rows are then
-    /// cut back to their own limit, which gives exactly what a run with that limit samples (a row's stream is
-    /// its own), so only the kept tokens are charged.
+    /// Runs `rows` through the generation loop in chunks ([`Self::chunks`]), in the policy's KV cache when it has
+    /// one. A chunk decodes up to its largest limit; rows are then cut back to their own limit, which gives
+    /// exactly what a run with that limit samples (a row's stream is its own), so only the kept tokens are charged.
     fn generate(
-        &self,
+        &mut self,
         rows: &[Row<'_>],
         sampling: SamplingParams,
         stop_tokens: Vec<u32>,
-    ) -> Result<Vec<Generation>, StepSearchError> {
+    ) -> Result<Vec<Generated>, StepSearchError> {
         let mut out = Vec::with_capacity(rows.len());
-        for chunk in rows.chunks(ROWS_PER_CHUNK) {
+        for range in self.chunks(rows) {
+            let chunk = &rows[range];
             let max_new_tokens = chunk.iter().map(|r| r.limit).max().unwrap_or(0);
             let config = GenerationConfig { max_new_tokens, sampling, stop_tokens: stop_tokens.clone() };
             let prompts: Vec<&[u32]> = chunk.iter().map(|r| r.prompt).collect();
             let seeds: Vec<u64> = chunk.iter().map(|r| r.seed).collect();
-            for (mut g, row) in self.model.generate(&prompts, &config, &seeds)?.into_iter().zip(chunk) {
+            let (generations, cached) = match &mut self.kv {
+                Some(kv) => self.model.generate_in(kv, &prompts, &config, &seeds)?,
+                None => (self.model.generate(&prompts, &config, &seeds)?, vec![0; chunk.len()]),
+            };
+            for ((mut g, cached), row) in generations.into_iter().zip(cached).zip(chunk) {
                 if g.tokens.len() > row.limit {
                     g.tokens.truncate(row.limit);
                     g.logprobs.truncate(row.limit);
@@ -368,10 +414,44 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
                     g.values.truncate(row.limit);
                     g.finish = FinishReason::MaxTokens;
                 }
-                out.push(g);
+                out.push(Generated { generation: g, cached });
             }
         }
         Ok(out)
+    }
+
+    /// Consecutive runs of `rows` for one generation call each: at most [`ROWS_PER_CHUNK`] rows, and, in the KV
+    /// cache, no more blocks than it holds, so a call never runs out of room whatever is cached. A call needs each
+    /// distinct prompt's blocks, then per row the chunk's longest completion and a copy-on-write block; every full
+    /// block counts twice, because a block whose tokens the cache already holds stays private to its sequence
+    /// while the cached twin is pinned until the call ends.
+    fn chunks(&self, rows: &[Row<'_>]) -> Vec<std::ops::Range<usize>> {
+        let context = self.model.config().max_position_embeddings;
+        let capacity = self.kv.as_ref().map_or(usize::MAX, |kv| kv.num_blocks());
+        let blocks = |tokens: usize| tokens.div_ceil(KV_BLOCK_TOKENS);
+        let mut ranges = Vec::new();
+        let (mut start, mut prompt_blocks, mut longest) = (0, 0, 0);
+        let mut prompts: HashSet<&[u32]> = HashSet::new();
+        for (i, row) in rows.iter().enumerate() {
+            let room = row.limit.min(context.saturating_sub(row.prompt.len()));
+            let new_prompt = !prompts.contains(row.prompt);
+            let need = |rows: usize, prompt_blocks: usize, longest: usize| {
+                prompt_blocks.saturating_add(rows.saturating_mul(2 * blocks(longest) + 1))
+            };
+            let (p, l) = (prompt_blocks + if new_prompt { 2 * blocks(row.prompt.len()) } else { 0 }, longest.max(room));
+            if i > start && (i - start == ROWS_PER_CHUNK || need(i + 1 - start, p, l) > capacity) {
+                ranges.push(start..i);
+                (start, prompt_blocks, longest) = (i, 2 * blocks(row.prompt.len()), room);
+                prompts.clear();
+            } else {
+                (prompt_blocks, longest) = (p, l);
+            }
+            prompts.insert(row.prompt);
+        }
+        if start < rows.len() {
+            ranges.push(start..rows.len());
+        }
+        ranges
     }
 }
 
@@ -407,8 +487,8 @@ impl<T: Task, B: HostAccess> StepModel for &mut TransformerPolicy<'_, T, B> {
                     // A root never expanded: one forward pass over the prompt.
                     let prompt = &self.prompts[u];
                     let v = self.model.forward(&[prompt])?.first().and_then(|o| o.values.last().copied());
-                    let flops = forward_flops(self.model.config(), prompt.len());
-                    self.charge(u, Spent { tokens: 0, flops });
+                    let (len, flops) = (prompt.len(), forward_flops(self.model.config(), prompt.len()));
+                    self.charge(u, Spent { tokens: 0, forward_tokens: len, recompute_tokens: len, flops });
                     self.root_values[u] = v;
                     v.unwrap_or(f32::NAN)
                 }
