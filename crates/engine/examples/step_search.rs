@@ -1,9 +1,9 @@
 //! Times the step searches on a saved model:
 //! `cargo run --release -p selfplay-engine --example step_search -- MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON]
-//! [MAX_NEW_TOKENS]` (methods comma-separated, default `beam,mcts,gumbel`; settings as JSON, e.g.
+//! [MAX_NEW_TOKENS] [BUDGETS]` (methods comma-separated, default `beam,mcts,gumbel`; settings as JSON, e.g.
 //! `'{"candidates": 8}'` or `'{"kv_cache_tokens": 0}'` to recompute prefixes). Runs the demo's task (held-out
-//! Countdown problems with three numbers, 96 new tokens by default, as the demo) at budgets 1..=64 and prints one
-//! JSON line per point, then the wall time.
+//! Countdown problems with three numbers, 96 new tokens by default, as the demo) at budgets 1..=64 (or the
+//! comma-separated BUDGETS) and prints one JSON line per point, then the wall time.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,7 +15,7 @@ use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
-    let usage = "usage: step_search MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON] [MAX_NEW_TOKENS]";
+    let usage = "usage: step_search MODEL_DIR [PROBLEMS] [METHODS] [SETTINGS_JSON] [MAX_NEW_TOKENS] [BUDGETS]";
     let dir = PathBuf::from(args.next().ok_or(usage)?);
     let n: usize = args.next().map_or(Ok(500), |s| s.parse())?;
     let methods: Vec<Method> = match args.next() {
@@ -35,7 +35,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..CountdownTask::default()
     };
     let problems = task.generate(Split::Val, n, 1)?;
-    let budgets = [1, 2, 4, 8, 16, 32, 64];
+    let budgets: Vec<u32> = match args.next() {
+        Some(list) => list.split(',').map(str::parse).collect::<Result<_, _>>()?,
+        None => vec![1, 2, 4, 8, 16, 32, 64],
+    };
     let started = Instant::now();
     let points = search_test_time_methods(
         &model,

@@ -286,6 +286,29 @@ fn search_with_the_verifier_finds_solutions() {
     }
 }
 
+/// Root widening gives the root more first steps than K (one per `root_widening` simulations): the trees spend
+/// more on proposals, what they return is still judged right, and at a budget below `K × root_widening` nothing
+/// changes at all.
+#[test]
+fn a_widening_root_samples_more_first_steps() {
+    let model = tiny_model();
+    let problems = problems();
+    let narrow = SearchSettings { root_widening: 0, ..SearchSettings::default() };
+    let wide = SearchSettings { root_widening: 1, ..SearchSettings::default() };
+    for method in [Method::Mcts, Method::Gumbel] {
+        let (with, without) = (run(&model, &problems, method, 16, &wide), run(&model, &problems, method, 16, &narrow));
+        let spent = |solved: &[Solved]| solved.iter().map(|s| s.tokens).sum::<usize>();
+        assert!(spent(&with) > spent(&without), "{method:?}");
+        for (s, target) in with.iter().zip(&problems) {
+            assert_eq!(s.correct, solves(target, &s.completion), "{method:?}");
+        }
+        assert_eq!(run(&model, &problems, method, 4, &wide), run(&model, &problems, method, 4, &narrow));
+        // The default (4 simulations per root candidate) widens from 32 simulations.
+        let default = SearchSettings::default();
+        assert_eq!(run(&model, &problems, method, 16, &default), without, "{method:?}");
+    }
+}
+
 /// A bigger budget never spends fewer tokens or FLOPs, and each point summarises `solve` at its budget, whether
 /// methods are run alone or together (sharing expansions changes no result).
 #[test]

@@ -77,25 +77,36 @@ pub struct StepState<T> {
 }
 
 /// Adapts a [`StepModel`] into an [`Evaluator`] with `k` action slots per node (single agent: discount 1,
-/// reward 0, a terminal solution's value is its verifier score, else its value-model score).
+/// reward 0, a terminal solution's value is its verifier score, else its value-model score). The root may sample
+/// more candidates than the inner nodes ([`StepSearch::with_root_candidates`]): the tree then has that many
+/// slots, of which inner nodes use the first `k`.
 #[derive(Debug)]
 pub struct StepSearch<M> {
     model: M,
     k: usize,
+    root_k: usize,
 }
 
 impl<M> StepSearch<M> {
     /// Wraps `model`, sampling `k` candidates per expanded node.
     pub fn new(model: M, k: usize) -> Result<Self> {
-        if k == 0 {
-            return Err(SearchError::InvalidConfig("k (candidates per node) must be at least 1"));
-        }
-        Ok(Self { model, k })
+        Self::with_root_candidates(model, k, k)
     }
 
-    /// Number of action slots per node; trees and [`crate::Search`] must be built with it.
+    /// Wraps `model`, sampling `root_k` candidates at the root and `k` at every other node: a root that widens
+    /// with the budget keeps a search finding new first steps once the narrow subtrees are full (Gumbel's
+    /// considered set at the root, as in Danihelka et al. 2022).
+    pub fn with_root_candidates(model: M, k: usize, root_k: usize) -> Result<Self> {
+        if k == 0 || root_k == 0 {
+            return Err(SearchError::InvalidConfig("k (candidates per node) must be at least 1"));
+        }
+        Ok(Self { model, k, root_k })
+    }
+
+    /// Number of action slots per node (the larger of the root's and the other nodes' candidates); trees and
+    /// [`crate::Search`] must be built with it.
     pub fn num_actions(&self) -> usize {
-        self.k
+        self.k.max(self.root_k)
     }
 
     /// The wrapped model.
@@ -108,17 +119,18 @@ impl<M> StepSearch<M> {
     where
         M: StepModel,
     {
-        if tree.num_actions() != self.k {
-            return Err(SearchError::Shape { what: "tree num_actions", expected: self.k, got: tree.num_actions() });
+        let slots = self.num_actions();
+        if tree.num_actions() != slots {
+            return Err(SearchError::Shape { what: "tree num_actions", expected: slots, got: tree.num_actions() });
         }
         let mut proposals = alloc::vec![Vec::new()];
         let mut value = [0.0f32];
-        self.model.propose(&[&prefix], self.k, &mut proposals).map_err(SearchError::Evaluator)?;
+        self.model.propose(&[&prefix], self.root_k, &mut proposals).map_err(SearchError::Evaluator)?;
         self.model.value(&[&prefix], &mut value).map_err(SearchError::Evaluator)?;
         let mut candidates = proposals.pop().unwrap_or_default();
-        merge_candidates(&mut candidates, self.k);
-        let mut logits = alloc::vec![0.0f32; self.k];
-        let mut invalid = alloc::vec![true; self.k];
+        merge_candidates(&mut candidates, self.root_k);
+        let mut logits = alloc::vec![0.0f32; slots];
+        let mut invalid = alloc::vec![true; slots];
         fill_priors(&candidates, &mut logits, &mut invalid);
         let state = StepState { steps: prefix, candidates };
         let root = RootOutput { state, prior_logits: &logits, value: value[0], invalid_actions: Some(&invalid) };
@@ -183,8 +195,8 @@ impl<M: StepModel> Evaluator for StepSearch<M> {
             self.model.value(&need_value, &mut values).map_err(SearchError::Evaluator)?;
         }
         let (mut next_open, mut next_value) = (proposals.into_iter(), values.into_iter());
-        let mut logits = alloc::vec![0.0f32; self.k];
-        let mut invalid = alloc::vec![true; self.k];
+        let mut logits = alloc::vec![0.0f32; self.num_actions()];
+        let mut invalid = alloc::vec![true; self.num_actions()];
         for (i, ((steps, is_terminal), verified)) in prefixes.into_iter().zip(terminal).zip(verified).enumerate() {
             let value = match verified {
                 Some(v) => v,

@@ -82,6 +82,31 @@ fn mcts_over_steps_finds_an_exact_solution() {
     assert_eq!(steps.iter().sum::<u32>(), TARGET, "{steps:?}");
 }
 
+/// A wider root: the root samples `root_k` candidates into a tree of that many slots, inner nodes sample `k` and
+/// leave the slots past `k` invalid; the search still finds the exact solution.
+#[test]
+fn a_wider_root_samples_more_first_steps_than_inner_nodes() {
+    let (k, root_k) = (2, 5);
+    let model = SumTo10 { with_verifier: true, value_calls: 0 };
+    let mut step_search = StepSearch::with_root_candidates(model, k, root_k).expect("k > 0");
+    assert_eq!(step_search.num_actions(), root_k);
+    let mut tree: Tree<StepState<u32>> = Tree::new(root_k);
+    step_search.reset_root(&mut tree, Vec::new()).expect("root");
+    // Six proposals for five slots, "1" twice: five distinct first steps.
+    assert_eq!(tree.state(0).expect("root").candidates.iter().map(|c| c.step).collect::<Vec<_>>(), [1, 2, 3, 4, 5]);
+    let mut search = Search::new(SearchConfig::muzero(100), root_k).expect("config");
+    search.run(std::slice::from_mut(&mut tree), &mut step_search, 0).map_err(SearchError::flatten).expect("search");
+    for node in 1..tree.num_nodes() {
+        // k + 1 = 3 proposals, "1" twice: two distinct candidates in the first two slots.
+        let candidates = &tree.state(node).expect("expanded").candidates;
+        assert!(candidates.len() <= k, "node {node}: {candidates:?}");
+        assert!((k..root_k).all(|a| !tree.is_valid(node, a)), "node {node}");
+    }
+    let (steps, terminal) = most_visited_path(&tree).expect("a path");
+    assert!(terminal && steps.iter().sum::<u32>() == TARGET, "{steps:?}");
+    assert!(StepSearch::with_root_candidates(SumTo10::default(), 2, 0).is_err());
+}
+
 #[test]
 fn beam_search_finds_an_exact_solution_and_keeps_steps_distinct() {
     let mut model = SumTo10 { with_verifier: true, value_calls: 0 };

@@ -13,7 +13,10 @@ use selfplay_tasks::countdown::solver::MAX_SOLVE_NUMS;
 use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
 use super::CliError;
-use crate::limits::{MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_NEW_TOKENS, bounded, non_negative};
+use crate::limits::{
+    MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_KV_CACHE_TOKENS, MAX_NEW_TOKENS, MAX_ROOT_WIDENING, bounded,
+    non_negative,
+};
 use crate::stdio::outln;
 
 /// Which held-out problems.
@@ -60,6 +63,14 @@ pub struct EvalArgs {
     /// Candidate next steps per expanded node (beam, mcts, gumbel): 1 to 256.
     #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 1..=MAX_CANDIDATES))]
     candidates: Option<usize>,
+    /// Simulations per root candidate of mcts and gumbel (default 4): the root samples max(K, budget / N) first
+    /// steps; 0 keeps the root at K: 0 to 65536.
+    #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 0..=MAX_ROOT_WIDENING))]
+    root_widening: Option<usize>,
+    /// Tokens of keys and values the searches keep for reuse across expansions; 0 recomputes every prefix: 0 to
+    /// 4194304.
+    #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 0..=MAX_KV_CACHE_TOKENS))]
+    kv_cache_tokens: Option<usize>,
     /// Score finished searches with the value head instead of the verifier (search without an oracle).
     #[arg(long)]
     no_verifier: bool,
@@ -99,6 +110,8 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
         candidates: args.candidates.unwrap_or(defaults.candidates),
         temperature: args.temperature,
         use_verifier: !args.no_verifier,
+        root_widening: args.root_widening.unwrap_or(defaults.root_widening),
+        kv_cache_tokens: args.kv_cache_tokens.unwrap_or(defaults.kv_cache_tokens),
         ..defaults
     };
     search.validate()?;

@@ -16,6 +16,10 @@ pub const MAX_EVAL_PROBLEMS: usize = 100_000;
 pub const MAX_BUDGET: u32 = selfplay_engine::o1::MAX_BUDGET;
 /// Most candidate next steps per expanded node (`selfplay eval --candidates`).
 pub const MAX_CANDIDATES: usize = 256;
+/// Most simulations per root candidate (`selfplay eval --root-widening`).
+pub const MAX_ROOT_WIDENING: usize = 65_536;
+/// Most tokens a search's KV cache holds (`selfplay eval --kv-cache-tokens`; allocated whole when it starts).
+pub const MAX_KV_CACHE_TOKENS: usize = selfplay_engine::rollout::step_search::MAX_KV_CACHE_TOKENS;
 /// Longest completion `--max-new-tokens` asks for (the KV cache is sized from it before generation starts).
 pub const MAX_NEW_TOKENS: usize = 65_536;
 /// Most simulations per move of `selfplay game move|play|eval --simulations` (the tree grows with each).

@@ -130,7 +130,8 @@ mod tests {
 
     use super::*;
     use crate::limits::{
-        MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_NEW_TOKENS, MAX_SIMULATIONS, MAX_TASK_PROBLEMS,
+        MAX_BUDGET, MAX_CANDIDATES, MAX_EVAL_PROBLEMS, MAX_KV_CACHE_TOKENS, MAX_NEW_TOKENS, MAX_ROOT_WIDENING,
+        MAX_SIMULATIONS, MAX_TASK_PROBLEMS,
     };
 
     /// An error whose message shows its cause, as `#[error("model: {0}")]` with `#[from]` does.
@@ -167,8 +168,10 @@ mod tests {
             let arg = command.get_arguments().find(|a| a.get_id() == flag).expect("a flag");
             arg.get_help().map(ToString::to_string).unwrap_or_default()
         };
-        let bounds: [(&[&str], &str, String); 10] = [
+        let bounds: [(&[&str], &str, String); 12] = [
             (&["eval"], "problems", format!("1 to {MAX_EVAL_PROBLEMS}")),
+            (&["eval"], "root_widening", format!("0 to {MAX_ROOT_WIDENING}")),
+            (&["eval"], "kv_cache_tokens", format!("0 to {MAX_KV_CACHE_TOKENS}")),
             (&["eval"], "budget", format!("1 to {MAX_BUDGET}")),
             (&["eval"], "candidates", format!("1 to {MAX_CANDIDATES}")),
             (&["eval"], "max_new_tokens", format!("1 to {MAX_NEW_TOKENS}")),

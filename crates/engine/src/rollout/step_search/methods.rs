@@ -217,16 +217,20 @@ fn tree_search<B: HostAccess, T: Task>(
     simulations: usize,
 ) -> Result<Vec<Pick>, StepSearchError> {
     let k = policy.candidates();
+    let root_k = match policy.settings().root_widening {
+        0 => k,
+        per_candidate => k.max(simulations.div_ceil(per_candidate)),
+    };
     let roots: Vec<Vec<Step>> = (0..policy.num_distinct()).map(|u| policy.root(u)).collect();
     let root_refs: Vec<&[Step]> = roots.iter().map(Vec::as_slice).collect();
-    policy.prefetch(&root_refs, k)?;
+    policy.prefetch(&root_refs, root_k)?;
     let use_verifier = policy.settings().use_verifier;
-    let mut search = Search::new(search_config(method, simulations, k), k).map_err(SearchError::widen)?;
+    let mut search = Search::new(search_config(method, simulations, root_k), root_k).map_err(SearchError::widen)?;
     let mut trees: Vec<Tree<StepState<Step>>> = Vec::with_capacity(roots.len());
     {
-        let mut evaluator = StepSearch::new(&mut *policy, k).map_err(SearchError::widen)?;
+        let mut evaluator = StepSearch::with_root_candidates(&mut *policy, k, root_k).map_err(SearchError::widen)?;
         for root in roots {
-            let mut tree = Tree::new(k);
+            let mut tree = Tree::new(root_k);
             evaluator.reset_root(&mut tree, root)?;
             trees.push(tree);
         }
@@ -263,11 +267,11 @@ fn tree_search<B: HostAccess, T: Task>(
 }
 
 /// Test-time search draws no noise (no Dirichlet noise, Gumbel scale 0): the proposals hold all the randomness.
-/// Gumbel considers every candidate at the root (at most K).
-fn search_config(method: Method, simulations: usize, k: usize) -> SearchConfig {
+/// Gumbel considers every candidate at the root (at most `root_k`).
+fn search_config(method: Method, simulations: usize, root_k: usize) -> SearchConfig {
     let algorithm = match method {
         Method::Gumbel => Algorithm::GumbelMuZero(GumbelConfig {
-            max_num_considered_actions: k,
+            max_num_considered_actions: root_k,
             gumbel_scale: 0.0,
             ..GumbelConfig::default()
         }),
