@@ -138,6 +138,8 @@ pub struct EvalConfig {
 struct Judged {
     correct: bool,
     answer: Option<String>,
+    /// Whether the task's step checker accepts every complete step (true for a task without one).
+    steps_valid: bool,
     /// Value head on the completion.
     value: f32,
     tokens: usize,
@@ -214,7 +216,8 @@ fn greedy_point<B: HostAccess, T: Task>(
 }
 
 /// The sampling methods of the test-time sweep, in report order.
-const SWEPT_SAMPLING_METHODS: [Method; 3] = [Method::Majority, Method::BestOfN, Method::BestOfNValue];
+const SWEPT_SAMPLING_METHODS: [Method; 4] =
+    [Method::Majority, Method::MajorityChecked, Method::BestOfN, Method::BestOfNValue];
 
 /// `methods` (sampling ones: sample, majority, best-of-N, best-of-N by value) at every budget of `config`, from
 /// one draw of the largest; points by budget, then in the order of `methods`.
@@ -245,11 +248,12 @@ fn sampling_points<B: HostAccess, T: Task>(
         for samples in &judged {
             let first = &samples[..b.min(samples.len())];
             tokens += first.iter().map(|j| j.tokens).sum::<usize>();
-            let [majority, best_of_n, best_of_n_value] = choices(first);
+            let [majority, majority_checked, best_of_n, best_of_n_value] = choices(first);
             let chose = |choice: Option<usize>| f64::from(u8::from(choice.is_some_and(|c| first[c].correct)));
             for (hit, method) in hits.iter_mut().zip(methods) {
                 *hit += match method {
                     Method::Majority => chose(majority),
+                    Method::MajorityChecked => chose(majority_checked),
                     Method::BestOfN => chose(best_of_n),
                     Method::BestOfNValue => chose(best_of_n_value),
                     // pass@1: the fraction of the samples that are correct.
@@ -283,17 +287,20 @@ fn sampling_points<B: HostAccess, T: Task>(
     Ok(points)
 }
 
-/// The sample each of `majority`, `best_of_n` and `best_of_n_value` returns (`None`: no candidate).
+/// The sample each of `majority`, `majority_checked`, `best_of_n` and `best_of_n_value` returns (`None`: no
+/// candidate).
 ///
 /// The value judge ranks answers: a completion without a well-formed one (no answer key, the key majority vote
 /// uses, which never consults the target) is no candidate. Unfiltered, such completions won almost half the picks
 /// at 64 samples on the demo: the garbled ones are far from anything the value head was trained on, and it rates
 /// them highest of all.
-fn choices(samples: &[Judged]) -> [Option<usize>; 3] {
+fn choices(samples: &[Judged]) -> [Option<usize>; 4] {
     let answers: Vec<Option<&str>> = samples.iter().map(|j| j.answer.as_deref()).collect();
+    let checked: Vec<Option<&str>> = samples.iter().map(|j| j.answer.as_deref().filter(|_| j.steps_valid)).collect();
+    let checked_vote = majority_vote(&checked).or_else(|| majority_vote(&answers));
     let verified: Vec<f32> = samples.iter().map(|j| if j.correct { 1.0 } else { 0.0 }).collect();
     let values: Vec<f32> = samples.iter().map(|j| if j.answer.is_some() { j.value } else { f32::NAN }).collect();
-    [majority_vote(&answers), best_score(&verified), best_score(&values)]
+    [majority_vote(&answers), checked_vote, best_score(&verified), best_score(&values)]
 }
 
 /// `samples` completions per problem, each verified, keyed for voting and valued by `value_model` (or, without
@@ -336,6 +343,7 @@ fn judge<B: HostAccess, T: Task>(
             judged.push(Judged {
                 correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
                 answer: task.answer_key(problem, text.as_bytes()),
+                steps_valid: task.check_steps(problem, text.as_bytes()).is_none_or(|p| !p.has_invalid_step),
                 value: scores.as_mut().map_or(own_value, |s| s.next().unwrap_or(f32::NAN)),
                 tokens: generation.tokens.len(),
             });
@@ -355,7 +363,7 @@ mod tests {
     use crate::o1::rl::tests::{LowercaseTask, tiny_model, tokenizer};
 
     fn judged(answer: Option<&str>, correct: bool, value: f32) -> Judged {
-        Judged { correct, answer: answer.map(str::to_string), value, tokens: 1 }
+        Judged { correct, answer: answer.map(str::to_string), steps_valid: true, value, tokens: 1 }
     }
 
     /// Majority votes over answer keys, best-of-N takes a verified sample, and the value judge takes the highest
@@ -370,9 +378,16 @@ mod tests {
             judged(Some("5"), true, f32::NAN),
         ];
         // Majority: "7" and "5" tie at two votes; the tie goes to the answer seen first.
-        assert_eq!(choices(&samples), [Some(0), Some(2), Some(2)]);
+        assert_eq!(choices(&samples), [Some(0), Some(0), Some(2), Some(2)]);
         // Only the garbled one: no vote and no value candidate; best-of-N still returns a (wrong) sample.
-        assert_eq!(choices(&samples[1..2]), [None, Some(0), None]);
+        assert_eq!(choices(&samples[1..2]), [None, None, Some(0), None]);
+        // The checked vote: the two "7"s slipped a step, so the "5"s win it; with every step rejected, all vote.
+        let mut slipped = samples.clone();
+        slipped[0].steps_valid = false;
+        slipped[3].steps_valid = false;
+        assert_eq!(choices(&slipped)[..2], [Some(0), Some(2)]);
+        slipped.iter_mut().for_each(|j| j.steps_valid = false);
+        assert_eq!(choices(&slipped)[..2], [Some(0), Some(0)]);
     }
 
     /// The methods that rank by a value head refuse a policy loaded without one (a value model judges
@@ -441,8 +456,9 @@ mod tests {
         let config =
             EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![1, 4], seed: 5 };
         let sweep = test_time(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
-        assert_eq!(sweep.len(), 1 + 3 * 2);
-        for method in [Method::Greedy, Method::Majority, Method::BestOfN, Method::BestOfNValue] {
+        assert_eq!(sweep.len(), 1 + SWEPT_SAMPLING_METHODS.len() * 2);
+        for method in [Method::Greedy, Method::Majority, Method::MajorityChecked, Method::BestOfN, Method::BestOfNValue]
+        {
             for budget in [1, 4] {
                 let point = evaluate(
                     &model,

@@ -16,6 +16,10 @@ pub enum Method {
     Sample,
     /// The most common answer among `budget` samples.
     Majority,
+    /// The most common answer among the samples whose every step the task's step checker accepts (the
+    /// environment's exact process reward, min-aggregated: one invalid step and the sample has no vote); all
+    /// samples vote when none passes. No verifier is consulted.
+    MajorityChecked,
     /// A sample the verifier accepts, if any of `budget` is.
     BestOfN,
     /// Of the samples with a well-formed answer, the one the value head (or value model) rates highest.
@@ -30,10 +34,11 @@ pub enum Method {
 
 impl Method {
     /// Every method, in report order.
-    pub const ALL: [Method; 8] = [
+    pub const ALL: [Method; 9] = [
         Method::Greedy,
         Method::Sample,
         Method::Majority,
+        Method::MajorityChecked,
         Method::BestOfN,
         Method::BestOfNValue,
         Method::Beam,
@@ -50,6 +55,7 @@ impl Method {
             Method::Greedy => "greedy",
             Method::Sample => "sample",
             Method::Majority => "majority",
+            Method::MajorityChecked => "majority_checked",
             Method::BestOfN => "best_of_n",
             Method::BestOfNValue => "best_of_n_value",
             Method::Beam => "beam",
