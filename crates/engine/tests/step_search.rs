@@ -232,6 +232,13 @@ fn kv_reuse_saves_positions_and_changes_no_result() {
         for (a, b) in cramped.iter().zip(&without) {
             assert_eq!((&a.completion, a.tokens, a.recompute_tokens), (&b.completion, b.tokens, b.recompute_tokens));
         }
+        // Without the verifier the picks are completed greedily: one call with prompts and limits of every length.
+        let blind = |kv_cache_tokens| SearchSettings { kv_cache_tokens, use_verifier: false, ..reuse.clone() };
+        let (a, b) = (run(&model, &problems, method, 16, &blind(64)), run(&model, &problems, method, 16, &blind(0)));
+        assert_eq!(
+            a.iter().map(|s| (&s.completion, s.tokens)).collect::<Vec<_>>(),
+            b.iter().map(|s| (&s.completion, s.tokens)).collect::<Vec<_>>()
+        );
         let total = |solved: &[Solved], f: fn(&Solved) -> usize| solved.iter().map(f).sum::<usize>();
         let (forward, without_reuse) = (total(&with, |s| s.forward_tokens), total(&with, |s| s.recompute_tokens));
         assert!(forward < total(&without, |s| s.forward_tokens), "{method:?}: reuse must save something");

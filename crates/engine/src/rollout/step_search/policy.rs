@@ -429,22 +429,30 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         let context = self.model.config().max_position_embeddings;
         let capacity = self.kv.as_ref().map_or(usize::MAX, |kv| kv.num_blocks());
         let blocks = |tokens: usize| tokens.div_ceil(KV_BLOCK_TOKENS);
+        // What a chunk decodes per row is at most its largest limit, and at most what the context leaves after
+        // its shortest prompt.
+        let need = |rows: usize, prompt_blocks: usize, max_limit: usize, min_len: usize| {
+            let longest = max_limit.min(context.saturating_sub(min_len));
+            prompt_blocks.saturating_add(rows.saturating_mul(2 * blocks(longest) + 1))
+        };
         let mut ranges = Vec::new();
-        let (mut start, mut prompt_blocks, mut longest) = (0, 0, 0);
+        let (mut start, mut prompt_blocks, mut max_limit, mut min_len) = (0, 0, 0, usize::MAX);
         let mut prompts: HashSet<&[u32]> = HashSet::new();
         for (i, row) in rows.iter().enumerate() {
-            let room = row.limit.min(context.saturating_sub(row.prompt.len()));
-            let new_prompt = !prompts.contains(row.prompt);
-            let need = |rows: usize, prompt_blocks: usize, longest: usize| {
-                prompt_blocks.saturating_add(rows.saturating_mul(2 * blocks(longest) + 1))
-            };
-            let (p, l) = (prompt_blocks + if new_prompt { 2 * blocks(row.prompt.len()) } else { 0 }, longest.max(room));
-            if i > start && (i - start == ROWS_PER_CHUNK || need(i + 1 - start, p, l) > capacity) {
+            let own_blocks = 2 * blocks(row.prompt.len());
+            let with_row = (
+                prompt_blocks + if prompts.contains(row.prompt) { 0 } else { own_blocks },
+                max_limit.max(row.limit),
+                min_len.min(row.prompt.len()),
+            );
+            if i > start
+                && (i - start == ROWS_PER_CHUNK || need(i + 1 - start, with_row.0, with_row.1, with_row.2) > capacity)
+            {
                 ranges.push(start..i);
-                (start, prompt_blocks, longest) = (i, 2 * blocks(row.prompt.len()), room);
+                (start, prompt_blocks, max_limit, min_len) = (i, own_blocks, row.limit, row.prompt.len());
                 prompts.clear();
             } else {
-                (prompt_blocks, longest) = (p, l);
+                (prompt_blocks, max_limit, min_len) = with_row;
             }
             prompts.insert(row.prompt);
         }
