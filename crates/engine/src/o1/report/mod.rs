@@ -305,6 +305,12 @@ fn markdown(report: &Report) -> String {
 mod tests {
     use super::*;
 
+    /// A test-time point that ran exactly its generated tokens (no prefill to share).
+    fn point(method: &str, budget: u32, tokens: f64, flops: f64, accuracy: f64) -> TestTimePoint {
+        let (forward_tokens, recompute_tokens) = (tokens, tokens);
+        TestTimePoint { method: method.into(), budget, tokens, forward_tokens, recompute_tokens, flops, accuracy }
+    }
+
     fn sample() -> Report {
         Report {
             task: "countdown".into(),
@@ -320,33 +326,9 @@ mod tests {
             rl_fit: None,
             value_model: None,
             test_time: vec![
-                TestTimePoint {
-                    method: "majority".into(),
-                    budget: 4,
-                    tokens: 80.0,
-                    forward_tokens: 80.0,
-                    recompute_tokens: 80.0,
-                    flops: 4e6,
-                    accuracy: 0.5,
-                },
-                TestTimePoint {
-                    method: "majority".into(),
-                    budget: 1,
-                    tokens: 20.0,
-                    forward_tokens: 20.0,
-                    recompute_tokens: 20.0,
-                    flops: 1e6,
-                    accuracy: 0.25,
-                },
-                TestTimePoint {
-                    method: "greedy".into(),
-                    budget: 1,
-                    tokens: 20.0,
-                    forward_tokens: 20.0,
-                    recompute_tokens: 20.0,
-                    flops: 1e6,
-                    accuracy: 0.25,
-                },
+                point("majority", 4, 80.0, 4e6, 0.5),
+                point("majority", 1, 20.0, 1e6, 0.25),
+                point("greedy", 1, 20.0, 1e6, 0.25),
             ],
             sft_traces: vec![TraceStats {
                 kind: "dfs-target".into(),

@@ -63,15 +63,6 @@ pub fn positions_flops(config: &ModelConfig, from: usize, to: usize) -> f64 {
     prefix_sum(to as f64) - prefix_sum(from as f64)
 }
 
-/// Forward FLOPs of generating `new_tokens` after a `prompt_len`-token prompt without a prefix cache: the prompt is
-/// computed in full (prefill), then every new token but the last is fed back.
-pub fn generation_flops(config: &ModelConfig, prompt_len: usize, new_tokens: usize) -> f64 {
-    if new_tokens == 0 {
-        return 0.0;
-    }
-    positions_flops(config, 0, prompt_len + new_tokens - 1)
-}
-
 /// FLOPs of one forward pass over `len` tokens (a value-head query of a prefix that was never expanded).
 pub fn forward_flops(config: &ModelConfig, len: usize) -> f64 {
     positions_flops(config, 0, len)
@@ -107,12 +98,13 @@ mod tests {
     #[test]
     fn closed_form_matches_the_sum_over_positions() {
         let c = config();
-        for (prompt, new) in [(1, 1), (5, 1), (5, 7), (13, 30)] {
-            let direct: f64 = (0..prompt + new - 1).map(|i| forward_flops_per_token(&c, i + 1)).sum();
-            let closed = generation_flops(&c, prompt, new);
-            assert!((closed - direct).abs() <= 1e-9 * direct, "{prompt}+{new}: {closed} vs {direct}");
+        for (from, to) in [(0, 1), (0, 5), (3, 11), (13, 42)] {
+            let direct: f64 = (from..to).map(|i| forward_flops_per_token(&c, i + 1)).sum();
+            let closed = positions_flops(&c, from, to);
+            assert!((closed - direct).abs() <= 1e-9 * direct, "{from}..{to}: {closed} vs {direct}");
         }
-        assert_eq!(generation_flops(&c, 9, 0), 0.0);
+        assert_eq!(positions_flops(&c, 9, 9), 0.0);
+        assert_eq!(positions_flops(&c, 9, 4), 0.0);
         let split = positions_flops(&c, 0, 7) + positions_flops(&c, 7, 20);
         assert!((split - positions_flops(&c, 0, 20)).abs() <= 1e-9 * split);
         let direct = (1..=3).map(|i| forward_flops_per_token(&c, i)).sum::<f64>();
@@ -131,9 +123,9 @@ mod tests {
         assert_eq!(spent.recompute_tokens, 12 + 10 + 14);
         let direct = positions_flops(&c, 8, 10) + positions_flops(&c, 10, 12) + positions_flops(&c, 10, 14);
         assert!((spent.flops - direct).abs() <= 1e-9 * direct);
-        // Nothing cached, one row: exactly a generation.
+        // Nothing cached, one row: exactly a generation, the 10 prompt positions and 3 tokens fed back.
         let alone = Spent::expansion(&c, 10, 0, &[4]);
-        assert_eq!(alone.forward_tokens, alone.recompute_tokens);
-        assert!((alone.flops - generation_flops(&c, 10, 4)).abs() <= 1e-9 * alone.flops);
+        assert_eq!((alone.forward_tokens, alone.recompute_tokens), (13, 13));
+        assert!((alone.flops - positions_flops(&c, 0, 13)).abs() <= 1e-9 * alone.flops);
     }
 }
