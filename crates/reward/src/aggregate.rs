@@ -15,6 +15,7 @@ use alloc::collections::BTreeMap;
 /// independent probabilities of being correct, `Last` trusts the final step's judgement of the whole
 /// prefix, and `Mean` is the lenient average.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize), serde(rename_all = "snake_case"))]
 pub enum StepAggregation {
     /// Smallest step score.
     Min,
@@ -24,6 +25,41 @@ pub enum StepAggregation {
     Last,
     /// Arithmetic mean of the step scores.
     Mean,
+}
+
+impl StepAggregation {
+    /// Every aggregation.
+    pub const ALL: [StepAggregation; 4] =
+        [StepAggregation::Min, StepAggregation::Prod, StepAggregation::Last, StepAggregation::Mean];
+
+    /// Its name in configs and on the command line (`min`, `prod`, `last`, `mean`).
+    pub fn name(self) -> &'static str {
+        match self {
+            StepAggregation::Min => "min",
+            StepAggregation::Prod => "prod",
+            StepAggregation::Last => "last",
+            StepAggregation::Mean => "mean",
+        }
+    }
+}
+
+impl core::fmt::Display for StepAggregation {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A name that is no [`StepAggregation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("unknown step aggregation (expected min, prod, last or mean)")]
+pub struct UnknownAggregation;
+
+impl core::str::FromStr for StepAggregation {
+    type Err = UnknownAggregation;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        StepAggregation::ALL.into_iter().find(|a| a.name() == name).ok_or(UnknownAggregation)
+    }
 }
 
 /// Aggregates per-step scores into one solution score; `None` for a solution with no steps.
@@ -220,9 +256,11 @@ mod tests {
         assert_eq!(aggregate_steps(&s, StepAggregation::Prod), Some(0.5 * 0.25 * 0.75));
         assert_eq!(aggregate_steps(&s, StepAggregation::Last), Some(0.75));
         assert_eq!(aggregate_steps(&s, StepAggregation::Mean), Some(0.625));
-        for how in [StepAggregation::Min, StepAggregation::Prod, StepAggregation::Last, StepAggregation::Mean] {
+        for how in StepAggregation::ALL {
             assert_eq!(aggregate_steps(&[], how), None);
+            assert_eq!(how.name().parse::<StepAggregation>(), Ok(how));
         }
+        assert_eq!("maximum".parse::<StepAggregation>(), Err(UnknownAggregation));
     }
 
     #[test]

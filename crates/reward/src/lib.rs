@@ -66,7 +66,8 @@ pub mod shaping;
 pub mod verifier;
 
 pub use aggregate::{
-    AnswerSelection, CandidateScores, StepAggregation, aggregate_steps, best_score, majority_vote, weighted_vote,
+    AnswerSelection, CandidateScores, StepAggregation, UnknownAggregation, aggregate_steps, best_score, majority_vote,
+    weighted_vote,
 };
 pub use answer::extract_answer;
 pub use combine::{normalise_then_sum, weighted_sum};

@@ -5,10 +5,12 @@ use std::path::PathBuf;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, ValueEnum};
+use selfplay_engine::o1::RunConfig;
 use selfplay_engine::o1::eval::{EvalConfig, evaluate};
 use selfplay_engine::rollout::Method;
 use selfplay_engine::rollout::step_search::SearchSettings;
 use selfplay_model::{Model, ModelDir, SamplingParams};
+use selfplay_reward::StepAggregation;
 use selfplay_tasks::countdown::solver::MAX_SOLVE_NUMS;
 use selfplay_tasks::{CountdownConfig, CountdownTask, Split, Task};
 
@@ -53,8 +55,8 @@ pub struct EvalArgs {
     /// Seed of the problems and of every sample (a run's evaluation uses the run's seed).
     #[arg(long, default_value_t = 1, allow_hyphen_values = true)]
     seed: u64,
-    /// Longest completion in tokens: 1 to 65536.
-    #[arg(long, default_value_t = 48, allow_hyphen_values = true,
+    /// Longest completion in tokens (the demo's by default): 1 to 65536.
+    #[arg(long, default_value_t = RunConfig::default().max_new_tokens, allow_hyphen_values = true,
           value_parser = |s: &str| bounded(s, 1..=MAX_NEW_TOKENS))]
     max_new_tokens: usize,
     /// Sampling temperature of the sampling methods and of the search's proposals (≥ 0; 0 is greedy).
@@ -74,10 +76,20 @@ pub struct EvalArgs {
     /// Score finished searches with the value head instead of the verifier (search without an oracle).
     #[arg(long)]
     no_verifier: bool,
-    /// A value model directory (a run's `value_model/`) for `best_of_n_value`; without it the policy's own value
-    /// head judges.
+    /// A value model directory (a run's `value_model/`) for `best_of_n_value` and `weighted_vote`; without it the
+    /// policy's own value head judges.
     #[arg(long)]
     value_model: Option<PathBuf>,
+    /// How the judge's step scores (at the end of each line) make a sample's score for `best_of_n_value` and
+    /// `weighted_vote`: last (the finished completion's value), min, prod or mean.
+    #[arg(long, default_value = "last", value_parser = aggregation_parser())]
+    step_aggregation: StepAggregation,
+}
+
+/// `--step-aggregation`: one of the reward crate's aggregation names.
+fn aggregation_parser() -> impl TypedValueParser<Value = StepAggregation> {
+    PossibleValuesParser::new(StepAggregation::ALL.map(StepAggregation::name))
+        .try_map(|name| name.parse::<StepAggregation>())
 }
 
 /// `--method`: one of the library's method names, listed in `--help`.
@@ -104,6 +116,7 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
         sampling: SamplingParams { temperature: args.temperature, ..SamplingParams::default() },
         budgets: vec![args.budget],
         seed: args.seed,
+        step_aggregation: args.step_aggregation,
     };
     let defaults = SearchSettings::default();
     let search = SearchSettings {

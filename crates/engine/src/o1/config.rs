@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use selfplay_model::tokenizer::{MAX_BPE_VOCAB, MIN_BPE_VOCAB, Tokenizer};
 use selfplay_model::{Architecture, CharTokenizer, ModelConfig};
-use selfplay_reward::CountdownProblem;
+use selfplay_reward::{CountdownProblem, StepAggregation};
 use selfplay_tasks::{CountdownConfig, CountdownTask, Task, TraceKind};
 use serde::{Deserialize, Serialize};
 
@@ -176,6 +176,11 @@ pub struct EvalSettings {
     pub budgets: Vec<u32>,
     /// Step searches in the test-time sweep, besides the sampling methods (greedy, majority, best-of-N).
     pub search_methods: Vec<Method>,
+    /// How a judge's step scores (the value model's, or the policy's value head at the end of each line) become
+    /// one score of a sample for `best_of_n_value` and `weighted_vote`: `last` (the finished completion's value,
+    /// the default), `min`, `prod` or `mean` (process-reward aggregation; most useful with a value model trained
+    /// on process labels, `[value_model] rollouts`).
+    pub step_aggregation: StepAggregation,
     /// How the step searches propose, score and choose.
     pub search: SearchSettings,
 }
@@ -243,6 +248,7 @@ impl Default for EvalSettings {
             temperature: 1.0,
             budgets: vec![1, 2, 4, 8, 16, 32, 64],
             search_methods: Method::SEARCHES.to_vec(),
+            step_aggregation: StepAggregation::Last,
             search: SearchSettings::default(),
         }
     }
@@ -347,7 +353,7 @@ impl RunConfig {
         let curriculum = &self.task.curriculum;
         let countable = |counts: &[usize]| counts.iter().all(|&n| Self::task_of(n).config.validate().is_ok());
         let can_propose = self.sft.proposer_every > 0 || self.init_from.is_some();
-        let checks: [(bool, &'static str); 26] = [
+        let checks: [(bool, &'static str); 27] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
@@ -385,6 +391,10 @@ impl RunConfig {
             (!value.enabled || value.problems > 0, "value_model.problems must be at least 1"),
             (!value.enabled || value.samples_per_problem > 0, "value_model.samples_per_problem must be at least 1"),
             (!value.enabled || value.steps > 0, "value_model.steps must be at least 1 (an untrained judge)"),
+            (
+                !value.enabled || value.rollouts <= MAX_BUDGET as usize,
+                "value_model.rollouts must be at most 4096 (continuations per step)",
+            ),
             (!value.enabled || value.batch_size > 0, "value_model.batch_size must be at least 1"),
             (!value.enabled || positive(value.lr), "value_model.lr must be a positive number"),
         ];
@@ -515,6 +525,10 @@ mod tests {
         assert_eq!(streams.sft.traces, RunConfig::default().sft.traces, "the demo's searches");
         assert_eq!((streams.max_new_tokens, streams.model.context), (128, 160));
         assert_eq!((streams.model.tokenizer, streams.rl.steps), (TokenizerKind::Char, 400));
+        let prm = read("process_reward.toml");
+        assert_eq!((prm.rl.steps, prm.value_model.enabled, prm.value_model.rollouts), (0, true, 4));
+        assert_eq!(prm.eval.step_aggregation, StepAggregation::Min);
+        assert_eq!((&prm.model, prm.max_new_tokens), (&RunConfig::default().model, 96), "the demo's policy");
         let full_optimal = read("full_optimal.toml");
         assert_eq!((full_optimal.task.numbers, full_optimal.max_new_tokens, full_optimal.model.layers), (4, 64, 4));
         assert_eq!((full_optimal.sft.steps, full_optimal.sft.batch_size, full_optimal.rl.steps), (3000, 64, 300));
@@ -627,6 +641,10 @@ mod tests {
             (
                 RunConfig { value_model: ValueModelSettings { steps: 0, ..enabled.clone() }, ..d.clone() },
                 "value_model.steps",
+            ),
+            (
+                RunConfig { value_model: ValueModelSettings { rollouts: 1 << 20, ..enabled.clone() }, ..d.clone() },
+                "value_model.rollouts",
             ),
             (
                 RunConfig { value_model: ValueModelSettings { batch_size: 0, ..enabled.clone() }, ..d.clone() },

@@ -8,10 +8,10 @@
 use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{GenerationConfig, IoError, Model, ModelError, SamplingParams};
-use selfplay_reward::{best_score, majority_vote};
+use selfplay_reward::{StepAggregation, aggregate_steps, best_score, majority_vote, weighted_vote};
 use selfplay_tasks::Task;
 
-use super::value_model::{ValueModelError, score};
+use super::value_model::{ValueModelError, newline_token, policy_step_values, step_scores};
 use crate::flops::forward_flops_per_token;
 use crate::rollout::step_search::{SearchSettings, StepSearchError, search_test_time};
 use crate::rollout::{Method, TestTimePoint, completion_text, encode_prompt, sample};
@@ -89,17 +89,17 @@ pub fn evaluate<B: HostAccess, T: Task>(
     Ok(points.into_iter().next().unwrap_or_else(|| empty_point(method, budget)))
 }
 
-/// Refuses a method that ranks by a value head the judging model lacks: `best_of_n_value` reads the value
-/// model's head when there is one, else the policy's; the step searches always read the policy's (they score
-/// partial solutions by it).
+/// Refuses a method that ranks by a value head the judging model lacks: `best_of_n_value` and `weighted_vote` read
+/// the value model's head when there is one, else the policy's; the step searches always read the policy's (they
+/// score partial solutions by it).
 fn check_value_head<B: HostAccess>(
     method: Method,
     model: &Model<B>,
     value_model: Option<&Model<B>>,
 ) -> Result<(), EvalError> {
     let (judge, name, alternative) = match (method, value_model) {
-        (Method::BestOfNValue, Some(v)) => (v, "value model", ""),
-        (Method::BestOfNValue, None) => (model, "model", " or a value model"),
+        (Method::BestOfNValue | Method::WeightedVote, Some(v)) => (v, "value model", ""),
+        (Method::BestOfNValue | Method::WeightedVote, None) => (model, "model", " or a value model"),
         (m, _) if m.is_search() => (model, "model", ""),
         _ => return Ok(()),
     };
@@ -131,6 +131,9 @@ pub struct EvalConfig {
     /// Budgets to report (samples per problem), ascending; the largest is drawn once and reused.
     pub budgets: Vec<u32>,
     pub seed: u64,
+    /// How the judge's step scores become a sample's score for `best_of_n_value` and `weighted_vote` (`last`: the
+    /// finished completion's value alone).
+    pub step_aggregation: StepAggregation,
 }
 
 /// One completion, judged.
@@ -140,7 +143,7 @@ struct Judged {
     answer: Option<String>,
     /// Whether the task's step checker accepts every complete step (true for a task without one).
     steps_valid: bool,
-    /// Value head on the completion.
+    /// The judge's score of the completion: its step scores, aggregated.
     value: f32,
     tokens: usize,
 }
@@ -154,16 +157,16 @@ pub fn greedy<B: HostAccess, T: Task>(
     max_new_tokens: usize,
 ) -> Result<(f64, f64), EvalError> {
     let config = GenerationConfig { max_new_tokens, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
-    let judged = judge(model, None, tokenizer, task, problems, 1, &config, 0)?;
+    let judged = judge(model, None, tokenizer, task, problems, 1, &config, 0, StepAggregation::Last)?;
     let correct = judged.iter().filter(|j| j[0].correct).count();
     let tokens: usize = judged.iter().map(|j| j[0].tokens).sum();
     Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
 }
 
-/// The test-time curves: `greedy` at budget 1, then `majority`, `best_of_n` (verifier picks) and
-/// `best_of_n_value` at every budget. `best_of_n_value` picks among the samples with a well-formed answer by
-/// `value_model`'s score when one is given (it then also pays for the value model's forward pass over every
-/// sample), else by the policy's own value head.
+/// The test-time curves: `greedy` at budget 1, then `majority`, `majority_checked`, `best_of_n` (verifier picks),
+/// `best_of_n_value` and `weighted_vote` at every budget. The last two judge the samples with a well-formed answer
+/// by `value_model`'s step scores when one is given (they then also pay for the value model's forward pass over
+/// every sample), else by the policy's own value head.
 pub fn test_time<B: HostAccess, T: Task>(
     model: &Model<B>,
     value_model: Option<&Model<B>>,
@@ -216,11 +219,11 @@ fn greedy_point<B: HostAccess, T: Task>(
 }
 
 /// The sampling methods of the test-time sweep, in report order.
-const SWEPT_SAMPLING_METHODS: [Method; 4] =
-    [Method::Majority, Method::MajorityChecked, Method::BestOfN, Method::BestOfNValue];
+const SWEPT_SAMPLING_METHODS: [Method; 5] =
+    [Method::Majority, Method::MajorityChecked, Method::BestOfN, Method::BestOfNValue, Method::WeightedVote];
 
-/// `methods` (sampling ones: sample, majority, best-of-N, best-of-N by value) at every budget of `config`, from
-/// one draw of the largest; points by budget, then in the order of `methods`.
+/// `methods` (sampling ones: sample, the votes, best-of-N by verifier or by value) at every budget of `config`,
+/// from one draw of the largest; points by budget, then in the order of `methods`.
 #[allow(clippy::too_many_arguments)]
 fn sampling_points<B: HostAccess, T: Task>(
     model: &Model<B>,
@@ -240,7 +243,17 @@ fn sampling_points<B: HostAccess, T: Task>(
     let mut points = Vec::with_capacity(methods.len() * config.budgets.len());
     let generation =
         GenerationConfig { max_new_tokens: config.max_new_tokens, sampling: config.sampling, stop_tokens: vec![] };
-    let judged = judge(model, value_model, tokenizer, task, problems, max_budget, &generation, config.seed)?;
+    let judged = judge(
+        model,
+        value_model,
+        tokenizer,
+        task,
+        problems,
+        max_budget,
+        &generation,
+        config.seed,
+        config.step_aggregation,
+    )?;
     for &budget in &config.budgets {
         let b = budget as usize;
         let mut hits = vec![0.0f64; methods.len()];
@@ -248,7 +261,7 @@ fn sampling_points<B: HostAccess, T: Task>(
         for samples in &judged {
             let first = &samples[..b.min(samples.len())];
             tokens += first.iter().map(|j| j.tokens).sum::<usize>();
-            let [majority, majority_checked, best_of_n, best_of_n_value] = choices(first);
+            let [majority, majority_checked, best_of_n, best_of_n_value, value_vote] = choices(first);
             let chose = |choice: Option<usize>| f64::from(u8::from(choice.is_some_and(|c| first[c].correct)));
             for (hit, method) in hits.iter_mut().zip(methods) {
                 *hit += match method {
@@ -256,6 +269,7 @@ fn sampling_points<B: HostAccess, T: Task>(
                     Method::MajorityChecked => chose(majority_checked),
                     Method::BestOfN => chose(best_of_n),
                     Method::BestOfNValue => chose(best_of_n_value),
+                    Method::WeightedVote => chose(value_vote),
                     // pass@1: the fraction of the samples that are correct.
                     _ => first.iter().filter(|j| j.correct).count() as f64 / first.len().max(1) as f64,
                 };
@@ -272,7 +286,7 @@ fn sampling_points<B: HostAccess, T: Task>(
                 * forward_flops_per_token(v.config(), (prompt_tokens + mean_tokens / budget as f64 / 2.0) as usize)
         });
         for (&method, hit) in methods.iter().zip(hits) {
-            let extra = if method == Method::BestOfNValue { judge_flops } else { 0.0 };
+            let extra = if matches!(method, Method::BestOfNValue | Method::WeightedVote) { judge_flops } else { 0.0 };
             points.push(TestTimePoint {
                 method: method.name().into(),
                 budget,
@@ -287,24 +301,32 @@ fn sampling_points<B: HostAccess, T: Task>(
     Ok(points)
 }
 
-/// The sample each of `majority`, `majority_checked`, `best_of_n` and `best_of_n_value` returns (`None`: no
-/// candidate).
+/// The sample each of `majority`, `majority_checked`, `best_of_n`, `best_of_n_value` and `weighted_vote` returns
+/// (`None`: no candidate).
 ///
 /// The value judge ranks answers: a completion without a well-formed one (no answer key, the key majority vote
 /// uses, which never consults the target) is no candidate. Unfiltered, such completions won almost half the picks
 /// at 64 samples on the demo: the garbled ones are far from anything the value head was trained on, and it rates
 /// them highest of all.
-fn choices(samples: &[Judged]) -> [Option<usize>; 4] {
+fn choices(samples: &[Judged]) -> [Option<usize>; 5] {
     let answers: Vec<Option<&str>> = samples.iter().map(|j| j.answer.as_deref()).collect();
     let checked: Vec<Option<&str>> = samples.iter().map(|j| j.answer.as_deref().filter(|_| j.steps_valid)).collect();
     let checked_vote = majority_vote(&checked).or_else(|| majority_vote(&answers));
     let verified: Vec<f32> = samples.iter().map(|j| if j.correct { 1.0 } else { 0.0 }).collect();
     let values: Vec<f32> = samples.iter().map(|j| if j.answer.is_some() { j.value } else { f32::NAN }).collect();
-    [majority_vote(&answers), checked_vote, best_score(&verified), best_score(&values)]
+    // A score is a chance of success: clamped to [0, 1], so a head that strays below 0 cannot vote against.
+    let weights: Vec<f32> = values.iter().map(|v| v.clamp(0.0, 1.0)).collect();
+    [
+        majority_vote(&answers),
+        checked_vote,
+        best_score(&verified),
+        best_score(&values),
+        weighted_vote(&answers, &weights),
+    ]
 }
 
-/// `samples` completions per problem, each verified, keyed for voting and valued by `value_model` (or, without
-/// one, by the policy's value head as recorded while decoding).
+/// `samples` completions per problem, each verified, keyed for voting and valued by `value_model`'s step scores
+/// (or, without one, by the policy's value head as recorded while decoding), aggregated by `aggregation`.
 #[allow(clippy::too_many_arguments)]
 fn judge<B: HostAccess, T: Task>(
     model: &Model<B>,
@@ -315,11 +337,17 @@ fn judge<B: HostAccess, T: Task>(
     samples: usize,
     config: &GenerationConfig,
     seed: u64,
+    aggregation: StepAggregation,
 ) -> Result<Vec<Vec<Judged>>, EvalError> {
     let prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| encode_prompt(tokenizer, &task.prompt(p))).collect::<Result<_, _>>()?;
     let ids: Vec<u64> = (0..problems.len() as u64).collect();
     let generations = sample(model, &prompts, &ids, samples, config, seed)?;
+    // `last` needs no step boundaries (and so no newline token): it reads the finished completion alone.
+    let newline = match aggregation {
+        StepAggregation::Last => None,
+        _ => Some(newline_token(tokenizer)?),
+    };
     let mut scores = match value_model {
         Some(v) => {
             let rows: Vec<(&[u32], &[u32])> = prompts
@@ -328,7 +356,7 @@ fn judge<B: HostAccess, T: Task>(
                 .flat_map(|(p, rows)| rows.iter().map(move |g| (p.as_slice(), g.tokens.as_slice())))
                 .collect();
             let (p, c): (Vec<&[u32]>, Vec<&[u32]>) = rows.into_iter().unzip();
-            Some(score(v, &p, &c)?.into_iter())
+            Some(step_scores(v, &p, &c, newline)?.into_iter())
         }
         None => None,
     };
@@ -337,14 +365,18 @@ fn judge<B: HostAccess, T: Task>(
         let mut judged = Vec::with_capacity(rows.len());
         for generation in rows {
             let text = completion_text(tokenizer, &generation.tokens)?;
-            // The policy's value of the completion before its stop token, recorded while decoding; NaN (never
-            // chosen) for an empty completion.
-            let own_value = generation.values.last().copied().unwrap_or(f32::NAN);
+            // Without a value model, the policy's values recorded while decoding: the last is the completion's
+            // before its stop token. An empty completion has no step and scores NaN (never chosen).
+            let steps = match scores.as_mut() {
+                Some(scores) => scores.next().unwrap_or_default(),
+                None => policy_step_values(generation, newline),
+            };
+            let value = aggregate_steps(&steps, aggregation).unwrap_or(f32::NAN);
             judged.push(Judged {
                 correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
                 answer: task.answer_key(problem, text.as_bytes()),
                 steps_valid: task.check_steps(problem, text.as_bytes()).is_none_or(|p| !p.has_invalid_step),
-                value: scores.as_mut().map_or(own_value, |s| s.next().unwrap_or(f32::NAN)),
+                value,
                 tokens: generation.tokens.len(),
             });
         }
@@ -377,10 +409,16 @@ mod tests {
             judged(Some("7"), false, 0.2),
             judged(Some("5"), true, f32::NAN),
         ];
-        // Majority: "7" and "5" tie at two votes; the tie goes to the answer seen first.
-        assert_eq!(choices(&samples), [Some(0), Some(0), Some(2), Some(2)]);
+        // Majority: "7" and "5" tie at two votes; the tie goes to the answer seen first. Weighted by value, "5"
+        // (0.6, its NaN counting nothing) outweighs "7" (0.3 + 0.2).
+        assert_eq!(choices(&samples), [Some(0), Some(0), Some(2), Some(2), Some(2)]);
         // Only the garbled one: no vote and no value candidate; best-of-N still returns a (wrong) sample.
-        assert_eq!(choices(&samples[1..2]), [None, None, Some(0), None]);
+        assert_eq!(choices(&samples[1..2]), [None, None, Some(0), None, None]);
+        // Values outside [0, 1] are clamped: a negative one cannot vote against its answer.
+        let mut strayed = samples.clone();
+        strayed[3].value = -5.0;
+        strayed[2].value = 0.45;
+        assert_eq!(choices(&strayed)[4], Some(2), "7: 0.3 + 0 against 5: 0.45");
         // The checked vote: the two "7"s slipped a step, so the "5"s win it; with every step rejected, all vote.
         let mut slipped = samples.clone();
         slipped[0].steps_valid = false;
@@ -407,13 +445,19 @@ mod tests {
         assert!(!weights.has_value_head());
         let headless = Model::new(with_head.config().clone(), weights).unwrap();
         let problems = LowercaseTask.generate(Split::Val, 4, 0).unwrap();
-        let config = EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![2], seed: 5 };
+        let config = EvalConfig {
+            max_new_tokens: 3,
+            sampling: SamplingParams::default(),
+            budgets: vec![2],
+            seed: 5,
+            step_aggregation: StepAggregation::Last,
+        };
         let point = |model, value_model, method| {
             let search = SearchSettings::default();
             evaluate(model, value_model, &tok, &LowercaseTask, &problems, method, 2, &config, &search)
         };
         for method in Method::ALL {
-            let refused = matches!(method, Method::BestOfNValue) || method.is_search();
+            let refused = matches!(method, Method::BestOfNValue | Method::WeightedVote) || method.is_search();
             match point(&headless, None, method) {
                 Err(EvalError::NoValueHead { method: name, judge: "model", .. }) if refused => {
                     assert_eq!(name, method.name())
@@ -433,7 +477,13 @@ mod tests {
     fn sample_is_the_mean_accuracy_of_one_sample() {
         let (model, tok) = (tiny_model(0.5, 2), tokenizer());
         let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
-        let config = EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![4], seed: 5 };
+        let config = EvalConfig {
+            max_new_tokens: 3,
+            sampling: SamplingParams::default(),
+            budgets: vec![4],
+            seed: 5,
+            step_aggregation: StepAggregation::Last,
+        };
         let point = |method, budget| {
             let search = SearchSettings::default();
             evaluate(&model, None, &tok, &LowercaseTask, &problems, method, budget, &config, &search).unwrap()
@@ -453,12 +503,23 @@ mod tests {
     fn one_method_at_one_budget_is_its_point_of_the_sweep() {
         let (model, tok) = (tiny_model(0.5, 2), tokenizer());
         let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
-        let config =
-            EvalConfig { max_new_tokens: 3, sampling: SamplingParams::default(), budgets: vec![1, 4], seed: 5 };
+        let config = EvalConfig {
+            max_new_tokens: 3,
+            sampling: SamplingParams::default(),
+            budgets: vec![1, 4],
+            seed: 5,
+            step_aggregation: StepAggregation::Last,
+        };
         let sweep = test_time(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
         assert_eq!(sweep.len(), 1 + SWEPT_SAMPLING_METHODS.len() * 2);
-        for method in [Method::Greedy, Method::Majority, Method::MajorityChecked, Method::BestOfN, Method::BestOfNValue]
-        {
+        for method in [
+            Method::Greedy,
+            Method::Majority,
+            Method::MajorityChecked,
+            Method::BestOfN,
+            Method::BestOfNValue,
+            Method::WeightedVote,
+        ] {
             for budget in [1, 4] {
                 let point = evaluate(
                     &model,

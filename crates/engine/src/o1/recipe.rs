@@ -5,7 +5,7 @@
 //! 2. `rl` ([`RlStage`]): GRPO, RLOO, PPO with GAE or expert iteration with the exact verifier as reward, the
 //!    held-out greedy accuracy measured along the way (the train-time compute curve);
 //! 3. `value` ([`ValueStage`], only with `[value_model] enabled`): a value model trained on the policy's labelled
-//!    samples (saved as `value_model/`), the judge of `best_of_n_value`;
+//!    samples (saved as `value_model/`), the judge of `best_of_n_value` and `weighted_vote`;
 //! 4. `eval` ([`EvalStage`]): test-time compute: held-out accuracy of each method at each budget (the test-time
 //!    curves); the report (`report.json`, `report.md`, SVG and PNG plots) and the
 //!    final model as a Hugging Face directory (`model/`).

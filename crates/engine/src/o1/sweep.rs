@@ -1,7 +1,7 @@
 //! The recipe's last stage: the test-time sweep on the trained policy, then `model/` and the report.
 //!
 //! It takes no steps: the sweep is deterministic, so a run resumed at this stage simply runs it again. With
-//! `[value_model] enabled` the value stage's `value_model/` judges `best_of_n_value`.
+//! `[value_model] enabled` the value stage's `value_model/` judges `best_of_n_value` and `weighted_vote`.
 
 use std::time::Instant;
 
@@ -73,6 +73,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             sampling: SamplingParams { temperature: config.eval.temperature, ..SamplingParams::default() },
             budgets: config.eval.budgets.clone(),
             seed: config.seed,
+            step_aggregation: config.eval.step_aggregation,
         };
         let value_model = if config.value_model.enabled {
             let saved = ModelDir::load(&cx.out.join("value_model"))?;

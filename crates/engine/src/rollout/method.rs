@@ -22,8 +22,13 @@ pub enum Method {
     MajorityChecked,
     /// A sample the verifier accepts, if any of `budget` is.
     BestOfN,
-    /// Of the samples with a well-formed answer, the one the value head (or value model) rates highest.
+    /// Of the samples with a well-formed answer, the one the value head (or value model) rates highest: its step
+    /// scores aggregated by `[eval] step_aggregation` (`last`, the finished completion's value, by default).
     BestOfNValue,
+    /// A vote in which every sample with a well-formed answer counts its value-head (or value-model) score,
+    /// aggregated as for `best_of_n_value` and clamped to [0, 1]: the judge-weighted vote of Math-Shepherd and
+    /// Uesato et al. 2022. No verifier is consulted.
+    WeightedVote,
     /// Step beam search: the budget is the beam width.
     Beam,
     /// MCTS with PUCT selection (MuZero) over steps: the budget is the number of simulations.
@@ -34,13 +39,14 @@ pub enum Method {
 
 impl Method {
     /// Every method, in report order.
-    pub const ALL: [Method; 9] = [
+    pub const ALL: [Method; 10] = [
         Method::Greedy,
         Method::Sample,
         Method::Majority,
         Method::MajorityChecked,
         Method::BestOfN,
         Method::BestOfNValue,
+        Method::WeightedVote,
         Method::Beam,
         Method::Mcts,
         Method::Gumbel,
@@ -58,6 +64,7 @@ impl Method {
             Method::MajorityChecked => "majority_checked",
             Method::BestOfN => "best_of_n",
             Method::BestOfNValue => "best_of_n_value",
+            Method::WeightedVote => "weighted_vote",
             Method::Beam => "beam",
             Method::Mcts => "mcts",
             Method::Gumbel => "gumbel",
@@ -83,9 +90,7 @@ impl std::fmt::Display for Method {
 
 /// A name that is no [`Method`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown method `{0}` (expected one of greedy, sample, majority, best_of_n, best_of_n_value, beam, mcts, gumbel)"
-)]
+#[error("unknown method `{0}` (expected one of {names})", names = Method::ALL.map(Method::name).join(", "))]
 pub struct UnknownMethod(pub String);
 
 impl std::str::FromStr for Method {
@@ -129,7 +134,8 @@ mod tests {
             assert_eq!(serde_json::to_string(&method).unwrap(), format!("\"{}\"", method.name()));
             assert_eq!(method.name().parse::<Method>(), Ok(method));
         }
-        assert!("best-of-n".parse::<Method>().is_err());
+        let unknown = "best-of-n".parse::<Method>().unwrap_err().to_string();
+        assert!(Method::ALL.iter().all(|m| unknown.contains(m.name())), "{unknown}");
     }
 
     #[test]

@@ -276,6 +276,13 @@ fn markdown(report: &Report) -> String {
             v.samples,
             100.0 * v.positive_rate
         ));
+        if v.labelled_steps > 0 {
+            md.push_str(&format!(
+                "Process labels (Math-Shepherd): {} steps labelled by Monte-Carlo continuation, mean label {:.3}, \
+                 {} tokens of continuations.\n",
+                v.labelled_steps, v.mean_step_label, v.rollout_tokens
+            ));
+        }
     }
     md.push_str("\n## Test-time compute\n\n![accuracy vs budget](test_time_budget.svg)\n![accuracy vs FLOPs](test_time_flops.svg)\n\n");
     md.push_str(

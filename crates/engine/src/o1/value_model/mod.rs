@@ -17,11 +17,20 @@
 //! that must re-check arithmetic needs more capacity than the policy; `selfplay eval --value-model` tries any
 //! saved one.
 //!
+//! With `[value_model] rollouts` > 0 it is a process reward model instead (Math-Shepherd, Wang et al. 2024): a
+//! completion's steps (its lines) are labelled by Monte-Carlo completion, the share of `rollouts` continuations
+//! sampled from the end of each step (and of the completion itself, one more sample from there) that verify, and
+//! the positions of each step regress toward their step's label; the last step keeps the verdict. Its value at the
+//! end of a step then scores that step, and `[eval] step_aggregation` (`min`, `prod`, `last`, `mean`) makes a
+//! solution's score of them for `best_of_n_value` and `weighted_vote`. See [`process`].
+//!
 //! [`ValueStage`] trains it as a stage of the recipe, between RL and evaluation (only when `[value_model]
 //! enabled`): checkpointed and resumable like every other stage, its model kept in the checkpoints' `stage_model/`.
 
+pub mod process;
 mod stage;
 
+pub use process::{NoNewlineToken, newline_token, policy_step_values, step_ends};
 pub use stage::ValueStage;
 
 use selfplay_learn::LearnError;
@@ -48,6 +57,9 @@ pub enum ValueModelError {
     /// A prompt or completion could not be encoded or decoded.
     #[error("tokenizer: {0}")]
     Tokenizer(#[from] IoError),
+    /// Steps cannot be told apart: the tokenizer does not write a newline as one token.
+    #[error(transparent)]
+    NewlineToken(#[from] NoNewlineToken),
     /// The model failed.
     #[error("model: {0}")]
     Model(#[from] ModelError),
@@ -72,6 +84,11 @@ pub struct ValueModelSettings {
     pub problems: usize,
     /// Completions sampled per problem (temperature 1).
     pub samples_per_problem: usize,
+    /// Continuations sampled from the end of each step of each completion for Math-Shepherd's process labels: a
+    /// step's label is the share of them, with the completion itself, that verify. 0: outcome labels, every
+    /// position regresses toward its completion's verdict (an outcome reward model). The labelling samples about
+    /// `rollouts × steps per completion` continuations per completion.
+    pub rollouts: usize,
     pub steps: u64,
     pub batch_size: usize,
     pub lr: f32,
@@ -83,6 +100,7 @@ impl Default for ValueModelSettings {
             enabled: false,
             problems: 1000,
             samples_per_problem: 8,
+            rollouts: 0,
             steps: 300,
             batch_size: 64,
             lr: 1e-3,
@@ -90,12 +108,27 @@ impl Default for ValueModelSettings {
     }
 }
 
-/// One labelled completion: `<bos> prompt completion <eos>` and whether the verifier accepted it.
+/// One labelled completion: `<bos> prompt completion <eos>`, whether the verifier accepted it, and the value each
+/// completion position regresses toward (the verdict everywhere for outcome labels; its step's Monte-Carlo label
+/// for process labels).
 #[derive(Debug, Clone, PartialEq)]
 struct Labelled {
     tokens: Vec<u32>,
     prompt_len: usize,
     correct: bool,
+    /// One per completion token.
+    targets: Vec<f32>,
+}
+
+impl Labelled {
+    fn new(tokens: Vec<u32>, prompt_len: usize, correct: bool) -> Self {
+        let targets = vec![if correct { 1.0 } else { 0.0 }; tokens.len() - prompt_len];
+        Labelled { tokens, prompt_len, correct, targets }
+    }
+
+    fn completion(&self) -> &[u32] {
+        &self.tokens[self.prompt_len..]
+    }
 }
 
 /// What training the value model saw and did (kept in the recipe's record, so a resumed run reports the same).
@@ -111,18 +144,36 @@ pub struct ValueModelReport {
     /// Tokens generated to make the data, and tokens trained on so far.
     pub sampled_tokens: usize,
     pub trained_tokens: usize,
+    /// Process labels only: the steps labelled by Monte-Carlo continuation, their mean label, and the tokens the
+    /// continuations generated.
+    #[serde(default)]
+    pub labelled_steps: usize,
+    #[serde(default)]
+    pub mean_step_label: f64,
+    #[serde(default)]
+    pub rollout_tokens: usize,
 }
 
-/// Samples `samples` completions of each problem from `policy` and labels them with the verifier.
+/// The labelled data and what labelling it took.
+struct LabelledData {
+    data: Vec<Labelled>,
+    /// Process labels only (zeros for outcome labels).
+    process: process::ProcessLabelStats,
+}
+
+/// Samples `samples` completions of each problem from `policy` and labels them with the verifier; with
+/// `rollouts` > 0, each step also by Monte-Carlo continuation ([`process::monte_carlo_labels`]).
+#[allow(clippy::too_many_arguments)]
 fn label<B: HostAccess, T: Task>(
     policy: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
     samples: usize,
+    rollouts: usize,
     max_new_tokens: usize,
     seed: u64,
-) -> Result<Vec<Labelled>, ValueModelError> {
+) -> Result<LabelledData, ValueModelError> {
     let prompts: Vec<Vec<u32>> =
         problems.iter().map(|p| encode_prompt(tokenizer, &task.prompt(p))).collect::<Result<_, _>>()?;
     let ids: Vec<u64> = (0..problems.len() as u64).collect();
@@ -130,19 +181,25 @@ fn label<B: HostAccess, T: Task>(
     // Its own seed stream: the value model's data never repeats the evaluation's samples.
     let generations = sample(policy, &prompts, &ids, samples, &config, row_seed(seed, u64::MAX, 0x7A1))?;
     let mut data = Vec::with_capacity(problems.len() * samples);
-    for ((problem, prompt), rows) in problems.iter().zip(&prompts).zip(&generations) {
+    let mut owners = Vec::with_capacity(problems.len() * samples);
+    for (index, ((problem, prompt), rows)) in problems.iter().zip(&prompts).zip(&generations).enumerate() {
         for generation in rows.iter().filter(|g| !g.tokens.is_empty()) {
             let text = completion_text(tokenizer, &generation.tokens)?;
             let correct = task.reward(problem, text.as_bytes()).verdict.is_correct();
-            let mut tokens = prompt.clone();
-            tokens.extend_from_slice(&generation.tokens);
-            data.push(Labelled { tokens, prompt_len: prompt.len(), correct });
+            data.push(Labelled::new([prompt.as_slice(), &generation.tokens].concat(), prompt.len(), correct));
+            owners.push(index);
         }
     }
     if data.is_empty() {
         return Err(ValueModelError::NoCompletions);
     }
-    Ok(data)
+    let process = if rollouts > 0 {
+        let labeller = process::Labeller { policy, tokenizer, task, rollouts, config: &config, seed };
+        labeller.label(problems, &owners, &mut data)?
+    } else {
+        process::ProcessLabelStats::default()
+    };
+    Ok(LabelledData { data, process })
 }
 
 /// The regression of every completion position (each prefix that ends inside the completion) toward the
@@ -152,13 +209,8 @@ fn regression(batch: &[&Labelled], stats: &[TokenStats]) -> Result<(f32, Vec<Row
     let layout = Layout::new(batch.iter().map(|b| (b.prompt_len, b.tokens.len() - b.prompt_len)).collect())?;
     let width = layout.shape.len;
     let values = layout.gather_values(stats, ValueSlot::AfterToken)?;
-    let returns: Vec<f32> = batch
-        .iter()
-        .flat_map(|b| {
-            let (n, target) = (b.tokens.len() - b.prompt_len, if b.correct { 1.0 } else { 0.0 });
-            (0..width).map(move |j| if j < n { target } else { 0.0 })
-        })
-        .collect();
+    let returns: Vec<f32> =
+        batch.iter().flat_map(|b| (0..width).map(|j| b.targets.get(j).copied().unwrap_or(0.0))).collect();
     let mask = layout.mask();
     let shape: SeqShape = layout.shape;
     let loss = value_loss(shape, &values, &values, &returns, &mask, None, LossAgg::TokenMean)?;
@@ -183,21 +235,25 @@ fn mean_squared_error<B: HostAccess>(model: &Model<B>, data: &[Labelled]) -> Res
     Ok((sum / tokens.max(1) as f64) as f32)
 }
 
-/// The value model's score of each completion: its value at the last token of `prompts[i]` followed by
-/// `completions[i]` (the stop token included: the prefix that says the solution is finished); NaN for an empty
-/// completion.
-pub fn score<B: HostAccess>(
+/// The value model's step scores of each completion: its value at the end of every step of `completions[i]`
+/// after `prompts[i]` ([`step_ends`]: after each newline that is not the completion's last token, and at its last
+/// token, the stop token included: the prefix that says the solution is finished). Without a `newline` token the
+/// completion is one step, scored at its last token. An empty completion has no step.
+pub fn step_scores<B: HostAccess>(
     model: &Model<B>,
     prompts: &[&[u32]],
     completions: &[&[u32]],
-) -> Result<Vec<f32>, ValueModelError> {
+    newline: Option<u32>,
+) -> Result<Vec<Vec<f32>>, ValueModelError> {
     const ROWS_PER_BATCH: usize = 256;
     let sequences: Vec<Vec<u32>> = prompts.iter().zip(completions).map(|(p, c)| [*p, *c].concat()).collect();
     let mut out = Vec::with_capacity(sequences.len());
-    for (chunk, completion_chunk) in sequences.chunks(ROWS_PER_BATCH).zip(completions.chunks(ROWS_PER_BATCH)) {
+    let rows = prompts.iter().zip(completions).collect::<Vec<_>>();
+    for (chunk, rows) in sequences.chunks(ROWS_PER_BATCH).zip(rows.chunks(ROWS_PER_BATCH)) {
         let batch: Vec<&[u32]> = chunk.iter().map(Vec::as_slice).collect();
-        for (output, completion) in model.forward(&batch)?.iter().zip(completion_chunk) {
-            out.push(if completion.is_empty() { f32::NAN } else { output.values.last().copied().unwrap_or(f32::NAN) });
+        for (output, (prompt, completion)) in model.forward(&batch)?.iter().zip(rows) {
+            let ends = step_ends(completion, newline);
+            out.push(ends.iter().map(|&e| output.values.get(prompt.len() + e).copied().unwrap_or(f32::NAN)).collect());
         }
     }
     Ok(out)
@@ -218,11 +274,7 @@ mod tests {
         let data: Vec<Labelled> = (0..8)
             .map(|i| {
                 let correct = i % 2 == 0;
-                Labelled {
-                    tokens: vec![1, 3, 4, 3 + (i % 3) as u32, if correct { 5 } else { 6 }],
-                    prompt_len: 2,
-                    correct,
-                }
+                Labelled::new(vec![1, 3, 4, 3 + (i % 3) as u32, if correct { 5 } else { 6 }], 2, correct)
             })
             .collect();
         let batch: Vec<&Labelled> = data.iter().collect();
@@ -252,9 +304,9 @@ mod tests {
         let mse = mean_squared_error(&model, &data).unwrap();
         assert!((mse - last).abs() < 0.05 * first, "whole-data mse {mse} against the last step's {last}");
         let prompt: &[u32] = &[1, 3];
-        let scores = score(&model, &[prompt, prompt, prompt], &[&[4, 3, 5], &[4, 3, 6], &[]]).unwrap();
-        assert!(scores[0] > 0.7 && scores[1] < 0.3, "{scores:?}");
-        assert!(scores[2].is_nan());
+        let scores = step_scores(&model, &[prompt, prompt, prompt], &[&[4, 3, 5], &[4, 3, 6], &[]], None).unwrap();
+        assert!(scores[0][0] > 0.7 && scores[1][0] < 0.3, "{scores:?}");
+        assert!(scores[2].is_empty());
     }
 
     /// The regression's gradient, scattered to the positions it reads, against a hand-computed one: mean
@@ -262,10 +314,7 @@ mod tests {
     /// value loss carries a factor ½).
     #[test]
     fn regression_reads_and_writes_the_completion_positions() {
-        let data = [
-            Labelled { tokens: vec![1, 2, 3, 4], prompt_len: 2, correct: true },
-            Labelled { tokens: vec![1, 2, 3], prompt_len: 1, correct: false },
-        ];
+        let data = [Labelled::new(vec![1, 2, 3, 4], 2, true), Labelled::new(vec![1, 2, 3], 1, false)];
         let stats: Vec<TokenStats> = data
             .iter()
             .map(|d| TokenStats {

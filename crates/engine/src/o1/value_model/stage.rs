@@ -75,8 +75,27 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for ValueStage<'_, B> {
         }
         let problems = &data.train[..settings.problems.min(data.train.len())];
         let (tokenizer, task) = (data.tokenizer.as_ref(), &data.task);
-        let samples = settings.samples_per_problem;
-        self.labelled = label(&cx.model, tokenizer, task, problems, samples, config.max_new_tokens, config.seed)?;
+        let (samples, rollouts) = (settings.samples_per_problem, settings.rollouts);
+        let started = std::time::Instant::now();
+        let labels = if rollouts > 0 {
+            format!("process labels from {rollouts} continuations a step")
+        } else {
+            "outcome labels".to_string()
+        };
+        eprintln!("value model: sampling {samples} completions of {} problems, {labels}", problems.len());
+        let labelled =
+            label(&cx.model, tokenizer, task, problems, samples, rollouts, config.max_new_tokens, config.seed)?;
+        if rollouts > 0 {
+            let p = &labelled.process;
+            eprintln!(
+                "value model: {} steps labelled (mean label {:.3}, {} continuation tokens) in {:.0} s",
+                p.steps,
+                p.mean_label,
+                p.tokens,
+                started.elapsed().as_secs_f64()
+            );
+        }
+        self.labelled = labelled.data;
         let model = match restored.stage_model {
             Some(saved) => Model::with_backend(saved.config, saved.weights, cx.model.backend().clone())?,
             None => cx.model.clone(),
@@ -95,6 +114,9 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for ValueStage<'_, B> {
                 final_loss: None,
                 sampled_tokens: self.labelled.iter().map(|d| d.tokens.len() - d.prompt_len).sum(),
                 trained_tokens: 0,
+                labelled_steps: labelled.process.steps,
+                mean_step_label: labelled.process.mean_label,
+                rollout_tokens: labelled.process.tokens,
             });
         }
         Ok(())
