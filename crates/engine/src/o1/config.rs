@@ -181,6 +181,10 @@ pub struct EvalSettings {
     /// the default), `min`, `prod` or `mean` (process-reward aggregation; most useful with a value model trained
     /// on process labels, `[value_model] rollouts`).
     pub step_aggregation: StepAggregation,
+    /// Quantile bins of the policy's own success estimate (its value head on the prompt) over which the report's
+    /// compute-optimal policy picks a method and budget per problem (Snell et al. 2024), cross-fitted on two halves
+    /// of the held-out problems.
+    pub difficulty_bins: usize,
     /// How the step searches propose, score and choose.
     pub search: SearchSettings,
 }
@@ -249,6 +253,7 @@ impl Default for EvalSettings {
             budgets: vec![1, 2, 4, 8, 16, 32, 64],
             search_methods: Method::SEARCHES.to_vec(),
             step_aggregation: StepAggregation::Last,
+            difficulty_bins: 4,
             search: SearchSettings::default(),
         }
     }
@@ -353,7 +358,7 @@ impl RunConfig {
         let curriculum = &self.task.curriculum;
         let countable = |counts: &[usize]| counts.iter().all(|&n| Self::task_of(n).config.validate().is_ok());
         let can_propose = self.sft.proposer_every > 0 || self.init_from.is_some();
-        let checks: [(bool, &'static str); 27] = [
+        let checks: [(bool, &'static str); 28] = [
             (self.task.train_problems > 0, "task.train_problems must be at least 1"),
             (self.task.eval_problems > 0, "task.eval_problems must be at least 1"),
             (self.max_new_tokens > 0, "max_new_tokens must be at least 1"),
@@ -391,6 +396,7 @@ impl RunConfig {
             (!value.enabled || value.problems > 0, "value_model.problems must be at least 1"),
             (!value.enabled || value.samples_per_problem > 0, "value_model.samples_per_problem must be at least 1"),
             (!value.enabled || value.steps > 0, "value_model.steps must be at least 1 (an untrained judge)"),
+            ((1..=1000).contains(&self.eval.difficulty_bins), "eval.difficulty_bins must be from 1 to 1000"),
             (
                 !value.enabled || value.rollouts <= MAX_BUDGET as usize,
                 "value_model.rollouts must be at most 4096 (continuations per step)",

@@ -14,7 +14,7 @@ use selfplay_tasks::Task;
 use super::value_model::{ValueModelError, newline_token, policy_step_values, step_scores};
 use crate::flops::forward_flops_per_token;
 use crate::rollout::step_search::{SearchSettings, StepSearchError, search_test_time};
-use crate::rollout::{Method, TestTimePoint, completion_text, encode_prompt, sample};
+use crate::rollout::{Method, Outcomes, TestTimePoint, completion_text, encode_prompt, sample};
 
 /// What an evaluation can fail on.
 #[derive(Debug, thiserror::Error)]
@@ -82,11 +82,11 @@ pub fn evaluate<B: HostAccess, T: Task>(
         return Ok(points.into_iter().next().unwrap_or_else(|| empty_point(method, budget)));
     }
     if method == Method::Greedy {
-        return greedy_point(model, tokenizer, task, problems, config);
+        return Ok(greedy_point(model, tokenizer, task, problems, config)?.point);
     }
     let config = EvalConfig { budgets: vec![budget], ..config.clone() };
     let points = sampling_points(model, value_model, tokenizer, task, problems, &config, &[method])?;
-    Ok(points.into_iter().next().unwrap_or_else(|| empty_point(method, budget)))
+    Ok(points.into_iter().next().map_or_else(|| empty_point(method, budget), |(point, _)| point))
 }
 
 /// Refuses a method that ranks by a value head the judging model lacks: `best_of_n_value` and `weighted_vote` read
@@ -145,6 +145,8 @@ struct Judged {
     steps_valid: bool,
     /// The judge's score of the completion: its step scores, aggregated.
     value: f32,
+    /// The policy's value head on the prompt alone (its own estimate of its chance on the problem).
+    prompt_value: f32,
     tokens: usize,
 }
 
@@ -156,11 +158,32 @@ pub fn greedy<B: HostAccess, T: Task>(
     problems: &[T::Problem],
     max_new_tokens: usize,
 ) -> Result<(f64, f64), EvalError> {
+    let judged = greedy_judged(model, tokenizer, task, problems, max_new_tokens)?;
+    let correct = judged.iter().filter(|j| j.correct).count();
+    let tokens: usize = judged.iter().map(|j| j.tokens).sum();
+    Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
+}
+
+/// Every problem's greedy completion, judged.
+fn greedy_judged<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    max_new_tokens: usize,
+) -> Result<Vec<Judged>, EvalError> {
     let config = GenerationConfig { max_new_tokens, sampling: SamplingParams::greedy(), stop_tokens: vec![] };
     let judged = judge(model, None, tokenizer, task, problems, 1, &config, 0, StepAggregation::Last)?;
-    let correct = judged.iter().filter(|j| j[0].correct).count();
-    let tokens: usize = judged.iter().map(|j| j[0].tokens).sum();
-    Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
+    Ok(judged.into_iter().filter_map(|mut samples| samples.pop()).collect())
+}
+
+/// The whole test-time sweep of the sampling methods, problem by problem: each point with its outcomes, and the
+/// policy's estimate of its chance on every problem (its value head on the prompt), which a compute-optimal policy
+/// allocates by.
+#[derive(Debug, Clone)]
+pub struct SamplingSweep {
+    pub points: Vec<(TestTimePoint, Outcomes)>,
+    pub difficulty: Vec<f32>,
 }
 
 /// The test-time curves: `greedy` at budget 1, then `majority`, `majority_checked`, `best_of_n` (verifier picks),
@@ -175,9 +198,23 @@ pub fn test_time<B: HostAccess, T: Task>(
     problems: &[T::Problem],
     config: &EvalConfig,
 ) -> Result<Vec<TestTimePoint>, EvalError> {
-    let mut points = vec![greedy_point(model, tokenizer, task, problems, config)?];
+    let sweep = sampling_sweep(model, value_model, tokenizer, task, problems, config)?;
+    Ok(sweep.points.into_iter().map(|(point, _)| point).collect())
+}
+
+/// [`test_time`] problem by problem ([`SamplingSweep`]).
+pub fn sampling_sweep<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    value_model: Option<&Model<B>>,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    config: &EvalConfig,
+) -> Result<SamplingSweep, EvalError> {
+    let greedy = greedy_point(model, tokenizer, task, problems, config)?;
+    let mut points = vec![(greedy.point, greedy.outcomes)];
     points.extend(sampling_points(model, value_model, tokenizer, task, problems, config, &SWEPT_SAMPLING_METHODS)?);
-    Ok(points)
+    Ok(SamplingSweep { points, difficulty: greedy.prompt_values })
 }
 
 /// Mean prompt length (BOS included) and the forward FLOPs per token of a sequence whose completion is
@@ -195,27 +232,47 @@ fn cost_model<'a, B: HostAccess, T: Task>(
     (prompt_tokens, per_token)
 }
 
-/// Greedy decoding's point (budget 1).
+/// Greedy decoding at budget 1: its point, its outcomes, and the value head on every prompt.
+struct GreedyPoint {
+    point: TestTimePoint,
+    outcomes: Outcomes,
+    prompt_values: Vec<f32>,
+}
+
+/// Greedy decoding's point (budget 1), problem by problem.
 fn greedy_point<B: HostAccess, T: Task>(
     model: &Model<B>,
     tokenizer: &dyn Tokenizer,
     task: &T,
     problems: &[T::Problem],
     config: &EvalConfig,
-) -> Result<TestTimePoint, EvalError> {
+) -> Result<GreedyPoint, EvalError> {
     let (prompt_tokens, per_token) = cost_model(model, task, problems);
-    let (accuracy, tokens) = greedy(model, tokenizer, task, problems, config.max_new_tokens)?;
+    let judged = greedy_judged(model, tokenizer, task, problems, config.max_new_tokens)?;
+    let n = problems.len().max(1) as f64;
+    let accuracy = judged.iter().filter(|j| j.correct).count() as f64 / n;
+    let tokens = judged.iter().map(|j| j.tokens as f64).sum::<f64>() / n;
     // The prompt, then every generated token but the last.
     let forward_tokens = (prompt_tokens + tokens - 1.0).max(0.0);
-    Ok(TestTimePoint {
+    // Per problem, linear in its own tokens, so the mean is the point's FLOPs.
+    let per_token = per_token(tokens);
+    let point = TestTimePoint {
         method: "greedy".into(),
         budget: 1,
         tokens,
         forward_tokens,
         recompute_tokens: forward_tokens,
-        flops: (prompt_tokens + tokens) * per_token(tokens),
+        flops: (prompt_tokens + tokens) * per_token,
         accuracy,
-    })
+    };
+    let outcomes = Outcomes {
+        method: "greedy".into(),
+        budget: 1,
+        uses_verifier: false,
+        correct: judged.iter().map(|j| j.correct).collect(),
+        flops: judged.iter().map(|j| (prompt_tokens + j.tokens as f64) * per_token).collect(),
+    };
+    Ok(GreedyPoint { point, outcomes, prompt_values: judged.iter().map(|j| j.prompt_value).collect() })
 }
 
 /// The sampling methods of the test-time sweep, in report order.
@@ -223,7 +280,7 @@ const SWEPT_SAMPLING_METHODS: [Method; 5] =
     [Method::Majority, Method::MajorityChecked, Method::BestOfN, Method::BestOfNValue, Method::WeightedVote];
 
 /// `methods` (sampling ones: sample, the votes, best-of-N by verifier or by value) at every budget of `config`,
-/// from one draw of the largest; points by budget, then in the order of `methods`.
+/// from one draw of the largest, each with its outcomes; points by budget, then in the order of `methods`.
 #[allow(clippy::too_many_arguments)]
 fn sampling_points<B: HostAccess, T: Task>(
     model: &Model<B>,
@@ -233,7 +290,7 @@ fn sampling_points<B: HostAccess, T: Task>(
     problems: &[T::Problem],
     config: &EvalConfig,
     methods: &[Method],
-) -> Result<Vec<TestTimePoint>, EvalError> {
+) -> Result<Vec<(TestTimePoint, Outcomes)>, EvalError> {
     let n = problems.len().max(1) as f64;
     let (prompt_tokens, per_token) = cost_model(model, task, problems);
     let max_budget = config.budgets.iter().copied().max().unwrap_or(0) as usize;
@@ -257,14 +314,15 @@ fn sampling_points<B: HostAccess, T: Task>(
     for &budget in &config.budgets {
         let b = budget as usize;
         let mut hits = vec![0.0f64; methods.len()];
-        let mut tokens = 0usize;
+        let mut solved: Vec<Vec<bool>> = vec![Vec::with_capacity(judged.len()); methods.len()];
+        let mut problem_tokens = Vec::with_capacity(judged.len());
         for samples in &judged {
             let first = &samples[..b.min(samples.len())];
-            tokens += first.iter().map(|j| j.tokens).sum::<usize>();
+            problem_tokens.push(first.iter().map(|j| j.tokens).sum::<usize>() as f64);
             let [majority, majority_checked, best_of_n, best_of_n_value, value_vote] = choices(first);
             let chose = |choice: Option<usize>| f64::from(u8::from(choice.is_some_and(|c| first[c].correct)));
-            for (hit, method) in hits.iter_mut().zip(methods) {
-                *hit += match method {
+            for ((hit, solved), method) in hits.iter_mut().zip(&mut solved).zip(methods) {
+                let score = match method {
                     Method::Majority => chose(majority),
                     Method::MajorityChecked => chose(majority_checked),
                     Method::BestOfN => chose(best_of_n),
@@ -273,29 +331,49 @@ fn sampling_points<B: HostAccess, T: Task>(
                     // pass@1: the fraction of the samples that are correct.
                     _ => first.iter().filter(|j| j.correct).count() as f64 / first.len().max(1) as f64,
                 };
+                *hit += score;
+                // `sample`'s per-problem outcome is its first sample's.
+                solved.push(if *method == Method::Sample {
+                    first.first().is_some_and(|j| j.correct)
+                } else {
+                    score > 0.0
+                });
             }
         }
-        let mean_tokens = tokens as f64 / n;
+        let mean_tokens = problem_tokens.iter().sum::<f64>() / n;
         // A problem's samples fork its prompt, prefilled once; each then feeds back all its tokens but the last.
         let forward_tokens = (prompt_tokens + mean_tokens - budget as f64).max(0.0);
         let recompute_tokens = (prompt_tokens * budget as f64 + mean_tokens - budget as f64).max(0.0);
-        let generate_flops = (prompt_tokens + mean_tokens) * per_token(mean_tokens / budget as f64);
+        // Per problem, each cost is linear in the problem's own tokens, so their mean is the point's.
+        let generate_per_token = per_token(mean_tokens / budget as f64);
+        let generate_flops = |tokens: f64| (prompt_tokens + tokens) * generate_per_token;
         // The policy's value head comes with decoding; a separate value model reads every sample once more.
-        let judge_flops = value_model.map_or(0.0, |v| {
-            (prompt_tokens * budget as f64 + mean_tokens)
-                * forward_flops_per_token(v.config(), (prompt_tokens + mean_tokens / budget as f64 / 2.0) as usize)
-        });
-        for (&method, hit) in methods.iter().zip(hits) {
-            let extra = if matches!(method, Method::BestOfNValue | Method::WeightedVote) { judge_flops } else { 0.0 };
-            points.push(TestTimePoint {
+        let judge_flops = |tokens: f64| {
+            value_model.map_or(0.0, |v| {
+                (prompt_tokens * budget as f64 + tokens)
+                    * forward_flops_per_token(v.config(), (prompt_tokens + mean_tokens / budget as f64 / 2.0) as usize)
+            })
+        };
+        for ((&method, hit), solved) in methods.iter().zip(hits).zip(solved) {
+            let judged_by_value = matches!(method, Method::BestOfNValue | Method::WeightedVote);
+            let cost = |tokens: f64| generate_flops(tokens) + if judged_by_value { judge_flops(tokens) } else { 0.0 };
+            let point = TestTimePoint {
                 method: method.name().into(),
                 budget,
                 tokens: mean_tokens,
                 forward_tokens,
                 recompute_tokens,
-                flops: generate_flops + extra,
+                flops: cost(mean_tokens),
                 accuracy: hit / n,
-            });
+            };
+            let outcomes = Outcomes {
+                method: method.name().into(),
+                budget,
+                uses_verifier: method == Method::BestOfN,
+                correct: solved,
+                flops: problem_tokens.iter().map(|&t| cost(t)).collect(),
+            };
+            points.push((point, outcomes));
         }
     }
     Ok(points)
@@ -373,6 +451,7 @@ fn judge<B: HostAccess, T: Task>(
             };
             let value = aggregate_steps(&steps, aggregation).unwrap_or(f32::NAN);
             judged.push(Judged {
+                prompt_value: generation.values.first().copied().unwrap_or(f32::NAN),
                 correct: task.reward(problem, text.as_bytes()).verdict.is_correct(),
                 answer: task.answer_key(problem, text.as_bytes()),
                 steps_valid: task.check_steps(problem, text.as_bytes()).is_none_or(|p| !p.has_invalid_step),
@@ -395,7 +474,14 @@ mod tests {
     use crate::o1::rl::tests::{LowercaseTask, tiny_model, tokenizer};
 
     fn judged(answer: Option<&str>, correct: bool, value: f32) -> Judged {
-        Judged { correct, answer: answer.map(str::to_string), steps_valid: true, value, tokens: 1 }
+        Judged {
+            correct,
+            answer: answer.map(str::to_string),
+            steps_valid: true,
+            value,
+            prompt_value: f32::NAN,
+            tokens: 1,
+        }
     }
 
     /// Majority votes over answer keys, best-of-N takes a verified sample, and the value judge takes the highest
@@ -494,6 +580,33 @@ mod tests {
         assert!(sample.accuracy <= best.accuracy, "{} > {}", sample.accuracy, best.accuracy);
         assert!(sample.accuracy > 0.0 && sample.accuracy < 1.0, "the toy policy solves some, not all");
         assert_eq!(sample.tokens, best.tokens);
+    }
+
+    /// Problem by problem, every option of the sweep adds up to its point: the share solved is its accuracy
+    /// (`sample`'s first sample, at budget 1), the mean cost its FLOPs; and every problem has a difficulty estimate.
+    #[test]
+    fn outcomes_add_up_to_their_points() {
+        let (model, tok) = (tiny_model(0.5, 2), tokenizer());
+        let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
+        let config = EvalConfig {
+            max_new_tokens: 3,
+            sampling: SamplingParams::default(),
+            budgets: vec![1, 4],
+            seed: 5,
+            step_aggregation: StepAggregation::Last,
+        };
+        let sweep = sampling_sweep(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
+        assert_eq!(sweep.points.len(), 1 + SWEPT_SAMPLING_METHODS.len() * 2);
+        assert_eq!(sweep.difficulty.len(), problems.len());
+        assert!(sweep.difficulty.iter().all(|d| d.is_finite()));
+        for (point, outcomes) in &sweep.points {
+            assert_eq!((outcomes.method.as_str(), outcomes.budget), (point.method.as_str(), point.budget));
+            assert_eq!(outcomes.uses_verifier, point.method == "best_of_n");
+            let solved = outcomes.correct.iter().filter(|&&c| c).count() as f64 / problems.len() as f64;
+            assert_eq!(solved, point.accuracy, "{}@{}", point.method, point.budget);
+            let flops = outcomes.flops.iter().sum::<f64>() / problems.len() as f64;
+            assert!((flops - point.flops).abs() <= 1e-9 * point.flops, "{}: {flops} vs {}", point.method, point.flops);
+        }
     }
 
     /// `evaluate` of one sampling method at one budget draws only what that budget needs, yet reports exactly

@@ -4,6 +4,7 @@
 //! [`run`] is the whole loop (`selfplay train` / `selfplay demo`); [`eval::evaluate`] one test-time method at one
 //! budget (`selfplay eval`); [`RunConfig`] every setting, as one TOML file.
 
+pub mod compute_optimal;
 pub mod config;
 pub mod data;
 pub mod error;

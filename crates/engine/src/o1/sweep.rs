@@ -9,15 +9,16 @@ use selfplay_model::SamplingParams;
 use selfplay_model::{HostAccess, Model, ModelDir};
 use selfplay_tasks::Task;
 
+use super::compute_optimal::{ComputeOptimalPoint, compute_optimal};
 use super::data::RecipeData;
 use super::error::O1Error;
-use super::eval::{EvalConfig, EvalError, test_time};
+use super::eval::{EvalConfig, EvalError, sampling_sweep};
 use super::record::O1Record;
 use super::report::{Report, fit_rl_curve, write_report};
 use super::thinking::thinking_curve;
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::optimizer::ModelOptimizer;
-use crate::rollout::step_search::search_test_time_methods;
+use crate::rollout::step_search::search_sweep;
 
 /// The evaluation stage; holds the report once it has run.
 #[derive(Debug)]
@@ -82,13 +83,14 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             None
         };
         let started = Instant::now();
-        let mut points =
-            test_time(model, value_model.as_ref(), data.tokenizer.as_ref(), &data.task, &data.eval, &eval_config)?;
+        let sweep =
+            sampling_sweep(model, value_model.as_ref(), data.tokenizer.as_ref(), &data.task, &data.eval, &eval_config)?;
+        let mut points = sweep.points;
         eprintln!("test-time sweep, sampling methods: {:.0} s", started.elapsed().as_secs_f64());
         if !config.eval.search_methods.is_empty() && !config.eval.budgets.is_empty() {
             let started = Instant::now();
             points.extend(
-                search_test_time_methods(
+                search_sweep(
                     model,
                     data.tokenizer.as_ref(),
                     &data.task,
@@ -103,6 +105,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             );
             eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
         }
+        let compute_optimal = compute_optimal_curves(&points, &sweep.difficulty, config.eval.difficulty_bins);
+        let points = points.into_iter().map(|(point, _)| point).collect();
 
         let thinking = thinking_curve(model, data.tokenizer.as_ref(), &data.task, &data.eval, config.max_new_tokens)?;
         let budgets: Vec<String> = thinking.iter().map(|p| format!("{}: {:.3}", p.max_tokens, p.accuracy)).collect();
@@ -127,6 +131,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             rl_fit,
             value_model: cx.record.value_model.clone(),
             test_time: points,
+            compute_optimal,
             sft_traces: cx.record.sft_traces.clone(),
             thinking,
         };
@@ -137,4 +142,23 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
         self.report = Some(report);
         Ok(())
     }
+}
+
+/// The cross-fitted compute-optimal curves over every point of the sweep, with the verifier and without it, and
+/// the policy's value on each prompt as the difficulty estimate; empty when they cannot be fitted (fewer than two
+/// problems, no bin).
+fn compute_optimal_curves(
+    points: &[(crate::rollout::TestTimePoint, crate::rollout::Outcomes)],
+    difficulty: &[f32],
+    bins: usize,
+) -> Vec<ComputeOptimalPoint> {
+    let options: Vec<_> = points.iter().map(|(_, outcomes)| outcomes.clone()).collect();
+    let mut curves = Vec::new();
+    for verifier in [true, false] {
+        match compute_optimal(&options, difficulty, bins, verifier) {
+            Ok(curve) => curves.extend(curve),
+            Err(err) => eprintln!("compute-optimal allocation skipped: {err}"),
+        }
+    }
+    curves
 }

@@ -124,6 +124,28 @@ pub struct TestTimePoint {
     pub accuracy: f64,
 }
 
+/// One method at one budget, problem by problem: whether it solved each problem and what it cost there (what a
+/// compute-optimal policy chooses among, per problem).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcomes {
+    /// [`Method::name`].
+    pub method: String,
+    pub budget: u32,
+    /// Whether it consults the task's verifier (best-of-N, a step search scoring finished solutions by it).
+    pub uses_verifier: bool,
+    /// Per problem.
+    pub correct: Vec<bool>,
+    /// Forward FLOPs per problem; their mean is the method's [`TestTimePoint::flops`] at this budget.
+    pub flops: Vec<f64>,
+}
+
+impl Outcomes {
+    /// `method@budget`.
+    pub fn label(&self) -> String {
+        format!("{}@{}", self.method, self.budget)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,5 +8,5 @@ pub mod method;
 pub mod sampling;
 pub mod step_search;
 
-pub use method::{Method, TestTimePoint, UnknownMethod};
+pub use method::{Method, Outcomes, TestTimePoint, UnknownMethod};
 pub use sampling::{completion_text, encode_prompt, row_seed, sample};

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::compute_optimal::ComputeOptimalPoint;
 use super::record::{SftPoint, TrainPoint};
 use super::rl::ProposalStats;
 use super::sft::TraceStats;
@@ -62,6 +63,10 @@ pub struct Report {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value_model: Option<ValueModelReport>,
     pub test_time: Vec<TestTimePoint>,
+    /// The compute-optimal policy's curves over the test-time points (method and budget per problem by the
+    /// policy's own difficulty estimate, cross-fitted), with the verifier and without it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compute_optimal: Vec<ComputeOptimalPoint>,
     /// The traces policy initialisation imitated, by kind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sft_traces: Vec<TraceStats>,
@@ -105,7 +110,14 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
         points: report.thinking.iter().map(|p| (p.max_tokens as f64, p.accuracy)).collect(),
     }];
     let by_budget = series_by_method(&report.test_time, |p| p.budget as f64);
-    let by_flops = series_by_method(&report.test_time, |p| p.flops);
+    let mut by_flops = series_by_method(&report.test_time, |p| p.flops);
+    for verifier in [true, false] {
+        let frontier = frontier(&report.compute_optimal, verifier);
+        if !frontier.is_empty() {
+            let name = format!("compute-optimal, {}", if verifier { "verifier" } else { "no verifier" });
+            by_flops.push(Series { name, points: frontier.iter().map(|p| (p.flops, p.accuracy)).collect() });
+        }
+    }
     let charts = [
         (
             "train_curve",
@@ -195,6 +207,17 @@ pub fn write_report(dir: &Path, report: &Report) -> Result<Vec<PathBuf>, ReportE
 }
 
 /// One series per method, in first-appearance order, points sorted by x.
+/// The points of one compute-optimal curve that beat every cheaper point's accuracy, ascending in FLOPs.
+fn frontier(points: &[ComputeOptimalPoint], verifier: bool) -> Vec<&ComputeOptimalPoint> {
+    let mut out: Vec<&ComputeOptimalPoint> = Vec::new();
+    for p in points.iter().filter(|p| p.verifier == verifier) {
+        if out.last().is_none_or(|last| p.accuracy > last.accuracy) {
+            out.push(p);
+        }
+    }
+    out
+}
+
 fn series_by_method(points: &[TestTimePoint], x: impl Fn(&TestTimePoint) -> f64) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
     for p in points {
@@ -298,6 +321,29 @@ fn markdown(report: &Report) -> String {
             p.method, p.budget, p.tokens, p.forward_tokens, share, p.flops, p.accuracy
         ));
     }
+    if !report.compute_optimal.is_empty() {
+        md.push_str(
+            "\n## Compute-optimal allocation\n\nA method and budget per problem, chosen by the policy's own estimate of \
+             its chance (the value head on the prompt, in quantile bins) to maximise accuracy less a price per FLOP; \
+             fitted on one half of the problems and judged on the other, both ways. Beside each point, the best single \
+             method and budget at no more FLOPs per problem.\n\n\
+             | verifier | FLOPs / problem | accuracy | best single at no more FLOPs | its accuracy | choices, \
+             hardest-looking bin first |\n| --- | --- | --- | --- | --- | --- |\n",
+        );
+        for verifier in [true, false] {
+            for p in frontier(&report.compute_optimal, verifier) {
+                let single = p.best_single.as_deref().unwrap_or("-");
+                let single_accuracy = p.best_single_accuracy.map_or("-".to_string(), |a| format!("{a:.3}"));
+                md.push_str(&format!(
+                    "| {} | {:.3e} | {:.3} | {single} | {single_accuracy} | {} |\n",
+                    if verifier { "yes" } else { "no" },
+                    p.flops,
+                    p.accuracy,
+                    p.choices.join(", ")
+                ));
+            }
+        }
+    }
     if !report.thinking.is_empty() {
         md.push_str("\n## Thinking length\n\n![accuracy vs completion budget](thinking_length.svg)\n\n");
         md.push_str("| most tokens | tokens / problem | greedy accuracy |\n| --- | --- | --- |\n");
@@ -318,6 +364,19 @@ mod tests {
         TestTimePoint { method: method.into(), budget, tokens, forward_tokens, recompute_tokens, flops, accuracy }
     }
 
+    /// A compute-optimal point with the verifier, two bins.
+    fn allocation(flops: f64, accuracy: f64, single: Option<(&str, f64)>) -> ComputeOptimalPoint {
+        ComputeOptimalPoint {
+            verifier: true,
+            lambda: 1e-7,
+            flops,
+            accuracy,
+            choices: vec!["majority@4".into(), "greedy@1".into()],
+            best_single: single.map(|(name, _)| name.into()),
+            best_single_accuracy: single.map(|(_, accuracy)| accuracy),
+        }
+    }
+
     fn sample() -> Report {
         Report {
             task: "countdown".into(),
@@ -336,6 +395,11 @@ mod tests {
                 point("majority", 4, 80.0, 4e6, 0.5),
                 point("majority", 1, 20.0, 1e6, 0.25),
                 point("greedy", 1, 20.0, 1e6, 0.25),
+            ],
+            compute_optimal: vec![
+                allocation(1e6, 0.25, Some(("greedy@1", 0.25))),
+                allocation(2e6, 0.25, Some(("greedy@1", 0.25))),
+                allocation(2.5e6, 0.5, Some(("greedy@1", 0.25))),
             ],
             sft_traces: vec![TraceStats {
                 kind: "dfs-target".into(),
@@ -364,6 +428,10 @@ mod tests {
         assert!(md.contains("| majority | 4 | 80.0 |"));
         assert!(md.contains("| dfs-target | 10 | 8 | 1 | 1 | 61.5 |"));
         assert!(md.contains("| 16 | 12.5 | 0.500 |"));
+        // The frontier only: the point that costs more for the same accuracy is left out.
+        assert!(md.contains("| yes | 1.000e6 | 0.250 | greedy@1 | 0.250 | majority@4, greedy@1 |"), "{md}");
+        assert!(md.contains("| yes | 2.500e6 | 0.500 | greedy@1 | 0.250 |"));
+        assert!(!md.contains("| yes | 2.000e6"));
         assert!(!dir.join("proposals.svg").exists(), "no proposing, no proposals plot");
         assert!(!md.contains("SFT step"), "no policy-initialisation curve, no table");
         assert!(!md.contains("decades of RL FLOPs"), "no fit, no line");

@@ -27,7 +27,7 @@ use selfplay_tasks::Task;
 use super::cost::Spent;
 use super::policy::{Step, TransformerPolicy};
 use super::{SearchSettings, StepSearchError};
-use crate::rollout::method::{Method, TestTimePoint};
+use crate::rollout::method::{Method, Outcomes, TestTimePoint};
 
 /// One problem's search result.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,6 +106,23 @@ pub fn search_test_time_methods<B: HostAccess, T: Task>(
     max_new_tokens: usize,
     seed: u64,
 ) -> Result<Vec<TestTimePoint>, StepSearchError> {
+    let sweep = search_sweep(model, tokenizer, task, problems, methods, budgets, settings, max_new_tokens, seed)?;
+    Ok(sweep.into_iter().map(|(point, _)| point).collect())
+}
+
+/// [`search_test_time_methods`]'s points, each with its outcomes problem by problem.
+#[allow(clippy::too_many_arguments)]
+pub fn search_sweep<B: HostAccess, T: Task>(
+    model: &Model<B>,
+    tokenizer: &dyn Tokenizer,
+    task: &T,
+    problems: &[T::Problem],
+    methods: &[Method],
+    budgets: &[u32],
+    settings: &SearchSettings,
+    max_new_tokens: usize,
+    seed: u64,
+) -> Result<Vec<(TestTimePoint, Outcomes)>, StepSearchError> {
     if problems.is_empty() {
         return Err(StepSearchError::InvalidInput("no problems to search"));
     }
@@ -120,12 +137,12 @@ pub fn search_test_time_methods<B: HostAccess, T: Task>(
     // the trees first lets beam search find most of its expansions cached. Results do not depend on the order.
     let mut order: Vec<usize> = (0..methods.len()).collect();
     order.sort_by_key(|&i| methods[i] == Method::Beam);
-    let mut curves: Vec<Vec<TestTimePoint>> = vec![Vec::new(); methods.len()];
+    let mut curves: Vec<Vec<(TestTimePoint, Outcomes)>> = vec![Vec::new(); methods.len()];
     for i in order {
         for &budget in budgets {
             let solved = run(&mut policy, methods[i], budget)?;
             let n = solved.len() as f64;
-            curves[i].push(TestTimePoint {
+            let point = TestTimePoint {
                 method: methods[i].name().into(),
                 budget,
                 tokens: solved.iter().map(|s| s.tokens as f64).sum::<f64>() / n,
@@ -133,7 +150,15 @@ pub fn search_test_time_methods<B: HostAccess, T: Task>(
                 recompute_tokens: solved.iter().map(|s| s.recompute_tokens as f64).sum::<f64>() / n,
                 flops: solved.iter().map(|s| s.flops).sum::<f64>() / n,
                 accuracy: solved.iter().filter(|s| s.correct).count() as f64 / n,
-            });
+            };
+            let outcomes = Outcomes {
+                method: methods[i].name().into(),
+                budget,
+                uses_verifier: settings.use_verifier,
+                correct: solved.iter().map(|s| s.correct).collect(),
+                flops: solved.iter().map(|s| s.flops).collect(),
+            };
+            curves[i].push((point, outcomes));
         }
     }
     Ok(curves.concat())

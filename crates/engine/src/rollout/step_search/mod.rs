@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::rollout::method::Method;
 
-pub use methods::{Solved, search_test_time, search_test_time_methods, solve};
+pub use methods::{Solved, search_sweep, search_test_time, search_test_time_methods, solve};
 pub use policy::{Judged, PriorWeights, Step, TransformerPolicy, proposal_seed};
 
 /// Most tokens a search's KV cache may hold ([`SearchSettings::kv_cache_tokens`]): its memory is allocated when
