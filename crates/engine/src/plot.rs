@@ -126,10 +126,22 @@ where
         let color = COLORS[index % COLORS.len()];
         let points: Vec<(f64, f64)> =
             series.points.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
-        ctx.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
-            .label(series.name.as_str())
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-        ctx.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+        // Past the eight colours, the series are dashed with triangles, so a colour is never ambiguous.
+        if index < COLORS.len() {
+            ctx.draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))?
+                .label(series.name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            ctx.draw_series(points.into_iter().map(|p| Circle::new(p, 3, color.filled())))?;
+        } else {
+            ctx.draw_series(DashedLineSeries::new(points.clone(), 8, 5, color.stroke_width(2)))?
+                .label(series.name.as_str())
+                .legend(move |(x, y)| {
+                    EmptyElement::at((x, y))
+                        + PathElement::new(vec![(0, 0), (8, 0)], color.stroke_width(2))
+                        + PathElement::new(vec![(12, 0), (20, 0)], color.stroke_width(2))
+                });
+            ctx.draw_series(points.into_iter().map(|p| TriangleMarker::new(p, 4, color.filled())))?;
+        }
     }
     Ok(())
 }
@@ -192,6 +204,23 @@ mod tests {
         assert!(svg.contains("majority") && svg.contains("<svg"));
         let png = std::fs::read(dir.join("test_time.png")).unwrap();
         assert_eq!(&png[1..4], b"PNG");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Nine series: the ninth shares the first's colour, so it is drawn dashed with triangles (polygons), which
+    /// the first eight never are.
+    #[test]
+    fn series_past_the_palette_are_dashed_with_triangles() {
+        let dir = std::env::temp_dir().join(format!("selfplay-plot-many-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let series: Vec<Series> =
+            (0..9).map(|i| Series { name: format!("s{i}"), points: vec![(1.0, 0.1 * i as f64), (2.0, 0.5)] }).collect();
+        let chart = Chart { title: "t", x_label: "x", y_label: "y", log_x: false, series: &series };
+        write_chart(&dir.join("eight"), &Chart { series: &series[..8], ..chart }).unwrap();
+        write_chart(&dir.join("nine"), &chart).unwrap();
+        let svg = |name: &str| std::fs::read_to_string(dir.join(format!("{name}.svg"))).unwrap();
+        assert!(!svg("eight").contains("<polygon"));
+        assert!(svg("nine").contains("<polygon") && svg("nine").contains("s8"));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
