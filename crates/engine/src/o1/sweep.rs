@@ -19,6 +19,7 @@ use super::thinking::thinking_curve;
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::optimizer::ModelOptimizer;
 use crate::rollout::step_search::search_sweep;
+use crate::rollout::{Outcomes, TestTimePoint};
 
 /// The evaluation stage; holds the report once it has run.
 #[derive(Debug)]
@@ -148,7 +149,7 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
 /// the policy's value on each prompt as the difficulty estimate; empty when they cannot be fitted (fewer than two
 /// problems, no bin).
 fn compute_optimal_curves(
-    points: &[(crate::rollout::TestTimePoint, crate::rollout::Outcomes)],
+    points: &[(TestTimePoint, Outcomes)],
     difficulty: &[f32],
     bins: usize,
 ) -> Vec<ComputeOptimalPoint> {

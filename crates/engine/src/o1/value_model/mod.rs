@@ -32,52 +32,26 @@
 //! [`ValueStage`] trains it as a stage of the recipe, between RL and evaluation (only when `[value_model]
 //! enabled`): checkpointed and resumable like every other stage, its model kept in the checkpoints' `stage_model/`.
 
+mod error;
+mod labelled;
 pub mod process;
 mod stage;
 
-pub use process::{NoNewlineToken, newline_token, policy_step_values, step_ends};
+pub use error::{NoNewlineToken, ValueModelError};
+use labelled::Labelled;
+pub use process::{newline_token, policy_step_values, step_ends};
 pub use stage::ValueStage;
 
-use selfplay_learn::LearnError;
 use selfplay_learn::value::value_loss;
 use selfplay_learn::{LossAgg, SeqShape};
 use selfplay_model::HostAccess;
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_model::{GenerationConfig, IoError, Model, ModelError, SamplingParams, TokenStats};
+use selfplay_model::{GenerationConfig, Model, SamplingParams, TokenStats};
 use selfplay_tasks::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::{completion_text, encode_prompt, row_seed, sample};
-use crate::train::{Layout, LayoutError, RowGrads, ValueSlot};
-
-/// What training or using a value model can fail on.
-#[derive(Debug, thiserror::Error)]
-pub enum ValueModelError {
-    /// No problems, samples or batch to train on.
-    #[error("the value model needs problems, samples per problem and a batch size of at least 1")]
-    Empty,
-    /// Every sampled completion was empty.
-    #[error("the policy produced no completion to train the value model on")]
-    NoCompletions,
-    /// A prompt or completion could not be encoded or decoded.
-    #[error("tokenizer: {0}")]
-    Tokenizer(#[from] IoError),
-    /// Steps cannot be told apart: the tokenizer does not write a newline as one token.
-    #[error(transparent)]
-    NewlineToken(#[from] NoNewlineToken),
-    /// The model failed.
-    #[error("model: {0}")]
-    Model(#[from] ModelError),
-    /// Communication between the ranks of a data-parallel run.
-    #[error("between ranks: {0}")]
-    Collective(#[from] selfplay_collective::CollectiveError),
-    /// The loss or the optimizer refused its input.
-    #[error("learning: {0}")]
-    Learn(#[from] LearnError),
-    /// Completions and the model's statistics did not line up: a bug, never the input.
-    #[error(transparent)]
-    Layout(#[from] LayoutError),
-}
+use crate::train::{Layout, RowGrads, ValueSlot};
 
 /// How the value model is trained (`[value_model]` in a run's config).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -110,29 +84,6 @@ impl Default for ValueModelSettings {
             batch_size: 64,
             lr: 1e-3,
         }
-    }
-}
-
-/// One labelled completion: `<bos> prompt completion <eos>`, whether the verifier accepted it, and the value each
-/// completion position regresses toward (the verdict everywhere for outcome labels; its step's Monte-Carlo label
-/// for process labels).
-#[derive(Debug, Clone, PartialEq)]
-struct Labelled {
-    tokens: Vec<u32>,
-    prompt_len: usize,
-    correct: bool,
-    /// One per completion token.
-    targets: Vec<f32>,
-}
-
-impl Labelled {
-    fn new(tokens: Vec<u32>, prompt_len: usize, correct: bool) -> Self {
-        let targets = vec![if correct { 1.0 } else { 0.0 }; tokens.len() - prompt_len];
-        Labelled { tokens, prompt_len, correct, targets }
-    }
-
-    fn completion(&self) -> &[u32] {
-        &self.tokens[self.prompt_len..]
     }
 }
 

@@ -14,16 +14,12 @@ use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{Generation, GenerationConfig, HostAccess, IoError, Model};
 use selfplay_tasks::Task;
 
-use super::{Labelled, ValueModelError};
+use super::error::{NoNewlineToken, ValueModelError};
+use super::labelled::Labelled;
 use crate::rollout::{completion_text, row_seed, sample};
 
 /// The stream of the generator that seeds the continuations.
 const ROLLOUT_STREAM: u64 = 0x7A2;
-
-/// The tokenizer does not encode a newline as exactly one token, so steps cannot be found by token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the tokenizer encodes a newline as {0} tokens; process labels and step scores need exactly one")]
-pub struct NoNewlineToken(pub usize);
 
 /// The id of the newline token, which ends every step but the last.
 pub fn newline_token(tokenizer: &dyn Tokenizer) -> Result<u32, ValueModelError> {
