@@ -118,7 +118,7 @@ struct LabelledData {
 }
 
 /// Samples `samples` completions of each problem from `policy` and labels them with the verifier; with
-/// `rollouts` > 0, each step also by Monte-Carlo continuation ([`process::monte_carlo_labels`]).
+/// `rollouts` > 0, each step also by Monte-Carlo continuation ([`process::Labeller`]).
 #[allow(clippy::too_many_arguments)]
 fn label<B: HostAccess, T: Task>(
     policy: &Model<B>,
