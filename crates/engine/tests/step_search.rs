@@ -8,7 +8,7 @@ use selfplay_engine::rollout::Method;
 use selfplay_engine::rollout::step_search::cost::Spent;
 use selfplay_engine::rollout::step_search::policy::KV_BLOCK_TOKENS;
 use selfplay_engine::rollout::step_search::{
-    SearchSettings, Solved, Step, StepSearchError, TransformerPolicy, proposal_seed, search_test_time,
+    SearchSettings, Solved, Step, StepSearchError, TransformerPolicy, proposal_seed, search_sweep, search_test_time,
     search_test_time_methods, solve,
 };
 use selfplay_model::io_error::{IoError, IoResult};
@@ -360,6 +360,35 @@ fn budgets_cost_more_and_points_summarise_solve() {
         assert_eq!(point.method, method.name());
         assert_eq!(point.accuracy, solved.iter().filter(|s| s.correct).count() as f64 / n);
         assert_eq!(point.tokens, solved.iter().map(|s| s.tokens as f64).sum::<f64>() / n);
+    }
+
+    // Problem by problem (what the compute-optimal allocation reads): the same points, with outcomes that add up
+    // to them, and at budget 4 the very solutions `solve` returns.
+    let sweep = search_sweep(
+        &model,
+        &TinyTokenizer,
+        &LastLine,
+        &problems,
+        &Method::SEARCHES,
+        &budgets,
+        &settings,
+        MAX_NEW_TOKENS,
+        SEED,
+    )
+    .unwrap();
+    assert_eq!(sweep.iter().map(|(point, _)| point.clone()).collect::<Vec<_>>(), together);
+    let n = problems.len() as f64;
+    for (point, outcomes) in &sweep {
+        assert_eq!((outcomes.method.as_str(), outcomes.budget), (point.method.as_str(), point.budget));
+        assert!(outcomes.uses_verifier, "the default settings score finished solutions by the verifier");
+        assert_eq!(point.accuracy, outcomes.correct.iter().filter(|&&c| c).count() as f64 / n);
+        let flops = outcomes.flops.iter().sum::<f64>() / n;
+        assert!((flops - point.flops).abs() <= 1e-9 * point.flops, "{}: {flops} vs {}", point.method, point.flops);
+        if point.budget == 4 {
+            let method: Method = point.method.parse().unwrap();
+            let solved = run(&model, &problems, method, 4, &settings);
+            assert_eq!(outcomes.correct, solved.iter().map(|s| s.correct).collect::<Vec<_>>(), "{}", point.method);
+        }
     }
 }
 
