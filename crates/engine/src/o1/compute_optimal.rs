@@ -67,7 +67,12 @@ pub fn compute_optimal(
         return Err(ComputeOptimalError::Mismatched);
     }
     let folds: [Vec<usize>; 2] = [(0..n).step_by(2).collect(), (1..n).step_by(2).collect()];
+    // The bins and their totals do not depend on the price: fitted once per fold.
+    let fits =
+        [FoldFit::new(&options, &folds[0], difficulty, bins), FoldFit::new(&options, &folds[1], difficulty, bins)];
     let means: Vec<f64> = options.iter().map(|o| o.flops.iter().sum::<f64>() / n as f64).collect();
+    let accuracies: Vec<f64> =
+        options.iter().map(|o| o.correct.iter().filter(|&&c| c).count() as f64 / n as f64).collect();
     let cheapest = means.iter().copied().filter(|&f| f > 0.0).fold(f64::INFINITY, f64::min);
     let scale = if cheapest.is_finite() { cheapest } else { 1.0 };
     let mut points: Vec<ComputeOptimalPoint> = Vec::new();
@@ -77,11 +82,10 @@ pub fn compute_optimal(
             if step == 0 { 0.0 } else { 10f64.powf(-4.0 + 5.0 * (step - 1) as f64 / (PRICE_STEPS - 1) as f64) };
         let lambda = lambda / scale;
         let (mut solved, mut flops, mut first_choices) = (0usize, 0.0f64, Vec::new());
-        for (fit, judged) in [(&folds[0], &folds[1]), (&folds[1], &folds[0])] {
-            let edges = bin_edges(fit, difficulty, bins);
-            let choices = allocate(&options, fit, difficulty, &edges, lambda);
+        for (fit, judged) in [(&fits[0], &folds[1]), (&fits[1], &folds[0])] {
+            let choices = fit.choose(lambda);
             for &p in judged.iter() {
-                let option = options[choices[bin_of(difficulty[p], &edges)]];
+                let option = options[choices[bin_of(difficulty[p], &fit.edges)]];
                 solved += usize::from(option.correct[p]);
                 flops += option.flops[p];
             }
@@ -93,13 +97,13 @@ pub fn compute_optimal(
         if points.iter().any(|p| p.flops == flops && p.accuracy == accuracy) {
             continue;
         }
-        let single = (0..options.len())
-            .filter(|&o| means[o] <= flops)
-            .map(|o| (o, options[o].correct.iter().filter(|&&c| c).count() as f64 / n as f64))
-            .fold(None, |best: Option<(usize, f64)>, (o, acc)| match best {
+        let single = (0..options.len()).filter(|&o| means[o] <= flops).map(|o| (o, accuracies[o])).fold(
+            None,
+            |best: Option<(usize, f64)>, (o, acc)| match best {
                 Some((_, b)) if b >= acc => best,
                 _ => Some((o, acc)),
-            });
+            },
+        );
         points.push(ComputeOptimalPoint {
             verifier,
             lambda,
@@ -131,34 +135,58 @@ fn hardest_if_nan(estimate: f32) -> f32 {
     if estimate.is_nan() { f32::NEG_INFINITY } else { estimate }
 }
 
-/// Per bin, the option maximising the bin's solved count minus `λ` times its FLOPs over `problems` (ties to the
-/// cheaper, then to the earlier option); a bin with no problem gets the cheapest option.
-fn allocate(options: &[&Outcomes], problems: &[usize], difficulty: &[f32], edges: &[f32], lambda: f64) -> Vec<usize> {
-    let bins = edges.len() + 1;
-    let mut members: Vec<Vec<usize>> = vec![Vec::new(); bins];
-    for &p in problems {
-        members[bin_of(difficulty[p], edges)].push(p);
+/// One fold's bins: their edges, and per bin and option the problems solved and the FLOPs spent (a bin with no
+/// problem counts every problem's FLOPs, so it gets the cheapest option).
+struct FoldFit {
+    edges: Vec<f32>,
+    /// `totals[bin][option]`: (solved, FLOPs).
+    totals: Vec<Vec<(f64, f64)>>,
+}
+
+impl FoldFit {
+    fn new(options: &[&Outcomes], problems: &[usize], difficulty: &[f32], bins: usize) -> Self {
+        let edges = bin_edges(problems, difficulty, bins);
+        let mut members: Vec<Vec<usize>> = vec![Vec::new(); bins];
+        for &p in problems {
+            members[bin_of(difficulty[p], &edges)].push(p);
+        }
+        let totals = members
+            .iter()
+            .map(|bin| {
+                options
+                    .iter()
+                    .map(|option| {
+                        let solved = bin.iter().filter(|&&p| option.correct[p]).count() as f64;
+                        let cost = if bin.is_empty() {
+                            option.flops.iter().sum()
+                        } else {
+                            bin.iter().map(|&p| option.flops[p]).sum()
+                        };
+                        (solved, cost)
+                    })
+                    .collect()
+            })
+            .collect();
+        FoldFit { edges, totals }
     }
-    members
-        .iter()
-        .map(|bin| {
-            let mut best: Option<(usize, f64, f64)> = None;
-            for (o, option) in options.iter().enumerate() {
-                let solved = bin.iter().filter(|&&p| option.correct[p]).count() as f64;
-                let cost: f64 = bin.iter().map(|&p| option.flops[p]).sum();
-                let cost = if bin.is_empty() { option.flops.iter().sum() } else { cost };
-                let gain = solved - lambda * cost;
-                let better = match best {
-                    None => true,
-                    Some((_, g, c)) => gain > g || (gain == g && cost < c),
-                };
-                if better {
-                    best = Some((o, gain, cost));
+
+    /// Per bin, the option maximising its solved count minus `λ` times its FLOPs (ties to the cheaper, then to
+    /// the earlier option).
+    fn choose(&self, lambda: f64) -> Vec<usize> {
+        self.totals
+            .iter()
+            .map(|bin| {
+                let mut best: Option<(usize, f64, f64)> = None;
+                for (o, &(solved, cost)) in bin.iter().enumerate() {
+                    let gain = solved - lambda * cost;
+                    if best.is_none_or(|(_, g, c)| gain > g || (gain == g && cost < c)) {
+                        best = Some((o, gain, cost));
+                    }
                 }
-            }
-            best.map_or(0, |(o, _, _)| o)
-        })
-        .collect()
+                best.map_or(0, |(o, _, _)| o)
+            })
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -220,17 +248,18 @@ mod tests {
         let refs: Vec<&Outcomes> = options.iter().collect();
         let fold: Vec<usize> = (0..n).step_by(2).collect();
         let bins = 3;
-        let edges = bin_edges(&fold, &difficulty, bins);
+        let fit = FoldFit::new(&refs, &fold, &difficulty, bins);
+        let edges = &fit.edges;
         let score = |choice: &[usize], lambda: f64| -> f64 {
             fold.iter()
                 .map(|&p| {
-                    let o = &options[choice[bin_of(difficulty[p], &edges)]];
+                    let o = &options[choice[bin_of(difficulty[p], edges)]];
                     f64::from(u8::from(o.correct[p])) - lambda * o.flops[p]
                 })
                 .sum()
         };
         for point in compute_optimal(&options, &difficulty, bins, false).unwrap() {
-            let chosen = allocate(&refs, &fold, &difficulty, &edges, point.lambda);
+            let chosen = fit.choose(point.lambda);
             let names: Vec<String> = chosen.iter().map(|&c| options[c].label()).collect();
             assert_eq!(names, point.choices);
             let best = (0..27)

@@ -158,10 +158,13 @@ pub fn greedy<B: HostAccess, T: Task>(
     problems: &[T::Problem],
     max_new_tokens: usize,
 ) -> Result<(f64, f64), EvalError> {
-    let judged = greedy_judged(model, tokenizer, task, problems, max_new_tokens)?;
-    let correct = judged.iter().filter(|j| j.correct).count();
-    let tokens: usize = judged.iter().map(|j| j.tokens).sum();
-    Ok((correct as f64 / problems.len().max(1) as f64, tokens as f64 / problems.len().max(1) as f64))
+    Ok(accuracy_and_tokens(&greedy_judged(model, tokenizer, task, problems, max_new_tokens)?))
+}
+
+/// The share of `judged` that is correct, and its mean tokens.
+fn accuracy_and_tokens(judged: &[Judged]) -> (f64, f64) {
+    let n = judged.len().max(1) as f64;
+    (judged.iter().filter(|j| j.correct).count() as f64 / n, judged.iter().map(|j| j.tokens as f64).sum::<f64>() / n)
 }
 
 /// Every problem's greedy completion, judged.
@@ -249,9 +252,7 @@ fn greedy_point<B: HostAccess, T: Task>(
 ) -> Result<GreedyPoint, EvalError> {
     let (prompt_tokens, per_token) = cost_model(model, task, problems);
     let judged = greedy_judged(model, tokenizer, task, problems, config.max_new_tokens)?;
-    let n = problems.len().max(1) as f64;
-    let accuracy = judged.iter().filter(|j| j.correct).count() as f64 / n;
-    let tokens = judged.iter().map(|j| j.tokens as f64).sum::<f64>() / n;
+    let (accuracy, tokens) = accuracy_and_tokens(&judged);
     // The prompt, then every generated token but the last.
     let forward_tokens = (prompt_tokens + tokens - 1.0).max(0.0);
     // Per problem, linear in its own tokens, so the mean is the point's FLOPs.
@@ -473,6 +474,17 @@ mod tests {
     use super::*;
     use crate::o1::rl::tests::{LowercaseTask, tiny_model, tokenizer};
 
+    /// The tests' evaluation: 3 tokens a completion, seed 5, `budgets`.
+    fn eval_config(budgets: Vec<u32>) -> EvalConfig {
+        EvalConfig {
+            max_new_tokens: 3,
+            sampling: SamplingParams::default(),
+            budgets,
+            seed: 5,
+            step_aggregation: StepAggregation::Last,
+        }
+    }
+
     fn judged(answer: Option<&str>, correct: bool, value: f32) -> Judged {
         Judged {
             correct,
@@ -531,13 +543,7 @@ mod tests {
         assert!(!weights.has_value_head());
         let headless = Model::new(with_head.config().clone(), weights).unwrap();
         let problems = LowercaseTask.generate(Split::Val, 4, 0).unwrap();
-        let config = EvalConfig {
-            max_new_tokens: 3,
-            sampling: SamplingParams::default(),
-            budgets: vec![2],
-            seed: 5,
-            step_aggregation: StepAggregation::Last,
-        };
+        let config = eval_config(vec![2]);
         let point = |model, value_model, method| {
             let search = SearchSettings::default();
             evaluate(model, value_model, &tok, &LowercaseTask, &problems, method, 2, &config, &search)
@@ -563,13 +569,7 @@ mod tests {
     fn sample_is_the_mean_accuracy_of_one_sample() {
         let (model, tok) = (tiny_model(0.5, 2), tokenizer());
         let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
-        let config = EvalConfig {
-            max_new_tokens: 3,
-            sampling: SamplingParams::default(),
-            budgets: vec![4],
-            seed: 5,
-            step_aggregation: StepAggregation::Last,
-        };
+        let config = eval_config(vec![4]);
         let point = |method, budget| {
             let search = SearchSettings::default();
             evaluate(&model, None, &tok, &LowercaseTask, &problems, method, budget, &config, &search).unwrap()
@@ -588,13 +588,7 @@ mod tests {
     fn outcomes_add_up_to_their_points() {
         let (model, tok) = (tiny_model(0.5, 2), tokenizer());
         let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
-        let config = EvalConfig {
-            max_new_tokens: 3,
-            sampling: SamplingParams::default(),
-            budgets: vec![1, 4],
-            seed: 5,
-            step_aggregation: StepAggregation::Last,
-        };
+        let config = eval_config(vec![1, 4]);
         let sweep = sampling_sweep(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
         assert_eq!(sweep.points.len(), 1 + SWEPT_SAMPLING_METHODS.len() * 2);
         assert_eq!(sweep.difficulty.len(), problems.len());
@@ -616,13 +610,7 @@ mod tests {
     fn one_method_at_one_budget_is_its_point_of_the_sweep() {
         let (model, tok) = (tiny_model(0.5, 2), tokenizer());
         let problems = LowercaseTask.generate(Split::Val, 10, 0).unwrap();
-        let config = EvalConfig {
-            max_new_tokens: 3,
-            sampling: SamplingParams::default(),
-            budgets: vec![1, 4],
-            seed: 5,
-            step_aggregation: StepAggregation::Last,
-        };
+        let config = eval_config(vec![1, 4]);
         let sweep = test_time(&model, None, &tok, &LowercaseTask, &problems, &config).unwrap();
         assert_eq!(sweep.len(), 1 + SWEPT_SAMPLING_METHODS.len() * 2);
         for method in [

@@ -106,8 +106,8 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
             );
             eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
         }
-        let compute_optimal = compute_optimal_curves(&points, &sweep.difficulty, config.eval.difficulty_bins);
-        let points = points.into_iter().map(|(point, _)| point).collect();
+        let (points, outcomes): (Vec<TestTimePoint>, Vec<Outcomes>) = points.into_iter().unzip();
+        let compute_optimal = compute_optimal_curves(&outcomes, &sweep.difficulty, config.eval.difficulty_bins);
 
         let thinking = thinking_curve(model, data.tokenizer.as_ref(), &data.task, &data.eval, config.max_new_tokens)?;
         let budgets: Vec<String> = thinking.iter().map(|p| format!("{}: {:.3}", p.max_tokens, p.accuracy)).collect();
@@ -145,18 +145,13 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
     }
 }
 
-/// The cross-fitted compute-optimal curves over every point of the sweep, with the verifier and without it, and
+/// The cross-fitted compute-optimal curves over every option of the sweep, with the verifier and without it, and
 /// the policy's value on each prompt as the difficulty estimate; empty when they cannot be fitted (fewer than two
 /// problems, no bin).
-fn compute_optimal_curves(
-    points: &[(TestTimePoint, Outcomes)],
-    difficulty: &[f32],
-    bins: usize,
-) -> Vec<ComputeOptimalPoint> {
-    let options: Vec<_> = points.iter().map(|(_, outcomes)| outcomes.clone()).collect();
+fn compute_optimal_curves(options: &[Outcomes], difficulty: &[f32], bins: usize) -> Vec<ComputeOptimalPoint> {
     let mut curves = Vec::new();
     for verifier in [true, false] {
-        match compute_optimal(&options, difficulty, bins, verifier) {
+        match compute_optimal(options, difficulty, bins, verifier) {
             Ok(curve) => curves.extend(curve),
             Err(err) => eprintln!("compute-optimal allocation skipped: {err}"),
         }
