@@ -74,7 +74,8 @@ fn a_run_stopped_anywhere_resumes_bit_identically() {
 /// The value model's stage resumes like the others: stopped at its start, mid-way or at the hand-over to
 /// evaluation, the run ends with the same value model (its weights and moments travel in `stage_model/` and
 /// `optimizer.safetensors`), the same report and the same metrics. It is a process reward model here (its steps
-/// labelled by Monte-Carlo continuation, the sweep aggregating by `min`), so the labelling is resumed too.
+/// labelled by Monte-Carlo continuation, the sweep aggregating by `min`, the step searches judged by it), so the
+/// labelling is resumed too.
 #[test]
 fn a_run_with_a_value_model_stopped_anywhere_resumes_bit_identically() {
     let mut config = RunConfig { rl: RlSettings { steps: 1, ..tiny_run_config().rl }, ..tiny_run_config() };
@@ -88,6 +89,7 @@ fn a_run_with_a_value_model_stopped_anywhere_resumes_bit_identically() {
         lr: 1e-3,
     };
     config.eval.step_aggregation = StepAggregation::Min;
+    config.eval.search.step_aggregation = StepAggregation::Min;
     let straight_dir = scratch("value-straight");
     let straight = finished(run(&config, &straight_dir, RunStart::New, &|_: &str, _| false).unwrap());
     let value_model = |dir: &Path| std::fs::read(dir.join("value_model/model.safetensors")).unwrap();

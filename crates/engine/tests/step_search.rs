@@ -9,16 +9,18 @@ use selfplay_engine::rollout::step_search::cost::Spent;
 use selfplay_engine::rollout::step_search::policy::KV_BLOCK_TOKENS;
 use selfplay_engine::rollout::step_search::{
     SearchSettings, Solved, Step, StepSearchError, TransformerPolicy, proposal_seed, search_sweep, search_test_time,
-    search_test_time_methods, solve,
+    search_test_time_methods, solve, solve_with,
 };
 use selfplay_model::io_error::{IoError, IoResult};
+use selfplay_model::safetensors_io::weights_from_tensors;
 use selfplay_model::{
     Architecture, FinishReason, GenerationConfig, Model, ModelConfig, SamplingParams, SpecialIds, Tokenizer,
     init_weights,
 };
-use selfplay_reward::{Reward, Verdict};
+use selfplay_reward::{Reward, StepAggregation, Verdict, aggregate_steps};
 use selfplay_search::language::{Candidate, StepModel};
 use selfplay_tasks::{Split, StepProgress, Task, TasksError};
+use selfplay_tensor::Tensor;
 
 const TOKENS: [&str; 6] = ["<pad>", "<bos>", "<eos>", "\n", "a", "b"];
 const NEWLINE: u32 = 3;
@@ -112,6 +114,11 @@ impl Task for LastLine {
 }
 
 fn tiny_model() -> Model {
+    tiny_model_seeded(11)
+}
+
+/// The test's model shape with weights drawn from `seed`.
+fn tiny_model_seeded(seed: u64) -> Model {
     let config = ModelConfig {
         architecture: Architecture::Llama,
         vocab_size: TOKENS.len(),
@@ -130,7 +137,7 @@ fn tiny_model() -> Model {
         bos_token_id: Some(1),
         eos_token_id: Some(2),
     };
-    let weights = init_weights(&config, 0.3, 11).expect("weights");
+    let weights = init_weights(&config, 0.3, seed).expect("weights");
     Model::new(config, weights).expect("model")
 }
 
@@ -423,7 +430,7 @@ fn bad_input_is_a_typed_error() {
     let unknown = vec!["c".to_string()];
     assert!(matches!(error_of(solve_with(&unknown, 4, &ok, 8)), StepSearchError::Tokenizer(_)));
     let mut policy = TransformerPolicy::new(&model, tok, task, &problems, &ok, 8, SEED).unwrap();
-    let stranger = vec![Step { tokens: vec![1, 4, 4, 4, 3], value: 0.0 }];
+    let stranger = vec![Step::scored(vec![1, 4, 4, 4, 3], 0.0)];
     let mut out = vec![Vec::new()];
     assert!(matches!((&mut policy).propose(&[&stranger], 2, &mut out), Err(StepSearchError::UnknownPrompt)));
     let empty: &[Step] = &[];
@@ -456,7 +463,7 @@ fn the_context_length_bounds_every_search() {
 fn the_step_checker_zeroes_rejected_prefixes() {
     let model = tiny_model();
     let problems = problems();
-    let step = |tokens: Vec<u32>| Step { tokens, value: 0.7 };
+    let step = |tokens: Vec<u32>| Step::scored(tokens, 0.7);
     for check_steps in [true, false] {
         let settings = SearchSettings { check_steps, ..SearchSettings::default() };
         let mut policy =
@@ -470,4 +477,144 @@ fn the_step_checker_zeroes_rejected_prefixes() {
         let expected = if check_steps { [0.7, 0.0, 0.7] } else { [0.7; 3] };
         assert_eq!(values, expected, "check_steps {check_steps}");
     }
+}
+
+/// A value model judging the search scores every proposed step by a forward pass over the step's whole prefix, read
+/// at its last token: checked against the judge's own uncached forward pass, with and without KV reuse, under `last`
+/// and `min` aggregation (the value the search reads is the path's scores aggregated). The proposals are the
+/// policy's, unchanged; each expansion is charged the judge's positions besides the policy's, all of every distinct
+/// sequence without reuse, fewer with it.
+#[test]
+fn a_value_model_judges_every_proposed_step() {
+    let (model, judge) = (tiny_model(), tiny_model_seeded(23));
+    let problems = problems();
+    let expand = |kv_cache_tokens: usize, aggregation: StepAggregation, judged: bool| {
+        let settings = SearchSettings {
+            max_step_tokens: 5,
+            kv_cache_tokens,
+            step_aggregation: aggregation,
+            ..SearchSettings::default()
+        };
+        let plain =
+            TransformerPolicy::new(&model, &TinyTokenizer, &LastLine, &problems, &settings, MAX_NEW_TOKENS, SEED);
+        let mut policy = plain.unwrap().judged_by(judged.then_some(&judge)).unwrap();
+        let (k, mut prefix) = (4, policy.root(3));
+        let mut charged = Vec::new();
+        let mut proposals = Vec::new();
+        for _depth in 0..3 {
+            policy.begin_search();
+            let mut out: Vec<Vec<Candidate<Step>>> = vec![Vec::new()];
+            (&mut policy).propose(&[&prefix], k, &mut out).unwrap();
+            let flat: Vec<u32> = prefix.iter().flat_map(|s| s.tokens.iter().copied()).collect();
+            let mut distinct: Vec<Vec<u32>> = Vec::new();
+            for c in &out[0] {
+                proposals.push(c.step.tokens.clone());
+                let sequence = [flat.as_slice(), &c.step.tokens].concat();
+                let path: Vec<f32> = prefix.iter().skip(1).map(|s| s.score).chain([c.step.score]).collect();
+                assert_eq!(c.step.value, aggregate_steps(&path, aggregation).unwrap());
+                if !judged {
+                    continue;
+                }
+                let reference = judge.forward(&[&sequence]).unwrap()[0].values.last().copied().unwrap();
+                assert!((c.step.score - reference).abs() < 1e-5, "{} vs {reference}", c.step.score);
+                if !distinct.contains(&sequence) {
+                    distinct.push(sequence);
+                }
+            }
+            let root_len = if prefix.len() == 1 { flat.len() } else { 0 };
+            charged.push((policy.spent(3), distinct.iter().map(Vec::len).sum::<usize>() + root_len));
+            let Some(next) = out[0].iter().find(|c| !c.terminal) else { break };
+            prefix.push(next.step.clone());
+        }
+        if judged {
+            // The root's value is the judge's on the prompt.
+            let root = policy.root(3);
+            let mut value = [0.0f32];
+            (&mut policy).value(&[&root], &mut value).unwrap();
+            let reference = judge.forward(&[&root[0].tokens]).unwrap()[0].values.last().copied().unwrap();
+            assert!((value[0] - reference).abs() < 1e-5, "{} vs {reference}", value[0]);
+        }
+        (proposals, charged)
+    };
+    for aggregation in [StepAggregation::Last, StepAggregation::Min] {
+        let (alone, policy_only) = expand(0, aggregation, false);
+        let (judged, without_reuse) = expand(0, aggregation, true);
+        let (cached, with_reuse) = expand(SearchSettings::default().kv_cache_tokens, aggregation, true);
+        assert_eq!((&alone, &judged), (&judged, &cached), "the judge changes no proposal");
+        assert!(without_reuse.len() >= 2, "the test expands at least two levels");
+        for ((bare, _), ((recomputed, judge_positions), (reused, _))) in
+            policy_only.iter().zip(without_reuse.iter().zip(&with_reuse))
+        {
+            assert_eq!(recomputed.tokens, bare.tokens);
+            assert_eq!(recomputed.forward_tokens, bare.forward_tokens + judge_positions);
+            assert_eq!(recomputed.recompute_tokens, bare.recompute_tokens + judge_positions);
+            assert!(recomputed.flops > bare.flops);
+            assert_eq!(reused.recompute_tokens, recomputed.recompute_tokens);
+            assert!(reused.forward_tokens <= recomputed.forward_tokens);
+        }
+        let deepest = (with_reuse.last().unwrap().0, without_reuse.last().unwrap().0);
+        assert!(deepest.0.forward_tokens < deepest.1.forward_tokens, "reuse saves positions: {deepest:?}");
+    }
+}
+
+/// A judged search is as reproducible as a plain one: the same results twice, and problem by problem whatever
+/// shares its batch. Without the verifier, where the judge steers and recommends, it picks differently from the
+/// policy's head.
+#[test]
+fn judged_searches_repeat_and_do_not_depend_on_the_batch() {
+    let (model, judge) = (tiny_model(), tiny_model_seeded(23));
+    let problems = problems();
+    let settings =
+        SearchSettings { use_verifier: false, step_aggregation: StepAggregation::Min, ..SearchSettings::default() };
+    let judged = |problems: &[String], method| {
+        let policy =
+            TransformerPolicy::new(&model, &TinyTokenizer, &LastLine, problems, &settings, MAX_NEW_TOKENS, SEED);
+        let solved = solve_with(&mut policy.unwrap().judged_by(Some(&judge)).unwrap(), method, 8).unwrap();
+        solved.into_iter().map(|s| (s.completion, s.tokens)).collect::<Vec<_>>()
+    };
+    let mut differs = false;
+    for method in Method::SEARCHES {
+        let together = judged(&problems, method);
+        assert_eq!(together, judged(&problems, method), "{method:?}");
+        for (i, p) in problems.iter().enumerate() {
+            assert_eq!(judged(std::slice::from_ref(p), method)[0].0, together[i].0, "{method:?} problem {i}");
+        }
+        let head = run(&model, &problems, method, 8, &settings);
+        differs |= head.iter().zip(&together).any(|(h, (text, _))| &h.completion != text);
+    }
+    assert!(differs, "a judge that scores differently should change some search's picks");
+}
+
+/// A judge the policy's tokens cannot run through, or with no value head, is refused with a typed error.
+#[test]
+fn an_unusable_judge_is_a_typed_error() {
+    let model = tiny_model();
+    let problems = problems();
+    let settings = SearchSettings::default();
+    let judged_by = |judge: &Model| {
+        TransformerPolicy::new(&model, &TinyTokenizer, &LastLine, &problems, &settings, MAX_NEW_TOKENS, SEED)
+            .unwrap()
+            .judged_by(Some(judge))
+            .map(|_| ())
+    };
+    let reshaped = |change: &dyn Fn(&mut ModelConfig)| {
+        let mut config = model.config().clone();
+        change(&mut config);
+        let weights = init_weights(&config, 0.3, 5).unwrap();
+        Model::new(config, weights).unwrap()
+    };
+    let wider = reshaped(&|c| c.vocab_size = 9);
+    assert!(matches!(judged_by(&wider), Err(StepSearchError::JudgeVocabulary { policy: 6, judge: 9 })));
+    let shorter = reshaped(&|c| c.max_position_embeddings = 16);
+    assert!(matches!(judged_by(&shorter), Err(StepSearchError::JudgeContext { policy: 32, judge: 16 })));
+    // The weights as a checkpoint without `value_head.*` (any Hugging Face model) loads them.
+    let tensors = model
+        .weights()
+        .iter()
+        .filter(|(entry, _)| !entry.name.to_string().starts_with("value_head."))
+        .map(|(entry, data)| (entry.name.to_string(), Tensor::from_vec(entry.dims().to_vec(), data.to_vec()).unwrap()))
+        .collect();
+    let weights = weights_from_tensors(model.config(), tensors).unwrap();
+    let headless = Model::new(model.config().clone(), weights).unwrap();
+    assert!(matches!(judged_by(&headless), Err(StepSearchError::JudgeWithoutValueHead)));
 }

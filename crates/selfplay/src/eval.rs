@@ -76,12 +76,13 @@ pub struct EvalArgs {
     /// Score finished searches with the value head instead of the verifier (search without an oracle).
     #[arg(long)]
     no_verifier: bool,
-    /// A value model directory (a run's `value_model/`) for `best_of_n_value` and `weighted_vote`; without it the
-    /// policy's own value head judges.
+    /// A value model directory (a run's `value_model/`) that judges `best_of_n_value`, `weighted_vote` and the
+    /// searches' partial solutions (beam, mcts, gumbel); without it the policy's own value head judges.
     #[arg(long)]
     value_model: Option<PathBuf>,
     /// How the judge's step scores (at the end of each line) make a sample's score for `best_of_n_value` and
-    /// `weighted_vote`: last (the finished completion's value), min, prod or mean.
+    /// `weighted_vote`, or a partial solution's value for the searches: last (the newest step's score), min, prod or
+    /// mean.
     #[arg(long, default_value = "last", value_parser = aggregation_parser())]
     step_aggregation: StepAggregation,
 }
@@ -125,6 +126,7 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
         use_verifier: !args.no_verifier,
         root_widening: args.root_widening.unwrap_or(defaults.root_widening),
         kv_cache_tokens: args.kv_cache_tokens.unwrap_or(defaults.kv_cache_tokens),
+        step_aggregation: args.step_aggregation,
         ..defaults
     };
     search.validate()?;

@@ -213,7 +213,7 @@ fn drop_value_head(dir: &Path) {
 }
 
 /// `best_of_n_value` and the step searches rank by a value head: on a model without one they refuse (rather than
-/// rank by zeros), unless a value model judges `best_of_n_value`; every other method runs on it.
+/// rank by zeros), unless a value model judges them; every other method runs on it.
 #[test]
 fn methods_that_rank_by_a_value_head_refuse_a_model_without_one() {
     let dir = scratch("value-head");
@@ -245,8 +245,10 @@ fn methods_that_rank_by_a_value_head_refuse_a_model_without_one() {
         );
     }
     // A value model with a head judges instead; a value model without one is refused the same way.
-    let with_judge = eval(&headless, "best_of_n_value", &["--value-model", path(&run.join("model"))]);
-    assert!(with_judge.status.success(), "{}", String::from_utf8_lossy(&with_judge.stderr));
+    for method in ["best_of_n_value", "mcts"] {
+        let with_judge = eval(&headless, method, &["--value-model", path(&run.join("model"))]);
+        assert!(with_judge.status.success(), "{method}: {}", String::from_utf8_lossy(&with_judge.stderr));
+    }
     let error = one_line_error(&eval(&run.join("model"), "best_of_n_value", &["--value-model", path(&headless)]));
     assert!(error.starts_with("error: best_of_n_value ranks by a value head, and the value model has none"), "{error}");
     // The run's own model, which has a head, is not refused.

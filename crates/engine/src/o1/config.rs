@@ -179,7 +179,7 @@ pub struct EvalSettings {
     /// How a judge's step scores (the value model's, or the policy's value head at the end of each line) become
     /// one score of a sample for `best_of_n_value` and `weighted_vote`: `last` (the finished completion's value,
     /// the default), `min`, `prod` or `mean` (process-reward aggregation; most useful with a value model trained
-    /// on process labels, `[value_model] rollouts`).
+    /// on process labels, `[value_model] rollouts`). The searches aggregate by `[eval.search] step_aggregation`.
     pub step_aggregation: StepAggregation,
     /// Quantile bins of the policy's own success estimate (its value head on the prompt) over which the report's
     /// compute-optimal policy picks a method and budget per problem (Snell et al. 2024), cross-fitted on two halves

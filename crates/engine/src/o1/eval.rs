@@ -13,7 +13,7 @@ use selfplay_tasks::Task;
 
 use super::value_model::{ValueModelError, newline_token, policy_step_values, step_scores};
 use crate::flops::forward_flops_per_token;
-use crate::rollout::step_search::{SearchSettings, StepSearchError, search_test_time};
+use crate::rollout::step_search::{SearchSettings, StepSearchError, TransformerPolicy, sweep_with};
 use crate::rollout::{Method, Outcomes, TestTimePoint, completion_text, encode_prompt, sample};
 
 /// What an evaluation can fail on.
@@ -68,18 +68,10 @@ pub fn evaluate<B: HostAccess, T: Task>(
     }
     check_value_head(method, model, value_model)?;
     if method.is_search() {
-        let points = search_test_time(
-            model,
-            tokenizer,
-            task,
-            problems,
-            method,
-            &[budget],
-            search,
-            config.max_new_tokens,
-            config.seed,
-        )?;
-        return Ok(points.into_iter().next().unwrap_or_else(|| empty_point(method, budget)));
+        let policy =
+            TransformerPolicy::new(model, tokenizer, task, problems, search, config.max_new_tokens, config.seed);
+        let points = sweep_with(&mut policy?.judged_by(value_model)?, &[method], &[budget])?;
+        return Ok(points.into_iter().next().map_or_else(|| empty_point(method, budget), |(point, _)| point));
     }
     if method == Method::Greedy {
         return Ok(greedy_point(model, tokenizer, task, problems, config)?.point);
@@ -89,19 +81,18 @@ pub fn evaluate<B: HostAccess, T: Task>(
     Ok(points.into_iter().next().map_or_else(|| empty_point(method, budget), |(point, _)| point))
 }
 
-/// Refuses a method that ranks by a value head the judging model lacks: `best_of_n_value` and `weighted_vote` read
-/// the value model's head when there is one, else the policy's; the step searches always read the policy's (they
-/// score partial solutions by it).
+/// Refuses a method that ranks by a value head the judging model lacks: `best_of_n_value`, `weighted_vote` and the
+/// step searches (which score partial solutions) read the value model's head when there is one, else the policy's.
 fn check_value_head<B: HostAccess>(
     method: Method,
     model: &Model<B>,
     value_model: Option<&Model<B>>,
 ) -> Result<(), EvalError> {
-    let (judge, name, alternative) = match (method, value_model) {
-        (Method::BestOfNValue | Method::WeightedVote, Some(v)) => (v, "value model", ""),
-        (Method::BestOfNValue | Method::WeightedVote, None) => (model, "model", " or a value model"),
-        (m, _) if m.is_search() => (model, "model", ""),
-        _ => return Ok(()),
+    let judged = matches!(method, Method::BestOfNValue | Method::WeightedVote) || method.is_search();
+    let (judge, name, alternative) = match value_model {
+        _ if !judged => return Ok(()),
+        Some(v) => (v, "value model", ""),
+        None => (model, "model", " or a value model"),
     };
     if judge.weights().has_value_head() {
         return Ok(());

@@ -1,7 +1,8 @@
 //! The recipe's last stage: the test-time sweep on the trained policy, then `model/` and the report.
 //!
 //! It takes no steps: the sweep is deterministic, so a run resumed at this stage simply runs it again. With
-//! `[value_model] enabled` the value stage's `value_model/` judges `best_of_n_value` and `weighted_vote`.
+//! `[value_model] enabled` the value stage's `value_model/` judges `best_of_n_value`, `weighted_vote` and the step
+//! searches' partial solutions.
 
 use std::time::Instant;
 
@@ -18,7 +19,7 @@ use super::report::{Report, fit_rl_curve, write_report};
 use super::thinking::thinking_curve;
 use crate::engine::{Context, Restored, Stage, StepRecord};
 use crate::optimizer::ModelOptimizer;
-use crate::rollout::step_search::search_sweep;
+use crate::rollout::step_search::{TransformerPolicy, sweep_with};
 use crate::rollout::{Outcomes, TestTimePoint};
 
 /// The evaluation stage; holds the report once it has run.
@@ -90,19 +91,19 @@ impl<B: HostAccess + Clone> Stage<O1Record, B> for EvalStage<'_> {
         eprintln!("test-time sweep, sampling methods: {:.0} s", started.elapsed().as_secs_f64());
         if !config.eval.search_methods.is_empty() && !config.eval.budgets.is_empty() {
             let started = Instant::now();
+            let mut policy = TransformerPolicy::new(
+                model,
+                data.tokenizer.as_ref(),
+                &data.task,
+                &data.eval,
+                &config.eval.search,
+                config.max_new_tokens,
+                config.seed,
+            )
+            .and_then(|policy| policy.judged_by(value_model.as_ref()))
+            .map_err(EvalError::from)?;
             points.extend(
-                search_sweep(
-                    model,
-                    data.tokenizer.as_ref(),
-                    &data.task,
-                    &data.eval,
-                    &config.eval.search_methods,
-                    &config.eval.budgets,
-                    &config.eval.search,
-                    config.max_new_tokens,
-                    config.seed,
-                )
-                .map_err(EvalError::from)?,
+                sweep_with(&mut policy, &config.eval.search_methods, &config.eval.budgets).map_err(EvalError::from)?,
             );
             eprintln!("test-time sweep, step searches: {:.0} s", started.elapsed().as_secs_f64());
         }

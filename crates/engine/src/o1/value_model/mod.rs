@@ -22,7 +22,9 @@
 //! sampled from the end of each step (and of the completion itself, one more sample from there) that verify, and
 //! the positions of each step regress toward their step's label; the last step keeps the verdict. Its value at the
 //! end of a step then scores that step, and `[eval] step_aggregation` (`min`, `prod`, `last`, `mean`) makes a
-//! solution's score of them for `best_of_n_value` and `weighted_vote`. See [`process`].
+//! solution's score of them for `best_of_n_value` and `weighted_vote`. See [`process`]. The step searches read the
+//! same model's step scores for their partial solutions, aggregated by `[eval.search] step_aggregation`
+//! ([`crate::rollout::step_search::TransformerPolicy::judged_by`]).
 //!
 //! On the stream demo's policy (`configs/process_reward.toml`) neither kind judges held-out samples much better
 //! than a vote counts them: at 64 samples, a vote weighted by the process model's scores reaches 0.674-0.682
@@ -57,7 +59,8 @@ use crate::train::{Layout, RowGrads, ValueSlot};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ValueModelSettings {
-    /// Train one (false: `best_of_n_value` judges by the policy's own value head).
+    /// Train one, to judge `best_of_n_value`, `weighted_vote` and the step searches (false: the policy's own value
+    /// head judges them).
     pub enabled: bool,
     /// Training problems whose completions are sampled and labelled.
     pub problems: usize,

@@ -47,6 +47,18 @@ impl Spent {
         }
         spent
     }
+
+    /// The cost of a judge reading a `len`-token sequence whose first `cached` positions its KV cache held, for its
+    /// value at the last position: the uncached positions, where without reuse it would read all `len`.
+    pub fn judged(config: &ModelConfig, len: usize, cached: usize) -> Spent {
+        let cached = cached.min(len);
+        Spent {
+            tokens: 0,
+            forward_tokens: len - cached,
+            recompute_tokens: len,
+            flops: positions_flops(config, cached, len),
+        }
+    }
 }
 
 /// Forward FLOPs of running positions `from..to` of one sequence through the model, the position at `i` attending
@@ -127,5 +139,15 @@ mod tests {
         let alone = Spent::expansion(&c, 10, 0, &[4]);
         assert_eq!((alone.forward_tokens, alone.recompute_tokens), (13, 13));
         assert!((alone.flops - positions_flops(&c, 0, 13)).abs() <= 1e-9 * alone.flops);
+    }
+
+    /// A judge pays for the positions its cache lacks, where without reuse it would read the whole sequence.
+    #[test]
+    fn a_judge_pays_its_uncached_positions() {
+        let c = config();
+        let spent = Spent::judged(&c, 12, 8);
+        assert_eq!((spent.tokens, spent.forward_tokens, spent.recompute_tokens), (0, 4, 12));
+        assert!((spent.flops - positions_flops(&c, 8, 12)).abs() <= 1e-9 * spent.flops);
+        assert_eq!(Spent::judged(&c, 5, 9).forward_tokens, 0);
     }
 }

@@ -72,7 +72,7 @@ pub fn solve<B: HostAccess, T: Task>(
         return Err(StepSearchError::InvalidInput("no problems to search"));
     }
     let mut policy = TransformerPolicy::new(model, tokenizer, task, problems, settings, max_new_tokens, seed)?;
-    run(&mut policy, method, budget)
+    solve_with(&mut policy, method, budget)
 }
 
 /// The test-time curve of `method`: accuracy, mean tokens and mean FLOPs per problem at every budget.
@@ -123,7 +123,18 @@ pub fn search_sweep<B: HostAccess, T: Task>(
     max_new_tokens: usize,
     seed: u64,
 ) -> Result<Vec<(TestTimePoint, Outcomes)>, StepSearchError> {
-    if problems.is_empty() {
+    let mut policy = TransformerPolicy::new(model, tokenizer, task, problems, settings, max_new_tokens, seed)?;
+    sweep_with(&mut policy, methods, budgets)
+}
+
+/// [`search_sweep`] with a policy the caller built: one judged by a value model
+/// ([`TransformerPolicy::judged_by`]), for instance.
+pub fn sweep_with<B: HostAccess, T: Task>(
+    policy: &mut TransformerPolicy<'_, T, B>,
+    methods: &[Method],
+    budgets: &[u32],
+) -> Result<Vec<(TestTimePoint, Outcomes)>, StepSearchError> {
+    if policy.num_distinct() == 0 {
         return Err(StepSearchError::InvalidInput("no problems to search"));
     }
     if let Some(&other) = methods.iter().find(|m| !m.is_search()) {
@@ -132,7 +143,7 @@ pub fn search_sweep<B: HostAccess, T: Task>(
     if budgets.is_empty() || budgets.contains(&0) {
         return Err(StepSearchError::InvalidInput("budgets must be non-empty and each at least 1"));
     }
-    let mut policy = TransformerPolicy::new(model, tokenizer, task, problems, settings, max_new_tokens, seed)?;
+    let use_verifier = policy.settings().use_verifier;
     // Beam search runs one problem at a time (narrow batches); the trees expand every problem together. Running
     // the trees first lets beam search find most of its expansions cached. Results do not depend on the order.
     let mut order: Vec<usize> = (0..methods.len()).collect();
@@ -140,7 +151,7 @@ pub fn search_sweep<B: HostAccess, T: Task>(
     let mut curves: Vec<Vec<(TestTimePoint, Outcomes)>> = vec![Vec::new(); methods.len()];
     for i in order {
         for &budget in budgets {
-            let solved = run(&mut policy, methods[i], budget)?;
+            let solved = solve_with(policy, methods[i], budget)?;
             let n = solved.len() as f64;
             let point = TestTimePoint {
                 method: methods[i].name().into(),
@@ -154,7 +165,7 @@ pub fn search_sweep<B: HostAccess, T: Task>(
             let outcomes = Outcomes {
                 method: methods[i].name().into(),
                 budget,
-                uses_verifier: settings.use_verifier,
+                uses_verifier: use_verifier,
                 correct: solved.iter().map(|s| s.correct).collect(),
                 flops: solved.iter().map(|s| s.flops).collect(),
             };
@@ -164,8 +175,9 @@ pub fn search_sweep<B: HostAccess, T: Task>(
     Ok(curves.concat())
 }
 
-/// One fresh search of every distinct problem, its picks completed and judged, spread back over the problems.
-fn run<B: HostAccess, T: Task>(
+/// [`solve`] with a policy the caller built (one judged by a value model, for instance): one fresh search of
+/// every distinct problem, its picks completed and judged, spread back over the problems.
+pub fn solve_with<B: HostAccess, T: Task>(
     policy: &mut TransformerPolicy<'_, T, B>,
     method: Method,
     budget: u32,

@@ -3,7 +3,8 @@
 //! the task's verifier scoring finished solutions.
 //!
 //! * [`policy`]: [`TransformerPolicy`], the [`selfplay_search::language::StepModel`] over a
-//!   [`selfplay_model::Model`]: a step is the text up to and including a newline (or the end of the completion).
+//!   [`selfplay_model::Model`]: a step is the text up to and including a newline (or the end of the completion);
+//!   a separate value model (an outcome or process reward model) may judge the steps instead of the policy's head.
 //! * [`cost`]: forward FLOPs of a generation, prefix recomputation included.
 //! * [`methods`]: runs a method over a problem set at one or many budgets and reports accuracy, tokens and FLOPs.
 //!
@@ -30,11 +31,12 @@ pub mod cost;
 pub mod methods;
 pub mod policy;
 
+use selfplay_reward::StepAggregation;
 use serde::{Deserialize, Serialize};
 
 use crate::rollout::method::Method;
 
-pub use methods::{Solved, search_sweep, search_test_time, search_test_time_methods, solve};
+pub use methods::{Solved, search_sweep, search_test_time, search_test_time_methods, solve, solve_with, sweep_with};
 pub use policy::{Judged, PriorWeights, Step, TransformerPolicy, proposal_seed};
 
 /// Most tokens a search's KV cache may hold ([`SearchSettings::kv_cache_tokens`]): its memory is allocated when
@@ -80,6 +82,11 @@ pub struct SearchSettings {
     /// default, 4, leaves budgets up to 16 as they were (K = 4) and on the demo's policy lifts MCTS at 256
     /// simulations from 0.724 to 0.758 and Gumbel from 0.722 to 0.766.
     pub root_widening: usize,
+    /// How the judge's scores of a path's steps (the policy's value head, or a value model's:
+    /// [`TransformerPolicy::judged_by`]) become the value the search reads for a partial or finished solution:
+    /// `last` (the newest step's score, the default), `min`, `prod` or `mean` (process-reward aggregation, for a
+    /// judge trained on process labels).
+    pub step_aggregation: StepAggregation,
 }
 
 impl Default for SearchSettings {
@@ -93,6 +100,7 @@ impl Default for SearchSettings {
             check_steps: false,
             kv_cache_tokens: 1 << 16,
             root_widening: 4,
+            step_aggregation: StepAggregation::Last,
         }
     }
 }
@@ -129,6 +137,26 @@ pub enum StepSearchError {
     /// A prefix handed to the policy does not start with the prompt of a problem it was built for.
     #[error("a search prefix does not start with a known problem's prompt")]
     UnknownPrompt,
+    /// The value model given to judge the search has no value head (its weights lack `value_head.weight` and
+    /// `value_head.bias`): it would score every step 0.
+    #[error("the search's judge has no value head (its weights lack value_head.weight and value_head.bias)")]
+    JudgeWithoutValueHead,
+    /// The judge reads another vocabulary than the policy writes.
+    #[error("the search's judge has a vocabulary of {judge} tokens and the policy {policy}: it must read the policy's")]
+    JudgeVocabulary {
+        /// The policy's vocabulary size.
+        policy: usize,
+        /// The judge's.
+        judge: usize,
+    },
+    /// The judge's context is shorter than the policy's: it could not read every prefix the policy writes.
+    #[error("the search's judge reads at most {judge} positions and the policy writes up to {policy}")]
+    JudgeContext {
+        /// The policy's context length.
+        policy: usize,
+        /// The judge's.
+        judge: usize,
+    },
     /// The method asked for is not a step search.
     #[error("`{0}` is not a step search (beam, mcts or gumbel)")]
     NotASearch(Method),

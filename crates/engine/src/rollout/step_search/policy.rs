@@ -7,10 +7,15 @@
 //!   prefix is seeded by `(run seed, hash of the prefix's tokens, j)`: a prefix gets the same proposals whichever
 //!   batch, method or budget asks for them, so expansions are cached and reused across searches, while each search
 //!   is still charged (in [`Spent`]) what it would have generated alone.
-//! * Value: the value head (trained on Monte-Carlo returns in [0, 1]) as recorded while sampling: a step carries
-//!   the value the head gave once it had read the step up to its stop token. That comes with decoding at no extra
-//!   cost; a forward pass over the whole prefix would only add the newline. The root's value is the head on the
-//!   whole prompt, recorded when the root is expanded.
+//! * Value: a step's score is its judge's value of the prefix it ends, and the search reads the path's scores
+//!   aggregated by [`SearchSettings::step_aggregation`] (`last`, the default: the newest step's score alone).
+//!   The judge is the policy's own value head (trained on Monte-Carlo returns in [0, 1]) as recorded while
+//!   sampling: a step carries the value the head gave once it had read the step up to its stop token, which comes
+//!   with decoding at no extra cost. Or it is a separate value model ([`TransformerPolicy::judged_by`]: an outcome
+//!   or process reward model), which reads every proposed step to its end, newline included, as it was trained to
+//!   score ([`crate::o1::value_model::step_scores`]): one forward pass over the new step in a prefix-caching KV
+//!   cache of its own, all proposals of all prefixes batched, charged to the expansion. The root's value is the
+//!   judge's on the whole prompt, recorded when the root is expanded.
 //! * Verify: the task's exact reward on the decoded completion (the reward's value, the scale the value head
 //!   was trained on). With `check_steps`, a partial solution that the task's step checker rejects is worth 0
 //!   instead of its value-head estimate.
@@ -29,6 +34,7 @@ use std::collections::{HashMap, HashSet};
 use selfplay_model::tokenizer::Tokenizer;
 use selfplay_model::{CpuBackend, HostAccess, KvCache};
 use selfplay_model::{FinishReason, Generation, GenerationConfig, Model, SamplingParams};
+use selfplay_reward::aggregate_steps;
 use selfplay_search::language::{Candidate, StepModel};
 use selfplay_tasks::Task;
 use serde::{Deserialize, Serialize};
@@ -55,13 +61,24 @@ pub enum PriorWeights {
     Probability,
 }
 
-/// One reasoning step: its tokens and the value recorded while sampling it.
+/// One reasoning step: its tokens, its judge's score and the value the search reads.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// The step's tokens (its newline or EOS included).
     pub tokens: Vec<u32>,
-    /// The value head once it had read every token of the step but the last; NaN for the prompt.
+    /// The judge's value of the prefix this step ends: the policy's head once it had read every token of the step
+    /// but the last, or the value model's after the step's last token. NaN for the prompt.
+    pub score: f32,
+    /// The scores of the path's steps (prompt excluded) up to this one, aggregated
+    /// ([`SearchSettings::step_aggregation`]): what the search reads as the prefix's value. NaN for the prompt.
     pub value: f32,
+}
+
+impl Step {
+    /// A step whose value is its own score (`last` aggregation, or the first step of a path).
+    pub fn scored(tokens: Vec<u32>, score: f32) -> Step {
+        Step { tokens, score, value: score }
+    }
 }
 
 /// Steps are the same step when their tokens are: identical samples merge whatever values they recorded.
@@ -77,6 +94,24 @@ struct Expansion {
     candidates: Vec<Candidate<Step>>,
     value: f32,
     spent: Spent,
+}
+
+/// A prefix to expand: its distinct problem, tokens (prompt included), completion tokens so far and the scores
+/// of its steps after the prompt.
+struct Missing {
+    u: usize,
+    tokens: Vec<u32>,
+    done: usize,
+    scores: Vec<f32>,
+}
+
+impl SearchSettings {
+    /// The step `tokens` after the prefix `m`, scored `score` by the judge, its value the path's scores aggregated.
+    fn step(&self, m: &Missing, tokens: Vec<u32>, score: f32) -> Step {
+        let path: Vec<f32> = m.scores.iter().copied().chain([score]).collect();
+        let value = aggregate_steps(&path, self.step_aggregation).unwrap_or(score);
+        Step { tokens, score, value }
+    }
 }
 
 /// A solution judged by the task.
@@ -103,10 +138,19 @@ struct Generated {
     cached: usize,
 }
 
+/// A model and the prefix-caching KV cache its calls share for the policy's lifetime (`None`: no reuse).
+struct CachedModel<'a, B: HostAccess> {
+    model: &'a Model<B>,
+    kv: Option<KvCache<f32, B>>,
+}
+
 /// The transformer over a fixed problem set, as a [`StepModel`] (implemented for `&mut TransformerPolicy`, so
 /// searches borrow it and its cache outlives them).
 pub struct TransformerPolicy<'a, T: Task, B: HostAccess = CpuBackend> {
-    model: &'a Model<B>,
+    /// The policy: it proposes steps (and judges them unless `judge` is set).
+    generator: CachedModel<'a, B>,
+    /// A separate value model that scores every proposed step, in its own KV cache.
+    judge: Option<CachedModel<'a, B>>,
     tokenizer: &'a dyn Tokenizer,
     task: &'a T,
     settings: SearchSettings,
@@ -125,8 +169,6 @@ pub struct TransformerPolicy<'a, T: Task, B: HostAccess = CpuBackend> {
     root_values: Vec<Option<f32>>,
     /// What the current search has spent on each distinct problem.
     spent: Vec<Spent>,
-    /// The prefix-caching KV cache every generation call runs in (`None` when reuse is off).
-    kv: Option<KvCache<f32, B>>,
 }
 
 impl<T: Task, B: HostAccess> std::fmt::Debug for TransformerPolicy<'_, T, B> {
@@ -139,7 +181,8 @@ impl<T: Task, B: HostAccess> std::fmt::Debug for TransformerPolicy<'_, T, B> {
             .field("problems", &self.of_problem.len())
             .field("distinct_problems", &self.unique.len())
             .field("cached_expansions", &self.cache.len())
-            .field("kv_cached_blocks", &self.kv.as_ref().map(|kv| kv.cached_blocks()))
+            .field("kv_cached_blocks", &self.generator.kv.as_ref().map(|kv| kv.cached_blocks()))
+            .field("judged_by_value_model", &self.judge.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -159,21 +202,13 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         if max_new_tokens == 0 {
             return Err(StepSearchError::InvalidInput("max_new_tokens must be at least 1"));
         }
-        let kv = match settings.kv_cache_tokens {
-            0 => None,
-            tokens => {
-                // At least the blocks one row of a full context needs ([`Self::chunks`]).
-                let one_row = 2 * model.config().max_position_embeddings.div_ceil(KV_BLOCK_TOKENS) + 3;
-                let blocks = tokens.div_ceil(KV_BLOCK_TOKENS).max(one_row);
-                Some(model.new_prefix_cache(blocks, KV_BLOCK_TOKENS)?)
-            }
-        };
         let newline = match tokenizer.encode("\n")?.as_slice() {
             [id] => *id,
             other => return Err(StepSearchError::NewlineToken(other.len())),
         };
         let mut policy = TransformerPolicy {
-            model,
+            generator: CachedModel::new(model, settings.kv_cache_tokens)?,
+            judge: None,
             tokenizer,
             task,
             settings: settings.clone(),
@@ -188,7 +223,6 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
             cache: HashMap::new(),
             root_values: Vec::new(),
             spent: Vec::new(),
-            kv,
         };
         for problem in problems {
             let prompt = encode_prompt(tokenizer, &task.prompt(problem))?;
@@ -205,6 +239,31 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         Ok(policy)
     }
 
+    /// Scores every proposed step (and the roots) with `judge`, a value model reading the policy's tokens, instead
+    /// of the policy's own value head; `None` keeps the head. The judge's forward passes run in a KV cache of their
+    /// own (`kv_cache_tokens` of it) and are charged to the expansions that ask for them. Call it before the first
+    /// search: expansions already made keep their scores.
+    pub fn judged_by(mut self, judge: Option<&'a Model<B>>) -> Result<Self, StepSearchError> {
+        let Some(judge) = judge else {
+            self.judge = None;
+            return Ok(self);
+        };
+        if !judge.weights().has_value_head() {
+            return Err(StepSearchError::JudgeWithoutValueHead);
+        }
+        let (policy_vocab, judge_vocab) = (self.generator.model.config().vocab_size, judge.config().vocab_size);
+        if judge_vocab != policy_vocab {
+            return Err(StepSearchError::JudgeVocabulary { policy: policy_vocab, judge: judge_vocab });
+        }
+        let (policy_context, judge_context) =
+            (self.generator.model.config().max_position_embeddings, judge.config().max_position_embeddings);
+        if judge_context < policy_context {
+            return Err(StepSearchError::JudgeContext { policy: policy_context, judge: judge_context });
+        }
+        self.judge = Some(CachedModel::new(judge, self.settings.kv_cache_tokens)?);
+        Ok(self)
+    }
+
     /// Number of distinct problems.
     pub fn num_distinct(&self) -> usize {
         self.unique.len()
@@ -218,7 +277,7 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
     /// The root of distinct problem `u`'s search: its prompt as step 0.
     pub fn root(&self, u: usize) -> Vec<Step> {
         let tokens = self.prompts.get(u).cloned().unwrap_or_default();
-        vec![Step { tokens, value: f32::NAN }]
+        vec![Step::scored(tokens, f32::NAN)]
     }
 
     /// The completion's token limit.
@@ -246,49 +305,97 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         self.spent.get(u).copied().unwrap_or_default()
     }
 
-    /// Generates the K proposals of every prefix not yet cached, all in one batch, charging nothing: a later
-    /// [`StepModel::propose`] charges the search that asks.
+    /// Generates the K proposals of every prefix not yet cached, all in one batch (and the judge's scores of them
+    /// in another), charging nothing: a later [`StepModel::propose`] charges the search that asks.
     pub fn prefetch(&mut self, prefixes: &[&[Step]], k: usize) -> Result<(), StepSearchError> {
-        // (distinct problem, prefix tokens, completion length) of every prefix not cached, each once.
-        let mut missing: Vec<(usize, Vec<u32>, usize)> = Vec::new();
+        // Every prefix not cached, each once.
+        let mut missing: Vec<Missing> = Vec::new();
         let mut seen = HashSet::new();
         for prefix in prefixes {
             let u = self.problem_of(prefix)?;
             let key = (k, flatten(prefix));
             if !self.cache.contains_key(&key) && seen.insert(key.1.clone()) {
-                missing.push((u, key.1, completion_len(prefix)));
+                let scores = prefix.iter().skip(1).map(|s| s.score).collect();
+                missing.push(Missing { u, tokens: key.1, done: completion_len(prefix), scores });
             }
         }
+        let limits: Vec<usize> =
+            missing.iter().map(|m| self.settings.max_step_tokens.min(self.room(m.tokens.len(), m.done))).collect();
         let mut rows = Vec::with_capacity(missing.len() * k);
-        for (_, tokens, done) in &missing {
-            let limit = self.settings.max_step_tokens.min(self.room(tokens.len(), *done));
-            if limit == 0 {
-                continue;
-            }
-            rows.extend((0..k).map(|j| Row { prompt: tokens, limit, seed: proposal_seed(self.seed, tokens, j) }));
+        for (m, &limit) in missing.iter().zip(&limits).filter(|(_, l)| **l > 0) {
+            rows.extend((0..k).map(|j| Row { prompt: &m.tokens, limit, seed: proposal_seed(self.seed, &m.tokens, j) }));
         }
         let sampling = SamplingParams { temperature: self.settings.temperature, ..SamplingParams::default() };
-        let mut generations = self.generate(&rows, sampling, vec![self.newline])?.into_iter();
+        let mut generations = self.generator.generate(&rows, sampling, vec![self.newline])?.into_iter();
         drop(rows);
-        for (u, tokens, done) in missing {
-            let limit = self.settings.max_step_tokens.min(self.room(tokens.len(), done));
+        let mut expansions = Vec::with_capacity(missing.len());
+        for (m, limit) in missing.iter().zip(limits) {
             let rows: Vec<Generated> = if limit == 0 { Vec::new() } else { generations.by_ref().take(k).collect() };
-            let expansion = self.expansion(&tokens, done, &rows);
-            if u < self.root_values.len() && tokens.len() == self.prompts[u].len() {
-                self.root_values[u] = Some(expansion.value);
+            expansions.push(self.expansion(m, &rows));
+        }
+        self.judge_expansions(&missing, &mut expansions)?;
+        for (m, expansion) in missing.into_iter().zip(expansions) {
+            if m.u < self.root_values.len() && m.tokens.len() == self.prompts[m.u].len() {
+                self.root_values[m.u] = Some(expansion.value);
             }
-            self.cache.insert((k, tokens), expansion);
+            self.cache.insert((k, m.tokens), expansion);
         }
         Ok(())
     }
 
-    /// The candidates, prefix value and cost of `rows`, the samples of `prefix` (prompt included) whose
-    /// completion so far has `done` tokens, generated together (their prefix prefilled once). A step is terminal
-    /// unless it ended its line with room left after it.
-    fn expansion(&self, prefix: &[u32], done: usize, rows: &[Generated]) -> Expansion {
+    /// With a judge: scores every distinct proposed prefix (prefix and step) of `expansions` in one batched call,
+    /// and each root prefix too, replacing the policy head's scores and values, and adds the judge's cost to each
+    /// expansion's. A prefix is read to its last token (the judge's value there is the first entry of a one-token
+    /// generation from it), in the judge's KV cache, so a child reuses the blocks its parent's scoring cached.
+    fn judge_expansions(&mut self, missing: &[Missing], expansions: &mut [Expansion]) -> Result<(), StepSearchError> {
+        let Some(judge) = self.judge.as_mut() else {
+            return Ok(());
+        };
+        // (expansion, whether it is the root prefix itself, tokens): each distinct sequence once per expansion.
+        let mut asked: Vec<(usize, bool, Vec<u32>)> = Vec::new();
+        for (e, (m, expansion)) in missing.iter().zip(expansions.iter()).enumerate() {
+            let mut distinct = HashSet::new();
+            if m.tokens.len() == self.prompts[m.u].len() {
+                distinct.insert(m.tokens.clone());
+                asked.push((e, true, m.tokens.clone()));
+            }
+            for candidate in &expansion.candidates {
+                let sequence = [m.tokens.as_slice(), &candidate.step.tokens].concat();
+                if distinct.insert(sequence.clone()) {
+                    asked.push((e, false, sequence));
+                }
+            }
+        }
+        let rows: Vec<Row<'_>> = asked.iter().map(|(_, _, tokens)| Row { prompt: tokens, limit: 1, seed: 0 }).collect();
+        let config = judge.model.config();
+        let scored = judge.generate(&rows, SamplingParams::greedy(), Vec::new())?;
+        let mut by_sequence: HashMap<(usize, &[u32]), f32> = HashMap::new();
+        for ((e, root, tokens), Generated { generation, cached }) in asked.iter().zip(scored) {
+            let score = generation.values.first().copied().unwrap_or(f32::NAN);
+            let expansion = &mut expansions[*e];
+            expansion.spent.add(Spent::judged(config, tokens.len(), cached));
+            if *root {
+                expansion.value = score;
+            } else {
+                by_sequence.insert((*e, &tokens[missing[*e].tokens.len()..]), score);
+            }
+        }
+        for (e, (m, expansion)) in missing.iter().zip(expansions.iter_mut()).enumerate() {
+            for candidate in &mut expansion.candidates {
+                let score = by_sequence.get(&(e, candidate.step.tokens.as_slice())).copied().unwrap_or(f32::NAN);
+                candidate.step = self.settings.step(m, std::mem::take(&mut candidate.step.tokens), score);
+            }
+        }
+        Ok(())
+    }
+
+    /// The candidates, prefix value and cost of `rows`, the samples of the missing prefix `m` generated together
+    /// (its prefix prefilled once). A step is terminal unless it ended its line with room left after it.
+    fn expansion(&self, m: &Missing, rows: &[Generated]) -> Expansion {
+        let prefix = &m.tokens;
         let cached = rows.first().map_or(0, |r| r.cached);
         let new_tokens: Vec<usize> = rows.iter().map(|r| r.generation.tokens.len()).collect();
-        let spent = Spent::expansion(self.model.config(), prefix.len(), cached, &new_tokens);
+        let spent = Spent::expansion(self.generator.model.config(), prefix.len(), cached, &new_tokens);
         let mut candidates = Vec::with_capacity(rows.len());
         for Generated { generation: g, .. } in rows {
             let ends_line = matches!(g.finish, FinishReason::Stop(t) if t == self.newline);
@@ -296,10 +403,11 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
                 PriorWeights::Count => 1.0,
                 PriorWeights::Probability => g.model_logprobs.iter().sum::<f32>().exp().max(f32::MIN_POSITIVE),
             };
+            let score = g.values.last().copied().unwrap_or(f32::NAN);
             candidates.push(Candidate {
-                step: Step { tokens: g.tokens.clone(), value: g.values.last().copied().unwrap_or(f32::NAN) },
+                step: self.settings.step(m, g.tokens.clone(), score),
                 weight,
-                terminal: !ends_line || self.room(prefix.len() + g.tokens.len(), done + g.tokens.len()) == 0,
+                terminal: !ends_line || self.room(prefix.len() + g.tokens.len(), m.done + g.tokens.len()) == 0,
             });
         }
         let value = rows.first().and_then(|r| r.generation.values.first()).copied().unwrap_or(f32::NAN);
@@ -318,15 +426,19 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
             .filter(|(_, l)| **l > 0)
             .map(|(prompt, &limit)| Row { prompt, limit, seed: 0 })
             .collect();
-        let mut generations = self.generate(&rows, SamplingParams::greedy(), Vec::new())?.into_iter();
+        let mut generations = self.generator.generate(&rows, SamplingParams::greedy(), Vec::new())?.into_iter();
         let mut out = Vec::with_capacity(prefixes.len());
         for (((u, mut steps), prompt), limit) in prefixes.into_iter().zip(&flat).zip(limits) {
             if limit > 0
                 && let Some(Generated { generation: g, cached }) = generations.next()
             {
-                self.charge(u, Spent::expansion(self.model.config(), prompt.len(), cached, &[g.tokens.len()]));
-                let value = g.values.last().copied().unwrap_or(f32::NAN);
-                steps.push(Step { tokens: g.tokens, value });
+                self.charge(
+                    u,
+                    Spent::expansion(self.generator.model.config(), prompt.len(), cached, &[g.tokens.len()]),
+                );
+                // The search has ended: nothing reads this step's value, so no judge is asked for it.
+                let score = g.values.last().copied().unwrap_or(f32::NAN);
+                steps.push(Step::scored(g.tokens, score));
             }
             out.push(steps);
         }
@@ -376,7 +488,7 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
     /// Tokens a prefix of `len` tokens, `done` of them generated, may still grow by: the completion's limit and
     /// the model's context length both bound it.
     fn room(&self, len: usize, done: usize) -> usize {
-        let context = self.model.config().max_position_embeddings;
+        let context = self.generator.model.config().max_position_embeddings;
         self.max_new_tokens.saturating_sub(done).min(context.saturating_sub(len))
     }
 
@@ -384,6 +496,22 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         if let Some(s) = self.spent.get_mut(u) {
             s.add(spent);
         }
+    }
+}
+
+impl<'a, B: HostAccess> CachedModel<'a, B> {
+    /// `model` with a KV cache of `kv_cache_tokens` tokens (0: none).
+    fn new(model: &'a Model<B>, kv_cache_tokens: usize) -> Result<Self, StepSearchError> {
+        let kv = match kv_cache_tokens {
+            0 => None,
+            tokens => {
+                // At least the blocks one row of a full context needs ([`Self::chunks`]).
+                let one_row = 2 * model.config().max_position_embeddings.div_ceil(KV_BLOCK_TOKENS) + 3;
+                let blocks = tokens.div_ceil(KV_BLOCK_TOKENS).max(one_row);
+                Some(model.new_prefix_cache(blocks, KV_BLOCK_TOKENS)?)
+            }
+        };
+        Ok(CachedModel { model, kv })
     }
 
     /// Runs `rows` through the generation loop in chunks ([`Self::chunks`]), in the policy's KV cache when it has
@@ -492,10 +620,11 @@ impl<T: Task, B: HostAccess> StepModel for &mut TransformerPolicy<'_, T, B> {
                 (2.., _) => prefix.last().map_or(f32::NAN, |s| s.value),
                 (_, Some(v)) => v,
                 _ => {
-                    // A root never expanded: one forward pass over the prompt.
+                    // A root never expanded: one forward pass of the judge over the prompt.
                     let prompt = &self.prompts[u];
-                    let v = self.model.forward(&[prompt])?.first().and_then(|o| o.values.last().copied());
-                    let (len, flops) = (prompt.len(), forward_flops(self.model.config(), prompt.len()));
+                    let judge = self.judge.as_ref().unwrap_or(&self.generator).model;
+                    let v = judge.forward(&[prompt])?.first().and_then(|o| o.values.last().copied());
+                    let (len, flops) = (prompt.len(), forward_flops(judge.config(), prompt.len()));
                     self.charge(u, Spent { tokens: 0, forward_tokens: len, recompute_tokens: len, flops });
                     self.root_values[u] = v;
                     v.unwrap_or(f32::NAN)
