@@ -91,8 +91,9 @@ impl Task for LastLine {
         Reward { value: if ok { 1.0 } else { 0.0 }, verdict: if ok { Verdict::Correct } else { Verdict::WrongValue } }
     }
 
-    fn answer_key(&self, _problem: &String, _completion: &[u8]) -> Option<String> {
-        None
+    /// The last line is the answer.
+    fn answer_key(&self, _problem: &String, completion: &[u8]) -> Option<String> {
+        std::str::from_utf8(completion).ok().and_then(|c| c.rsplit('\n').next()).map(String::from)
     }
 
     fn solution_trace(&self, problem: &String) -> Option<String> {
@@ -558,14 +559,18 @@ fn a_value_model_judges_every_proposed_step() {
 }
 
 /// A judged search is as reproducible as a plain one: the same results twice, and problem by problem whatever
-/// shares its batch. Without the verifier, where the judge steers and recommends, it picks differently from the
-/// policy's head.
+/// shares its batch (here voting over its finished solutions). Without the verifier, where the judge steers and
+/// votes, it picks differently from the policy's head.
 #[test]
 fn judged_searches_repeat_and_do_not_depend_on_the_batch() {
     let (model, judge) = (tiny_model(), tiny_model_seeded(23));
     let problems = problems();
-    let settings =
-        SearchSettings { use_verifier: false, step_aggregation: StepAggregation::Min, ..SearchSettings::default() };
+    let settings = SearchSettings {
+        use_verifier: false,
+        step_aggregation: StepAggregation::Min,
+        vote: true,
+        ..SearchSettings::default()
+    };
     let judged = |problems: &[String], method| {
         let policy =
             TransformerPolicy::new(&model, &TinyTokenizer, &LastLine, problems, &settings, MAX_NEW_TOKENS, SEED);
@@ -617,4 +622,25 @@ fn an_unusable_judge_is_a_typed_error() {
     let weights = weights_from_tensors(model.config(), tensors).unwrap();
     let headless = Model::new(model.config().clone(), weights).unwrap();
     assert!(matches!(judged_by(&headless), Err(StepSearchError::JudgeWithoutValueHead)));
+}
+
+/// The vote over finished solutions applies without the verifier only: with it, results are the same either way.
+/// Without it, a voting search that finished some solution returns one of them as it is (no greedy completion, so
+/// never more tokens than the recommendation's), and the same seed gives the same picks.
+#[test]
+fn voting_picks_a_finished_solution_without_the_verifier() {
+    let model = tiny_model();
+    let problems = problems();
+    let with = |use_verifier, vote| SearchSettings { use_verifier, vote, ..SearchSettings::default() };
+    for method in Method::SEARCHES {
+        let texts = |s: &[Solved]| s.iter().map(|s| (s.completion.clone(), s.tokens)).collect::<Vec<_>>();
+        let verified = run(&model, &problems, method, 8, &with(true, true));
+        assert_eq!(texts(&verified), texts(&run(&model, &problems, method, 8, &with(true, false))), "{method:?}");
+        let voted = run(&model, &problems, method, 8, &with(false, true));
+        let recommended = run(&model, &problems, method, 8, &with(false, false));
+        assert_eq!(texts(&voted), texts(&run(&model, &problems, method, 8, &with(false, true))), "{method:?}");
+        for (v, r) in voted.iter().zip(&recommended) {
+            assert!(v.tokens <= r.tokens, "{method:?}: {} > {}", v.tokens, r.tokens);
+        }
+    }
 }

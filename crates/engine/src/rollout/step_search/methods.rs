@@ -10,7 +10,10 @@
 //! The returned solution, judged by the task afterwards (accuracy is whether it is correct):
 //! * with the verifier, a finished solution the verifier accepts, when the search generated one (the
 //!   highest-scoring; as in `best_of_n`, the verifier is the oracle that recognises a solution). For the trees
-//!   that includes finished steps proposed at a node but not yet expanded: their tokens are already paid for;
+//!   that includes finished steps proposed at a node but not yet expanded: their tokens are already paid for
+//!   (for beam search, the final beams that finished);
+//! * without the verifier, by default ([`SearchSettings::vote`]), the answer with the largest vote over the same
+//!   finished solutions, each weighted by its judged value times the times it was sampled;
 //! * otherwise the search's recommendation: the best beam, or the most visited path (for Gumbel, below the
 //!   Sequential Halving winner), completed greedily when it is not finished yet. The completion's tokens are
 //!   charged too.
@@ -18,7 +21,7 @@
 use selfplay_model::HostAccess;
 use selfplay_model::Model;
 use selfplay_model::tokenizer::Tokenizer;
-use selfplay_reward::StepAggregation;
+use selfplay_reward::{StepAggregation, weighted_vote};
 use selfplay_search::beam::{BeamConfig, beam_search};
 use selfplay_search::language::{StepSearch, StepState, most_visited_path};
 use selfplay_search::{Algorithm, GumbelConfig, MuZeroConfig, Search, SearchConfig, SearchError, Tree};
@@ -236,7 +239,12 @@ fn beam<B: HostAccess, T: Task>(
     for u in 0..policy.num_distinct() {
         let root = policy.root(u);
         let beams = beam_search(&mut &mut *policy, &root, &config)?;
-        let verified = if use_verifier { first_accepted(policy, beams.iter().map(|b| &b.steps))? } else { None };
+        let verified = if use_verifier {
+            first_accepted(policy, beams.iter().map(|b| &b.steps))?
+        } else {
+            let finished = beams.iter().filter(|b| b.finished).map(|b| (b.steps.clone(), 1.0));
+            voted(policy, finished.collect())?
+        };
         picks.push(match (verified, beams.into_iter().next()) {
             (Some(steps), _) => Pick { steps, finished: true },
             (None, Some(best)) => Pick { steps: best.steps, finished: best.finished },
@@ -275,22 +283,26 @@ fn tree_search<B: HostAccess, T: Task>(
     }
     let mut picks = Vec::with_capacity(trees.len());
     for tree in &mut trees {
-        if use_verifier {
-            // Every finished solution the search generated, expanded into a node or not: its tokens are paid for.
-            let finished: Vec<Vec<Step>> = (0..tree.num_nodes())
-                .filter_map(|n| tree.state(n))
-                .flat_map(|s| {
-                    s.candidates.iter().filter(|c| c.terminal).map(|c| {
-                        let mut steps = s.steps.clone();
-                        steps.push(c.step.clone());
-                        steps
-                    })
+        // Every finished solution the search generated, expanded into a node or not (its tokens are paid for), with
+        // the times it was sampled there.
+        let finished: Vec<(Vec<Step>, f32)> = (0..tree.num_nodes())
+            .filter_map(|n| tree.state(n))
+            .flat_map(|s| {
+                s.candidates.iter().filter(|c| c.terminal).map(|c| {
+                    let mut steps = s.steps.clone();
+                    steps.push(c.step.clone());
+                    (steps, c.weight)
                 })
-                .collect();
-            if let Some(steps) = first_accepted(policy, finished.iter())? {
-                picks.push(Pick { steps, finished: true });
-                continue;
-            }
+            })
+            .collect();
+        let chosen = if use_verifier {
+            first_accepted(policy, finished.iter().map(|(steps, _)| steps))?
+        } else {
+            voted(policy, finished)?
+        };
+        if let Some(steps) = chosen {
+            picks.push(Pick { steps, finished: true });
+            continue;
         }
         if method == Method::Gumbel {
             // Gumbel's recommendation at the root is the Sequential Halving winner, not the most visited action.
@@ -317,6 +329,36 @@ fn search_config(method: Method, simulations: usize, root_k: usize) -> SearchCon
     SearchConfig { algorithm, ..SearchConfig::muzero(simulations) }
 }
 
+/// With [`SearchSettings::vote`]: the finished solution [`vote_pick`] picks among `solutions` (each with the times it
+/// was sampled); `None` without the setting or when no solution states an answer.
+fn voted<B: HostAccess, T: Task>(
+    policy: &TransformerPolicy<'_, T, B>,
+    solutions: Vec<(Vec<Step>, f32)>,
+) -> Result<Option<Vec<Step>>, StepSearchError> {
+    if !policy.settings().vote {
+        return Ok(None);
+    }
+    let answers = solutions.iter().map(|(steps, _)| policy.answer_key(steps)).collect::<Result<Vec<_>, _>>()?;
+    let values: Vec<f32> = solutions.iter().map(|(steps, _)| steps.last().map_or(f32::NAN, |s| s.value)).collect();
+    let counts: Vec<f32> = solutions.iter().map(|(_, count)| *count).collect();
+    Ok(vote_pick(&answers, &values, &counts).and_then(|i| solutions.into_iter().nth(i)).map(|(steps, _)| steps))
+}
+
+/// The answer with the largest vote, each candidate weighted by its value clamped to [0, 1] times its count (a
+/// non-finite value or count votes nothing), and among that answer's candidates the highest-valued one (the first on
+/// ties; a NaN value never preferred). `None` when no candidate states an answer or the lengths differ.
+pub fn vote_pick<K: Ord>(answers: &[Option<K>], values: &[f32], counts: &[f32]) -> Option<usize> {
+    if values.len() != answers.len() || counts.len() != answers.len() {
+        return None;
+    }
+    let weights: Vec<f32> = values.iter().zip(counts).map(|(v, c)| v.clamp(0.0, 1.0) * c).collect();
+    let winner = weighted_vote(answers, &weights)?;
+    let rank = |i: usize| if values[i].is_nan() { f32::NEG_INFINITY } else { values[i] };
+    (0..answers.len())
+        .filter(|&i| answers[i] == answers[winner])
+        .max_by(|&a, &b| rank(a).total_cmp(&rank(b)).then(b.cmp(&a)))
+}
+
 /// The highest-scoring solution among `solutions` that the task accepts (the first on ties), if any.
 fn first_accepted<'s, B: HostAccess, T: Task>(
     policy: &TransformerPolicy<'_, T, B>,
@@ -330,4 +372,25 @@ fn first_accepted<'s, B: HostAccess, T: Task>(
         }
     }
     Ok(best.map(|(_, steps)| steps.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::vote_pick;
+
+    /// Two middling votes for one answer outweigh one confident vote for another; clamping bounds a value past 1;
+    /// counts multiply; NaN votes nothing and is never picked; the highest-valued candidate of the winner is returned.
+    #[test]
+    fn the_vote_weighs_values_and_counts() {
+        let a = Some("a");
+        let b = Some("b");
+        assert_eq!(vote_pick(&[b, a, a], &[0.7, 0.4, 0.45], &[1.0, 1.0, 1.0]), Some(2));
+        assert_eq!(vote_pick(&[b, a, a], &[0.7, 0.4, 0.45], &[3.0, 1.0, 1.0]), Some(0));
+        assert_eq!(vote_pick(&[b, a], &[5.0, 0.9], &[1.0, 1.0]), Some(0), "5.0 counts as 1.0");
+        assert_eq!(vote_pick(&[a, a, b], &[f32::NAN, 0.3, 0.2], &[1.0, 1.0, 1.0]), Some(1));
+        assert_eq!(vote_pick(&[None, b], &[0.9, 0.1], &[1.0, 1.0]), Some(1), "no answer never wins");
+        assert_eq!(vote_pick(&[a, a], &[0.5, 0.5], &[1.0, 1.0]), Some(0), "ties go to the first");
+        assert_eq!(vote_pick::<&str>(&[None], &[0.9], &[1.0]), None);
+        assert_eq!(vote_pick(&[a], &[0.9], &[]), None);
+    }
 }

@@ -453,6 +453,13 @@ impl<'a, T: Task, B: HostAccess> TransformerPolicy<'a, T, B> {
         Ok(Judged { text, score: reward.value, correct: reward.verdict.is_correct() })
     }
 
+    /// The task's answer key of a solution (for voting; `None` when it states no usable answer).
+    pub fn answer_key(&self, solution: &[Step]) -> Result<Option<String>, StepSearchError> {
+        let u = self.problem_of(solution)?;
+        let text = self.completion_text(solution)?;
+        Ok(self.task.answer_key(self.unique[u], text.as_bytes()))
+    }
+
     /// Whether the task's step checker rejects one of the solution's complete steps (`false` for a task
     /// without a checker).
     fn has_invalid_step(&self, solution: &[Step]) -> Result<bool, StepSearchError> {
