@@ -73,7 +73,8 @@ pub struct EvalArgs {
     /// 4194304.
     #[arg(long, allow_hyphen_values = true, value_parser = |s: &str| bounded(s, 0..=MAX_KV_CACHE_TOKENS))]
     kv_cache_tokens: Option<usize>,
-    /// Score finished searches with the value head instead of the verifier (search without an oracle).
+    /// Search without the verifier: finished solutions are judged by the value head (or `--value-model`), and the
+    /// search returns the answer with the largest judged vote over them (search without an oracle).
     #[arg(long)]
     no_verifier: bool,
     /// A value model directory (a run's `value_model/`) that judges `best_of_n_value`, `weighted_vote` and the
