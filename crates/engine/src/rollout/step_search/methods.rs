@@ -241,9 +241,11 @@ fn beam<B: HostAccess, T: Task>(
         let beams = beam_search(&mut &mut *policy, &root, &config)?;
         let verified = if use_verifier {
             first_accepted(policy, beams.iter().map(|b| &b.steps))?
-        } else {
+        } else if policy.settings().vote {
             let finished = beams.iter().filter(|b| b.finished).map(|b| (b.steps.clone(), 1.0));
             voted(policy, finished.collect())?
+        } else {
+            None
         };
         picks.push(match (verified, beams.into_iter().next()) {
             (Some(steps), _) => Pick { steps, finished: true },
@@ -284,17 +286,21 @@ fn tree_search<B: HostAccess, T: Task>(
     let mut picks = Vec::with_capacity(trees.len());
     for tree in &mut trees {
         // Every finished solution the search generated, expanded into a node or not (its tokens are paid for), with
-        // the times it was sampled there.
-        let finished: Vec<(Vec<Step>, f32)> = (0..tree.num_nodes())
-            .filter_map(|n| tree.state(n))
-            .flat_map(|s| {
-                s.candidates.iter().filter(|c| c.terminal).map(|c| {
-                    let mut steps = s.steps.clone();
-                    steps.push(c.step.clone());
-                    (steps, c.weight)
+        // the times it was sampled there; collected only when the verifier or the vote reads them.
+        let finished: Vec<(Vec<Step>, f32)> = if !use_verifier && !policy.settings().vote {
+            Vec::new()
+        } else {
+            (0..tree.num_nodes())
+                .filter_map(|n| tree.state(n))
+                .flat_map(|s| {
+                    s.candidates.iter().filter(|c| c.terminal).map(|c| {
+                        let mut steps = s.steps.clone();
+                        steps.push(c.step.clone());
+                        (steps, c.weight)
+                    })
                 })
-            })
-            .collect();
+                .collect()
+        };
         let chosen = if use_verifier {
             first_accepted(policy, finished.iter().map(|(steps, _)| steps))?
         } else {
@@ -335,7 +341,7 @@ fn voted<B: HostAccess, T: Task>(
     policy: &TransformerPolicy<'_, T, B>,
     solutions: Vec<(Vec<Step>, f32)>,
 ) -> Result<Option<Vec<Step>>, StepSearchError> {
-    if !policy.settings().vote {
+    if !policy.settings().vote || solutions.is_empty() {
         return Ok(None);
     }
     let answers = solutions.iter().map(|(steps, _)| policy.answer_key(steps)).collect::<Result<Vec<_>, _>>()?;
