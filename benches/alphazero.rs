@@ -114,7 +114,7 @@ fn selfplay_batches(config: &AlphaZeroConfig) -> Vec<usize> {
             break;
         }
         for i in active {
-            if plies[i] < s.random_opening_plies {
+            if plies[i] < s.random_opening_plies.fewest() {
                 let legal: Vec<usize> = games[i].legal_actions().collect();
                 games[i].play(legal[(next(&mut rng) % legal.len() as u64) as usize]).expect("legal move");
                 plies[i] += 1;

@@ -67,6 +67,15 @@ pub enum LabelError {
     /// A finished position: there is nothing to choose.
     #[error("the position is finished")]
     Finished,
+    /// A line of a labelled file ([`crate::labelled::parse_benchmark`]) was refused.
+    #[error("line {line}: {error}")]
+    Line {
+        /// The line, counted from 1.
+        line: usize,
+        /// Why it was refused.
+        #[source]
+        error: Box<LabelError>,
+    },
 }
 
 /// Why an agent could not choose a move.

@@ -283,8 +283,13 @@ pub fn generate(config: &GenerateConfig, solver: &mut Solver) -> Vec<LabelledPos
 pub const COMMITTED_BENCHMARK: &str = include_str!("../data/connect4_benchmark.txt");
 
 /// Parses a benchmark file: one [`LabelledPosition::to_line`] per line, `#` comment lines and blank lines skipped.
+/// A refused line is a [`LabelError::Line`] naming it.
 pub fn parse_benchmark(text: &str) -> Result<Vec<LabelledPosition>, LabelError> {
-    text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()).map(LabelledPosition::parse_line).collect()
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|(i, l)| LabelledPosition::parse_line(l).map_err(|e| LabelError::Line { line: i + 1, error: Box::new(e) }))
+        .collect()
 }
 
 /// The committed benchmark: 30 positions in each of the six groups of [`GROUPS`].
@@ -440,6 +445,13 @@ mod tests {
         assert!(matches!(LabelledPosition::parse_line("4 1 2 3 x 5 6 7"), Err(LabelError::BadScore { .. })));
         assert!(matches!(LabelledPosition::parse_line("111111 1 2 3 4 5 6 7"), Err(LabelError::Legality { .. })));
         assert!(matches!(LabelledPosition::parse_line("9 1 2 3 4 5 6 7"), Err(LabelError::Position(_))));
+        let file = format!("# a comment\n\n{line}\n44 1 2\n");
+        let err = parse_benchmark(&file).unwrap_err();
+        assert!(
+            matches!(&err, LabelError::Line { line: 4, error } if matches!(**error, LabelError::ScoreCount { .. }))
+        );
+        assert_eq!(err.to_string(), "line 4: expected 7 scores after the position, found 2");
+        assert_eq!(parse_benchmark(&format!("# only\n{line}\n")).unwrap(), vec![l]);
     }
 
     #[test]

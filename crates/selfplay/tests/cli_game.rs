@@ -142,6 +142,35 @@ fn eval_prints_a_row_per_budget() {
     assert!(rows.iter().all(|r| r["all"].is_f64() && r["decisive"].is_f64()), "{json}");
 }
 
+/// `game eval --positions`: the user's labelled file instead of the committed benchmark. On positions where every
+/// move has the same solved score no move is a mistake, whatever the network; a bad line is named.
+#[test]
+fn eval_measures_a_labelled_file_of_the_users() {
+    let dir = std::env::temp_dir().join(format!("selfplay-cli-game-positions-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("even.txt");
+    std::fs::write(
+        &file,
+        "# every move alike\n51441121227 -15 -15 -15 -15 -15 -15 -15\n\n312375422464 -15 -15 -15 -15 -15 -15 -15\n",
+    )
+    .unwrap();
+    let args = ["game", "eval", "--game", "connect4", "--model", model_arg(), "--simulations", "0,2"];
+    let table = success(&[&args[..], &["--positions", file.to_str().unwrap()]].concat(), "");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(lines[0].contains("on 2 solver-labelled positions"), "{table}");
+    for line in &lines[2..] {
+        assert_eq!(line.split_whitespace().nth(1), Some("0.000"), "{table}");
+    }
+    std::fs::write(&file, "51441121227 -15 -15 -15 -15 -15 -15 -15\n4453 1 2\n").unwrap();
+    let out = run(&[&args[..], &["--positions", file.to_str().unwrap()]].concat(), "");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && stderr.contains("line 2: expected 7 scores"), "{stderr}");
+    std::fs::write(&file, "# nothing\n").unwrap();
+    let out = run(&[&args[..], &["--positions", file.to_str().unwrap()]].concat(), "");
+    assert!(!out.status.success() && String::from_utf8_lossy(&out.stderr).contains("no labelled position"));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `game play` in the terminal: the agent moves first and the board is drawn; input ending abandons the game.
 #[test]
 fn play_draws_the_board_and_stops_at_the_end_of_input() {

@@ -88,8 +88,10 @@ pub struct SelfPlaySettings {
     /// Moves chosen by the search's own stochastic choice (Gumbel's noisy Sequential Halving winner, PUCT's
     /// visit-proportional sample); later moves take the improved policy's most likely action.
     pub sampled_plies: usize,
-    /// Uniformly random moves opening every game (diversity; they give no training target).
-    pub random_opening_plies: usize,
+    /// Uniformly random moves opening every game (diversity; they give no training target): a number (`2`), or
+    /// a range drawn anew for each game (`[0, 14]`), so that self-play also starts from the odd positions random
+    /// play reaches.
+    pub random_opening_plies: OpeningPlies,
     /// Keep the chosen child's subtree for the next move (PUCT only: Gumbel's Sequential Halving schedules a
     /// fresh budget from an unvisited root).
     pub reuse_tree: bool,
@@ -110,9 +112,41 @@ impl Default for SelfPlaySettings {
             full_search_probability: 0.25,
             considered_actions: 16,
             sampled_plies: 8,
-            random_opening_plies: 2,
+            random_opening_plies: OpeningPlies::Exactly(2),
             reuse_tree: true,
             decisive_moves: true,
+        }
+    }
+}
+
+/// How many uniformly random plies open a self-play game: written as a number or as `[fewest, most]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OpeningPlies {
+    /// Every game opens with this many.
+    Exactly(usize),
+    /// Each game opens with a number drawn uniformly from `[fewest, most]` (inclusive) by its own generator.
+    Between([usize; 2]),
+}
+
+impl OpeningPlies {
+    /// The fewest plies a game may open with.
+    pub fn fewest(self) -> usize {
+        match self {
+            OpeningPlies::Exactly(n) => n,
+            OpeningPlies::Between([fewest, _]) => fewest,
+        }
+    }
+
+    /// The plies one game opens with; a range takes one draw of `rng`, a number none (so a fixed opening
+    /// leaves the game's random stream as it was).
+    pub fn draw(self, rng: &mut impl rand_core::Rng) -> usize {
+        match self {
+            OpeningPlies::Exactly(n) => n,
+            OpeningPlies::Between([fewest, most]) => {
+                let span = most.saturating_sub(fewest) as u64 + 1;
+                fewest + (rng.next_u64() % span) as usize
+            }
         }
     }
 }
@@ -271,6 +305,11 @@ impl AlphaZeroConfig {
             "must be in [0, 1]",
         )?;
         check(s.considered_actions >= 1, "selfplay.considered_actions", "must be at least 1")?;
+        check(
+            !matches!(s.random_opening_plies, OpeningPlies::Between([fewest, most]) if fewest > most),
+            "selfplay.random_opening_plies",
+            "a range [fewest, most] must not end below its start",
+        )?;
         check(l.batch_size >= 1 && l.replay_window >= 1, "learn", "batch_size and replay_window must be at least 1")?;
         check(l.lr.is_finite() && l.lr > 0.0, "learn.lr", "must be positive")?;
         check(l.weight_decay.is_finite() && l.weight_decay >= 0.0, "learn.weight_decay", "must be non-negative")?;

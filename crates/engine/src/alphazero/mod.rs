@@ -54,7 +54,7 @@ pub use agent::{NetAgent, SETTINGS_FILE, load_agent};
 pub use arena::ArenaGame;
 pub use arena::ArenaPoint;
 pub use benchmark::{Connect4Benchmark, GroupRates, MistakeRates, MoveBenchmark};
-pub use config::{AlphaZeroConfig, ConfigFileError, SearchKind};
+pub use config::{AlphaZeroConfig, ConfigFileError, OpeningPlies, SearchKind};
 pub use error::AlphaZeroError;
 pub use play::{MatchResult, choose_moves, play_match, random_action, self_play};
 pub use stage::{AlphaZeroRecord, AlphaZeroStage, TestTimePoint};

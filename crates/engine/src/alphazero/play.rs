@@ -11,7 +11,7 @@ use selfplay_model::{HostAccess, Model};
 use selfplay_search::{DecisiveMoves, Game, GameEvaluator, PolicyOutput, PolicyValue, RootOutput, Search, Tree};
 use serde::{Deserialize, Serialize};
 
-use super::config::AlphaZeroConfig;
+use super::config::{AlphaZeroConfig, OpeningPlies};
 use super::error::AlphaZeroError;
 use super::net::NetPolicy;
 use super::replay::Sample;
@@ -58,6 +58,8 @@ struct Slot<G> {
     /// depend on which games share a batch with it (the games still running, the share of one rank).
     stream: u64,
     ply: usize,
+    /// The uniformly random plies this game opens with.
+    opening: usize,
     /// Searched positions awaiting the game's result.
     pending: Vec<Pending>,
 }
@@ -72,17 +74,25 @@ struct Pending {
 }
 
 impl<G: Game> Slot<G> {
-    /// Game `stream` of a round (its search stream), its own moves drawn from `seed`.
+    /// Game `stream` of a round (its search stream), its own moves drawn from `seed`; no random opening.
     fn new(position: G, seed: u64, stream: u64) -> Self {
+        let rng = ChaCha8Rng::seed_from_u64(seed);
         Slot {
             position,
             tree: Tree::new(G::NUM_ACTIONS),
             rooted: false,
-            rng: ChaCha8Rng::seed_from_u64(seed),
+            rng,
             stream,
             ply: 0,
+            opening: 0,
             pending: Vec::new(),
         }
+    }
+
+    /// The game opening with `opening`'s random plies (a range draws the count from the game's generator).
+    fn with_opening(mut self, opening: OpeningPlies) -> Self {
+        self.opening = opening.draw(&mut self.rng);
+        self
     }
 }
 
@@ -180,8 +190,13 @@ fn play_games<G: Game, B: HostAccess>(
     games: Range<usize>,
 ) -> Result<SelfPlayOutcome, AlphaZeroError> {
     let s = &config.selfplay;
-    let mut slots: Vec<Slot<G>> =
-        games.clone().map(|g| Slot::new(start.clone(), row_seed(config.seed, round, g as u64), g as u64)).collect();
+    let mut slots: Vec<Slot<G>> = games
+        .clone()
+        .map(|g| {
+            Slot::new(start.clone(), row_seed(config.seed, round, g as u64), g as u64)
+                .with_opening(s.random_opening_plies)
+        })
+        .collect();
     let mut full = Search::new(config.selfplay_search(s.simulations, 0), G::NUM_ACTIONS)?;
     let mut fast = Search::new(config.selfplay_search(s.fast_simulations, 0), G::NUM_ACTIONS)?;
     let mut evaluator = net_evaluator(model, config)?;
@@ -194,7 +209,7 @@ fn play_games<G: Game, B: HostAccess>(
         let (mut full_group, mut fast_group) = (Vec::new(), Vec::new());
         for &i in &active {
             let slot = &mut slots[i];
-            if slot.ply < s.random_opening_plies {
+            if slot.ply < slot.opening {
                 let action = random_action(&slot.position, &mut slot.rng).ok_or(AlphaZeroError::NoLegalMove)?;
                 slot.position.play(action)?;
                 (slot.ply, slot.rooted) = (slot.ply + 1, false);
@@ -248,7 +263,7 @@ fn play_searched<G: Game>(
     is_full: bool,
     config: &AlphaZeroConfig,
 ) -> Result<(), AlphaZeroError> {
-    let action = if slot.ply < config.selfplay.random_opening_plies + config.selfplay.sampled_plies {
+    let action = if slot.ply < slot.opening + config.selfplay.sampled_plies {
         policy.action
     } else {
         argmax(&policy.action_weights)

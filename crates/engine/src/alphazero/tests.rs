@@ -34,7 +34,7 @@ fn self_play_is_deterministic_and_writes_consistent_targets() {
     assert_eq!(a.games, config.selfplay.games);
     assert!(a.plies >= 5 * a.games && a.plies <= 9 * a.games, "{} plies", a.plies);
     // Searched positions only: the random opening plies give no sample.
-    let searched = a.plies - config.selfplay.random_opening_plies * a.games;
+    let searched = a.plies - config.selfplay.random_opening_plies.fewest() * a.games;
     assert_eq!(a.samples.len(), searched);
     let with_policy = a.samples.iter().filter(|s| s.policy.is_some()).count();
     assert!(with_policy > 0 && with_policy < a.samples.len(), "playout caps: {with_policy} of {}", a.samples.len());
@@ -46,6 +46,40 @@ fn self_play_is_deterministic_and_writes_consistent_targets() {
             assert!(p.iter().zip(&s.legal).all(|(&q, &l)| l || q == 0.0), "mass on an illegal move");
         }
     }
+}
+
+/// A range of opening plies is drawn per game from the game's own generator: the games open differently, each
+/// within the range, and the same round replays the same openings.
+#[test]
+fn each_game_draws_its_random_opening_from_the_range() {
+    let mut config = AlphaZeroConfig::tiny();
+    config.selfplay.random_opening_plies = OpeningPlies::Between([0, 3]);
+    config.validate().unwrap();
+    let model = tiny_net(&config, 3);
+    let a = self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap();
+    assert_eq!(a, self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap());
+    // A game's samples are consecutive, one stone apart; the first one's stones are the game's opening (three
+    // random plies cannot finish a game of tic-tac-toe, so every game has samples).
+    let stones = |s: &Sample| s.tokens.iter().filter(|&&t| t != 0).count();
+    let mut openings = vec![stones(&a.samples[0])];
+    for pair in a.samples.windows(2) {
+        if stones(&pair[1]) != stones(&pair[0]) + 1 {
+            openings.push(stones(&pair[1]));
+        }
+    }
+    assert_eq!(openings.len(), a.games, "{openings:?}");
+    assert!(openings.iter().all(|&k| k <= 3), "{openings:?}");
+    assert!(openings.iter().any(|&k| k != openings[0]), "every game opened alike: {openings:?}");
+    assert_eq!(openings.iter().sum::<usize>(), a.plies - a.samples.len());
+    // Written as a number or a range; a range that ends below its start is refused.
+    let text = "[selfplay]\nrandom_opening_plies = [0, 14]\n";
+    let parsed: AlphaZeroConfig = toml::from_str(text).unwrap();
+    assert_eq!(parsed.selfplay.random_opening_plies, OpeningPlies::Between([0, 14]));
+    assert_eq!(toml::from_str::<AlphaZeroConfig>(&parsed.to_toml().unwrap()).unwrap(), parsed);
+    let fixed: AlphaZeroConfig = toml::from_str("[selfplay]\nrandom_opening_plies = 4\n").unwrap();
+    assert_eq!(fixed.selfplay.random_opening_plies, OpeningPlies::Exactly(4));
+    config.selfplay.random_opening_plies = OpeningPlies::Between([5, 2]);
+    assert_eq!(config.validate().unwrap_err().name, "selfplay.random_opening_plies");
 }
 
 #[test]

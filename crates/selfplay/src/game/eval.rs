@@ -1,5 +1,6 @@
 //! `selfplay game eval`: the test-time curve of a saved network, the share of its moves that are mistakes on the
-//! committed solver-labelled benchmark at each search budget, as a table or as JSON lines.
+//! committed solver-labelled benchmark (or a labelled file of the user's) at each search budget, as a table or as
+//! JSON lines.
 
 use std::io::Write;
 
@@ -7,6 +8,7 @@ use clap::Args;
 use selfplay_engine::alphazero::benchmark::{BenchmarkMistakes, GroupRates};
 use selfplay_engine::alphazero::{Connect4Benchmark, MistakeRates, MoveBenchmark, benchmark, load_agent};
 use selfplay_games::Connect4;
+use selfplay_games::labelled::parse_benchmark;
 use serde::Serialize;
 
 use super::agent_args::{AgentArgs, PlayedGame};
@@ -25,13 +27,27 @@ pub struct EvalArgs {
     /// One JSON object per budget instead of the table.
     #[arg(long)]
     json: bool,
+    /// Solver-labelled positions to measure on instead of the committed benchmark: a file of `<moves> s1 … s7`
+    /// lines as `label_positions` writes them (`#` comments and blank lines skipped).
+    #[arg(long, value_name = "FILE")]
+    positions: Option<std::path::PathBuf>,
 }
 
 /// Measures each budget in turn, printing its row as soon as it is known (600 simulations take a while).
 pub fn run(args: EvalArgs) -> Result<(), CliError> {
     let PlayedGame::Connect4 = args.agent.game;
     let (model, config) = load_agent::<Connect4>(&args.agent.model)?;
-    let committed = Connect4Benchmark::committed()?;
+    let committed = match &args.positions {
+        None => Connect4Benchmark::committed()?,
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let labelled = parse_benchmark(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            if labelled.is_empty() {
+                return Err(format!("{} holds no labelled position", path.display()).into());
+            }
+            Connect4Benchmark::new(labelled)
+        }
+    };
     let mut out = crate::stdio::stdout();
     for (k, &simulations) in args.simulations.iter().enumerate() {
         let rates = benchmark::measure_by_group(&model, &config, &committed, simulations, args.agent.seed)?;
