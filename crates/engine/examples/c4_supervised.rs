@@ -7,11 +7,13 @@
 //! ```sh
 //! cargo run --release -p selfplay-games --example label_positions -- --seed 11 --count 12000 --min 14 --max 32 > a.txt
 //! cargo run --release -p selfplay-engine --example c4_supervised -- a.txt [--steps 3000] [--hidden 64]
-//!     [--layers 2] [--lr 0.002] [--batch 256] [--shared-tokens]
+//!     [--layers 2] [--lr 0.002] [--batch 256] [--shared-tokens] [--action-queries] [--save DIR]
 //! ```
 //!
-//! The last 2 000 positions are held out. `--shared-tokens` reads the board as the game's own tokens (one per
-//! cell state) instead of one token per cell and state (`TokenLayout`).
+//! The last 2 000 positions are held out. `--save DIR` writes the trained network as a model directory that
+//! `selfplay game eval|move|play --model DIR` read. `--shared-tokens` reads the board as the game's own tokens (one per
+//! cell state) instead of one token per cell and state; `--action-queries` reads each column's logit at a query
+//! token of its own after the board instead of all at the board's last cell (`TokenLayout`).
 
 use std::error::Error;
 
@@ -25,6 +27,7 @@ use selfplay_games::labelled::{LabelledPosition, committed_benchmark};
 use selfplay_games::{Connect4, Outcome, WIDTH};
 use selfplay_model::{DEFAULT_INIT_STD, Model, init_weights};
 use selfplay_search::{Game, PolicyValue};
+use selfplay_tensor::DType;
 
 /// The value of `--name`, or `default` when it is absent.
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, Box<dyn Error>> {
@@ -85,6 +88,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     config.net.intermediate_size = 2 * config.net.hidden_size;
     config.net.layers = arg(&args, "--layers", config.net.layers)?;
     config.net.placed_tokens = !args.iter().any(|a| a == "--shared-tokens");
+    config.net.action_queries = args.iter().any(|a| a == "--action-queries");
     let layout = config.net.token_layout();
     let model_config = config.model_config::<Connect4>();
     let mut model = Model::new(model_config.clone(), init_weights(&model_config, DEFAULT_INIT_STD, 1)?)?;
@@ -94,7 +98,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let samples: Vec<Sample> = train.iter().map(sample).collect();
     let benchmark = committed_benchmark()?;
     let mut optimizer = ModelOptimizer::new(model.weights(), OptimConfig::warmup_cosine(lr, 1e-4, steps))?;
-    let mut trainer = Trainer::new();
+    let mut trainer = Trainer::keeping_tail(layout.read_positions::<Connect4>());
     let vocab = model_config.vocab_size;
     let started = std::time::Instant::now();
     println!("{} positions to train on, {} held out ({layout:?} tokens)", samples.len(), test.len());
@@ -105,7 +109,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
         let (terms, _) =
             trainer.update(&mut model, &mut optimizer, &selfplay_collective::SingleProcess, &sequences, |pass| {
-                loss::<Connect4, _>(&batch, pass, vocab, 1.0).map_err(|e: AlphaZeroError| e)
+                loss::<Connect4, _>(&batch, pass, layout, vocab, 1.0).map_err(|e: AlphaZeroError| e)
             })?;
         if (step + 1) % 500 == 0 || step + 1 == steps {
             let (mistakes, mse) = evaluate(&model, test)?;
@@ -118,6 +122,11 @@ fn main() -> Result<(), Box<dyn Error>> {
                 started.elapsed().as_secs_f64()
             );
         }
+    }
+    if let Some(i) = args.iter().position(|a| a == "--save") {
+        let dir = args.get(i + 1).ok_or("--save needs a directory")?;
+        selfplay_model::save_model_dir(std::path::Path::new(dir), &model_config, model.weights(), None, DType::F32)?;
+        println!("saved to {dir}");
     }
     Ok(())
 }

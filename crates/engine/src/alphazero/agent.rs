@@ -20,19 +20,19 @@ pub const SETTINGS_FILE: &str = "alphazero.toml";
 
 /// Loads the network in `dir` (a Hugging Face model directory) as a player of game `G`, with the settings of
 /// `dir/alphazero.toml` when present and the defaults otherwise (a directory written by hand or by an older
-/// run). Refuses a network whose vocabulary is not `G`'s observation tokens (in either [`TokenLayout`]) and
-/// action tokens, or whose context is shorter than `G`'s observation, before a move is asked of it.
+/// run). Refuses a network whose vocabulary is not `G`'s observation tokens (in any [`TokenLayout`]) and
+/// action tokens, or whose context is shorter than the layout's sequence, before a move is asked of it.
 pub fn load_agent<G: Game>(dir: &Path) -> Result<(Model, AlphaZeroConfig), AlphaZeroError> {
     let loaded = ModelDir::load(dir).map_err(|source| AlphaZeroError::LoadModel { dir: dir.to_path_buf(), source })?;
     let c = &loaded.config;
-    if TokenLayout::of_vocab::<G>(c.vocab_size).is_none() {
-        let (placed, shared) = (TokenLayout::Placed.vocab::<G>(), TokenLayout::Shared.vocab::<G>());
-        return Err(AlphaZeroError::WrongVocabulary { dir: dir.to_path_buf(), placed, shared, got: c.vocab_size });
-    }
-    if c.max_position_embeddings < G::OBSERVATION_LEN {
+    let Some(layout) = TokenLayout::of_vocab::<G>(c.vocab_size) else {
+        let accepted = TokenLayout::ALL.iter().map(|l| l.vocab::<G>()).collect();
+        return Err(AlphaZeroError::WrongVocabulary { dir: dir.to_path_buf(), accepted, got: c.vocab_size });
+    };
+    if c.max_position_embeddings < layout.sequence_len::<G>() {
         return Err(AlphaZeroError::ShortContext {
             dir: dir.to_path_buf(),
-            needed: G::OBSERVATION_LEN,
+            needed: layout.sequence_len::<G>(),
             got: c.max_position_embeddings,
         });
     }

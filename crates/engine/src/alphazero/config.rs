@@ -53,18 +53,28 @@ pub struct NetShape {
     /// One token per (cell, state) pair instead of one per state, so each cell's embedding carries its place
     /// ([`TokenLayout`]); networks learn board patterns far faster this way.
     pub placed_tokens: bool,
+    /// One query token per action after the board, each action's logit read at its own query instead of all
+    /// of them at the board's last cell ([`TokenLayout`]).
+    pub action_queries: bool,
 }
 
 impl NetShape {
     /// How the network reads an observation.
     pub fn token_layout(&self) -> TokenLayout {
-        TokenLayout::new(self.placed_tokens)
+        TokenLayout { placed: self.placed_tokens, action_queries: self.action_queries }
     }
 }
 
 impl Default for NetShape {
     fn default() -> Self {
-        NetShape { hidden_size: 64, layers: 2, heads: 4, intermediate_size: 128, placed_tokens: true }
+        NetShape {
+            hidden_size: 64,
+            layers: 2,
+            heads: 4,
+            intermediate_size: 128,
+            placed_tokens: true,
+            action_queries: false,
+        }
     }
 }
 
@@ -340,7 +350,7 @@ impl AlphaZeroConfig {
             head_dim: n.hidden_size / n.heads.max(1),
             rms_norm_eps: 1e-5,
             rope_theta: 10_000.0,
-            max_position_embeddings: G::OBSERVATION_LEN,
+            max_position_embeddings: n.token_layout().sequence_len::<G>(),
             tie_word_embeddings: false,
             attention_bias: false,
             o_proj_bias: false,

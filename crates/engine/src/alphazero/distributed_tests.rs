@@ -41,39 +41,44 @@ fn games_split_across_ranks_are_the_games_of_one_process() {
 
 #[test]
 fn the_gradient_over_shards_is_the_whole_batchs_on_every_rank() {
-    let config = AlphaZeroConfig::tiny();
-    let model = tiny_net(&config, 5);
-    let played = self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap();
-    // 13 rows: the shards differ in size, and some rows have no policy target (the loss's mean runs over the rest).
-    let batch: Vec<&Sample> = played.samples.iter().step_by(5).take(13).collect();
-    assert!(batch.iter().any(|s| s.policy.is_none()));
-    let layout = config.net.token_layout();
-    let encoded: Vec<Vec<u32>> = batch.iter().map(|s| layout.encode::<TicTacToe>(&s.tokens)).collect();
-    let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
-    let vocab = model.config().vocab_size;
-    let gradient = |collective: &dyn selfplay_collective::Collective| {
-        let mut trainer = Trainer::new();
-        let terms = trainer
-            .gradient(&model, collective, &sequences, |pass| loss::<TicTacToe, _>(&batch, pass, vocab, 0.7))
-            .unwrap();
-        (terms, trainer.gradient_buffer().unwrap().as_flat().to_vec())
-    };
-    let (terms, one) = gradient(&SingleProcess);
-    for world in [2, 3, 20] {
-        let ranks = ThreadWorld::run(world, |rank| gradient(rank));
-        for (rank, (rank_terms, grads)) in ranks.iter().enumerate() {
-            assert_eq!(grads, &ranks[0].1, "{world} ranks: rank {rank}'s gradient differs from rank 0's");
-            assert_eq!(rank_terms, &ranks[0].0);
+    // Both readouts: the last cell's logits (one row a sequence), and one query per action (the ranks exchange
+    // a row per action).
+    for action_queries in [false, true] {
+        let mut config = AlphaZeroConfig::tiny();
+        config.net.action_queries = action_queries;
+        let model = tiny_net(&config, 5);
+        let played = self_play(&model, &config, &TicTacToe::new(), 1, &SingleProcess).unwrap();
+        // 13 rows: the shards differ in size, and some rows have no policy target (the loss's mean runs over the rest).
+        let batch: Vec<&Sample> = played.samples.iter().step_by(5).take(13).collect();
+        assert!(batch.iter().any(|s| s.policy.is_none()));
+        let layout = config.net.token_layout();
+        let encoded: Vec<Vec<u32>> = batch.iter().map(|s| layout.encode::<TicTacToe>(&s.tokens)).collect();
+        let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
+        let vocab = model.config().vocab_size;
+        let gradient = |collective: &dyn selfplay_collective::Collective| {
+            let mut trainer = Trainer::keeping_tail(layout.read_positions::<TicTacToe>());
+            let terms = trainer
+                .gradient(&model, collective, &sequences, |pass| loss::<TicTacToe, _>(&batch, pass, layout, vocab, 0.7))
+                .unwrap();
+            (terms, trainer.gradient_buffer().unwrap().as_flat().to_vec())
+        };
+        let (terms, one) = gradient(&SingleProcess);
+        for world in [2, 3, 20] {
+            let ranks = ThreadWorld::run(world, |rank| gradient(rank));
+            for (rank, (rank_terms, grads)) in ranks.iter().enumerate() {
+                assert_eq!(grads, &ranks[0].1, "{world} ranks: rank {rank}'s gradient differs from rank 0's");
+                assert_eq!(rank_terms, &ranks[0].0);
+            }
+            let (rank_terms, grads) = &ranks[0];
+            assert!(
+                (rank_terms.policy_loss - terms.policy_loss).abs() < 1e-6,
+                "{world} ranks: {rank_terms:?} vs {terms:?}"
+            );
+            assert!((rank_terms.value_loss - terms.value_loss).abs() < 1e-6);
+            assert_eq!(rank_terms.policy_targets, terms.policy_targets);
+            let difference = relative_difference(grads, &one);
+            assert!(difference < 1e-6, "{world} ranks: the gradient differs from one process's by {difference:e}");
         }
-        let (rank_terms, grads) = &ranks[0];
-        assert!(
-            (rank_terms.policy_loss - terms.policy_loss).abs() < 1e-6,
-            "{world} ranks: {rank_terms:?} vs {terms:?}"
-        );
-        assert!((rank_terms.value_loss - terms.value_loss).abs() < 1e-6);
-        assert_eq!(rank_terms.policy_targets, terms.policy_targets);
-        let difference = relative_difference(grads, &one);
-        assert!(difference < 1e-6, "{world} ranks: the gradient differs from one process's by {difference:e}");
     }
 }
 

@@ -41,29 +41,27 @@ pub enum AlphaZeroError {
     /// A network whose vocabulary is not the game's observation and action tokens: another game's network, or
     /// a language model.
     #[error(
-        "{} is not a network for this game: its vocabulary has {got} tokens, a network for this game has {placed} \
-         (one token per cell and state) or {shared} (one per state)",
+        "{} is not a network for this game: its vocabulary has {got} tokens, a network for this game has one of \
+         {accepted:?} (the token layouts: cells placed or shared, with or without action queries)",
         dir.display()
     )]
     WrongVocabulary {
         /// The model directory.
         dir: PathBuf,
-        /// The game's placed observation tokens plus its actions (see `TokenLayout`).
-        placed: usize,
-        /// The game's shared observation tokens plus its actions.
-        shared: usize,
+        /// The vocabulary of each of the game's token layouts (see `TokenLayout::ALL`), in that order.
+        accepted: Vec<usize>,
         /// The network's `vocab_size`.
         got: usize,
     },
     /// A network whose context cannot hold the game's observation.
     #[error(
-        "{} is not a network for this game: its context holds {got} positions, the board needs {needed}",
+        "{} is not a network for this game: its context holds {got} positions, its board and queries need {needed}",
         dir.display()
     )]
     ShortContext {
         /// The model directory.
         dir: PathBuf,
-        /// The game's observation length.
+        /// The tokens of one position in the network's layout (the observation, then any queries).
         needed: usize,
         /// The network's `max_position_embeddings`.
         got: usize,

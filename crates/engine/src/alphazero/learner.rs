@@ -1,14 +1,14 @@
-//! AlphaZero's loss: cross-entropy of the network's policy (the action tokens' logits at the last position,
-//! illegal actions masked) to the search's improved policy, plus the value head's squared error to the game's
+//! AlphaZero's loss: cross-entropy of the network's policy (the action tokens' logits where the [`TokenLayout`]
+//! reads them, illegal actions masked) to the search's improved policy, plus the value head's squared error to the game's
 //! result, over a batch of replayed positions.
 
 use selfplay_learn::distill::{SoftTargets, soft_cross_entropy};
-use selfplay_model::HostAccess;
+use selfplay_model::{HostAccess, ModelError};
 use selfplay_search::Game;
 use serde::{Deserialize, Serialize};
 
 use super::error::AlphaZeroError;
-use super::net::action_token;
+use super::net::{TokenLayout, action_token};
 use super::replay::Sample;
 use crate::train::{PassView, RowGrads};
 
@@ -25,22 +25,35 @@ pub struct AlphaZeroLoss {
 
 /// The loss of `batch` (the sequences the pass ran, in order) and its gradient with respect to each sequence's
 /// logits and values: policy cross-entropy over the positions with a target (weighted so that its mean runs
-/// over them alone) plus `value_coef` times the value loss.
+/// over them alone) plus `value_coef` times the value loss. The pass's trainer must keep the layout's
+/// [`TokenLayout::read_positions`] trailing positions ([`crate::train::Trainer::keeping_tail`]).
 pub fn loss<G: Game, B: HostAccess>(
     batch: &[&Sample],
     pass: &PassView<'_, B>,
+    layout: TokenLayout,
     vocab: usize,
     value_coef: f32,
 ) -> Result<(AlphaZeroLoss, Vec<RowGrads>), AlphaZeroError> {
-    let (rows, a, len) = (batch.len(), G::NUM_ACTIONS, G::OBSERVATION_LEN);
+    let (rows, a, len) = (batch.len(), G::NUM_ACTIONS, layout.sequence_len::<G>());
+    let read_from = len - layout.read_positions::<G>();
     let first = action_token::<G>(vocab, 0);
+    // Where action `k`'s logit sits in a sequence's `[len, vocab]` logits.
+    let at = |k: usize| (read_from + layout.policy_row(k)) * vocab + first + k;
     let mut logits = Vec::with_capacity(rows * a);
     let (mut targets, mut legal, mut weights) =
         (Vec::with_capacity(rows * a), Vec::with_capacity(rows * a), Vec::new());
     let with_policy = batch.iter().filter(|s| s.policy.is_some()).count();
     for (i, sample) in batch.iter().enumerate() {
-        let last = pass.last_logits(i)?.get(first..first + a).ok_or(AlphaZeroError::NoLegalMove)?;
-        logits.extend_from_slice(last);
+        let tail = pass.tail_logits(i)?;
+        if tail.len() != (len - read_from) * vocab {
+            return Err(AlphaZeroError::Model(ModelError::LengthMismatch {
+                what: "trailing logits the trainer keeps (positions × vocabulary)",
+                seq: Some(i),
+                expected: (len - read_from) * vocab,
+                got: tail.len(),
+            }));
+        }
+        logits.extend((0..a).map(|k| tail[at(k) - read_from * vocab]));
         legal.extend_from_slice(&sample.legal);
         match &sample.policy {
             Some(p) => {
@@ -71,8 +84,9 @@ pub fn loss<G: Game, B: HostAccess>(
         let error = v - sample.value;
         value_loss += 0.5 * error * error / rows as f32;
         let mut d_logits = vec![0.0; len * vocab];
-        d_logits[(len - 1) * vocab + first..(len - 1) * vocab + first + a]
-            .copy_from_slice(&policy.grad[i * a..(i + 1) * a]);
+        for (k, &g) in policy.grad[i * a..(i + 1) * a].iter().enumerate() {
+            d_logits[at(k)] = g;
+        }
         let mut d_values = vec![0.0; len];
         d_values[len - 1] = value_coef * error / rows as f32;
         grads.push(RowGrads::logits_and_values(len, d_logits, d_values));

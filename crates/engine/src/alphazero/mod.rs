@@ -71,7 +71,7 @@ impl AlphaZeroConfig {
         let defaults = AlphaZeroConfig::default();
         AlphaZeroConfig {
             iterations: 4,
-            net: config::NetShape { hidden_size: 32, layers: 2, heads: 4, intermediate_size: 64, placed_tokens: true },
+            net: config::NetShape { hidden_size: 32, intermediate_size: 64, ..defaults.net },
             selfplay: config::SelfPlaySettings {
                 games: 16,
                 simulations: 8,

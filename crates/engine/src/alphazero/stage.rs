@@ -126,7 +126,7 @@ impl<'a, G: Game, B: HostAccess> AlphaZeroStage<'a, G, B> {
             benchmark,
             replay: ReplayBuffer::new(config.learn.replay_window),
             optimizer: None,
-            trainer: Trainer::new(),
+            trainer: Trainer::keeping_tail(config.net.token_layout().read_positions::<G>()),
             _backend: std::marker::PhantomData,
         }
     }
@@ -209,8 +209,8 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
         self.replay.extend(played.samples);
 
         let model_config = cx.model.config().clone();
-        let (len, vocab) = (G::OBSERVATION_LEN, model_config.vocab_size);
         let layout = config.net.token_layout();
+        let (len, vocab) = (layout.sequence_len::<G>(), model_config.vocab_size);
         let (mut sum, mut grad_norm, mut lr) = (AlphaZeroLoss::default(), 0.0, 0.0);
         let updates = config.learn.updates_per_iteration;
         let window = self.replay.as_slice();
@@ -224,7 +224,7 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
             let sequences: Vec<&[u32]> = encoded.iter().map(Vec::as_slice).collect();
             let coef = config.learn.value_coef;
             let (terms, update) = self.trainer.update(&mut cx.model, optimizer, cx.collective, &sequences, |pass| {
-                loss::<G, B>(&batch, pass, vocab, coef)
+                loss::<G, B>(&batch, pass, layout, vocab, coef)
             })?;
             sum.policy_loss += terms.policy_loss / updates as f32;
             sum.value_loss += terms.value_loss / updates as f32;
@@ -313,7 +313,7 @@ impl<G: ArenaGame, B: HostAccess> Stage<AlphaZeroRecord, B> for AlphaZeroStage<'
 
     fn finish(&mut self, cx: &mut Context<'_, AlphaZeroRecord, B>) -> Result<(), AlphaZeroError> {
         self.optimizer = None;
-        self.trainer = Trainer::new();
+        self.trainer = Trainer::keeping_tail(self.config.net.token_layout().read_positions::<G>());
         if !cx.collective.is_root() {
             return Ok(());
         }

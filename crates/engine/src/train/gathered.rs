@@ -1,22 +1,22 @@
 //! What a data-parallel step's ranks exchange after their forward passes: each sequence's token statistics and
-//! last-position logits, so that every rank evaluates the loss on the whole batch (its normalisers, its groups,
+//! last positions' logits, so that every rank evaluates the loss on the whole batch (its normalisers, its groups,
 //! its advantages) exactly as one process would, then back-propagates only its own rows.
 
 use selfplay_collective::{Collective, CollectiveError, floats_from_bytes};
 use selfplay_model::TokenStats;
 
-/// Every rank's rows, gathered in rank order: the batch's statistics and last-position logits.
+/// Every rank's rows, gathered in rank order: the batch's statistics and last positions' logits.
 #[derive(Debug, Default)]
 pub(super) struct Gathered {
     pub stats: Vec<TokenStats>,
-    pub last_logits: Vec<Vec<f32>>,
+    pub tail_logits: Vec<Vec<f32>>,
 }
 
-/// `stats` and `last_logits` (one entry per local row) as one flat `f32` message: per row, the three lengths,
+/// `stats` and `tail_logits` (one entry per local row) as one flat `f32` message: per row, the three lengths,
 /// then log-probabilities, entropies, values and logits.
-fn encode(stats: &[TokenStats], last_logits: &[&[f32]]) -> Vec<f32> {
+fn encode(stats: &[TokenStats], tail_logits: &[&[f32]]) -> Vec<f32> {
     let mut out = Vec::new();
-    for (s, logits) in stats.iter().zip(last_logits) {
+    for (s, logits) in stats.iter().zip(tail_logits) {
         for len in [s.logprobs.len(), s.entropies.len(), s.values.len(), logits.len()] {
             out.push(len as f32);
         }
@@ -45,7 +45,7 @@ fn decode(rank: usize, message: &[f32], into: &mut Gathered) -> Result<(), Colle
         let entropies = parts.pop().unwrap_or_default();
         let logprobs = parts.pop().unwrap_or_default();
         into.stats.push(TokenStats { logprobs, entropies, values });
-        into.last_logits.push(logits);
+        into.tail_logits.push(logits);
     }
     Ok(())
 }
@@ -54,9 +54,9 @@ fn decode(rank: usize, message: &[f32], into: &mut Gathered) -> Result<(), Colle
 pub(super) fn gather(
     collective: &dyn Collective,
     stats: &[TokenStats],
-    last_logits: &[&[f32]],
+    tail_logits: &[&[f32]],
 ) -> Result<Gathered, CollectiveError> {
-    let message = encode(stats, last_logits);
+    let message = encode(stats, tail_logits);
     let mut gathered = Gathered::default();
     for (rank, bytes) in collective.all_gather(bytemuck::cast_slice(&message))?.iter().enumerate() {
         decode(rank, &floats_from_bytes(bytes), &mut gathered)?;
@@ -78,7 +78,7 @@ mod tests {
         let logits: Vec<&[f32]> = vec![&[1.0, 2.0, 3.0], &[]];
         let gathered = gather(&SingleProcess, &stats, &logits).unwrap();
         assert_eq!(gathered.stats, stats);
-        assert_eq!(gathered.last_logits, vec![vec![1.0, 2.0, 3.0], vec![]]);
+        assert_eq!(gathered.tail_logits, vec![vec![1.0, 2.0, 3.0], vec![]]);
         let mut into = Gathered::default();
         assert!(decode(1, &[2.0, 0.0, 0.0, 0.0, -0.5], &mut into).is_err());
     }

@@ -12,17 +12,19 @@ use crate::optimizer::{ModelOptimizer, UpdateStats};
 use crate::rollout::row_seed;
 
 /// What a loss reads of a batch's forward pass: every sequence's per-token statistics and, for losses over whole
-/// distributions (AlphaZero's policy), its last position's logits. In a data-parallel step it holds every rank's
-/// rows, gathered, so a loss always sees the whole batch.
+/// distributions (AlphaZero's policy), the logits of its last positions (as many as the trainer keeps,
+/// [`Trainer::keeping_tail`]). In a data-parallel step it holds every rank's rows, gathered, so a loss always
+/// sees the whole batch.
 pub struct PassView<'a, B: HostAccess> {
     /// One entry per sequence, in the batch's order.
     pub stats: &'a [TokenStats],
-    logits: LastLogits<'a, B>,
+    logits: TailLogits<'a, B>,
 }
 
-/// Where the last position's logits come from: the local pass, or the rows the ranks gathered.
-enum LastLogits<'a, B: HostAccess> {
-    Pass(&'a TrainPass<B>, usize),
+/// Where the last positions' logits come from: the local pass (with the vocabulary and the positions kept), or
+/// the rows the ranks gathered.
+enum TailLogits<'a, B: HostAccess> {
+    Pass(&'a TrainPass<B>, usize, usize),
     Gathered(&'a [Vec<f32>]),
 }
 
@@ -33,18 +35,19 @@ impl<B: HostAccess> std::fmt::Debug for PassView<'_, B> {
 }
 
 impl<'a, B: HostAccess> PassView<'a, B> {
-    /// Sequence `seq`'s logits at its last position (`[vocab]`, scoring the token that would follow it).
-    pub fn last_logits(&self, seq: usize) -> Result<&'a [f32], ModelError> {
+    /// Sequence `seq`'s logits at its last positions (`[positions kept, vocab]`, row-major; the last row scores
+    /// the token that would follow it).
+    pub fn tail_logits(&self, seq: usize) -> Result<&'a [f32], ModelError> {
         match self.logits {
-            LastLogits::Pass(pass, vocab) => last_row(pass.seq_logits(seq)?, vocab),
-            LastLogits::Gathered(rows) => rows.get(seq).map(Vec::as_slice).ok_or(ModelError::UnknownSequence(seq)),
+            TailLogits::Pass(pass, vocab, rows) => Ok(tail_rows(pass.seq_logits(seq)?, vocab, rows)),
+            TailLogits::Gathered(rows) => rows.get(seq).map(Vec::as_slice).ok_or(ModelError::UnknownSequence(seq)),
         }
     }
 }
 
-/// The last `vocab` logits of a sequence's `[len, vocab]` block.
-fn last_row(logits: &[f32], vocab: usize) -> Result<&[f32], ModelError> {
-    Ok(&logits[logits.len().saturating_sub(vocab)..])
+/// The last `rows` rows of `vocab` logits of a sequence's `[len, vocab]` block (all of them when it is shorter).
+fn tail_rows(logits: &[f32], vocab: usize, rows: usize) -> &[f32] {
+    &logits[logits.len().saturating_sub(rows * vocab)..]
 }
 
 /// Runs updates for one model, keeping the weight-gradient buffer and the token statistics between them: after
@@ -55,16 +58,31 @@ fn last_row(logits: &[f32], vocab: usize) -> Result<&[f32], ModelError> {
 /// every rank) sees the whole batch; each rank back-propagates its own rows' loss gradients, and the weight
 /// gradients are summed over the ranks in rank order. Every rank then holds the same gradient, the whole batch's,
 /// and takes the same optimizer step. Over one rank nothing is exchanged.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Trainer {
     grads: Option<ModelWeights>,
     stats: Vec<TokenStats>,
+    /// Trailing positions whose logits a loss may read ([`PassView::tail_logits`]).
+    tail: usize,
+}
+
+impl Default for Trainer {
+    fn default() -> Self {
+        Trainer { grads: None, stats: Vec::new(), tail: 1 }
+    }
 }
 
 impl Trainer {
-    /// A trainer with no buffers yet (they are made on the first update, shaped like that model's weights).
+    /// A trainer with no buffers yet (they are made on the first update, shaped like that model's weights),
+    /// whose losses read the logits of each sequence's last position.
     pub fn new() -> Self {
         Trainer::default()
+    }
+
+    /// A trainer whose losses read the logits of each sequence's last `positions` positions (at least one); in
+    /// a data-parallel step the ranks exchange that many rows of logits per sequence.
+    pub fn keeping_tail(positions: usize) -> Self {
+        Trainer { tail: positions.max(1), ..Trainer::default() }
     }
 
     /// The gradient of `loss` on `sequences` with respect to `model`'s weights: one forward pass, `loss` turns
@@ -115,7 +133,8 @@ impl Trainer {
         if collective.world_size() == 1 {
             let pass = model.forward_train(sequences)?;
             pass.token_stats_into(&mut self.stats);
-            let (out, rows) = loss(&PassView { stats: &self.stats, logits: LastLogits::Pass(&pass, vocab) })?;
+            let view = PassView { stats: &self.stats, logits: TailLogits::Pass(&pass, vocab, self.tail) };
+            let (out, rows) = loss(&view)?;
             let grads: Vec<SequenceGrads<'_>> = rows.iter().map(RowGrads::as_grads).collect();
             model.backward(&pass, &grads, buffer)?;
             model.recycle(pass);
@@ -128,7 +147,7 @@ impl Trainer {
         if let Some(pass) = &pass {
             pass.token_stats_into(&mut local);
             for i in 0..local.len() {
-                last.push(last_row(pass.seq_logits(i)?, vocab)?);
+                last.push(tail_rows(pass.seq_logits(i)?, vocab, self.tail));
             }
         }
         let gathered = gathered::gather(collective, &local, &last)?;
@@ -137,7 +156,7 @@ impl Trainer {
                 format!("the ranks gathered {} rows of a {}-row batch", gathered.stats.len(), sequences.len());
             return Err(CollectiveError::Transport(message).into());
         }
-        let view = PassView { stats: &gathered.stats, logits: LastLogits::Gathered(&gathered.last_logits) };
+        let view = PassView { stats: &gathered.stats, logits: TailLogits::Gathered(&gathered.tail_logits) };
         let (out, rows) = loss(&view)?;
         if let Some(pass) = pass {
             let grads: Vec<SequenceGrads<'_>> =
