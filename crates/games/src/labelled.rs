@@ -106,6 +106,49 @@ impl Difficulty {
     }
 }
 
+/// What a position asks of the player to move one ply deep: the tactics an agent must see before any strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tactic {
+    /// The player to move can win at once, and the opponent threatens to win on its next move too: winning, not
+    /// blocking, is right. Self-play between players that never leave an immediate threat unanswered never
+    /// reaches such a position; random play often does.
+    WinUnderThreat,
+    /// The player to move can win at once; the opponent threatens nothing.
+    Win,
+    /// The player to move cannot win at once and the opponent threatens to: the threat must be blocked (or the
+    /// game is lost whatever is played).
+    Block,
+    /// Neither side can win on its next move.
+    Quiet,
+}
+
+impl Tactic {
+    /// Every tactic, in order.
+    pub const ALL: [Tactic; 4] = [Tactic::WinUnderThreat, Tactic::Win, Tactic::Block, Tactic::Quiet];
+
+    /// The tactic of `position` (unfinished).
+    pub fn of(position: &Connect4) -> Self {
+        let bits = position.bits();
+        let threatened = bits.their_winning_cells() & bits.playable() != 0;
+        match (bits.can_win_now(), threatened) {
+            (true, true) => Tactic::WinUnderThreat,
+            (true, false) => Tactic::Win,
+            (false, true) => Tactic::Block,
+            (false, false) => Tactic::Quiet,
+        }
+    }
+
+    /// `"win, threatened"`, `"win"`, `"block"` or `"quiet"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Tactic::WinUnderThreat => "win, threatened",
+            Tactic::Win => "win",
+            Tactic::Block => "block",
+            Tactic::Quiet => "quiet",
+        }
+    }
+}
+
 /// A position that is not finished, with the exact score of every legal move.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LabelledPosition {
@@ -391,6 +434,8 @@ fn ratio(a: usize, b: usize) -> f64 {
 pub struct GroupedMistakes {
     /// `groups[phase][difficulty]`, in the order of [`Phase::ALL`] and [`Difficulty::ALL`].
     pub groups: [[MistakeReport; 3]; 3],
+    /// `tactics[tactic]`, in the order of [`Tactic::ALL`].
+    pub tactics: [MistakeReport; 4],
     /// Every position.
     pub total: MistakeReport,
 }
@@ -399,6 +444,11 @@ impl GroupedMistakes {
     /// The report of one group.
     pub fn group(&self, phase: Phase, difficulty: Difficulty) -> &MistakeReport {
         &self.groups[phase as usize][difficulty as usize]
+    }
+
+    /// The report of the positions of one tactic.
+    pub fn tactic(&self, tactic: Tactic) -> &MistakeReport {
+        &self.tactics[tactic as usize]
     }
 }
 
@@ -419,6 +469,7 @@ pub fn mistakes_of_moves(positions: &[LabelledPosition], moves: &[usize]) -> Gro
     for (p, &m) in positions.iter().zip(moves) {
         let mistake = p.is_mistake(m);
         out.groups[p.phase() as usize][p.difficulty() as usize].add(p, mistake);
+        out.tactics[Tactic::of(&p.position) as usize].add(p, mistake);
         out.total.add(p, mistake);
     }
     out
@@ -452,6 +503,26 @@ mod tests {
         );
         assert_eq!(err.to_string(), "line 4: expected 7 scores after the position, found 2");
         assert_eq!(parse_benchmark(&format!("# only\n{line}\n")).unwrap(), vec![l]);
+    }
+
+    #[test]
+    fn tactics_one_ply_deep() {
+        let tactic = |moves: &str| Tactic::of(&Connect4::from_moves(moves).unwrap());
+        // X's bottom row 1-2-3 wins at 4; O's row above it is not yet playable.
+        assert_eq!(tactic("112233"), Tactic::Win);
+        // The same three for X while O's three in column 5 threatens its top.
+        assert_eq!(tactic("152535"), Tactic::WinUnderThreat);
+        // O threatens column 5; X has nothing.
+        assert_eq!(tactic("157515"), Tactic::Block);
+        assert_eq!(tactic(""), Tactic::Quiet);
+        assert_eq!(tactic("4453"), Tactic::Quiet);
+        // Every position of a set counts in exactly one tactic; a perfect player makes no mistake in any.
+        let set = committed_benchmark().unwrap();
+        let best: Vec<usize> =
+            set.iter().map(|l| (0..WIDTH).find(|&c| l.outcome(c) == Some(l.best_outcome())).unwrap()).collect();
+        let report = mistakes_of_moves(&set, &best);
+        assert_eq!(Tactic::ALL.iter().map(|&t| report.tactic(t).positions).sum::<usize>(), set.len());
+        assert!(Tactic::ALL.iter().all(|&t| report.tactic(t).mistakes == 0));
     }
 
     #[test]

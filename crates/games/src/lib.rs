@@ -57,7 +57,7 @@ pub use bitboard::{CELLS, HEIGHT, WIDTH};
 pub use connect4::{Connect4, TOKEN_EMPTY, TOKEN_MINE, TOKEN_THEIRS};
 pub use elo::{Pairing, fit_ratings};
 pub use error::{AgentError, LabelError, ParseError, RatingError};
-pub use labelled::{Difficulty, GenerateConfig, GroupedMistakes, LabelledPosition, MistakeReport, Phase};
+pub use labelled::{Difficulty, GenerateConfig, GroupedMistakes, LabelledPosition, MistakeReport, Phase, Tactic};
 /// Tic-tac-toe lives in `selfplay-search` (its tests use it); re-exported so every game is found here.
 pub use selfplay_search::games::TicTacToe;
 pub use solver::{Outcome, Solver};

@@ -4,7 +4,7 @@
 //! the solver says.
 
 use selfplay_games::labelled::{GROUPS, committed_benchmark, parse_benchmark};
-use selfplay_games::{LabelledPosition, Phase, Solver};
+use selfplay_games::{LabelledPosition, Phase, Solver, Tactic};
 
 const PER_GROUP: usize = 30;
 
@@ -35,4 +35,15 @@ fn the_larger_benchmark_is_well_formed_and_correct() {
     for l in set.iter().filter(|l| l.phase() != Phase::Begin).step_by(5) {
         assert_eq!(solver.analyze(&l.position), l.scores, "{}", l.to_line());
     }
+}
+
+/// The one-ply tactics of both benchmarks, counted as `tools/connect4_tactics.py` (an independent replay and win
+/// test) counts them.
+#[test]
+fn tactics_match_the_independent_count() {
+    let count =
+        |set: &[LabelledPosition]| Tactic::ALL.map(|t| set.iter().filter(|l| Tactic::of(&l.position) == t).count());
+    assert_eq!(count(&committed_benchmark().unwrap()), [31, 22, 42, 85]);
+    let large = parse_benchmark(include_str!("../data/connect4_benchmark_1200.txt")).unwrap();
+    assert_eq!(count(&large), [202, 174, 271, 553]);
 }

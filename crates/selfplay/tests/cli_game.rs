@@ -140,6 +140,14 @@ fn eval_prints_a_row_per_budget() {
     let rows: Vec<serde_json::Value> = json.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(rows.iter().map(|r| r["simulations"].as_u64().unwrap()).collect::<Vec<_>>(), [0, 2, 4]);
     assert!(rows.iter().all(|r| r["all"].is_f64() && r["decisive"].is_f64()), "{json}");
+    // Grouped by tactic: the same totals, four other columns.
+    let by_tactic = success(&[&args[..], &["--by-tactic"]].concat(), "");
+    let tactic_lines: Vec<&str> = by_tactic.lines().collect();
+    assert!(tactic_lines[1].ends_with("win, threatened        win      block      quiet"), "{by_tactic}");
+    for (line, grouped) in tactic_lines[2..].iter().zip(&lines[2..]) {
+        let totals = |l: &str| l.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        assert_eq!(totals(line), totals(grouped), "{by_tactic}\n{table}");
+    }
 }
 
 /// `game eval --positions`: the user's labelled file instead of the committed benchmark. On positions where every

@@ -2,7 +2,7 @@
 //! benchmark (AlphaZero.jl's metric). The network alone and with search at several budgets is measured on it:
 //! the test-time curve of a board game.
 
-use selfplay_games::labelled::{GROUPS, MistakeReport, mistakes_of_moves};
+use selfplay_games::labelled::{GROUPS, MistakeReport, Tactic, mistakes_of_moves};
 use selfplay_games::{Connect4, LabelledPosition};
 use selfplay_model::{HostAccess, Model};
 use selfplay_search::Game;
@@ -59,6 +59,20 @@ impl Connect4Benchmark {
     pub fn new(labelled: Vec<LabelledPosition>) -> Self {
         let positions = labelled.iter().map(|l| l.position).collect();
         Connect4Benchmark { labelled, positions }
+    }
+
+    /// The mistake rates of `moves[i]` played at `positions()[i]`, in total and grouped by what each position
+    /// asks one ply deep ([`Tactic`]: win while threatened, win, block, quiet) instead of by phase and difficulty.
+    pub fn mistakes_by_tactic(&self, moves: &[usize]) -> BenchmarkMistakes {
+        let report = mistakes_of_moves(&self.labelled, moves);
+        let rates = |r: &MistakeReport| MistakeRates { all: r.rate(), decisive: r.decisive_rate() };
+        let groups = Tactic::ALL
+            .iter()
+            .map(|&t| (t, report.tactic(t)))
+            .filter(|(_, r)| r.positions > 0)
+            .map(|(t, r)| GroupRates { group: t.name().to_string(), rates: rates(r) })
+            .collect();
+        BenchmarkMistakes { total: rates(&report.total), groups }
     }
 
     /// The benchmark committed with `selfplay-games`: 30 positions in each of Pons's six groups (begin easy,
@@ -140,5 +154,23 @@ mod tests {
         }
         assert!(mistakes >= 3, "the set should hold decisive positions");
         assert_eq!(measured.total.all, mistakes as f64 / 12.0);
+    }
+
+    /// The worst move everywhere: each tactic's rate is its share of decisive positions, and the totals are the
+    /// grouped view's.
+    #[test]
+    fn rates_per_tactic_count_each_tactic_alone() {
+        let labelled = committed_benchmark().unwrap();
+        let moves: Vec<usize> = labelled.iter().map(|l| column(l, false)).collect();
+        let benchmark = Connect4Benchmark::new(labelled.clone());
+        let measured = benchmark.mistakes_by_tactic(&moves);
+        assert_eq!(measured.total, benchmark.mistakes(&moves).total);
+        let names: Vec<&str> = measured.groups.iter().map(|g| g.group.as_str()).collect();
+        assert_eq!(names, ["win, threatened", "win", "block", "quiet"]);
+        for (&tactic, group) in Tactic::ALL.iter().zip(&measured.groups) {
+            let of: Vec<&LabelledPosition> = labelled.iter().filter(|l| Tactic::of(&l.position) == tactic).collect();
+            let decisive = of.iter().filter(|l| l.is_decisive()).count();
+            assert_eq!(group.rates.all, decisive as f64 / of.len() as f64, "{}", group.group);
+        }
     }
 }

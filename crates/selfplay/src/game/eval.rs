@@ -6,7 +6,7 @@ use std::io::Write;
 
 use clap::Args;
 use selfplay_engine::alphazero::benchmark::{BenchmarkMistakes, GroupRates};
-use selfplay_engine::alphazero::{Connect4Benchmark, MistakeRates, MoveBenchmark, benchmark, load_agent};
+use selfplay_engine::alphazero::{Connect4Benchmark, MistakeRates, MoveBenchmark, benchmark, choose_moves, load_agent};
 use selfplay_games::Connect4;
 use selfplay_games::labelled::parse_benchmark;
 use serde::Serialize;
@@ -27,6 +27,10 @@ pub struct EvalArgs {
     /// One JSON object per budget instead of the table.
     #[arg(long)]
     json: bool,
+    /// Group the positions by what they ask one ply deep (win while the opponent threatens, win, block, quiet)
+    /// instead of by phase and difficulty.
+    #[arg(long)]
+    by_tactic: bool,
     /// Solver-labelled positions to measure on instead of the committed benchmark: a file of `<moves> s1 … s7`
     /// lines as `label_positions` writes them (`#` comments and blank lines skipped).
     #[arg(long, value_name = "FILE")]
@@ -50,7 +54,12 @@ pub fn run(args: EvalArgs) -> Result<(), CliError> {
     };
     let mut out = crate::stdio::stdout();
     for (k, &simulations) in args.simulations.iter().enumerate() {
-        let rates = benchmark::measure_by_group(&model, &config, &committed, simulations, args.agent.seed)?;
+        let rates = if args.by_tactic {
+            let (moves, _) = choose_moves(&model, &config, committed.positions(), simulations, args.agent.seed)?;
+            committed.mistakes_by_tactic(&moves)
+        } else {
+            benchmark::measure_by_group(&model, &config, &committed, simulations, args.agent.seed)?
+        };
         if k == 0 && !args.json {
             writeln!(
                 out,
