@@ -1,5 +1,6 @@
 //! The crate's error types: why a position, a labelled line or an agent's configuration was refused.
 
+use alloc::boxed::Box;
 use alloc::string::String;
 
 /// Why a string is not a Connect Four position in the column notation (`"4453"`: the columns 1–7 played from

@@ -23,6 +23,7 @@
 //! is one; the rate on **decisive** positions counts only those where the moves' outcomes differ (elsewhere no
 //! move can be a mistake).
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeSet;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
