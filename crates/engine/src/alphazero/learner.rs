@@ -8,7 +8,7 @@ use selfplay_search::Game;
 use serde::{Deserialize, Serialize};
 
 use super::error::AlphaZeroError;
-use super::net::{TokenLayout, action_token};
+use super::net::TokenLayout;
 use super::replay::Sample;
 use crate::train::{PassView, RowGrads};
 
@@ -36,9 +36,8 @@ pub fn loss<G: Game, B: HostAccess>(
 ) -> Result<(AlphaZeroLoss, Vec<RowGrads>), AlphaZeroError> {
     let (rows, a, len) = (batch.len(), G::NUM_ACTIONS, layout.sequence_len::<G>());
     let read_from = len - layout.read_positions::<G>();
-    let first = action_token::<G>(vocab, 0);
     // Where action `k`'s logit sits in a sequence's `[len, vocab]` logits.
-    let at = |k: usize| (read_from + layout.policy_row(k)) * vocab + first + k;
+    let at = |k: usize| read_from * vocab + layout.policy_logit::<G>(k, vocab);
     let mut logits = Vec::with_capacity(rows * a);
     let (mut targets, mut legal, mut weights) =
         (Vec::with_capacity(rows * a), Vec::with_capacity(rows * a), Vec::new());
@@ -53,7 +52,7 @@ pub fn loss<G: Game, B: HostAccess>(
                 got: tail.len(),
             }));
         }
-        logits.extend((0..a).map(|k| tail[at(k) - read_from * vocab]));
+        logits.extend((0..a).map(|k| tail[layout.policy_logit::<G>(k, vocab)]));
         legal.extend_from_slice(&sample.legal);
         match &sample.policy {
             Some(p) => {

@@ -72,6 +72,12 @@ impl TokenLayout {
         if self.action_queries { action } else { 0 }
     }
 
+    /// Where action `action`'s logit sits in the [`TokenLayout::read_positions`] trailing rows of a network of
+    /// `vocab` tokens (row-major `[rows, vocab]`).
+    pub fn policy_logit<G: Game>(self, action: usize, vocab: usize) -> usize {
+        self.policy_row(action) * vocab + action_token::<G>(vocab, action)
+    }
+
     /// The layout of a network of `vocab` tokens for game `G` (the first of [`TokenLayout::ALL`] that fits),
     /// or `None` when none does.
     pub fn of_vocab<G: Game>(vocab: usize) -> Option<Self> {
@@ -156,12 +162,11 @@ impl<G: Game, B: HostAccess> PolicyValue<G> for NetPolicy<'_, G, B> {
         let batch: Vec<&[u32]> = self.tokens.chunks_exact(len).collect();
         let outputs = self.model.forward(&batch)?;
         let vocab = self.model.config().vocab_size;
-        let first = action_token::<G>(vocab, 0);
         let read_from = len - layout.read_positions::<G>();
         for ((out, row), value) in outputs.iter().zip(logits.chunks_exact_mut(G::NUM_ACTIONS)).zip(values.iter_mut()) {
             let tail = &out.logits.data()[read_from * vocab..len * vocab];
             for (a, logit) in row.iter_mut().enumerate() {
-                *logit = tail[layout.policy_row(a) * vocab + first + a];
+                *logit = tail[layout.policy_logit::<G>(a, vocab)];
             }
             // The value head is linear; no position is worth more than a win or less than a loss.
             *value = out.values[len - 1].clamp(-1.0, 1.0);
@@ -212,5 +217,9 @@ mod tests {
         assert_eq!(action_token::<TicTacToe>(12, 8), 11);
         assert_eq!((QUERIED.read_positions::<TicTacToe>(), QUERIED.policy_row(4)), (9, 4));
         assert_eq!((PLACED.read_positions::<TicTacToe>(), PLACED.policy_row(4)), (1, 0));
+        assert_eq!(
+            (QUERIED.policy_logit::<TicTacToe>(4, 45), PLACED.policy_logit::<TicTacToe>(4, 36)),
+            (4 * 45 + 40, 31)
+        );
     }
 }

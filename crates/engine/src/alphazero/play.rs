@@ -76,12 +76,11 @@ struct Pending {
 impl<G: Game> Slot<G> {
     /// Game `stream` of a round (its search stream), its own moves drawn from `seed`; no random opening.
     fn new(position: G, seed: u64, stream: u64) -> Self {
-        let rng = ChaCha8Rng::seed_from_u64(seed);
         Slot {
             position,
             tree: Tree::new(G::NUM_ACTIONS),
             rooted: false,
-            rng,
+            rng: ChaCha8Rng::seed_from_u64(seed),
             stream,
             ply: 0,
             opening: 0,
